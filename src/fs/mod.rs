@@ -1,0 +1,95 @@
+//! The file-system seam: every byte the engine reads or writes goes through
+//! [`FileSystem`], so tests can swap the operating system for [`MemFs`], which drops
+//! unsynced data on a simulated power cut and fails chosen operations on demand.
+//!
+//! The engine only ever creates files, appends to them, reads them at offsets, syncs
+//! them, renames and deletes them. That small vocabulary is what makes the power-cut
+//! model in [`MemFs`] exact.
+
+mod mem;
+mod os;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use mem::MemFs;
+pub use os::OsFs;
+
+/// A file opened for appending.
+///
+/// REQUIRES: `append` is called by one thread at a time; `sync` may run concurrently
+/// with `append` from another thread (the WAL's interval syncer does).
+pub trait WritableFile: Send + Sync {
+    /// Appends all of `data`. On return the bytes are in the OS (a crash of the process
+    /// keeps them); only [`WritableFile::sync`] makes them survive a power cut.
+    fn append(&self, data: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable (fdatasync).
+    fn sync(&self) -> io::Result<()>;
+    /// Bytes appended so far.
+    fn len(&self) -> u64;
+    /// True when nothing was appended yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A file opened for reading at offsets. Safe to share between threads.
+pub trait RandomAccessFile: Send + Sync {
+    /// Fills `buf` from `offset`; an `UnexpectedEof` error when the file is shorter.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// The file's size when it was opened.
+    fn len(&self) -> u64;
+    /// True for an empty file.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An exclusive lock on a file, held until dropped.
+pub trait FileLock: Send + Sync {}
+
+/// The operations the engine needs from a file system.
+pub trait FileSystem: Send + Sync + 'static {
+    /// Creates `path` and its missing parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Creates a new empty file (truncating one that exists) for appending.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Opens an existing file for reading.
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
+    /// Renames `from` to `to`, replacing `to` atomically if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Deletes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Names of the entries of a directory (not full paths), in no particular order.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Makes the directory's entries (creates, renames, deletes) durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// True when `path` names an existing file or directory.
+    fn exists(&self, path: &Path) -> bool;
+    /// Takes an exclusive lock on `path` (created if missing). Fails at once with
+    /// `io::ErrorKind::WouldBlock` when another holder has it.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>>;
+    /// Makes `to` a second name of `from` (a hard link), or copies it where links are
+    /// not possible. `to` is synced either way.
+    fn link_or_copy(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Reads a whole file.
+    fn read_all(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let f = self.open(path)?;
+        let len = usize::try_from(f.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(0, &mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// The parent directory of `path` (`.` for a bare file name), the one to sync after
+/// creating, renaming or deleting `path`.
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
