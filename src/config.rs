@@ -1,14 +1,34 @@
-//! Configuration: `Config` and its sections, loaded from `config.toml` or built in code.
+//! Configuration: [`Config`] and its sections, loaded from `config.toml` or built in code.
+//!
+//! Every option has a default. A key is named the same way everywhere: dotted in
+//! `config.toml` sections (`[memtable] max_entries = 10` is `memtable.max_entries`), in
+//! the C API's `lsm_options_set`, in the CLI's `--set key=value`, and with dots as
+//! underscores in Python keyword arguments. [`Config::set`] is the one place that
+//! parses a value, so all of them accept and reject exactly the same things.
+//!
+//! ```
+//! use lsm::{Config, MemTableConfig};
+//! let mut c = Config {
+//!     memtable: MemTableConfig { max_entries: 100, ..Default::default() },
+//!     ..Default::default()
+//! };
+//! c.set("wal.sync", "always").unwrap();
+//! assert!(c.set("wal.snyc", "always").unwrap_err().to_string().contains("wal.snyc"));
+//! ```
 
-/// Block compression of SSTable data blocks.
+use crate::error::{LsmError, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Block compression of SSTable data blocks (`sstable.compression`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// Blocks are stored as they are.
+    /// Blocks are stored as they are (`"none"`).
     #[default]
     None,
-    /// LZ4 block compression.
+    /// LZ4 block compression (`"lz4"`).
     Lz4,
-    /// Zstandard, level 3.
+    /// Zstandard, level 3 (`"zstd"`).
     Zstd,
 }
 
@@ -16,11 +36,654 @@ pub enum Compression {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
     /// A torn record at the very end is dropped; damage followed by valid records is a
-    /// `Corruption` error.
+    /// `Corruption` error (`"tolerate_tail"`).
     #[default]
     TolerateTail,
-    /// Any damage is a `Corruption` error.
+    /// Any damage is a `Corruption` error (`"absolute"`).
     Absolute,
-    /// Damaged records are skipped (and logged); the database opens with the rest.
+    /// Damaged records are skipped (and logged); the database opens with the rest
+    /// (`"salvage"`).
     Salvage,
+}
+
+/// When the WAL is fsynced (`wal.sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Never by itself: acknowledged writes are in the OS and survive a process crash;
+    /// `sync()` or `flush()` make them survive power loss (`"none"`, like RocksDB).
+    #[default]
+    None,
+    /// Before every write is acknowledged; concurrent writers share one fsync
+    /// (`"always"`).
+    Always,
+    /// At most this long after a write is acknowledged (`"10ms"`, `"1s"`).
+    Interval(Duration),
+}
+
+/// `[wal]`: the write-ahead log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WALConfig {
+    /// WAL format version; only 1 exists.
+    pub version: u32,
+    /// When the WAL is fsynced.
+    pub sync: SyncMode,
+    /// What a damaged WAL means at open.
+    pub recovery: RecoveryMode,
+}
+
+impl Default for WALConfig {
+    fn default() -> Self {
+        WALConfig {
+            version: 1,
+            sync: SyncMode::None,
+            recovery: RecoveryMode::TolerateTail,
+        }
+    }
+}
+
+/// `[memtable]`: the in-memory write buffer. It is flushed to an SSTable when either
+/// limit is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemTableConfig {
+    /// Entries (puts, deletes, range deletes) per memtable.
+    pub max_entries: usize,
+    /// Approximate bytes of keys and values per memtable.
+    pub max_bytes: usize,
+    /// Full memtables waiting to be flushed before writers stall.
+    pub max_immutable: usize,
+}
+
+impl Default for MemTableConfig {
+    fn default() -> Self {
+        MemTableConfig {
+            max_entries: 1_000_000,
+            max_bytes: 64 << 20,
+            max_immutable: 4,
+        }
+    }
+}
+
+/// `[directory]`: where the database keeps its files. The database's own files
+/// (`MANIFEST-*`, `CURRENT`, `LOCK`) live in the directory that contains `ss_table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directories {
+    /// WAL segments.
+    pub wal: String,
+    /// SSTables.
+    pub ss_table: String,
+    /// The persisted key cache file.
+    pub cache: String,
+    /// The log4rs configuration file (missing: logging stays quiet).
+    pub log: String,
+}
+
+impl Default for Directories {
+    fn default() -> Self {
+        Directories::under(Path::new("data"))
+    }
+}
+
+impl Directories {
+    /// The standard layout under one database directory: `wals/`, `ss_tables/`, `cache`.
+    pub fn under(root: &Path) -> Directories {
+        let s = |p: PathBuf| p.to_string_lossy().into_owned();
+        Directories {
+            wal: s(root.join("wals")),
+            ss_table: s(root.join("ss_tables")),
+            cache: s(root.join("cache")),
+            log: "log/config/log4rs.yaml".to_string(),
+        }
+    }
+
+    /// The database directory: the parent of `ss_table`.
+    pub fn root(&self) -> PathBuf {
+        crate::fs::parent_dir(Path::new(self.ss_table.trim_end_matches('/')))
+    }
+}
+
+/// `[cache]`: the block cache and the key cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Bytes of SSTable blocks kept in memory.
+    pub block_cache_bytes: u64,
+    /// Hot keys kept by the key cache (0 disables it).
+    pub key_cache_entries: usize,
+    /// Save the key cache on close and load it at open.
+    pub persist_on_close: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            block_cache_bytes: 64 << 20,
+            key_cache_entries: 100_000,
+            persist_on_close: true,
+        }
+    }
+}
+
+/// `[sstable]`: the table file format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SSTableConfig {
+    /// Target uncompressed size of a data block.
+    pub block_size: usize,
+    /// Bloom filter bits per key (0: no filter).
+    pub bloom_bits_per_key: u32,
+    /// Compression of data blocks.
+    pub compression: Compression,
+}
+
+impl Default for SSTableConfig {
+    fn default() -> Self {
+        SSTableConfig {
+            block_size: 4096,
+            bloom_bits_per_key: 10,
+            compression: Compression::None,
+        }
+    }
+}
+
+/// `[compaction]`: leveled compaction and flow control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionConfig {
+    /// L0 files that start a compaction into L1.
+    pub level0_file_trigger: usize,
+    /// L0 files at which writes are slowed down.
+    pub level0_slowdown_files: usize,
+    /// L0 files at which writes stall until compaction catches up.
+    pub level0_stop_files: usize,
+    /// Size ratio between adjacent levels.
+    pub level_fanout: u64,
+    /// Target size of L1.
+    pub base_level_bytes: u64,
+    /// Target size of one compaction output file.
+    pub target_file_bytes: u64,
+    /// Number of levels.
+    pub max_levels: usize,
+    /// Background worker threads.
+    pub background_threads: usize,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        CompactionConfig {
+            level0_file_trigger: 4,
+            level0_slowdown_files: 20,
+            level0_stop_files: 36,
+            level_fanout: 10,
+            base_level_bytes: 256 << 20,
+            target_file_bytes: 64 << 20,
+            max_levels: 7,
+            background_threads: 2,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `[wal]`
+    pub wal: WALConfig,
+    /// `[memtable]`
+    pub memtable: MemTableConfig,
+    /// `[directory]`
+    pub directory: Directories,
+    /// `[cache]`
+    pub cache: CacheConfig,
+    /// `[sstable]`
+    pub sstable: SSTableConfig,
+    /// `[compaction]`
+    pub compaction: CompactionConfig,
+}
+
+/// A value to set: from a TOML file, or text (C API, CLI, Python).
+enum Input<'a> {
+    Toml(&'a toml::Value),
+    Text(&'a str),
+}
+
+impl Input<'_> {
+    fn describe(&self) -> String {
+        match self {
+            Input::Toml(v) => v.to_string(),
+            Input::Text(s) => format!("{s:?}"),
+        }
+    }
+
+    fn string(&self, key: &str) -> Result<String> {
+        match self {
+            Input::Toml(toml::Value::String(s)) => Ok(s.clone()),
+            Input::Text(s) => Ok(s.to_string()),
+            Input::Toml(v) => Err(LsmError::config(
+                key,
+                format!("expected a string, got {}", v.type_str()),
+            )),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<bool> {
+        match self {
+            Input::Toml(toml::Value::Boolean(b)) => Ok(*b),
+            Input::Text("true" | "1" | "yes" | "on") => Ok(true),
+            Input::Text("false" | "0" | "no" | "off") => Ok(false),
+            other => Err(LsmError::config(
+                key,
+                format!("expected true or false, got {}", other.describe()),
+            )),
+        }
+    }
+
+    /// A non-negative integer; text and TOML strings may carry a size suffix
+    /// (`64KiB`, `4MB`, `1G`).
+    fn uint(&self, key: &str) -> Result<u64> {
+        match self {
+            Input::Toml(toml::Value::Integer(i)) => u64::try_from(*i).map_err(|_| {
+                LsmError::config(key, format!("must not be negative, got {i}"))
+            }),
+            Input::Toml(toml::Value::String(s)) | Input::Text(s) => parse_size(s)
+                .ok_or_else(|| {
+                    LsmError::config(key, format!("expected a whole number, got {s:?}"))
+                }),
+            Input::Toml(v) => Err(LsmError::config(
+                key,
+                format!("expected a whole number, got {}", v.type_str()),
+            )),
+        }
+    }
+}
+
+/// `"4096"`, `"64KiB"`, `"64k"`, `"4MB"`, `"1_000_000"` -> bytes (or a count).
+fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().replace('_', "");
+    let split = t
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// `"10ms"`, `"2s"`, `"500us"`, `"1m"` -> a duration.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "us" => Some(Duration::from_micros(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        _ => None,
+    }
+}
+
+fn positive(key: &str, v: u64) -> Result<u64> {
+    if v == 0 {
+        Err(LsmError::config(key, "must be greater than 0"))
+    } else {
+        Ok(v)
+    }
+}
+
+fn to_usize(key: &str, v: u64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| LsmError::config(key, format!("{v} is too large")))
+}
+
+/// Every key [`Config::set`] accepts, for error messages and documentation.
+pub const KEYS: &[&str] = &[
+    "wal.version",
+    "wal.sync",
+    "wal.recovery",
+    "memtable.max_entries",
+    "memtable.max_bytes",
+    "memtable.max_immutable",
+    "directory.root",
+    "directory.wal",
+    "directory.ss_table",
+    "directory.cache",
+    "directory.log",
+    "cache.block_cache_bytes",
+    "cache.key_cache_entries",
+    "cache.persist_on_close",
+    "sstable.block_size",
+    "sstable.bloom_bits_per_key",
+    "sstable.compression",
+    "compaction.level0_file_trigger",
+    "compaction.level0_slowdown_files",
+    "compaction.level0_stop_files",
+    "compaction.level_fanout",
+    "compaction.base_level_bytes",
+    "compaction.target_file_bytes",
+    "compaction.max_levels",
+    "compaction.background_threads",
+];
+
+impl Config {
+    /// Defaults, with the database in `root` (`root/wals`, `root/ss_tables`,
+    /// `root/cache`).
+    pub fn with_root(root: impl AsRef<Path>) -> Config {
+        let mut c = Config::default();
+        c.directory = Directories {
+            log: c.directory.log.clone(),
+            ..Directories::under(root.as_ref())
+        };
+        c
+    }
+
+    /// Loads a `config.toml`. Keys it does not name keep their defaults; an unknown
+    /// section or key, or a bad value, is a `Config` error naming the key.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            LsmError::config(path.display().to_string(), format!("cannot read: {e}"))
+        })?;
+        Config::from_toml_str(&text)
+            .map_err(|e| match e {
+                LsmError::Config { key, reason } if key.is_empty() => {
+                    LsmError::config(path.display().to_string(), reason)
+                }
+                other => other,
+            })
+    }
+
+    /// Parses the text of a `config.toml` (see [`Config::load`]).
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| LsmError::config("", e.to_string()))?;
+        let mut c = Config::default();
+        // `directory.root` first, so explicit directory keys in the same file win.
+        if let Some(root) = table
+            .get("directory")
+            .and_then(|d| d.as_table())
+            .and_then(|d| d.get("root"))
+        {
+            c.apply("directory.root", Input::Toml(root))?;
+        }
+        for (section, body) in &table {
+            let body = body.as_table().ok_or_else(|| {
+                LsmError::config(section.as_str(), "expected a [section] of keys")
+            })?;
+            for (k, v) in body {
+                let key = format!("{section}.{k}");
+                if key != "directory.root" {
+                    c.apply(&key, Input::Toml(v))?;
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// Sets one option from text, as the C API, the CLI and Python do:
+    /// `set("memtable.max_entries", "100000")`, `set("wal.sync", "10ms")`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        self.apply(key, Input::Text(value))
+    }
+
+    fn apply(&mut self, key: &str, v: Input<'_>) -> Result<()> {
+        match key {
+            "wal.version" => {
+                let n = v.uint(key)?;
+                if n != 1 {
+                    return Err(LsmError::config(
+                        key,
+                        format!("only WAL format version 1 exists, got {n}"),
+                    ));
+                }
+                self.wal.version = 1;
+            }
+            "wal.sync" => {
+                let s = v.string(key)?;
+                self.wal.sync = match s.as_str() {
+                    "none" => SyncMode::None,
+                    "always" => SyncMode::Always,
+                    other => match parse_duration(other) {
+                        Some(d) if !d.is_zero() => SyncMode::Interval(d),
+                        _ => {
+                            return Err(LsmError::config(
+                                key,
+                                format!(
+                                    "expected \"none\", \"always\" or an interval such as \"10ms\", got {other:?}"
+                                ),
+                            ))
+                        }
+                    },
+                };
+            }
+            "wal.recovery" => {
+                self.wal.recovery = match v.string(key)?.as_str() {
+                    "tolerate_tail" => RecoveryMode::TolerateTail,
+                    "absolute" => RecoveryMode::Absolute,
+                    "salvage" => RecoveryMode::Salvage,
+                    other => {
+                        return Err(LsmError::config(
+                            key,
+                            format!("expected \"tolerate_tail\", \"absolute\" or \"salvage\", got {other:?}"),
+                        ))
+                    }
+                };
+            }
+            "memtable.max_entries" => {
+                self.memtable.max_entries = to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            "memtable.max_bytes" => {
+                self.memtable.max_bytes = to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            "memtable.max_immutable" => {
+                self.memtable.max_immutable = to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            "directory.root" => {
+                let log = self.directory.log.clone();
+                self.directory = Directories {
+                    log,
+                    ..Directories::under(Path::new(&v.string(key)?))
+                };
+            }
+            "directory.wal" => self.directory.wal = non_empty(key, v.string(key)?)?,
+            "directory.ss_table" => self.directory.ss_table = non_empty(key, v.string(key)?)?,
+            "directory.cache" => self.directory.cache = non_empty(key, v.string(key)?)?,
+            "directory.log" => self.directory.log = v.string(key)?,
+            "cache.block_cache_bytes" => self.cache.block_cache_bytes = v.uint(key)?,
+            "cache.key_cache_entries" => {
+                self.cache.key_cache_entries = to_usize(key, v.uint(key)?)?
+            }
+            "cache.persist_on_close" => self.cache.persist_on_close = v.bool(key)?,
+            "sstable.block_size" => {
+                let n = v.uint(key)?;
+                if !(256..=(16 << 20)).contains(&n) {
+                    return Err(LsmError::config(
+                        key,
+                        format!("must be between 256 bytes and 16 MiB, got {n}"),
+                    ));
+                }
+                self.sstable.block_size = to_usize(key, n)?;
+            }
+            "sstable.bloom_bits_per_key" => {
+                let n = v.uint(key)?;
+                if n > 64 {
+                    return Err(LsmError::config(key, format!("must be at most 64, got {n}")));
+                }
+                self.sstable.bloom_bits_per_key = n as u32;
+            }
+            "sstable.compression" => {
+                self.sstable.compression = match v.string(key)?.as_str() {
+                    "none" => Compression::None,
+                    "lz4" => Compression::Lz4,
+                    "zstd" => Compression::Zstd,
+                    other => {
+                        return Err(LsmError::config(
+                            key,
+                            format!("expected \"none\", \"lz4\" or \"zstd\", got {other:?}"),
+                        ))
+                    }
+                };
+            }
+            "compaction.level0_file_trigger" => {
+                self.compaction.level0_file_trigger = to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            "compaction.level0_slowdown_files" => {
+                self.compaction.level0_slowdown_files =
+                    to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            "compaction.level0_stop_files" => {
+                self.compaction.level0_stop_files = to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            "compaction.level_fanout" => {
+                let n = v.uint(key)?;
+                if n < 2 {
+                    return Err(LsmError::config(key, format!("must be at least 2, got {n}")));
+                }
+                self.compaction.level_fanout = n;
+            }
+            "compaction.base_level_bytes" => {
+                self.compaction.base_level_bytes = positive(key, v.uint(key)?)?
+            }
+            "compaction.target_file_bytes" => {
+                self.compaction.target_file_bytes = positive(key, v.uint(key)?)?
+            }
+            "compaction.max_levels" => {
+                let n = v.uint(key)?;
+                if !(2..=16).contains(&n) {
+                    return Err(LsmError::config(key, format!("must be between 2 and 16, got {n}")));
+                }
+                self.compaction.max_levels = n as usize;
+            }
+            "compaction.background_threads" => {
+                self.compaction.background_threads = to_usize(key, positive(key, v.uint(key)?)?)?
+            }
+            _ => {
+                return Err(LsmError::config(
+                    key,
+                    format!("unknown key (known keys: {})", KEYS.join(", ")),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the options fit together (called by `Lsm::open_with_config`).
+    pub fn validate(&self) -> Result<()> {
+        let c = &self.compaction;
+        if c.level0_slowdown_files < c.level0_file_trigger {
+            return Err(LsmError::config(
+                "compaction.level0_slowdown_files",
+                "must be at least compaction.level0_file_trigger",
+            ));
+        }
+        if c.level0_stop_files < c.level0_slowdown_files {
+            return Err(LsmError::config(
+                "compaction.level0_stop_files",
+                "must be at least compaction.level0_slowdown_files",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(key: &str, s: String) -> Result<String> {
+    if s.is_empty() {
+        Err(LsmError::config(key, "must not be empty"))
+    } else {
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_config_loads_unchanged() {
+        let c = Config::from_toml_str("[wal]\nversion = 1\n\n[memtable]\nmax_entries = 10\n")
+            .unwrap();
+        assert_eq!(c.memtable.max_entries, 10);
+        assert_eq!(c.wal.version, 1);
+        assert_eq!(c.directory, Directories::default());
+        assert_eq!(c.directory.root(), PathBuf::from("data"));
+    }
+
+    #[test]
+    fn the_seed_struct_literal_compiles_and_names_the_root() {
+        let c = Config {
+            memtable: MemTableConfig {
+                max_entries: 100,
+                ..Default::default()
+            },
+            directory: Directories {
+                wal: "custom/wals/".to_string(),
+                ss_table: "custom/ss_tables/".to_string(),
+                cache: "custom/cache".to_string(),
+                log: "custom/logs.yaml".to_string(),
+            },
+            wal: WALConfig {
+                version: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(c.directory.root(), PathBuf::from("custom"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = Config::from_toml_str("[memtable]\nmax_entriez = 3\n").unwrap_err();
+        assert!(matches!(&e, LsmError::Config { key, .. } if key == "memtable.max_entriez"));
+        let e = Config::from_toml_str("[nope]\nx = 1\n").unwrap_err();
+        assert!(matches!(&e, LsmError::Config { key, .. } if key == "nope.x"));
+        let e = Config::from_toml_str("[wal]\nsync = \"sometimes\"\n").unwrap_err();
+        assert!(matches!(&e, LsmError::Config { key, .. } if key == "wal.sync"));
+        let e = Config::from_toml_str("[memtable]\nmax_entries = -1\n").unwrap_err();
+        assert!(matches!(&e, LsmError::Config { key, .. } if key == "memtable.max_entries"));
+        let e = Config::from_toml_str("[memtable]\nmax_entries = \"many\"\n").unwrap_err();
+        assert!(matches!(&e, LsmError::Config { key, .. } if key == "memtable.max_entries"));
+        let e = Config::from_toml_str("wal = 3\n").unwrap_err();
+        assert!(matches!(&e, LsmError::Config { key, .. } if key == "wal"));
+        assert!(Config::from_toml_str("[wal\n").is_err());
+    }
+
+    #[test]
+    fn text_values_parse_like_toml_ones() {
+        let mut c = Config::default();
+        c.set("wal.sync", "10ms").unwrap();
+        assert_eq!(c.wal.sync, SyncMode::Interval(Duration::from_millis(10)));
+        c.set("memtable.max_bytes", "4MiB").unwrap();
+        assert_eq!(c.memtable.max_bytes, 4 << 20);
+        c.set("sstable.compression", "lz4").unwrap();
+        c.set("cache.persist_on_close", "false").unwrap();
+        c.set("directory.root", "/tmp/x").unwrap();
+        assert_eq!(c.directory.root(), PathBuf::from("/tmp/x"));
+        assert!(c.set("memtable.max_entries", "0").is_err());
+        assert!(c.set("wal.version", "2").is_err());
+        let toml = Config::from_toml_str(
+            "[wal]\nsync = \"10ms\"\n[memtable]\nmax_bytes = \"4MiB\"\n[sstable]\ncompression = \"lz4\"\n[cache]\npersist_on_close = false\n[directory]\nroot = \"/tmp/x\"\n",
+        )
+        .unwrap();
+        assert_eq!(toml, c);
+    }
+
+    #[test]
+    fn every_listed_key_is_accepted() {
+        let mut c = Config::default();
+        for key in KEYS {
+            let value = match *key {
+                "wal.sync" => "always",
+                "wal.recovery" => "salvage",
+                "sstable.compression" => "zstd",
+                "cache.persist_on_close" => "true",
+                k if k.starts_with("directory.") => "d",
+                "wal.version" => "1",
+                "compaction.level_fanout" | "compaction.max_levels" => "4",
+                _ => "4096",
+            };
+            c.set(key, value).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+    }
 }

@@ -1,13 +1,56 @@
 //! `lsm`: an embedded key-value storage engine built as a log-structured merge tree.
+//!
+//! ```
+//! use lsm::{Lsm, WriteBatch};
+//!
+//! # fn main() -> lsm::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let db = Lsm::open(dir.path().join("data"))?;
+//! db.put(b"user:1", b"ada")?;
+//! db.put(b"user:2", b"grace")?;
+//! assert_eq!(db.get(b"user:1")?, Some(b"ada".to_vec()));
+//!
+//! let mut batch = WriteBatch::new();
+//! batch.put(b"user:3", b"edsger").delete(b"user:2");
+//! db.write(batch)?;                       // all or nothing, also across a crash
+//!
+//! let keys: Vec<Vec<u8>> = db.prefix(b"user:").map(|kv| kv.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+//! assert_eq!(keys, vec![b"user:1".to_vec(), b"user:3".to_vec()]);
+//! db.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Writes go to a write-ahead log and an in-memory table; full tables are flushed to
+//! sorted, checksummed files in the background. See `docs/FORMAT.md` for every byte on
+//! disk and the README for the durability contract.
+
+#![warn(missing_docs)]
 
 pub mod batch;
 pub(crate) mod coding;
 pub mod config;
+mod db;
 pub mod error;
+pub(crate) mod filename;
 pub mod fs;
 pub(crate) mod iter;
 pub(crate) mod key;
+mod logging;
+mod lsm;
+pub(crate) mod manifest;
+pub(crate) mod memtable;
 pub(crate) mod range_del;
+pub(crate) mod sstable;
+mod stats;
+pub(crate) mod wal;
 
 pub use batch::WriteBatch;
+pub use config::{
+    CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig,
+    RecoveryMode, SSTableConfig, SyncMode, WALConfig,
+};
+pub use db::{FileKind, FileReport, VerifyReport};
 pub use error::{LsmError, Result};
+pub use lsm::{Iter, Lsm, RawIterator, Snapshot, WriteOptions};
+pub use stats::{LevelStats, Stats};

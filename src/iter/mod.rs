@@ -6,6 +6,12 @@
 
 use crate::error::Result;
 
+pub mod db_iter;
+pub mod merging;
+
+pub use db_iter::DbCursor;
+pub use merging::MergingIterator;
+
 /// A cursor over internal entries (`key` is an internal key, see [`crate::key`]),
 /// in internal-key order.
 ///

@@ -1,0 +1,215 @@
+//! Flushing immutable memtables to level-0 SSTables, in the background.
+
+use super::{DbInner, SuperVersion};
+use crate::error::{LsmError, Result};
+use crate::filename;
+use crate::fs::FileSystem;
+use crate::key::{self, SeqNo};
+use crate::manifest::{FileMeta, VersionEdit};
+use crate::memtable::MemTable;
+use crate::sstable::{Table, TableBuilder, TableOptions};
+use crate::stats::Counters;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl DbInner {
+    pub(super) fn table_options(&self) -> TableOptions {
+        TableOptions {
+            block_size: self.config.sstable.block_size,
+            bloom_bits_per_key: self.config.sstable.bloom_bits_per_key,
+            compression: self.config.sstable.compression,
+        }
+    }
+
+    /// The body of the flush thread: flush the oldest immutable memtable while there is
+    /// one; stop at shutdown once none is left, or at the first failure.
+    pub(super) fn flush_loop(self: Arc<Self>) {
+        loop {
+            let imm = {
+                let mut bg = self.bg.lock();
+                loop {
+                    if self.check_bg_error().is_err() {
+                        return;
+                    }
+                    if let Some(m) = self.sv.read().imms.last() {
+                        break m.clone();
+                    }
+                    if bg.shutdown {
+                        return;
+                    }
+                    self.bg_cv.wait_for(&mut bg, Duration::from_secs(1));
+                }
+            };
+            if let Err(e) = self.flush_one(&imm) {
+                self.set_bg_error(e);
+            }
+            let _bg = self.bg.lock();
+            self.bg_cv.notify_all();
+        }
+    }
+
+    /// Writes `imm` to a level-0 table, records it in the manifest, swaps it out of
+    /// the read path and deletes the WAL segments no longer needed.
+    fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
+        let snapshots = self.snapshot_list();
+        let number = self.versions.lock().new_file_number();
+        let built = if imm.is_empty() {
+            None
+        } else {
+            Some(build_table(
+                self.fs.as_ref(),
+                &self.paths.sst_dir,
+                self.table_options(),
+                imm,
+                number,
+                &snapshots,
+            )?)
+        };
+        let mut vs = self.versions.lock();
+        // Segments older than the next memtable's are fully in tables once this lands.
+        let next_log = {
+            let sv = self.sv.read();
+            match sv.imms.iter().position(|m| Arc::ptr_eq(m, imm)) {
+                Some(0) | None => sv.mem.wal_number(),
+                Some(i) => sv.imms[i - 1].wal_number(),
+            }
+        };
+        let mut edit = VersionEdit {
+            log_number: Some(next_log),
+            last_sequence: Some(imm.max_seq()),
+            ..Default::default()
+        };
+        let mut bytes = 0;
+        if let Some((meta, table)) = built {
+            bytes = meta.size;
+            vs.register_table(table);
+            edit.added.push((0, meta));
+        }
+        let version = vs.log_and_apply(edit)?;
+        {
+            let mut sv = self.sv.write();
+            let imms = sv
+                .imms
+                .iter()
+                .filter(|m| !Arc::ptr_eq(m, imm))
+                .cloned()
+                .collect();
+            *sv = Arc::new(SuperVersion {
+                mem: sv.mem.clone(),
+                imms,
+                version,
+            });
+        }
+        drop(vs);
+        Counters::add(&self.counters.flushes, 1);
+        Counters::add(&self.counters.flush_bytes, bytes);
+        self.delete_wal_segments_below(next_log);
+        Ok(())
+    }
+
+    /// Deletes WAL segments numbered below `log_number` (their data is in tables).
+    pub(super) fn delete_wal_segments_below(&self, log_number: u64) {
+        let _guard = self.deletion_guard.write();
+        let dir = &self.paths.wal_dir;
+        let names = match self.fs.list_dir(dir) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("cannot list {}: {e}", dir.display());
+                return;
+            }
+        };
+        let mut removed = false;
+        for name in names {
+            if let Some(n) = crate::wal::parse_segment_file_name(&name) {
+                if n < log_number {
+                    let p = dir.join(&name);
+                    match self.fs.remove_file(&p) {
+                        Ok(()) => removed = true,
+                        Err(e) => log::warn!("cannot delete {}: {e}", p.display()),
+                    }
+                }
+            }
+        }
+        if removed {
+            if let Err(e) = self.fs.sync_dir(dir) {
+                log::warn!("cannot sync {}: {e}", dir.display());
+            }
+        }
+    }
+}
+
+/// True when some snapshot in `snapshots` (sorted) lies in `[lo, hi)`: a version
+/// written at `lo` and overwritten at `hi` is still visible to it.
+fn snapshot_between(snapshots: &[SeqNo], lo: SeqNo, hi: SeqNo) -> bool {
+    let i = snapshots.partition_point(|&s| s < lo);
+    snapshots.get(i).is_some_and(|&s| s < hi)
+}
+
+/// Writes the entries of `imm` into table `number` in `dir`, synced and named in a
+/// synced directory, and opens it. Versions that no snapshot can see any more (an
+/// older version of a key overwritten within this memtable) are left out.
+pub(super) fn build_table(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    opts: TableOptions,
+    imm: &MemTable,
+    number: u64,
+    snapshots: &[SeqNo],
+) -> Result<(FileMeta, Arc<Table>)> {
+    let path = filename::table(dir, number);
+    let file = fs
+        .create(&path)
+        .map_err(|e| LsmError::io_at("create", &path, e))?;
+    let mut b = TableBuilder::new(file, path.clone(), opts);
+    let mut last_user: Vec<u8> = Vec::new();
+    let mut have_last = false;
+    let mut last_kept_seq: SeqNo = 0;
+    imm.for_each(|ik, v| {
+        let uk = key::user_key(ik);
+        let seq = key::seq(ik);
+        if have_last && uk == last_user.as_slice() {
+            if !snapshot_between(snapshots, seq, last_kept_seq) {
+                return Ok(());
+            }
+        } else {
+            last_user.clear();
+            last_user.extend_from_slice(uk);
+            have_last = true;
+        }
+        last_kept_seq = seq;
+        b.add(ik, v)
+    })?;
+    for t in imm.range_tombstones() {
+        b.add_range_tombstone(&t);
+    }
+    let info = b.finish()?;
+    fs.sync_dir(dir)
+        .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
+    let table = Table::open(fs, &path, number)?;
+    let meta = FileMeta {
+        number,
+        size: info.file_size,
+        entries: info.entries,
+        smallest: info.smallest,
+        largest: info.largest,
+        min_seq: info.min_seq,
+        max_seq: info.max_seq,
+        md5: info.md5,
+    };
+    Ok((meta, table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_between;
+
+    #[test]
+    fn a_snapshot_between_two_versions_keeps_the_older() {
+        assert!(snapshot_between(&[5], 3, 8));
+        assert!(snapshot_between(&[3], 3, 8));
+        assert!(!snapshot_between(&[8], 3, 8));
+        assert!(!snapshot_between(&[1, 9], 3, 8));
+        assert!(!snapshot_between(&[], 3, 8));
+    }
+}

@@ -1,0 +1,232 @@
+//! The engine behind [`crate::Lsm`]: state shared by every handle, snapshot, iterator
+//! and background thread.
+//!
+//! Lock order (never taken the other way round): `writers` (released before I/O) ->
+//! `wal` -> `versions` -> `sv` -> `bg`. Whoever holds `wal` is the only thread that
+//! appends to the WAL, inserts into the memtable or switches memtables.
+
+mod checkpoint;
+mod flush;
+mod open;
+mod read;
+mod write;
+
+pub use checkpoint::{FileKind, FileReport, VerifyReport};
+
+use crate::config::Config;
+use crate::error::{LsmError, Result};
+use crate::fs::{FileLock, FileSystem};
+use crate::key::SeqNo;
+use crate::manifest::{Version, VersionSet};
+use crate::memtable::MemTable;
+use crate::stats::Counters;
+use crate::wal::WriteAheadLogger;
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// The memtables and tables a reader sees, captured together.
+pub(crate) struct SuperVersion {
+    pub mem: Arc<MemTable>,
+    /// Full memtables waiting for flush, newest first.
+    pub imms: Vec<Arc<MemTable>>,
+    pub version: Arc<Version>,
+}
+
+/// Where the database's files are.
+pub(crate) struct Paths {
+    pub root: PathBuf,
+    pub wal_dir: PathBuf,
+    pub sst_dir: PathBuf,
+}
+
+/// The WAL writer and the last sequence number it assigned. Held by the group-commit
+/// leader, and by anything that needs writes to pause (flush, checkpoint, close).
+pub(crate) struct WalState {
+    pub logger: WriteAheadLogger,
+    pub last_seq: SeqNo,
+    pub unsynced: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct BgState {
+    pub shutdown: bool,
+}
+
+/// One queued write (see `write.rs`).
+pub(crate) struct Writer {
+    batch: crate::WriteBatch,
+    sync: bool,
+    result: Mutex<Option<Result<()>>>,
+    cv: Condvar,
+}
+
+pub(crate) struct DbInner {
+    pub config: Config,
+    pub fs: Arc<dyn FileSystem>,
+    pub paths: Paths,
+    sv: RwLock<Arc<SuperVersion>>,
+    writers: Mutex<VecDeque<Arc<Writer>>>,
+    wal: Mutex<WalState>,
+    visible_seq: AtomicU64,
+    versions: Mutex<VersionSet>,
+    bg: Mutex<BgState>,
+    bg_cv: Condvar,
+    /// The first failed WAL/table/manifest write or sync; writes are refused after it.
+    bg_error: Mutex<Option<LsmError>>,
+    has_bg_error: AtomicBool,
+    /// Live snapshots: sequence number -> how many.
+    snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    closed: AtomicBool,
+    lock: Mutex<Option<Box<dyn FileLock>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Held for reading while files are being copied out (checkpoint, verify); file
+    /// deletion takes it for writing.
+    deletion_guard: RwLock<()>,
+    pub counters: Counters,
+}
+
+impl DbInner {
+    /// `Closed` once the database was closed.
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(LsmError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The sticky error, if a write or sync failed earlier.
+    fn check_bg_error(&self) -> Result<()> {
+        if !self.has_bg_error.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match &*self.bg_error.lock() {
+            Some(e) => Err(LsmError::io(
+                "database refuses writes after an earlier failure (reopen it)",
+                std::io::Error::other(e.to_string()),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `e` as the sticky error (the first one wins) and returns it.
+    fn set_bg_error(&self, e: LsmError) -> LsmError {
+        log::error!("refusing further writes: {e}");
+        let mut g = self.bg_error.lock();
+        if g.is_none() {
+            *g = Some(e.duplicate());
+        }
+        self.has_bg_error.store(true, Ordering::Release);
+        drop(g);
+        let _bg = self.bg.lock();
+        self.bg_cv.notify_all();
+        e
+    }
+
+    pub fn super_version(&self) -> Arc<SuperVersion> {
+        self.sv.read().clone()
+    }
+
+    pub fn visible_seq(&self) -> SeqNo {
+        self.visible_seq.load(Ordering::Acquire)
+    }
+
+    /// Registers a snapshot at the current sequence number.
+    pub fn acquire_snapshot(&self) -> SeqNo {
+        let mut s = self.snapshots.lock();
+        // Read under the lock so a flush that lists snapshots sees this one or runs
+        // entirely before it exists.
+        let seq = self.visible_seq();
+        *s.entry(seq).or_insert(0) += 1;
+        seq
+    }
+
+    pub fn release_snapshot(&self, seq: SeqNo) {
+        let mut s = self.snapshots.lock();
+        if let Some(n) = s.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                s.remove(&seq);
+            }
+        }
+    }
+
+    fn snapshot_list(&self) -> Vec<SeqNo> {
+        self.snapshots.lock().keys().copied().collect()
+    }
+
+    pub fn stats(&self) -> crate::stats::Stats {
+        let sv = self.super_version();
+        let c = &self.counters;
+        crate::stats::Stats {
+            writes: Counters::get(&c.writes),
+            write_groups: Counters::get(&c.write_groups),
+            wal_bytes: Counters::get(&c.wal_bytes),
+            wal_syncs: Counters::get(&c.wal_syncs),
+            flushes: Counters::get(&c.flushes),
+            flush_bytes: Counters::get(&c.flush_bytes),
+            stalls: Counters::get(&c.stalls),
+            stall_micros: Counters::get(&c.stall_micros),
+            memtable_entries: sv.mem.len() as u64,
+            immutable_memtables: sv.imms.len() as u64,
+            last_sequence: self.visible_seq(),
+            levels: sv
+                .version
+                .files_per_level()
+                .into_iter()
+                .zip(sv.version.bytes_per_level())
+                .map(|(files, bytes)| crate::stats::LevelStats { files, bytes })
+                .collect(),
+        }
+    }
+
+    /// Stops accepting operations, makes every acknowledged write durable in an
+    /// SSTable, stops the background threads and releases the lock. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        {
+            // Taking the WAL lock waits for the group being written; later writers see
+            // `closed` and are refused.
+            let mut wal = self.wal.lock();
+            if self.check_bg_error().is_ok() {
+                let mem = self.super_version().mem.clone();
+                if !mem.is_empty() {
+                    if let Err(e) = self.rotate_memtable(&mut wal) {
+                        result = Err(e);
+                    }
+                }
+            }
+        }
+        {
+            let mut bg = self.bg.lock();
+            bg.shutdown = true;
+            self.bg_cv.notify_all();
+        }
+        for t in self.threads.lock().drain(..) {
+            if t.join().is_err() {
+                result = Err(LsmError::io(
+                    "close",
+                    std::io::Error::other("a background thread panicked"),
+                ));
+            }
+        }
+        if result.is_ok() {
+            if let Some(e) = &*self.bg_error.lock() {
+                result = Err(e.duplicate());
+            }
+        }
+        self.lock.lock().take();
+        result
+    }
+}

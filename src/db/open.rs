@@ -1,0 +1,236 @@
+//! Opening a database: lock, manifest, WAL replay, cleanup, background threads.
+
+use super::flush::build_table;
+use super::write::apply_op;
+use super::{BgState, DbInner, Paths, SuperVersion, WalState};
+use crate::config::{Config, SyncMode};
+use crate::error::{LsmError, Result};
+use crate::filename;
+use crate::fs::FileSystem;
+use crate::manifest::{VersionEdit, VersionSet};
+use crate::memtable::MemTable;
+use crate::stats::Counters;
+use crate::wal::{self, WriteAheadLogger};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+
+impl DbInner {
+    /// Opens (or creates) the database `config` describes, on `fs`.
+    pub fn open(config: Config, fs: Arc<dyn FileSystem>) -> Result<Arc<DbInner>> {
+        config.validate()?;
+        crate::logging::init(&config.directory.log);
+        let paths = Paths {
+            root: config.directory.root(),
+            wal_dir: PathBuf::from(&config.directory.wal),
+            sst_dir: PathBuf::from(&config.directory.ss_table),
+        };
+        for d in [&paths.root, &paths.wal_dir, &paths.sst_dir] {
+            fs.create_dir_all(d)
+                .map_err(|e| LsmError::io_at("create directory", d, e))?;
+        }
+        let lock_path = paths.root.join(filename::LOCK);
+        let lock = fs.lock(&lock_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                LsmError::Locked(paths.root.clone())
+            } else {
+                LsmError::io_at("lock", &lock_path, e)
+            }
+        })?;
+        let max_levels = config.compaction.max_levels;
+
+        let mut vs = if fs.exists(&paths.root.join(filename::CURRENT)) {
+            VersionSet::recover(fs.clone(), &paths.root, &paths.sst_dir, max_levels)?
+        } else {
+            let tables = list_numbers(fs.as_ref(), &paths.sst_dir, filename::parse_table)?;
+            if !tables.is_empty() {
+                return Err(LsmError::corruption(
+                    paths.root.join(filename::CURRENT),
+                    0,
+                    "CURRENT is missing but the database holds tables",
+                ));
+            }
+            VersionSet::create(fs.clone(), &paths.root, &paths.sst_dir, max_levels)
+        };
+
+        // New files must never reuse a number found on disk, referenced or not.
+        let wal_numbers = list_numbers(fs.as_ref(), &paths.wal_dir, wal::parse_segment_file_name)?;
+        let table_numbers = list_numbers(fs.as_ref(), &paths.sst_dir, filename::parse_table)?;
+        let highest = wal_numbers
+            .iter()
+            .chain(&table_numbers)
+            .copied()
+            .max()
+            .unwrap_or(0);
+        vs.next_file_number = vs.next_file_number.max(highest + 1);
+
+        // Replay the segments that hold writes not yet in tables.
+        let replay: Vec<u64> = wal_numbers
+            .iter()
+            .copied()
+            .filter(|&n| n >= vs.log_number)
+            .collect();
+        let recovered = MemTable::new(0);
+        let mut last_seq = vs.last_sequence;
+        let report = wal::replay_segments(
+            fs.as_ref(),
+            &paths.wal_dir,
+            &replay,
+            config.wal.recovery,
+            |batch, ops| {
+                for (i, op) in ops.iter().enumerate() {
+                    let seq = batch.seq + i as u64;
+                    apply_op(&recovered, seq, *op);
+                    last_seq = last_seq.max(seq);
+                }
+                Ok(())
+            },
+        )?;
+        if report.batches > 0 {
+            log::info!(
+                "{}: replayed {} batches from {} WAL segments",
+                paths.root.display(),
+                report.batches,
+                report.segments
+            );
+        }
+
+        // The recovered writes go into a table and the replayed segments are retired,
+        // so a torn tail just dropped can never end up in the middle of the log.
+        let mut edit = VersionEdit::default();
+        if !recovered.is_empty() {
+            let number = vs.new_file_number();
+            let opts = crate::sstable::TableOptions {
+                block_size: config.sstable.block_size,
+                bloom_bits_per_key: config.sstable.bloom_bits_per_key,
+                compression: config.sstable.compression,
+            };
+            let (meta, table) =
+                build_table(fs.as_ref(), &paths.sst_dir, opts, &recovered, number, &[])?;
+            vs.register_table(table);
+            edit.added.push((0, meta));
+        }
+        let log_number = vs.new_file_number();
+        let logger = WriteAheadLogger::create(fs.as_ref(), &paths.wal_dir, log_number)?;
+        edit.log_number = Some(log_number);
+        edit.last_sequence = Some(last_seq);
+        let version = vs.log_and_apply(edit)?;
+
+        let inner = Arc::new(DbInner {
+            sv: RwLock::new(Arc::new(SuperVersion {
+                mem: Arc::new(MemTable::new(log_number)),
+                imms: Vec::new(),
+                version,
+            })),
+            writers: Mutex::new(VecDeque::new()),
+            wal: Mutex::new(WalState {
+                logger,
+                last_seq,
+                unsynced: false,
+            }),
+            visible_seq: AtomicU64::new(last_seq),
+            versions: Mutex::new(vs),
+            bg: Mutex::new(BgState::default()),
+            bg_cv: Condvar::new(),
+            bg_error: Mutex::new(None),
+            has_bg_error: AtomicBool::new(false),
+            snapshots: Mutex::new(BTreeMap::new()),
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(Some(lock)),
+            threads: Mutex::new(Vec::new()),
+            deletion_guard: RwLock::new(()),
+            counters: Counters::default(),
+            config,
+            fs,
+            paths,
+        });
+        inner.delete_obsolete_files()?;
+        inner.start_threads()?;
+        Ok(inner)
+    }
+
+    fn start_threads(self: &Arc<Self>) -> Result<()> {
+        let mut threads = self.threads.lock();
+        let me = self.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("lsm-flush".into())
+                .spawn(move || me.flush_loop())
+                .map_err(|e| LsmError::io("start the flush thread", e))?,
+        );
+        if let SyncMode::Interval(every) = self.config.wal.sync {
+            let me = self.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("lsm-wal-sync".into())
+                    .spawn(move || me.interval_sync_loop(every))
+                    .map_err(|e| LsmError::io("start the WAL sync thread", e))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes what a crash can leave behind: tables no version references, WAL
+    /// segments already in tables, old manifests, temporary files.
+    fn delete_obsolete_files(&self) -> Result<()> {
+        let vs = self.versions.lock();
+        let live: HashSet<u64> = vs.state().file_numbers().collect();
+        let manifest = vs.manifest_number();
+        let log_number = vs.log_number;
+        drop(vs);
+        let fs = self.fs.as_ref();
+        let mut doomed: Vec<PathBuf> = Vec::new();
+        for name in list(fs, &self.paths.sst_dir)? {
+            let orphan = match filename::parse_table(&name) {
+                Some(n) => !live.contains(&n),
+                None => name.ends_with(filename::TEMP_SUFFIX),
+            };
+            if orphan {
+                doomed.push(self.paths.sst_dir.join(name));
+            }
+        }
+        for name in list(fs, &self.paths.wal_dir)? {
+            if wal::parse_segment_file_name(&name).is_some_and(|n| n < log_number) {
+                doomed.push(self.paths.wal_dir.join(name));
+            }
+        }
+        for name in list(fs, &self.paths.root)? {
+            let old_manifest =
+                filename::parse_manifest(&name).is_some_and(|n| Some(n) != manifest);
+            if old_manifest || name == filename::current_temp(Path::new("")).to_string_lossy() {
+                doomed.push(self.paths.root.join(name));
+            }
+        }
+        let _guard = self.deletion_guard.write();
+        for p in &doomed {
+            log::info!("deleting obsolete file {}", p.display());
+            fs.remove_file(p)
+                .map_err(|e| LsmError::io_at("delete", p, e))?;
+        }
+        if !doomed.is_empty() {
+            for d in [&self.paths.sst_dir, &self.paths.wal_dir, &self.paths.root] {
+                fs.sync_dir(d)
+                    .map_err(|e| LsmError::io_at("sync directory", d, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn list(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<String>> {
+    fs.list_dir(dir)
+        .map_err(|e| LsmError::io_at("list", dir, e))
+}
+
+/// The file numbers in `dir` that `parse` recognises, ascending.
+fn list_numbers(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    parse: impl Fn(&str) -> Option<u64>,
+) -> Result<Vec<u64>> {
+    let mut v: Vec<u64> = list(fs, dir)?.iter().filter_map(|n| parse(n)).collect();
+    v.sort_unstable();
+    Ok(v)
+}

@@ -1,0 +1,87 @@
+//! The read path: point lookups and cursors over a consistent view.
+
+use super::{DbInner, SuperVersion};
+use crate::error::Result;
+use crate::iter::{DbCursor, InternalIterator, MergingIterator};
+use crate::key::{self, SeqNo, ValueKind};
+use crate::range_del::FragmentedTombstones;
+use std::sync::Arc;
+
+impl DbInner {
+    /// The value of `user_key` as of `snapshot` (now when `None`).
+    pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        let sv = self.super_version();
+        let snap = snapshot.unwrap_or_else(|| self.visible_seq());
+        // Sources are searched newest first; the first one holding the key has its
+        // newest version. A range deletion can only hide that version if it is newer,
+        // and newer deletions live in the same or a newer source, so tombstones are
+        // only collected from the sources searched so far.
+        let mut tomb: SeqNo = 0;
+        let mut found = None;
+        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
+            tomb = tomb.max(m.max_covering_tombstone(user_key, snap));
+            if let Some(e) = m.get(user_key, snap) {
+                found = Some(e);
+                break;
+            }
+        }
+        if found.is_none() {
+            let hash = key::hash(user_key);
+            for f in sv.version.tables() {
+                let t = &f.table;
+                for rt in t.range_tombstones() {
+                    if rt.seq <= snap
+                        && rt.start.as_slice() <= user_key
+                        && user_key < rt.end.as_slice()
+                    {
+                        tomb = tomb.max(rt.seq);
+                    }
+                }
+                if user_key < key::user_key(&f.meta.smallest)
+                    || user_key > key::user_key(&f.meta.largest)
+                {
+                    continue;
+                }
+                if let Some(e) = t.get(user_key, snap, hash)? {
+                    found = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(match found {
+            Some((seq, ValueKind::Put, v)) if seq > tomb => Some(v),
+            _ => None,
+        })
+    }
+
+    /// A cursor over `[lower, upper)` as of `snapshot`, reading the sources of `sv`.
+    pub fn cursor(
+        &self,
+        sv: &Arc<SuperVersion>,
+        snapshot: SeqNo,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    ) -> DbCursor {
+        let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones = Vec::new();
+        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
+            children.push(Box::new(m.iter()));
+            tombstones.extend(m.range_tombstones());
+        }
+        for f in sv.version.tables() {
+            tombstones.extend(f.table.range_tombstones().iter().cloned());
+            let below = upper
+                .as_deref()
+                .is_some_and(|u| key::user_key(&f.meta.smallest) >= u);
+            let above = lower
+                .as_deref()
+                .is_some_and(|l| key::user_key(&f.meta.largest) < l);
+            if !below && !above {
+                children.push(Box::new(f.table.iter()));
+            }
+        }
+        let tombs = FragmentedTombstones::new(&tombstones, snapshot);
+        DbCursor::new(MergingIterator::new(children), snapshot, tombs, lower, upper)
+    }
+}

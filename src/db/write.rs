@@ -1,0 +1,284 @@
+//! The write path: group commit into the WAL, then the memtable; memtable switches.
+//!
+//! Writers queue up; the one at the front becomes the leader, takes the queue's
+//! current members as its group, appends all their batches to the WAL in one write (and
+//! one fsync when any of them needs it), inserts them into the memtable, publishes the
+//! new sequence number and wakes the others. Readers never see part of a group.
+
+use super::{DbInner, SuperVersion, WalState, Writer};
+use crate::batch::{self, BatchOp};
+use crate::config::SyncMode;
+use crate::error::{LsmError, Result};
+use crate::key::ValueKind;
+use crate::memtable::MemTable;
+use crate::stats::Counters;
+use crate::wal::WriteAheadLogger;
+use crate::WriteBatch;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A leader stops adding followers to its group past this many bytes, so one huge
+/// group does not delay the small writes queued behind it for long.
+const MAX_GROUP_BYTES: usize = 1 << 20;
+
+impl DbInner {
+    /// Applies `batch` atomically; with `sync`, durably (fsync) before returning.
+    pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.check_open()?;
+        batch::check_sizes(&batch)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let me = Arc::new(Writer {
+            batch,
+            sync,
+            result: Mutex::new(None),
+            cv: Condvar::new(),
+        });
+        let mut q = self.writers.lock();
+        q.push_back(me.clone());
+        loop {
+            if let Some(r) = me.result.lock().take() {
+                return r;
+            }
+            if q.front().is_some_and(|f| Arc::ptr_eq(f, &me)) {
+                break;
+            }
+            me.cv.wait(&mut q);
+        }
+        let mut group = Vec::new();
+        let mut bytes = 0;
+        for w in q.iter() {
+            bytes += w.batch.approximate_size();
+            if !group.is_empty() && bytes > MAX_GROUP_BYTES {
+                break;
+            }
+            group.push(w.clone());
+        }
+        drop(q);
+
+        let r = self.write_group(&group);
+
+        let mut q = self.writers.lock();
+        for w in &group {
+            let popped = q.pop_front();
+            debug_assert!(popped.is_some_and(|p| Arc::ptr_eq(&p, w)));
+            if !Arc::ptr_eq(w, &me) {
+                *w.result.lock() = Some(match &r {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(e.duplicate()),
+                });
+                w.cv.notify_one();
+            }
+        }
+        if let Some(next) = q.front() {
+            next.cv.notify_one();
+        }
+        r
+    }
+
+    fn write_group(&self, group: &[Arc<Writer>]) -> Result<()> {
+        let mut wal = self.wal.lock();
+        self.check_open()?;
+        self.check_bg_error()?;
+        self.make_room(&mut wal)?;
+
+        let first = wal.last_seq + 1;
+        let mut seq = first;
+        let mut records: Vec<Vec<u8>> = Vec::with_capacity(group.len());
+        for w in group {
+            let mut rep = w.batch.encoded().to_vec();
+            rep[..8].copy_from_slice(&seq.to_le_bytes());
+            seq += w.batch.len() as u64;
+            records.push(rep);
+        }
+        let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        if let Err(e) = wal.logger.append(&slices) {
+            return Err(self.set_bg_error(e));
+        }
+        let bytes: usize = records.iter().map(Vec::len).sum();
+        Counters::add(&self.counters.wal_bytes, bytes as u64);
+        Counters::add(&self.counters.write_groups, 1);
+        Counters::add(&self.counters.writes, group.len() as u64);
+
+        let need_sync =
+            self.config.wal.sync == SyncMode::Always || group.iter().any(|w| w.sync);
+        if need_sync {
+            if let Err(e) = wal.logger.sync() {
+                return Err(self.set_bg_error(e));
+            }
+            Counters::add(&self.counters.wal_syncs, 1);
+        } else {
+            wal.unsynced = true;
+        }
+
+        let mem = self.sv.read().mem.clone();
+        let mut s = first;
+        for w in group {
+            for op in w.batch.iter() {
+                apply_op(&mem, s, op);
+                s += 1;
+            }
+        }
+        wal.last_seq = seq - 1;
+        self.visible_seq.store(seq - 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes sure the memtable has room, switching to a new one (and a new WAL
+    /// segment) when it is full, and waiting when too many full ones await flushing.
+    ///
+    /// REQUIRES: `wal` locked by the caller.
+    fn make_room(&self, wal: &mut WalState) -> Result<()> {
+        let m = &self.config.memtable;
+        loop {
+            let sv = self.super_version();
+            if sv.mem.len() < m.max_entries && sv.mem.approximate_bytes() < m.max_bytes {
+                return Ok(());
+            }
+            if sv.imms.len() < m.max_immutable {
+                return self.rotate_memtable(wal);
+            }
+            let t = Instant::now();
+            Counters::add(&self.counters.stalls, 1);
+            {
+                let mut bg = self.bg.lock();
+                // Re-checked under `bg`: the flush thread changes `sv` before it
+                // notifies under `bg`, so the wake-up cannot be missed.
+                if self.sv.read().imms.len() >= m.max_immutable && self.check_bg_error().is_ok()
+                {
+                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+                }
+            }
+            Counters::add(
+                &self.counters.stall_micros,
+                t.elapsed().as_micros() as u64,
+            );
+            self.check_bg_error()?;
+        }
+    }
+
+    /// Makes the memtable immutable (queued for flush) and starts a new one with a new
+    /// WAL segment.
+    ///
+    /// REQUIRES: `wal` locked by the caller.
+    pub(super) fn rotate_memtable(&self, wal: &mut WalState) -> Result<()> {
+        // The finished segment is synced, so recovery can treat damage in any segment
+        // but the last as real corruption, never as a torn write.
+        if let Err(e) = wal.logger.sync() {
+            return Err(self.set_bg_error(e));
+        }
+        let number = self.versions.lock().new_file_number();
+        let logger = match WriteAheadLogger::create(self.fs.as_ref(), &self.paths.wal_dir, number)
+        {
+            Ok(l) => l,
+            Err(e) => return Err(self.set_bg_error(e)),
+        };
+        wal.logger = logger;
+        wal.unsynced = false;
+        let mem = Arc::new(MemTable::new(number));
+        {
+            let mut sv = self.sv.write();
+            let mut imms = Vec::with_capacity(sv.imms.len() + 1);
+            imms.push(sv.mem.clone());
+            imms.extend(sv.imms.iter().cloned());
+            *sv = Arc::new(SuperVersion {
+                mem,
+                imms,
+                version: sv.version.clone(),
+            });
+        }
+        let _bg = self.bg.lock();
+        self.bg_cv.notify_all();
+        Ok(())
+    }
+
+    /// Writes the memtable (if it holds anything) and every memtable still waiting to
+    /// an SSTable, and waits until they are in the manifest: every write acknowledged
+    /// before the call is then durable.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        let wait_for = {
+            let mut wal = self.wal.lock();
+            self.check_bg_error()?;
+            if !self.super_version().mem.is_empty() {
+                self.rotate_memtable(&mut wal)?;
+            }
+            self.super_version().imms.first().map(|m| m.wal_number())
+        };
+        let Some(newest) = wait_for else {
+            return Ok(());
+        };
+        let mut bg = self.bg.lock();
+        loop {
+            self.check_bg_error()?;
+            if !self
+                .sv
+                .read()
+                .imms
+                .iter()
+                .any(|m| m.wal_number() <= newest)
+            {
+                return Ok(());
+            }
+            self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+        }
+    }
+
+    /// Makes every acknowledged write durable (fsync of the WAL).
+    pub fn sync(&self) -> Result<()> {
+        self.check_open()?;
+        self.check_bg_error()?;
+        // Earlier segments were synced when they were finished; only the live one can
+        // hold unsynced writes. Syncing outside the lock lets writers go on meanwhile.
+        let handle = self.wal.lock().logger.sync_handle();
+        if let Err(e) = handle.sync() {
+            let path = self.paths.wal_dir.clone();
+            return Err(self.set_bg_error(LsmError::io_at("sync WAL in", &path, e)));
+        }
+        Counters::add(&self.counters.wal_syncs, 1);
+        Ok(())
+    }
+
+    /// The body of the `wal.sync = <interval>` thread: sync the WAL when it holds
+    /// unsynced writes, until shutdown.
+    pub(super) fn interval_sync_loop(self: Arc<Self>, every: Duration) {
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                if bg.shutdown {
+                    return;
+                }
+                self.bg_cv.wait_for(&mut bg, every);
+                if bg.shutdown {
+                    return;
+                }
+            }
+            let handle = {
+                let mut wal = self.wal.lock();
+                if !wal.unsynced {
+                    continue;
+                }
+                wal.unsynced = false;
+                wal.logger.sync_handle()
+            };
+            if let Err(e) = handle.sync() {
+                let path = self.paths.wal_dir.clone();
+                self.set_bg_error(LsmError::io_at("sync WAL in", &path, e));
+                return;
+            }
+            Counters::add(&self.counters.wal_syncs, 1);
+        }
+    }
+}
+
+/// Inserts one batch operation at sequence number `seq`.
+pub(super) fn apply_op(mem: &MemTable, seq: u64, op: BatchOp<'_>) {
+    match op {
+        BatchOp::Put(k, v) => mem.add(seq, ValueKind::Put, k, v),
+        BatchOp::Delete(k) => mem.add(seq, ValueKind::Delete, k, &[]),
+        BatchOp::DeleteRange(start, end) => mem.add_range_tombstone(start, end, seq),
+    }
+}

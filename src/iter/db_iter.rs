@@ -1,0 +1,252 @@
+//! The user's view of the merged entries: one entry per user key, the newest visible
+//! at the snapshot, deleted keys skipped, inside `[lower, upper)`.
+
+use super::merging::MergingIterator;
+use super::InternalIterator;
+use crate::error::{LsmError, Result};
+use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
+use crate::range_del::FragmentedTombstones;
+
+/// A bidirectional cursor over user keys and values.
+///
+/// Contract of the merge cursor's position (as in LevelDB's DBIter): moving forward, it
+/// stands on the entry that produced the current key; moving backward, it stands before
+/// every entry of the current key.
+pub struct DbCursor {
+    merge: MergingIterator,
+    snapshot: SeqNo,
+    tombstones: FragmentedTombstones,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    forward: bool,
+    valid: bool,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    error: Option<LsmError>,
+}
+
+impl DbCursor {
+    /// A cursor over `merge` at `snapshot`, limited to `[lower, upper)`.
+    pub fn new(
+        merge: MergingIterator,
+        snapshot: SeqNo,
+        tombstones: FragmentedTombstones,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    ) -> DbCursor {
+        DbCursor {
+            merge,
+            snapshot,
+            tombstones,
+            lower,
+            upper,
+            forward: true,
+            valid: false,
+            key: Vec::new(),
+            value: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// True when positioned on a key.
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// The current key. REQUIRES: `valid()`.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The current value. REQUIRES: `valid()`.
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// The first error met; the cursor is invalid once there is one.
+    pub fn status(&self) -> Result<()> {
+        match &self.error {
+            Some(e) => Err(e.duplicate()),
+            None => Ok(()),
+        }
+    }
+
+    /// Positions on the first key.
+    pub fn seek_to_first(&mut self) {
+        match self.lower.clone() {
+            Some(l) => self.seek(&l),
+            None => {
+                self.merge.seek_to_first();
+                self.find_next(None);
+            }
+        }
+    }
+
+    /// Positions on the last key.
+    pub fn seek_to_last(&mut self) {
+        match self.upper.clone() {
+            // The last entry before every version of `upper`.
+            Some(u) => {
+                self.merge.seek_for_prev(&before_all_versions(&u));
+                self.find_prev();
+            }
+            None => {
+                self.merge.seek_to_last();
+                self.find_prev();
+            }
+        }
+    }
+
+    /// Positions on the first key `>= target`.
+    pub fn seek(&mut self, target: &[u8]) {
+        let t = match &self.lower {
+            Some(l) if l.as_slice() > target => l.clone(),
+            _ => target.to_vec(),
+        };
+        self.merge.seek(&key::lookup_key(&t, MAX_SEQ));
+        self.find_next(None);
+    }
+
+    /// Positions on the last key `<= target`.
+    pub fn seek_for_prev(&mut self, target: &[u8]) {
+        match &self.upper {
+            Some(u) if u.as_slice() <= target => {
+                let u = u.clone();
+                self.merge.seek_for_prev(&before_all_versions(&u));
+            }
+            // Sequence 0 with the lowest kind is the last internal key of `target`.
+            _ => self
+                .merge
+                .seek_for_prev(&key::encode(target, 0, ValueKind::Delete)),
+        }
+        self.find_prev();
+    }
+
+    /// Moves to the next key. REQUIRES: `valid()`.
+    pub fn next(&mut self) {
+        if !self.valid {
+            return;
+        }
+        if !self.forward {
+            self.merge.seek(&key::lookup_key(&self.key, MAX_SEQ));
+        }
+        let cur = std::mem::take(&mut self.key);
+        self.find_next(Some(&cur));
+    }
+
+    /// Moves to the previous key. REQUIRES: `valid()`.
+    pub fn prev(&mut self) {
+        if !self.valid {
+            return;
+        }
+        if self.forward {
+            self.merge.seek_for_prev(&before_all_versions(&self.key));
+        }
+        self.find_prev();
+    }
+
+    fn fail(&mut self, e: LsmError) {
+        self.valid = false;
+        self.error = Some(e);
+    }
+
+    /// Walks forward to the newest visible live entry of the next user key, skipping
+    /// the key `skip` (the one just returned).
+    fn find_next(&mut self, skip: Option<&[u8]>) {
+        self.forward = true;
+        self.valid = false;
+        let mut skipping: Option<Vec<u8>> = skip.map(|s| s.to_vec());
+        while self.merge.valid() {
+            let ik = self.merge.key();
+            let uk = key::user_key(ik);
+            if let Some(u) = &self.upper {
+                if uk >= u.as_slice() {
+                    break;
+                }
+            }
+            let seq = key::seq(ik);
+            if seq > self.snapshot || skipping.as_deref() == Some(uk) {
+                self.merge.next();
+                continue;
+            }
+            match key::kind(ik) {
+                Some(ValueKind::Put) if !self.tombstones.covers(uk, seq) => {
+                    self.key.clear();
+                    self.key.extend_from_slice(uk);
+                    self.value.clear();
+                    self.value.extend_from_slice(self.merge.value());
+                    self.valid = true;
+                    return;
+                }
+                Some(ValueKind::Put | ValueKind::Delete) => {
+                    skipping = Some(uk.to_vec());
+                    self.merge.next();
+                }
+                _ => {
+                    let e = LsmError::corruption("", 0, "unexpected entry kind in a key stream");
+                    return self.fail(e);
+                }
+            }
+        }
+        if let Err(e) = self.merge.status() {
+            self.fail(e);
+        }
+    }
+
+    /// Walks backward collecting the newest visible entry of the user key before the
+    /// cursor; stops once an older user key shows up after a live one.
+    fn find_prev(&mut self) {
+        self.forward = false;
+        self.valid = false;
+        let mut live = false;
+        while self.merge.valid() {
+            let ik = self.merge.key();
+            let uk = key::user_key(ik);
+            if let Some(l) = &self.lower {
+                if uk < l.as_slice() {
+                    break;
+                }
+            }
+            let seq = key::seq(ik);
+            if seq <= self.snapshot {
+                if live && uk < self.key.as_slice() {
+                    break;
+                }
+                match key::kind(ik) {
+                    Some(ValueKind::Put) if !self.tombstones.covers(uk, seq) => {
+                        live = true;
+                        self.key.clear();
+                        self.key.extend_from_slice(uk);
+                        self.value.clear();
+                        self.value.extend_from_slice(self.merge.value());
+                    }
+                    Some(ValueKind::Put | ValueKind::Delete) => {
+                        live = false;
+                        // Remember the key so an older version of it is compared
+                        // against the right user key.
+                        self.key.clear();
+                        self.key.extend_from_slice(uk);
+                    }
+                    _ => {
+                        let e =
+                            LsmError::corruption("", 0, "unexpected entry kind in a key stream");
+                        return self.fail(e);
+                    }
+                }
+            }
+            self.merge.prev();
+        }
+        if let Err(e) = self.merge.status() {
+            return self.fail(e);
+        }
+        self.valid = live;
+    }
+}
+
+/// An internal key that sorts before every version of `user_key`.
+fn before_all_versions(user_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(user_key.len() + key::TRAILER_LEN);
+    k.extend_from_slice(user_key);
+    k.extend_from_slice(&u64::MAX.to_le_bytes());
+    k
+}

@@ -1,0 +1,496 @@
+//! `Lsm`: the public handle, and the snapshots and iterators it hands out.
+
+use crate::batch::WriteBatch;
+use crate::config::Config;
+use crate::db::{DbInner, SuperVersion, VerifyReport};
+use crate::error::{LsmError, Result};
+use crate::fs::{FileSystem, OsFs};
+use crate::iter::DbCursor;
+use crate::key::SeqNo;
+use crate::stats::Stats;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+
+/// An open database. Cheap to clone: clones share one engine, and any of them may be
+/// used from many threads at once. The database closes when [`Lsm::close`] is called
+/// on any clone, or when the last clone is dropped.
+#[derive(Clone)]
+pub struct Lsm {
+    handle: Arc<Handle>,
+}
+
+/// Closes the engine when the last `Lsm` clone goes away. Snapshots and iterators hold
+/// the engine, not the handle, so they do not keep the database open.
+struct Handle {
+    inner: Arc<DbInner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Err(e) = self.inner.close() {
+            log::error!("closing {} on drop: {e}", self.inner.paths.root.display());
+        }
+    }
+}
+
+impl std::fmt::Debug for Lsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lsm")
+            .field("root", &self.inner().paths.root)
+            .finish()
+    }
+}
+
+/// Per-write options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// fsync the WAL before acknowledging, whatever `wal.sync` says.
+    pub sync: bool,
+}
+
+impl Lsm {
+    /// Opens (creating if needed) the database in directory `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Lsm> {
+        Lsm::open_with_config(Config::with_root(path))
+    }
+
+    /// Opens the database `config` describes.
+    pub fn open_with_config(config: Config) -> Result<Lsm> {
+        Lsm::open_on(config, Arc::new(OsFs))
+    }
+
+    /// Opens the database on a custom file system, such as [`crate::fs::MemFs`] for
+    /// power-cut and fault-injection tests.
+    pub fn open_on(config: Config, fs: Arc<dyn FileSystem>) -> Result<Lsm> {
+        let inner = DbInner::open(config, fs)?;
+        Ok(Lsm {
+            handle: Arc::new(Handle { inner }),
+        })
+    }
+
+    fn inner(&self) -> &Arc<DbInner> {
+        &self.handle.inner
+    }
+
+    /// Sets `key` to `value`.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(b)
+    }
+
+    /// The value of `key`, or `None`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner().get(key, None)
+    }
+
+    /// Deletes `key` (deleting a missing key is not an error).
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(b)
+    }
+
+    /// Deletes every key in `[start, end)`.
+    pub fn delete_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        if start > end {
+            return Err(LsmError::InvalidArgument(
+                "delete_range: start is after end".into(),
+            ));
+        }
+        let mut b = WriteBatch::new();
+        b.delete_range(start, end);
+        self.write(b)
+    }
+
+    /// Applies `batch` atomically: all of it or none of it, also across a crash.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        self.inner().write(batch, false)
+    }
+
+    /// Applies `batch` atomically with per-write options.
+    pub fn write_opt(&self, batch: WriteBatch, opts: WriteOptions) -> Result<()> {
+        self.inner().write(batch, opts.sync)
+    }
+
+    /// A consistent read-only view of the database as it is now.
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.inner().clone();
+        let seq = inner.acquire_snapshot();
+        Snapshot { inner, seq }
+    }
+
+    /// Every key and value, in key order (`.rev()` for descending).
+    pub fn iter(&self) -> Iter {
+        Iter::new(self.inner().clone(), None, None, None)
+    }
+
+    /// The keys in `range`, e.g. `db.range(b"a".as_slice()..b"m".as_slice())`.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let (lo, hi) = bounds(&range);
+        Iter::new(self.inner().clone(), None, lo, hi)
+    }
+
+    /// The keys that start with `prefix`.
+    pub fn prefix(&self, prefix: &[u8]) -> Iter {
+        Iter::new(
+            self.inner().clone(),
+            None,
+            Some(prefix.to_vec()),
+            prefix_end(prefix),
+        )
+    }
+
+    /// A cursor with seek, next and prev (what the C API and bindings build on).
+    pub fn raw_iter(&self) -> RawIterator {
+        RawIterator::new(self.inner().clone(), None, None, None)
+    }
+
+    /// Makes every acknowledged write durable (fsync).
+    pub fn sync(&self) -> Result<()> {
+        self.inner().sync()
+    }
+
+    /// Writes the memtable to an SSTable and waits for it; every write acknowledged
+    /// before the call is durable when it returns.
+    pub fn flush(&self) -> Result<()> {
+        self.inner().flush()
+    }
+
+    /// Closes the database: flushes the memtable, stops background work and releases
+    /// the lock. Later calls on any clone return `Closed`; closing twice is fine.
+    pub fn close(&self) -> Result<()> {
+        self.inner().close()
+    }
+
+    /// Makes a consistent, openable copy in `dir` (which must not exist) while the
+    /// database stays in use. Tables are hard-linked where possible.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.inner().checkpoint(dir.as_ref())
+    }
+
+    /// Reads every live file and checks every checksum.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.inner().verify()
+    }
+
+    /// Counters and the shape of the tree.
+    pub fn stats(&self) -> Stats {
+        self.inner().stats()
+    }
+
+    /// The directory holding `CURRENT`, `MANIFEST-*` and `LOCK`.
+    pub fn path(&self) -> &Path {
+        &self.inner().paths.root
+    }
+}
+
+/// The exclusive upper bound of the keys starting with `prefix` (`None`: no bound).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// `[lower, upper)` from any range of keys.
+fn bounds<K: AsRef<[u8]>, R: RangeBounds<K>>(r: &R) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    // The successor of `k` in bytewise order is `k ++ [0]`.
+    let succ = |k: &K| {
+        let mut v = k.as_ref().to_vec();
+        v.push(0);
+        v
+    };
+    let lo = match r.start_bound() {
+        Bound::Included(k) => Some(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Some(succ(k)),
+        Bound::Unbounded => None,
+    };
+    let hi = match r.end_bound() {
+        Bound::Included(k) => Some(succ(k)),
+        Bound::Excluded(k) => Some(k.as_ref().to_vec()),
+        Bound::Unbounded => None,
+    };
+    (lo, hi)
+}
+
+/// A consistent read-only view: reads through it see the database as it was when it
+/// was taken. Dropping it lets the engine discard versions kept for it.
+pub struct Snapshot {
+    inner: Arc<DbInner>,
+    seq: SeqNo,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.inner.release_snapshot(self.seq);
+    }
+}
+
+impl Snapshot {
+    /// The value of `key` in this view.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key, Some(self.seq))
+    }
+
+    /// Every key and value in this view.
+    pub fn iter(&self) -> Iter {
+        Iter::new(self.inner.clone(), Some(self.seq), None, None)
+    }
+
+    /// The keys in `range` in this view.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let (lo, hi) = bounds(&range);
+        Iter::new(self.inner.clone(), Some(self.seq), lo, hi)
+    }
+
+    /// The keys starting with `prefix` in this view.
+    pub fn prefix(&self, prefix: &[u8]) -> Iter {
+        Iter::new(
+            self.inner.clone(),
+            Some(self.seq),
+            Some(prefix.to_vec()),
+            prefix_end(prefix),
+        )
+    }
+
+    /// A seekable cursor over this view.
+    pub fn raw_iter(&self) -> RawIterator {
+        RawIterator::new(self.inner.clone(), Some(self.seq), None, None)
+    }
+
+    /// The sequence number this view reads at.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+}
+
+/// What an iterator reads: the sources and the sequence number, fixed at creation.
+struct View {
+    inner: Arc<DbInner>,
+    sv: Arc<SuperVersion>,
+    seq: SeqNo,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+}
+
+impl View {
+    fn new(
+        inner: Arc<DbInner>,
+        seq: Option<SeqNo>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    ) -> View {
+        let sv = inner.super_version();
+        let seq = seq.unwrap_or_else(|| inner.visible_seq());
+        View {
+            inner,
+            sv,
+            seq,
+            lower,
+            upper,
+        }
+    }
+
+    fn cursor(&self) -> DbCursor {
+        self.inner
+            .cursor(&self.sv, self.seq, self.lower.clone(), self.upper.clone())
+    }
+}
+
+/// An iterator over `(key, value)` pairs in key order; double-ended. It reads a
+/// consistent view fixed when it was created, and yields `Err` once (then ends) on
+/// damaged data or after the database was closed.
+pub struct Iter {
+    view: View,
+    front: Option<DbCursor>,
+    back: Option<DbCursor>,
+    front_key: Option<Vec<u8>>,
+    back_key: Option<Vec<u8>>,
+    done: bool,
+}
+
+impl Iter {
+    fn new(
+        inner: Arc<DbInner>,
+        seq: Option<SeqNo>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    ) -> Iter {
+        let empty = matches!((&lower, &upper), (Some(l), Some(u)) if l >= u);
+        Iter {
+            view: View::new(inner, seq, lower, upper),
+            front: None,
+            back: None,
+            front_key: None,
+            back_key: None,
+            done: empty,
+        }
+    }
+
+    fn step(&mut self, forward: bool) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+        if self.done {
+            return None;
+        }
+        if self.view.inner.is_closed() {
+            self.done = true;
+            return Some(Err(LsmError::Closed));
+        }
+        let slot = if forward {
+            &mut self.front
+        } else {
+            &mut self.back
+        };
+        match slot {
+            Some(c) if forward => c.next(),
+            Some(c) => c.prev(),
+            None => {
+                let mut c = self.view.cursor();
+                if forward {
+                    c.seek_to_first();
+                } else {
+                    c.seek_to_last();
+                }
+                *slot = Some(c);
+            }
+        }
+        let c = slot.as_ref()?;
+        if !c.valid() {
+            self.done = true;
+            return c.status().err().map(Err);
+        }
+        let k = c.key();
+        // Stop where the two ends meet.
+        let crossed = if forward {
+            self.back_key.as_deref().is_some_and(|b| k >= b)
+        } else {
+            self.front_key.as_deref().is_some_and(|f| k <= f)
+        };
+        if crossed {
+            self.done = true;
+            return None;
+        }
+        let item = (k.to_vec(), c.value().to_vec());
+        if forward {
+            self.front_key = Some(item.0.clone());
+        } else {
+            self.back_key = Some(item.0.clone());
+        }
+        Some(Ok(item))
+    }
+}
+
+impl Iterator for Iter {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step(true)
+    }
+}
+
+impl DoubleEndedIterator for Iter {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.step(false)
+    }
+}
+
+/// A cursor over a consistent view, positioned explicitly: seek, then step either way.
+/// After the database is closed it is invalid and `status` is `Closed`.
+pub struct RawIterator {
+    view: View,
+    cursor: DbCursor,
+}
+
+impl RawIterator {
+    fn new(
+        inner: Arc<DbInner>,
+        seq: Option<SeqNo>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    ) -> RawIterator {
+        let view = View::new(inner, seq, lower, upper);
+        let cursor = view.cursor();
+        RawIterator { view, cursor }
+    }
+
+    /// True when positioned on an entry (and the database is open).
+    pub fn valid(&self) -> bool {
+        !self.view.inner.is_closed() && self.cursor.valid()
+    }
+
+    /// Positions on the first key.
+    pub fn seek_to_first(&mut self) {
+        self.cursor.seek_to_first();
+    }
+
+    /// Positions on the last key.
+    pub fn seek_to_last(&mut self) {
+        self.cursor.seek_to_last();
+    }
+
+    /// Positions on the first key `>= key`.
+    pub fn seek(&mut self, key: &[u8]) {
+        self.cursor.seek(key);
+    }
+
+    /// Positions on the last key `<= key`.
+    pub fn seek_for_prev(&mut self, key: &[u8]) {
+        self.cursor.seek_for_prev(key);
+    }
+
+    /// Moves to the next key; does nothing when not valid.
+    pub fn next(&mut self) {
+        if self.valid() {
+            self.cursor.next();
+        }
+    }
+
+    /// Moves to the previous key; does nothing when not valid.
+    pub fn prev(&mut self) {
+        if self.valid() {
+            self.cursor.prev();
+        }
+    }
+
+    /// The current key (empty when not valid). Valid until the cursor moves.
+    pub fn key(&self) -> &[u8] {
+        if self.valid() {
+            self.cursor.key()
+        } else {
+            &[]
+        }
+    }
+
+    /// The current value (empty when not valid). Valid until the cursor moves.
+    pub fn value(&self) -> &[u8] {
+        if self.valid() {
+            self.cursor.value()
+        } else {
+            &[]
+        }
+    }
+
+    /// `Closed` after the database was closed; the first error met otherwise.
+    pub fn status(&self) -> Result<()> {
+        self.view.inner.check_open()?;
+        self.cursor.status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! `VersionSet`: the manifest log, `CURRENT`, and the current [`Version`].
+//!
+//! A manifest is a record log (the WAL's framing) whose first record is a header and
+//! whose other records are [`VersionEdit`]s. `CURRENT` holds the name of the live
+//! manifest and a newline; it is replaced by writing `CURRENT.tmp`, syncing it,
+//! renaming it over `CURRENT` and syncing the directory, so a crash leaves either the
+//! old or the new manifest named, never a torn one.
+//!
+//! ```text
+//! manifest header record := "LSMMANIF" | format version: u32 LE (= 1)
+//! ```
+
+use super::version::{LevelState, TableFile, Version};
+use super::version_edit::VersionEdit;
+use crate::error::{LsmError, Result};
+use crate::filename;
+use crate::fs::FileSystem;
+use crate::sstable::Table;
+use crate::wal::{read_log, LogWriter};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const MAGIC: &[u8; 8] = b"LSMMANIF";
+/// Manifest format version.
+pub const MANIFEST_VERSION: u32 = 1;
+/// A manifest larger than this is rewritten as one snapshot edit.
+const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+
+/// The live file set, its history log, and the counters that survive a reopen.
+pub struct VersionSet {
+    fs: Arc<dyn FileSystem>,
+    root: PathBuf,
+    sst_dir: PathBuf,
+    state: LevelState,
+    current: Arc<Version>,
+    tables: HashMap<u64, Arc<Table>>,
+    manifest: Option<(u64, LogWriter)>,
+    /// The next unused file number (WAL segments, tables and manifests share it).
+    pub next_file_number: u64,
+    /// WAL segments numbered below this hold only flushed data.
+    pub log_number: u64,
+    /// The last sequence number recorded as used.
+    pub last_sequence: u64,
+}
+
+fn header() -> Vec<u8> {
+    let mut h = MAGIC.to_vec();
+    h.extend_from_slice(&MANIFEST_VERSION.to_le_bytes());
+    h
+}
+
+impl VersionSet {
+    /// A new, empty database's state. Nothing is written until the first
+    /// [`VersionSet::log_and_apply`].
+    pub fn create(
+        fs: Arc<dyn FileSystem>,
+        root: &Path,
+        sst_dir: &Path,
+        max_levels: usize,
+    ) -> VersionSet {
+        VersionSet {
+            fs,
+            root: root.to_path_buf(),
+            sst_dir: sst_dir.to_path_buf(),
+            state: LevelState::new(max_levels),
+            current: Arc::new(Version::new(vec![Vec::new(); max_levels])),
+            tables: HashMap::new(),
+            manifest: None,
+            next_file_number: 1,
+            log_number: 0,
+            last_sequence: 0,
+        }
+    }
+
+    /// Reads `CURRENT` and the manifest it names, and opens every live table.
+    pub fn recover(
+        fs: Arc<dyn FileSystem>,
+        root: &Path,
+        sst_dir: &Path,
+        max_levels: usize,
+    ) -> Result<VersionSet> {
+        let current_path = root.join(filename::CURRENT);
+        let current = fs
+            .read_all(&current_path)
+            .map_err(|e| LsmError::io_at("read", &current_path, e))?;
+        let name = std::str::from_utf8(&current)
+            .ok()
+            .and_then(|s| s.strip_suffix('\n'))
+            .filter(|s| filename::parse_manifest(s).is_some())
+            .ok_or_else(|| {
+                LsmError::corruption(&current_path, 0, "CURRENT does not name a manifest")
+            })?;
+        let manifest_path = root.join(name);
+        let data = fs
+            .read_all(&manifest_path)
+            .map_err(|e| LsmError::io_at("read", &manifest_path, e))?;
+        let log = read_log(&data, &manifest_path);
+        if let Some(d) = log.damage.first() {
+            return Err(LsmError::corruption(&manifest_path, d.offset, d.reason.clone()));
+        }
+        if let Some(offset) = log.torn_tail {
+            // An edit whose write never completed was never acted upon.
+            log::warn!(
+                "{}: dropping a torn edit at offset {offset}",
+                manifest_path.display()
+            );
+        }
+        let mut records = log.records.into_iter();
+        match records.next() {
+            Some((_, h)) if h.len() == 12 && &h[..8] == MAGIC => {
+                let v = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+                if v != MANIFEST_VERSION {
+                    return Err(LsmError::corruption(
+                        &manifest_path,
+                        0,
+                        format!("manifest format version {v} is not supported (this build reads {MANIFEST_VERSION})"),
+                    ));
+                }
+            }
+            _ => {
+                return Err(LsmError::corruption(
+                    &manifest_path,
+                    0,
+                    "missing manifest header",
+                ))
+            }
+        }
+        let mut vs = VersionSet::create(fs, root, sst_dir, max_levels);
+        for (offset, rec) in records {
+            let edit = VersionEdit::decode(&rec)
+                .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
+            vs.state
+                .apply(&edit)
+                .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
+            vs.absorb_counters(&edit);
+        }
+        vs.rebuild_version()?;
+        Ok(vs)
+    }
+
+    fn absorb_counters(&mut self, edit: &VersionEdit) {
+        if let Some(n) = edit.log_number {
+            self.log_number = self.log_number.max(n);
+        }
+        if let Some(n) = edit.next_file_number {
+            self.next_file_number = self.next_file_number.max(n);
+        }
+        if let Some(s) = edit.last_sequence {
+            self.last_sequence = self.last_sequence.max(s);
+        }
+        for (_, f) in &edit.added {
+            self.next_file_number = self.next_file_number.max(f.number + 1);
+        }
+    }
+
+    /// Opens the tables `state` names that are not open yet, and builds the
+    /// current version from them.
+    fn rebuild_version(&mut self) -> Result<()> {
+        let mut levels = Vec::with_capacity(self.state.levels.len());
+        let mut open = HashMap::new();
+        for files in &self.state.levels {
+            let mut level = Vec::with_capacity(files.len());
+            for meta in files.values() {
+                let table = match self.tables.get(&meta.number) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let path = filename::table(&self.sst_dir, meta.number);
+                        Table::open(self.fs.as_ref(), &path, meta.number)?
+                    }
+                };
+                open.insert(meta.number, table.clone());
+                level.push(Arc::new(TableFile {
+                    meta: meta.clone(),
+                    table,
+                }));
+            }
+            levels.push(level);
+        }
+        self.tables = open;
+        self.current = Arc::new(Version::new(levels));
+        Ok(())
+    }
+
+    /// Lets the next version reuse a table the caller already opened.
+    pub fn register_table(&mut self, table: Arc<Table>) {
+        self.tables.insert(table.file_number(), table);
+    }
+
+    /// The current version.
+    pub fn current(&self) -> Arc<Version> {
+        self.current.clone()
+    }
+
+    /// The pure file state.
+    pub fn state(&self) -> &LevelState {
+        &self.state
+    }
+
+    /// A fresh file number.
+    pub fn new_file_number(&mut self) -> u64 {
+        let n = self.next_file_number;
+        self.next_file_number += 1;
+        n
+    }
+
+    /// The live manifest's number, once one was written.
+    pub fn manifest_number(&self) -> Option<u64> {
+        self.manifest.as_ref().map(|(n, _)| *n)
+    }
+
+    /// Logs `edit` durably in the manifest, then makes it current. On error nothing in
+    /// memory changed, but the manifest may hold a partial record: the caller must stop
+    /// writing (the engine's sticky error) until a reopen re-reads it.
+    pub fn log_and_apply(&mut self, mut edit: VersionEdit) -> Result<Arc<Version>> {
+        let mut next = self.state.clone();
+        next.apply(&edit)
+            .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
+        if let Some(n) = edit.log_number {
+            debug_assert!(n >= self.log_number);
+        }
+        edit.next_file_number = Some(self.next_file_number);
+        edit.last_sequence = Some(edit.last_sequence.unwrap_or(0).max(self.last_sequence));
+
+        let roll = match &self.manifest {
+            None => true,
+            Some((_, w)) => w.len() > MAX_MANIFEST_BYTES,
+        };
+        if roll {
+            // A new manifest starts with everything, so it alone describes the state.
+            let number = self.new_file_number();
+            let mut snapshot = next.snapshot_edit();
+            snapshot.log_number = Some(edit.log_number.unwrap_or(self.log_number));
+            snapshot.next_file_number = Some(self.next_file_number);
+            snapshot.last_sequence = edit.last_sequence;
+            let writer = write_manifest(self.fs.as_ref(), &self.root, number, &snapshot)?;
+            set_current(self.fs.as_ref(), &self.root, number)?;
+            if let Some((old, _)) = self.manifest.replace((number, writer)) {
+                let p = filename::manifest(&self.root, old);
+                if let Err(e) = self.fs.remove_file(&p) {
+                    log::warn!("cannot delete old manifest {}: {e}", p.display());
+                }
+            }
+        } else if let Some((_, w)) = &mut self.manifest {
+            let path = w.path().to_path_buf();
+            w.add_record(&edit.encode())
+                .and_then(|()| w.sync())
+                .map_err(|e| LsmError::io_at("append to", &path, e))?;
+        }
+        self.absorb_counters(&edit);
+        self.state = next;
+        self.rebuild_version()?;
+        Ok(self.current.clone())
+    }
+}
+
+/// Writes a complete manifest `MANIFEST-{number}` holding `snapshot`, synced, and
+/// returns its writer for further edits. Used for a live database and a checkpoint.
+pub fn write_manifest(
+    fs: &dyn FileSystem,
+    root: &Path,
+    number: u64,
+    snapshot: &VersionEdit,
+) -> Result<LogWriter> {
+    let path = filename::manifest(root, number);
+    let file = fs
+        .create(&path)
+        .map_err(|e| LsmError::io_at("create", &path, e))?;
+    let mut w = LogWriter::new(file, path.clone());
+    w.add_records(&[&header(), &snapshot.encode()])
+        .and_then(|()| w.sync())
+        .map_err(|e| LsmError::io_at("write", &path, e))?;
+    // The manifest's name must be durable before CURRENT can point at it.
+    fs.sync_dir(root)
+        .map_err(|e| LsmError::io_at("sync directory", root, e))?;
+    Ok(w)
+}
+
+/// Points `CURRENT` at `MANIFEST-{number}` atomically and durably.
+pub fn set_current(fs: &dyn FileSystem, root: &Path, number: u64) -> Result<()> {
+    let tmp = filename::current_temp(root);
+    let name = format!("MANIFEST-{number:06}\n");
+    let f = fs
+        .create(&tmp)
+        .map_err(|e| LsmError::io_at("create", &tmp, e))?;
+    f.append(name.as_bytes())
+        .and_then(|()| f.sync())
+        .map_err(|e| LsmError::io_at("write", &tmp, e))?;
+    drop(f);
+    let current = root.join(filename::CURRENT);
+    fs.rename(&tmp, &current)
+        .map_err(|e| LsmError::io_at("rename to", &current, e))?;
+    fs.sync_dir(root)
+        .map_err(|e| LsmError::io_at("sync directory", root, e))
+}

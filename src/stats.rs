@@ -1,0 +1,86 @@
+//! Engine statistics: counters updated on the hot paths with relaxed atomics, and the
+//! snapshot [`Stats`] that `Lsm::stats` returns.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub writes: AtomicU64,
+    pub write_groups: AtomicU64,
+    pub wal_bytes: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub flushes: AtomicU64,
+    pub flush_bytes: AtomicU64,
+    pub stalls: AtomicU64,
+    pub stall_micros: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Files and bytes of one level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LevelStats {
+    /// SSTables in the level.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// A snapshot of the engine's counters and shape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Write batches acknowledged (a put is a batch of one).
+    pub writes: u64,
+    /// WAL appends: each carries one or more batches (group commit).
+    pub write_groups: u64,
+    /// Bytes appended to the WAL.
+    pub wal_bytes: u64,
+    /// WAL fsyncs.
+    pub wal_syncs: u64,
+    /// Memtables flushed to SSTables.
+    pub flushes: u64,
+    /// Bytes written by flushes.
+    pub flush_bytes: u64,
+    /// Times a writer waited for a flush to free a memtable.
+    pub stalls: u64,
+    /// Microseconds writers spent waiting.
+    pub stall_micros: u64,
+    /// Entries in the active memtable.
+    pub memtable_entries: u64,
+    /// Full memtables waiting to be flushed.
+    pub immutable_memtables: u64,
+    /// The last sequence number acknowledged.
+    pub last_sequence: u64,
+    /// Per level, from level 0.
+    pub levels: Vec<LevelStats>,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "writes: {} in {} WAL appends ({} bytes, {} fsyncs)", self.writes, self.write_groups, self.wal_bytes, self.wal_syncs)?;
+        writeln!(f, "flushes: {} ({} bytes)", self.flushes, self.flush_bytes)?;
+        writeln!(f, "stalls: {} ({} us)", self.stalls, self.stall_micros)?;
+        writeln!(
+            f,
+            "memtable: {} entries, {} immutable waiting",
+            self.memtable_entries, self.immutable_memtables
+        )?;
+        writeln!(f, "last sequence: {}", self.last_sequence)?;
+        for (i, l) in self.levels.iter().enumerate() {
+            if l.files > 0 {
+                writeln!(f, "L{i}: {} files, {} bytes", l.files, l.bytes)?;
+            }
+        }
+        Ok(())
+    }
+}
