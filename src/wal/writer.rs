@@ -76,3 +76,53 @@ impl WriteAheadLogger {
         self.log.file_handle()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+    use crate::wal::format::decode_segment_header;
+    use crate::wal::read_log;
+
+    #[test]
+    fn a_created_segment_survives_a_power_cut_with_its_header() {
+        let fs = MemFs::new();
+        let dir = Path::new("db");
+        fs.create_dir_all(dir).unwrap();
+        let w = WriteAheadLogger::create(&fs, dir, 12).unwrap();
+        assert_eq!(w.path(), dir.join("000012.log"));
+        assert_eq!(w.number(), 12);
+        let after = fs.crash(None);
+        let data = after.read_all(w.path()).unwrap();
+        assert_eq!(data.len() as u64, w.len());
+        let got = read_log(&data, w.path());
+        assert_eq!(got.records.len(), 1);
+        assert_eq!(decode_segment_header(&got.records[0].1), Ok(12));
+    }
+
+    #[test]
+    fn append_is_one_write_and_sync_makes_it_durable() {
+        let fs = MemFs::new();
+        let dir = Path::new("db");
+        fs.create_dir_all(dir).unwrap();
+        let mut w = WriteAheadLogger::create(&fs, dir, 1).unwrap();
+        let before = fs.ops();
+        w.append(&[b"one", b"two", b"three"]).unwrap();
+        assert_eq!(fs.ops() - before, 1);
+        w.sync_handle().sync().unwrap();
+        let got = read_log(&fs.crash(None).read_all(w.path()).unwrap(), w.path());
+        assert_eq!(got.records.len(), 4);
+    }
+
+    #[test]
+    fn errors_name_the_segment() {
+        let fs = MemFs::new();
+        let dir = Path::new("db");
+        fs.create_dir_all(dir).unwrap();
+        let mut w = WriteAheadLogger::create(&fs, dir, 3).unwrap();
+        fs.fail_after(1, false);
+        let e = w.append(&[b"x"]).unwrap_err().to_string();
+        assert!(e.contains("append to") && e.contains("000003.log"), "{e}");
+        assert!(WriteAheadLogger::create(&fs, dir, 4).is_err());
+    }
+}
