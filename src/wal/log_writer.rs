@@ -1,0 +1,207 @@
+//! `LogWriter`: appends records to a log in the block framing of [`super::format`].
+//! Generic over what a record holds, so the WAL and the MANIFEST share it.
+
+use super::format::{put_fragment, FragmentType, BLOCK_SIZE, HEADER_SIZE};
+use crate::fs::WritableFile;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Above this, the framing buffer is released after a call instead of kept: one huge
+/// batch should not pin its size in memory for the life of the log.
+const MAX_RETAINED_BUFFER: usize = 1 << 20;
+
+/// Appends framed records to one log file.
+///
+/// After a failed append the writer refuses further records: part of the frames may
+/// have reached the file, and appending after them would put valid records behind
+/// damage, which recovery must report as corruption rather than a torn tail. The owner
+/// starts a new log instead.
+pub struct LogWriter {
+    file: Arc<dyn WritableFile>,
+    path: PathBuf,
+    /// Bytes in the file, as this writer framed them.
+    len: u64,
+    /// Reused between calls so framing does not allocate per write.
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogWriter")
+            .field("path", &self.path)
+            .field("len", &self.len)
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl LogWriter {
+    /// A writer appending to `file`, a new empty file found at `path` (the path is only
+    /// used in messages). A non-empty file is continued at its end.
+    pub fn new(file: Box<dyn WritableFile>, path: PathBuf) -> LogWriter {
+        let file: Arc<dyn WritableFile> = Arc::from(file);
+        LogWriter {
+            len: file.len(),
+            file,
+            path,
+            buf: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Frames every record of `records`, in order, and writes them all with one
+    /// `append`, so a group of batches from many writers costs one write.
+    pub fn add_records(&mut self, records: &[&[u8]]) -> io::Result<()> {
+        if self.failed {
+            return Err(io::Error::other(format!(
+                "an earlier append to {} failed; the log cannot be continued",
+                self.path.display()
+            )));
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let end = frame(&mut buf, self.len, records);
+        let res = self.file.append(&buf);
+        if buf.capacity() <= MAX_RETAINED_BUFFER {
+            self.buf = buf;
+        }
+        match res {
+            Ok(()) => {
+                self.len = end;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends one record (one `append`).
+    pub fn add_record(&mut self, record: &[u8]) -> io::Result<()> {
+        self.add_records(&[record])
+    }
+
+    /// Makes every record added so far durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync()
+    }
+
+    /// Bytes in the log file.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the log file holds no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file, for a thread that syncs it while this writer keeps appending.
+    pub fn file_handle(&self) -> Arc<dyn WritableFile> {
+        self.file.clone()
+    }
+
+    /// Where the log is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Appends to `out` the frames of `records` for a log whose file is `start` bytes long;
+/// returns the file length after them.
+fn frame(out: &mut Vec<u8>, start: u64, records: &[&[u8]]) -> u64 {
+    let mut block_offset = (start % BLOCK_SIZE as u64) as usize;
+    let begin = out.len();
+    for record in records {
+        let mut rest: &[u8] = record;
+        let mut first = true;
+        // Runs at least once so that an empty record still gets its FULL fragment.
+        loop {
+            let left = BLOCK_SIZE - block_offset;
+            if left < HEADER_SIZE {
+                out.resize(out.len() + left, 0);
+                block_offset = 0;
+            }
+            let avail = BLOCK_SIZE - block_offset - HEADER_SIZE;
+            let n = rest.len().min(avail);
+            let last = n == rest.len();
+            let ty = match (first, last) {
+                (true, true) => FragmentType::Full,
+                (true, false) => FragmentType::First,
+                (false, false) => FragmentType::Middle,
+                (false, true) => FragmentType::Last,
+            };
+            put_fragment(out, ty, &rest[..n]);
+            block_offset += HEADER_SIZE + n;
+            rest = &rest[n..];
+            first = false;
+            if last {
+                break;
+            }
+        }
+    }
+    start + (out.len() - begin) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{FileSystem, MemFs};
+    use crate::wal::read_log;
+
+    fn new_log(fs: &MemFs, name: &str) -> LogWriter {
+        fs.create_dir_all(Path::new("d")).unwrap();
+        let path = Path::new("d").join(name);
+        LogWriter::new(fs.create(&path).unwrap(), path)
+    }
+
+    #[test]
+    fn add_records_is_one_append() {
+        let fs = MemFs::new();
+        let mut w = new_log(&fs, "LOG");
+        let big = vec![7u8; 3 * BLOCK_SIZE];
+        let before = fs.ops();
+        w.add_records(&[b"a", &big, b"", b"c"]).unwrap();
+        assert_eq!(fs.ops() - before, 1);
+        assert_eq!(w.len(), fs.read_all(w.path()).unwrap().len() as u64);
+    }
+
+    #[test]
+    fn fragments_never_cross_blocks_and_trailers_are_zero() {
+        // Records sized so that block tails of every length 0..HEADER_SIZE occur.
+        let fs = MemFs::new();
+        let mut w = new_log(&fs, "LOG");
+        let mut recs = Vec::new();
+        for i in 0..40usize {
+            recs.push(vec![i as u8; BLOCK_SIZE - HEADER_SIZE - i]);
+        }
+        for r in &recs {
+            w.add_record(r).unwrap();
+        }
+        let data = fs.read_all(w.path()).unwrap();
+        // Records 1..=6 each start a block and leave a trailer of `i` bytes.
+        for i in 1..HEADER_SIZE {
+            let end = (i + 1) * BLOCK_SIZE;
+            assert!(data[end - i..end].iter().all(|&b| b == 0), "trailer {i}");
+        }
+        let got = read_log(&data, w.path());
+        assert!(got.damage.is_empty() && got.torn_tail.is_none());
+        let payloads: Vec<_> = got.records.into_iter().map(|(_, p)| p).collect();
+        assert_eq!(payloads, recs);
+    }
+
+    #[test]
+    fn a_failed_append_stops_the_writer() {
+        let fs = MemFs::new();
+        let mut w = new_log(&fs, "LOG");
+        w.add_record(b"ok").unwrap();
+        fs.fail_after(1, true);
+        assert!(w.add_record(b"lost").is_err());
+        assert!(w.add_record(b"after").is_err());
+        let data = fs.read_all(w.path()).unwrap();
+        assert_eq!(read_log(&data, w.path()).records.len(), 1);
+    }
+}
