@@ -8,6 +8,7 @@ pub mod fs;
 pub(crate) mod iter;
 pub(crate) mod key;
 pub(crate) mod range_del;
+pub(crate) mod sstable;
 
 pub use batch::WriteBatch;
 pub use error::{LsmError, Result};
