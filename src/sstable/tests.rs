@@ -427,7 +427,7 @@ fn estimated_size_grows_and_writes_are_batched() {
         writes <= info.file_size / (256 << 10) + 3,
         "{writes} writes"
     );
-    assert!(last <= info.file_size + 64 << 10);
+    assert!(last <= info.file_size + (64 << 10));
 }
 
 #[test]
