@@ -147,9 +147,18 @@ mod tests {
     #[test]
     fn lookup_key_precedes_every_visible_entry() {
         let l = lookup_key(b"k", 7);
-        assert_eq!(compare(&l, &encode(b"k", 7, ValueKind::Put)), Ordering::Less);
-        assert_eq!(compare(&l, &encode(b"k", 3, ValueKind::Delete)), Ordering::Less);
-        assert_eq!(compare(&l, &encode(b"k", 8, ValueKind::Put)), Ordering::Greater);
+        assert_eq!(
+            compare(&l, &encode(b"k", 7, ValueKind::Put)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&l, &encode(b"k", 3, ValueKind::Delete)),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(&l, &encode(b"k", 8, ValueKind::Put)),
+            Ordering::Greater
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl State {
         f.ops += 1;
         if let Some(at) = f.fail_at {
             if f.ops >= at && (!f.transient || f.ops == at) {
-                return Err(io::Error::other(format!("injected fault at operation {}", f.ops)));
+                return Err(io::Error::other(format!(
+                    "injected fault at operation {}",
+                    f.ops
+                )));
             }
         }
         Ok(())

@@ -1,0 +1,341 @@
+//! Writes a table file: data blocks as entries arrive, then the filter, range-deletion
+//! and index blocks and the footer (see `format`).
+
+use super::block_builder::BlockBuilder;
+use super::bloom;
+use super::format::{
+    block_crc, BlockHandle, Footer, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_ZSTD,
+    MAX_COMPRESSED_RAW_LEN,
+};
+use crate::coding::put_varint;
+use crate::config::Compression;
+use crate::error::{LsmError, Result};
+use crate::fs::WritableFile;
+use crate::key::{self, SeqNo, ValueKind};
+use crate::range_del::RangeTombstone;
+use std::cmp::Ordering;
+use std::path::PathBuf;
+
+/// Appends are gathered up to this size, so a table is written in few large writes.
+const WRITE_BUFFER: usize = 256 << 10;
+
+/// Largest key or value accepted: block offsets are `u32`, and one entry must fit.
+const MAX_ENTRY_PART: usize = 1 << 30;
+
+/// zstd level used for data blocks.
+const ZSTD_LEVEL: i32 = 3;
+
+/// How tables are built.
+#[derive(Debug, Clone)]
+pub struct TableOptions {
+    /// Target uncompressed size of a data block; a block is cut once it reaches it.
+    pub block_size: usize,
+    /// Bloom filter bits per user key; 0 builds no filter.
+    pub bloom_bits_per_key: u32,
+    /// Compression of data blocks.
+    pub compression: Compression,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            block_size: 4096,
+            bloom_bits_per_key: 10,
+            compression: Compression::None,
+        }
+    }
+}
+
+/// What a finished table holds, for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    /// Bytes in the file.
+    pub file_size: u64,
+    /// Point entries.
+    pub entries: u64,
+    /// Range tombstones.
+    pub range_tombstones: u64,
+    /// Smallest internal key, over point entries and tombstone starts (empty when the
+    /// table holds nothing).
+    pub smallest: Vec<u8>,
+    /// Largest internal key, over point entries and tombstone ends.
+    pub largest: Vec<u8>,
+    /// Smallest sequence number of any entry or tombstone (0 when empty).
+    pub min_seq: SeqNo,
+    /// Largest sequence number of any entry or tombstone (0 when empty).
+    pub max_seq: SeqNo,
+    /// MD5 of the whole file.
+    pub md5: [u8; 16],
+}
+
+/// Writes one table file from entries in internal-key order.
+pub struct TableBuilder {
+    file: Box<dyn WritableFile>,
+    path: PathBuf,
+    opts: TableOptions,
+    out: Vec<u8>,
+    /// Bytes emitted so far, written or still in `out`.
+    offset: u64,
+    md5: md5::Context,
+    data: BlockBuilder,
+    index: BlockBuilder,
+    handle_buf: Vec<u8>,
+    compressed: Vec<u8>,
+    filter_hashes: Vec<u64>,
+    tombstones: Vec<RangeTombstone>,
+    entries: u64,
+    first_key: Vec<u8>,
+    last_key: Vec<u8>,
+    min_seq: SeqNo,
+    max_seq: SeqNo,
+    /// Set after an I/O failure: the file is then in an unknown state.
+    failed: bool,
+}
+
+impl TableBuilder {
+    /// Starts a table in `file` (empty, just created); `path` names it in errors.
+    pub fn new(file: Box<dyn WritableFile>, path: PathBuf, opts: TableOptions) -> TableBuilder {
+        TableBuilder {
+            file,
+            path,
+            opts,
+            out: Vec::with_capacity(WRITE_BUFFER + (64 << 10)),
+            offset: 0,
+            md5: md5::Context::new(),
+            data: BlockBuilder::new(),
+            index: BlockBuilder::new(),
+            handle_buf: Vec::with_capacity(BlockHandle::MAX_ENCODED_LEN),
+            compressed: Vec::new(),
+            filter_hashes: Vec::new(),
+            tombstones: Vec::new(),
+            entries: 0,
+            first_key: Vec::new(),
+            last_key: Vec::new(),
+            min_seq: SeqNo::MAX,
+            max_seq: 0,
+            failed: false,
+        }
+    }
+
+    /// Adds a point entry.
+    ///
+    /// REQUIRES: `ikey` is a well-formed internal key greater than every key added
+    /// before (by [`crate::key::compare`]).
+    pub fn add(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
+        debug_assert!(key::is_well_formed(ikey), "malformed internal key");
+        debug_assert!(
+            self.entries == 0 || key::compare(&self.last_key, ikey) == Ordering::Less,
+            "keys must be added in strictly increasing order"
+        );
+        self.check_usable()?;
+        if ikey.len() > MAX_ENTRY_PART || value.len() > MAX_ENTRY_PART {
+            return Err(LsmError::InvalidArgument(format!(
+                "table entry too large: key {} bytes, value {} bytes",
+                ikey.len(),
+                value.len()
+            )));
+        }
+        let user_key = key::user_key(ikey);
+        // Versions of one key are adjacent; the filter needs the user key only once.
+        if self.entries == 0 || key::user_key(&self.last_key) != user_key {
+            self.filter_hashes.push(key::hash(user_key));
+        }
+        if self.entries == 0 {
+            self.first_key.clear();
+            self.first_key.extend_from_slice(ikey);
+        }
+        let seq = key::seq(ikey);
+        self.min_seq = self.min_seq.min(seq);
+        self.max_seq = self.max_seq.max(seq);
+        self.last_key.clear();
+        self.last_key.extend_from_slice(ikey);
+        self.entries += 1;
+        self.data.add(ikey, value);
+        if self.data.size_estimate() >= self.opts.block_size {
+            self.flush_data_block()?;
+        }
+        Ok(())
+    }
+
+    /// Adds a range tombstone; tombstones may arrive in any order.
+    pub fn add_range_tombstone(&mut self, t: &RangeTombstone) {
+        self.min_seq = self.min_seq.min(t.seq);
+        self.max_seq = self.max_seq.max(t.seq);
+        self.tombstones.push(t.clone());
+    }
+
+    /// Bytes the file would have if finished now (roughly).
+    pub fn estimated_size(&self) -> u64 {
+        self.offset + self.data.size_estimate() as u64 + self.index.size_estimate() as u64
+    }
+
+    /// Writes the remaining blocks and the footer, and syncs the file.
+    pub fn finish(mut self) -> Result<TableInfo> {
+        self.check_usable()?;
+        if !self.data.is_empty() {
+            self.flush_data_block()?;
+        }
+
+        let filter = if self.opts.bloom_bits_per_key > 0 {
+            let f = bloom::build(&self.filter_hashes, self.opts.bloom_bits_per_key);
+            Some(self.write_block(&f, COMPRESSION_NONE)?)
+        } else {
+            None
+        };
+
+        let mut tombstones = std::mem::take(&mut self.tombstones);
+        tombstones.sort_by(|a, b| a.start.cmp(&b.start).then(b.seq.cmp(&a.seq)));
+        let mut rd = BlockBuilder::new();
+        let mut rd_key = Vec::new();
+        for t in &tombstones {
+            rd_key.clear();
+            key::encode_into(&mut rd_key, &t.start, t.seq, ValueKind::RangeDelete);
+            rd.add(&rd_key, &t.end);
+        }
+        let range_del = self.write_block_raw_builder(&mut rd)?;
+
+        let mut index = std::mem::take(&mut self.index);
+        let index_handle = self.write_block_raw_builder(&mut index)?;
+
+        let footer = Footer {
+            index: index_handle,
+            filter,
+            range_del,
+            entries: self.entries,
+        }
+        .encode();
+        self.emit(&footer);
+        self.flush_out()?;
+        let path = self.path.clone();
+        self.file
+            .sync()
+            .map_err(|e| LsmError::io_at("sync", &path, e))?;
+
+        let (mut smallest, mut largest) = if self.entries > 0 {
+            (self.first_key.clone(), self.last_key.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        for t in &tombstones {
+            let lo = key::encode(&t.start, t.seq, ValueKind::RangeDelete);
+            let hi = key::encode(&t.end, key::MAX_SEQ, ValueKind::RangeDelete);
+            if smallest.is_empty() || key::compare(&lo, &smallest) == Ordering::Less {
+                smallest = lo;
+            }
+            if largest.is_empty() || key::compare(&hi, &largest) == Ordering::Greater {
+                largest = hi;
+            }
+        }
+        let empty = self.entries == 0 && tombstones.is_empty();
+        Ok(TableInfo {
+            file_size: self.offset,
+            entries: self.entries,
+            range_tombstones: tombstones.len() as u64,
+            smallest,
+            largest,
+            min_seq: if empty { 0 } else { self.min_seq },
+            max_seq: self.max_seq,
+            md5: self.md5.finalize().0,
+        })
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(LsmError::io_at(
+                "write",
+                &self.path,
+                std::io::Error::other("an earlier write to this table failed"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn flush_data_block(&mut self) -> Result<()> {
+        let mut data = std::mem::take(&mut self.data);
+        let raw = data.finish();
+        let kind = match self.opts.compression {
+            _ if raw.len() > MAX_COMPRESSED_RAW_LEN => COMPRESSION_NONE,
+            Compression::None => COMPRESSION_NONE,
+            Compression::Lz4 => {
+                self.compressed.clear();
+                put_varint(&mut self.compressed, raw.len() as u64);
+                self.compressed
+                    .extend_from_slice(&lz4_flex::block::compress(raw));
+                COMPRESSION_LZ4
+            }
+            Compression::Zstd => match zstd::bulk::compress(raw, ZSTD_LEVEL) {
+                Ok(z) => {
+                    self.compressed.clear();
+                    put_varint(&mut self.compressed, raw.len() as u64);
+                    self.compressed.extend_from_slice(&z);
+                    COMPRESSION_ZSTD
+                }
+                // Compression is an optimisation; a block it cannot handle is stored as is.
+                Err(_) => COMPRESSION_NONE,
+            },
+        };
+        // Decompression costs CPU on every read; it must buy at least 1/8 of the space.
+        let worth_it =
+            kind != COMPRESSION_NONE && self.compressed.len() <= raw.len() - raw.len() / 8;
+        let result = if worth_it {
+            let compressed = std::mem::take(&mut self.compressed);
+            let r = self.write_block(&compressed, kind);
+            self.compressed = compressed;
+            r
+        } else {
+            self.write_block(raw, COMPRESSION_NONE)
+        };
+        let handle = match result {
+            Ok(h) => h,
+            Err(e) => {
+                self.data = data;
+                return Err(e);
+            }
+        };
+        self.handle_buf.clear();
+        handle.encode_to(&mut self.handle_buf);
+        self.index.add(data.last_key(), &self.handle_buf);
+        data.reset();
+        self.data = data;
+        Ok(())
+    }
+
+    fn write_block_raw_builder(&mut self, b: &mut BlockBuilder) -> Result<BlockHandle> {
+        let raw = b.finish();
+        self.write_block(raw, COMPRESSION_NONE)
+    }
+
+    /// Emits `contents` and its trailer; the handle of the block.
+    fn write_block(&mut self, contents: &[u8], kind: u8) -> Result<BlockHandle> {
+        let handle = BlockHandle {
+            offset: self.offset,
+            size: contents.len() as u64,
+        };
+        let crc = block_crc(contents, kind);
+        self.emit(contents);
+        self.emit(&[kind]);
+        self.emit(&crc.to_le_bytes());
+        if self.out.len() >= WRITE_BUFFER {
+            self.flush_out()?;
+        }
+        Ok(handle)
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+        self.offset += bytes.len() as u64;
+    }
+
+    fn flush_out(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.md5.consume(&self.out);
+        if let Err(e) = self.file.append(&self.out) {
+            self.failed = true;
+            return Err(LsmError::io_at("append", &self.path, e));
+        }
+        self.out.clear();
+        Ok(())
+    }
+}

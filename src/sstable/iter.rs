@@ -1,0 +1,168 @@
+//! A two-level cursor over a table: a position in the index and a cursor inside the
+//! data block it names.
+
+use super::block::BlockIter;
+use super::reader::Table;
+use crate::error::{LsmError, Result};
+use crate::iter::InternalIterator;
+use std::sync::Arc;
+
+/// A cursor over a table's point entries in internal-key order. It owns its table, so
+/// it can outlive the version that handed the table out.
+pub struct TableIterator {
+    table: Arc<Table>,
+    /// Index of the block in `block`; meaningless when `block` is `None`.
+    block_index: usize,
+    block: Option<BlockIter>,
+    err: Option<LsmError>,
+}
+
+impl TableIterator {
+    pub(super) fn new(table: Arc<Table>) -> TableIterator {
+        TableIterator {
+            table,
+            block_index: 0,
+            block: None,
+            err: None,
+        }
+    }
+
+    /// Positions `block` on data block `i` (re-using it when already loaded); false
+    /// when `i` is past the end or the block could not be read.
+    fn load(&mut self, i: usize) -> bool {
+        if self.err.is_some() || i >= self.table.num_blocks() {
+            self.block = None;
+            return false;
+        }
+        if self.block.is_some() && self.block_index == i {
+            return true;
+        }
+        match self.table.read_data_block(i) {
+            Ok(b) => {
+                self.block = Some(b.iter());
+                self.block_index = i;
+                true
+            }
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
+    fn fail(&mut self, e: LsmError) {
+        self.err = Some(e);
+        self.block = None;
+    }
+
+    /// True when the block cursor stopped for damage; moves the error up.
+    fn take_block_error(&mut self) -> bool {
+        if let Some(Err(e)) = self.block.as_ref().map(|b| b.status()) {
+            self.fail(e);
+            return true;
+        }
+        false
+    }
+
+    /// After the block cursor ran off its end: continue at the next block's start.
+    fn skip_forward(&mut self) {
+        while self.block.as_ref().is_some_and(|b| !b.valid()) {
+            if self.take_block_error() {
+                return;
+            }
+            let next = self.block_index + 1;
+            if !self.load(next) {
+                return;
+            }
+            if let Some(b) = self.block.as_mut() {
+                b.seek_to_first();
+            }
+        }
+    }
+
+    /// After the block cursor ran off its start: continue at the previous block's end.
+    fn skip_backward(&mut self) {
+        while self.block.as_ref().is_some_and(|b| !b.valid()) {
+            if self.take_block_error() {
+                return;
+            }
+            if self.block_index == 0 {
+                self.block = None;
+                return;
+            }
+            let prev = self.block_index - 1;
+            if !self.load(prev) {
+                return;
+            }
+            if let Some(b) = self.block.as_mut() {
+                b.seek_to_last();
+            }
+        }
+    }
+}
+
+impl InternalIterator for TableIterator {
+    fn valid(&self) -> bool {
+        self.err.is_none() && self.block.as_ref().is_some_and(|b| b.valid())
+    }
+
+    fn seek_to_first(&mut self) {
+        if self.load(0) {
+            if let Some(b) = self.block.as_mut() {
+                b.seek_to_first();
+            }
+            self.skip_forward();
+        }
+    }
+
+    fn seek_to_last(&mut self) {
+        let n = self.table.num_blocks();
+        if n > 0 && self.load(n - 1) {
+            if let Some(b) = self.block.as_mut() {
+                b.seek_to_last();
+            }
+            self.skip_backward();
+        } else {
+            self.block = None;
+        }
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        let i = self.table.find_block(target);
+        if self.load(i) {
+            if let Some(b) = self.block.as_mut() {
+                b.seek(target);
+            }
+            self.skip_forward();
+        }
+    }
+
+    fn next(&mut self) {
+        if let Some(b) = self.block.as_mut() {
+            b.next();
+        }
+        self.skip_forward();
+    }
+
+    fn prev(&mut self) {
+        if let Some(b) = self.block.as_mut() {
+            b.prev();
+        }
+        self.skip_backward();
+    }
+
+    fn key(&self) -> &[u8] {
+        self.block.as_ref().map_or(&[], |b| b.key())
+    }
+
+    fn value(&self) -> &[u8] {
+        self.block.as_ref().map_or(&[], |b| b.value())
+    }
+
+    fn status(&self) -> Result<()> {
+        match &self.err {
+            Some(e) => Err(e.duplicate()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Sorted string tables: immutable files of internal entries in key order, with a
+//! bloom filter, the range tombstones of the same key range, and an index.
+//!
+//! [`TableBuilder`] writes one; [`Table`] opens it for point lookups and
+//! [`TableIterator`] walks it. The byte layout lives in `format` and
+//! `docs/FORMAT-sstable.md`.
+
+mod block;
+mod block_builder;
+mod bloom;
+mod builder;
+mod format;
+mod iter;
+mod reader;
+
+#[cfg(test)]
+mod tests;
+
+pub use builder::{TableBuilder, TableInfo, TableOptions};
+pub use iter::TableIterator;
+pub use reader::{Table, TableVerify};

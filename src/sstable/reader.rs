@@ -1,0 +1,366 @@
+//! Opens a table file and answers point lookups; `iter` walks it in order.
+
+use super::block::{read_block, read_contents, Block};
+use super::bloom::BloomFilter;
+use super::format::{BlockHandle, Footer, FOOTER_SIZE};
+use super::iter::TableIterator;
+use crate::error::{LsmError, Result};
+use crate::fs::{FileSystem, RandomAccessFile};
+use crate::iter::InternalIterator;
+use crate::key::{self, SeqNo, ValueKind};
+use crate::range_del::RangeTombstone;
+use std::cmp::Ordering;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Bytes read at a time while hashing the whole file in [`Table::verify`].
+const VERIFY_CHUNK: usize = 1 << 20;
+
+/// What [`Table::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableVerify {
+    /// MD5 of the whole file.
+    pub md5: [u8; 16],
+    /// Point entries decoded.
+    pub entries: u64,
+    /// Bytes in the file.
+    pub bytes: u64,
+}
+
+/// The index block, decoded once at open into flat arrays: binary searching it on
+/// every lookup then touches no block decoding at all.
+struct Index {
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    handles: Vec<BlockHandle>,
+}
+
+impl Index {
+    fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 {
+            0
+        } else {
+            self.key_ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.key_ends.get(i).copied().unwrap_or(start);
+        self.keys.get(start..end).unwrap_or_default()
+    }
+
+    /// The first block whose last key is `>= target` (`len()` when none is).
+    fn find(&self, target: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key::compare(self.key(mid), target) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// An open, checked table file. Shared between readers through `Arc`.
+pub struct Table {
+    file: Arc<dyn RandomAccessFile>,
+    path: Arc<Path>,
+    file_number: u64,
+    file_size: u64,
+    footer: Footer,
+    index: Index,
+    filter: Option<BloomFilter>,
+    tombstones: Vec<RangeTombstone>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("path", &self.path)
+            .field("file_number", &self.file_number)
+            .field("file_size", &self.file_size)
+            .field("entries", &self.footer.entries)
+            .finish()
+    }
+}
+
+impl Table {
+    /// Opens `path`, checking the footer and loading the index, the filter and the
+    /// range tombstones. Any damage to them is a `Corruption` error.
+    pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<Table>> {
+        let file = fs
+            .open(path)
+            .map_err(|e| LsmError::io_at("open", path, e))?;
+        let path: Arc<Path> = Arc::from(path);
+        let file_size = file.len();
+        let corrupt =
+            |offset: u64, reason: &str| LsmError::corruption(path.as_ref(), offset, reason);
+        let footer_at = file_size
+            .checked_sub(FOOTER_SIZE as u64)
+            .ok_or_else(|| corrupt(0, "file too short to be a table"))?;
+        let mut buf = [0u8; FOOTER_SIZE];
+        file.read_exact_at(footer_at, &mut buf)
+            .map_err(|e| LsmError::io_at("read footer of", &path, e))?;
+        let footer = Footer::decode(&buf).map_err(|r| corrupt(footer_at, r))?;
+
+        // The writer lays blocks out back to back: data, filter, range deletions,
+        // index, footer. Demanding exactly that layout means every byte of the file is
+        // under some checksum, so no damage can go unnoticed.
+        let mut meta = Vec::with_capacity(3);
+        meta.extend(footer.filter);
+        meta.push(footer.range_del);
+        meta.push(footer.index);
+        let mut end = footer_at;
+        for h in meta.iter().rev() {
+            if h.end_with_trailer() != Some(end) {
+                return Err(corrupt(footer_at, "bad metadata block handle in footer"));
+            }
+            end = h.offset;
+        }
+        let data_end = end;
+
+        let index = Self::load_index(&*file, &path, footer.index, data_end)?;
+        let filter = match footer.filter {
+            Some(h) => {
+                let raw = read_contents(&*file, &path, h)?;
+                Some(BloomFilter::decode(raw).map_err(|r| corrupt(h.offset, r))?)
+            }
+            None => None,
+        };
+        let tombstones = Self::load_tombstones(&*file, &path, footer.range_del)?;
+        Ok(Arc::new(Table {
+            file,
+            path,
+            file_number,
+            file_size,
+            footer,
+            index,
+            filter,
+            tombstones,
+        }))
+    }
+
+    fn load_index(
+        file: &dyn RandomAccessFile,
+        path: &Arc<Path>,
+        handle: BlockHandle,
+        data_end: u64,
+    ) -> Result<Index> {
+        let corrupt = |reason: &str| LsmError::corruption(path.as_ref(), handle.offset, reason);
+        let mut it = read_block(file, path, handle)?.iter();
+        let mut index = Index {
+            keys: Vec::new(),
+            key_ends: Vec::new(),
+            handles: Vec::new(),
+        };
+        let mut expected_offset = 0;
+        it.seek_to_first();
+        while it.valid() {
+            let h = BlockHandle::decode(it.value()).map_err(corrupt)?;
+            if h.offset != expected_offset {
+                return Err(corrupt("data block handles do not tile the file"));
+            }
+            expected_offset = h
+                .end_with_trailer()
+                .filter(|&e| e <= data_end)
+                .ok_or_else(|| corrupt("data block handle past the data area"))?;
+            if index.len() > 0
+                && key::compare(index.key(index.len() - 1), it.key()) != Ordering::Less
+            {
+                return Err(corrupt("index keys out of order"));
+            }
+            index.keys.extend_from_slice(it.key());
+            index.key_ends.push(index.keys.len());
+            index.handles.push(h);
+            it.next();
+        }
+        it.status()?;
+        if expected_offset != data_end {
+            return Err(corrupt("data blocks do not tile the file"));
+        }
+        Ok(index)
+    }
+
+    fn load_tombstones(
+        file: &dyn RandomAccessFile,
+        path: &Arc<Path>,
+        handle: BlockHandle,
+    ) -> Result<Vec<RangeTombstone>> {
+        let mut it = read_block(file, path, handle)?.iter();
+        let mut out = Vec::new();
+        it.seek_to_first();
+        while it.valid() {
+            if key::kind(it.key()) != Some(ValueKind::RangeDelete) {
+                return Err(LsmError::corruption(
+                    path.as_ref(),
+                    handle.offset,
+                    "range-deletion block holds a point entry",
+                ));
+            }
+            out.push(RangeTombstone {
+                start: key::user_key(it.key()).to_vec(),
+                end: it.value().to_vec(),
+                seq: key::seq(it.key()),
+            });
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// The newest point entry of `user_key` with `seq <= snapshot`, as
+    /// `(seq, kind, value)`. `hash` is [`crate::key::hash`] of `user_key`.
+    /// Range tombstones are not applied here; see [`Table::range_tombstones`].
+    pub fn get(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+        hash: u64,
+    ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
+        if let Some(f) = &self.filter {
+            if !f.may_contain(hash) {
+                return Ok(None);
+            }
+        }
+        let target = key::lookup_key(user_key, snapshot);
+        // The first block whose last key is >= target holds the first entry >= target,
+        // even when the key's versions straddle a block boundary. Moving on to the next
+        // block only matters if a block disagrees with its index key.
+        let mut i = self.index.find(&target);
+        while i < self.index.len() {
+            let mut it = self.read_data_block(i)?.iter();
+            it.seek(&target);
+            if it.valid() {
+                let k = it.key();
+                if key::user_key(k) != user_key {
+                    return Ok(None);
+                }
+                let kind = key::kind(k).ok_or_else(|| {
+                    LsmError::corruption(self.path.as_ref(), it.block().offset(), "bad kind")
+                })?;
+                return Ok(Some((key::seq(k), kind, it.value().to_vec())));
+            }
+            it.status()?;
+            i += 1;
+        }
+        Ok(None)
+    }
+
+    /// A cursor over all point entries.
+    pub fn iter(self: &Arc<Self>) -> TableIterator {
+        TableIterator::new(self.clone())
+    }
+
+    /// The range tombstones of the table, sorted by start key, then newest first.
+    pub fn range_tombstones(&self) -> &[RangeTombstone] {
+        &self.tombstones
+    }
+
+    /// The file number given at open.
+    pub fn file_number(&self) -> u64 {
+        self.file_number
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes in the file.
+    pub fn file_size(&self) -> u64 {
+        self.file_size
+    }
+
+    /// Point entries, as recorded in the footer.
+    pub fn entries(&self) -> u64 {
+        self.footer.entries
+    }
+
+    /// Reads the whole file: hashes every byte, checks every block's checksum, decodes
+    /// every entry and checks that keys strictly increase and agree with the index.
+    pub fn verify(&self) -> Result<TableVerify> {
+        let mut md5 = md5::Context::new();
+        let mut buf = vec![0u8; VERIFY_CHUNK.min(self.file_size as usize)];
+        let mut at = 0u64;
+        while at < self.file_size {
+            let n = VERIFY_CHUNK.min((self.file_size - at) as usize);
+            let chunk = buf.get_mut(..n).unwrap_or_default();
+            self.file
+                .read_exact_at(at, chunk)
+                .map_err(|e| LsmError::io_at("read", &self.path, e))?;
+            md5.consume(&*chunk);
+            at += n as u64;
+        }
+
+        for h in self
+            .footer
+            .filter
+            .iter()
+            .chain([&self.footer.range_del, &self.footer.index])
+        {
+            read_contents(&*self.file, &self.path, *h)?;
+        }
+
+        let mut entries = 0u64;
+        let mut prev: Vec<u8> = Vec::new();
+        for i in 0..self.index.len() {
+            let block = self.read_data_block(i)?;
+            let offset = block.offset();
+            let corrupt = |reason: &str| LsmError::corruption(self.path.as_ref(), offset, reason);
+            let mut it = block.iter();
+            it.seek_to_first();
+            if !it.valid() {
+                it.status()?;
+                return Err(corrupt("empty data block"));
+            }
+            while it.valid() {
+                if entries > 0 && key::compare(&prev, it.key()) != Ordering::Less {
+                    return Err(corrupt("keys out of order"));
+                }
+                if key::compare(it.key(), self.index.key(i)) == Ordering::Greater {
+                    return Err(corrupt("key beyond its block's index key"));
+                }
+                prev.clear();
+                prev.extend_from_slice(it.key());
+                entries += 1;
+                it.next();
+            }
+            it.status()?;
+        }
+        if entries != self.footer.entries {
+            return Err(LsmError::corruption(
+                self.path.as_ref(),
+                self.file_size - FOOTER_SIZE as u64,
+                format!(
+                    "footer counts {} entries, blocks hold {entries}",
+                    self.footer.entries
+                ),
+            ));
+        }
+        Ok(TableVerify {
+            md5: md5.finalize().0,
+            entries,
+            bytes: self.file_size,
+        })
+    }
+
+    pub(super) fn num_blocks(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The first data block whose last key is `>= target`; `num_blocks()` if none.
+    pub(super) fn find_block(&self, target: &[u8]) -> usize {
+        self.index.find(target)
+    }
+
+    pub(super) fn read_data_block(&self, i: usize) -> Result<Block> {
+        let h = self.index.handles.get(i).copied().ok_or_else(|| {
+            LsmError::corruption(self.path.as_ref(), 0, "data block index out of range")
+        })?;
+        read_block(&*self.file, &self.path, h)
+    }
+}
