@@ -117,6 +117,7 @@ impl WriteBatch {
         self
     }
 
+    #[cfg(test)]
     pub(crate) fn set_sequence(&mut self, seq: SeqNo) {
         self.rep[..8].copy_from_slice(&seq.to_le_bytes());
     }

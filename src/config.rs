@@ -280,16 +280,19 @@ impl Input<'_> {
             Input::Toml(toml::Value::Integer(i)) => u64::try_from(*i).map_err(|_| {
                 LsmError::config(key, format!("must not be negative, got {i}"))
             }),
-            Input::Toml(toml::Value::String(s)) | Input::Text(s) => parse_size(s)
-                .ok_or_else(|| {
-                    LsmError::config(key, format!("expected a whole number, got {s:?}"))
-                }),
+            Input::Toml(toml::Value::String(s)) => size(key, s),
+            Input::Text(s) => size(key, s),
             Input::Toml(v) => Err(LsmError::config(
                 key,
                 format!("expected a whole number, got {}", v.type_str()),
             )),
         }
     }
+}
+
+fn size(key: &str, s: &str) -> Result<u64> {
+    parse_size(s)
+        .ok_or_else(|| LsmError::config(key, format!("expected a whole number, got {s:?}")))
 }
 
 /// `"4096"`, `"64KiB"`, `"64k"`, `"4MB"`, `"1_000_000"` -> bytes (or a count).
@@ -680,7 +683,7 @@ mod tests {
                 "cache.persist_on_close" => "true",
                 k if k.starts_with("directory.") => "d",
                 "wal.version" => "1",
-                "compaction.level_fanout" | "compaction.max_levels" => "4",
+                "compaction.level_fanout" | "compaction.max_levels" | "sstable.bloom_bits_per_key" => "4",
                 _ => "4096",
             };
             c.set(key, value).unwrap_or_else(|e| panic!("{key}: {e}"));

@@ -14,6 +14,7 @@ pub struct RangeTombstone {
 }
 
 impl RangeTombstone {
+    #[cfg(test)]
     /// True when this tombstone deletes `user_key` as written at `entry_seq`, as seen by
     /// a reader at `snapshot`.
     #[inline]
@@ -80,11 +81,6 @@ impl FragmentedTombstones {
             }
         }
         FragmentedTombstones { fragments }
-    }
-
-    /// True when no tombstone is visible.
-    pub fn is_empty(&self) -> bool {
-        self.fragments.is_empty()
     }
 
     /// The newest visible tombstone sequence covering `user_key` (0: none).

@@ -187,11 +187,6 @@ impl VersionSet {
         self.tables.insert(table.file_number(), table);
     }
 
-    /// The current version.
-    pub fn current(&self) -> Arc<Version> {
-        self.current.clone()
-    }
-
     /// The pure file state.
     pub fn state(&self) -> &LevelState {
         &self.state

@@ -163,10 +163,10 @@ pub struct MemTableIterator {
     current: Option<(MemKey, Box<[u8]>)>,
 }
 
-impl MemTableIterator {
-    fn set(&mut self, e: Option<crossbeam_skiplist::map::Entry<'_, MemKey, Box<[u8]>>>) {
-        self.current = e.map(|e| (e.key().clone(), e.value().clone()));
-    }
+type Entry<'a> = crossbeam_skiplist::map::Entry<'a, MemKey, Box<[u8]>>;
+
+fn copy(e: Option<Entry<'_>>) -> Option<(MemKey, Box<[u8]>)> {
+    e.map(|e| (e.key().clone(), e.value().clone()))
 }
 
 impl InternalIterator for MemTableIterator {
@@ -175,38 +175,32 @@ impl InternalIterator for MemTableIterator {
     }
 
     fn seek_to_first(&mut self) {
-        let e = self.mem.map.front();
-        self.set(e);
+        self.current = copy(self.mem.map.front());
     }
 
     fn seek_to_last(&mut self) {
-        let e = self.mem.map.back();
-        self.set(e);
+        self.current = copy(self.mem.map.back());
     }
 
     fn seek(&mut self, target: &[u8]) {
         let t = MemKey(target.into());
-        let e = self.mem.map.lower_bound(Bound::Included(&t));
-        self.set(e);
+        self.current = copy(self.mem.map.lower_bound(Bound::Included(&t)));
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) {
         let t = MemKey(target.into());
-        let e = self.mem.map.upper_bound(Bound::Included(&t));
-        self.set(e);
+        self.current = copy(self.mem.map.upper_bound(Bound::Included(&t)));
     }
 
     fn next(&mut self) {
         if let Some((k, _)) = self.current.take() {
-            let e = self.mem.map.lower_bound(Bound::Excluded(&k));
-            self.set(e);
+            self.current = copy(self.mem.map.lower_bound(Bound::Excluded(&k)));
         }
     }
 
     fn prev(&mut self) {
         if let Some((k, _)) = self.current.take() {
-            let e = self.mem.map.upper_bound(Bound::Excluded(&k));
-            self.set(e);
+            self.current = copy(self.mem.map.upper_bound(Bound::Excluded(&k)));
         }
     }
 

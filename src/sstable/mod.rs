@@ -16,6 +16,5 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{TableBuilder, TableInfo, TableOptions};
-pub use iter::TableIterator;
-pub use reader::{Table, TableVerify};
+pub use builder::{TableBuilder, TableOptions};
+pub use reader::Table;

@@ -94,10 +94,6 @@ impl LogWriter {
         self.len
     }
 
-    /// True when the log file holds no byte.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 
     /// The file, for a thread that syncs it while this writer keeps appending.
     pub fn file_handle(&self) -> Arc<dyn WritableFile> {

@@ -7,9 +7,6 @@
 //! recovery tell a torn tail left by a power cut from damage in the middle of the log.
 //! [`LogWriter`] and [`read_log`] know nothing of batches, so the MANIFEST uses them too.
 
-// The engine that calls this module is written on another branch; until it is merged
-// nothing in the crate uses these items. Remove both allows then.
-#![allow(dead_code)]
 
 pub mod format;
 mod log_reader;
@@ -17,12 +14,9 @@ mod log_writer;
 mod recovery;
 mod writer;
 
-#[allow(unused_imports)]
-pub use log_reader::{read_log, Damage, LogContents};
+pub use log_reader::read_log;
 pub use log_writer::LogWriter;
-#[allow(unused_imports)]
-pub use recovery::{replay_segments, ReplayReport};
-#[allow(unused_imports)]
+pub use recovery::replay_segments;
 pub use writer::WriteAheadLogger;
 
 /// File name of WAL segment `n`, e.g. `000042.log`.

@@ -2,7 +2,8 @@
 //! engine at open, applying the [`RecoveryMode`] to whatever damage they hold.
 
 use super::format::decode_segment_header;
-use super::{read_log, segment_file_name, LogContents};
+use super::log_reader::LogContents;
+use super::{read_log, segment_file_name};
 use crate::batch::{BatchOp, DecodedBatch};
 use crate::config::RecoveryMode;
 use crate::error::{LsmError, Result};

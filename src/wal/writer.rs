@@ -55,6 +55,7 @@ impl WriteAheadLogger {
     }
 
     /// The segment file.
+    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool"))]
     pub fn path(&self) -> &Path {
         self.log.path()
     }
@@ -63,11 +64,6 @@ impl WriteAheadLogger {
     /// size limit.
     pub fn len(&self) -> u64 {
         self.log.len()
-    }
-
-    /// True when the segment holds nothing, which never happens after `create`.
-    pub fn is_empty(&self) -> bool {
-        self.log.is_empty()
     }
 
     /// The file, for the background thread that syncs it on an interval while writers
