@@ -1,0 +1,250 @@
+//! Model test: thousands of random operations against a `BTreeMap`, with a memtable so
+//! small that the data spreads over many SSTables, checked after every step that reads.
+
+use lsm::{Config, Lsm, Snapshot, WriteBatch};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn key(rng: &mut StdRng) -> Vec<u8> {
+    // A small key space so overwrites, deletes and range deletes hit live keys; a few
+    // keys share prefixes of different lengths to exercise prefix compression.
+    let n: u32 = rng.random_range(0..300);
+    match n % 7 {
+        0 => format!("k{n}").into_bytes(),
+        1 => format!("k{n:03}/x").into_bytes(),
+        2 => vec![b'k', (n % 256) as u8, 0xff],
+        _ => format!("k{n:03}").into_bytes(),
+    }
+}
+
+fn value(rng: &mut StdRng, step: usize) -> Vec<u8> {
+    let len = match rng.random_range(0..20) {
+        0 => 0,
+        1 => rng.random_range(1000..5000),
+        _ => rng.random_range(1..40),
+    };
+    let mut v = format!("{step}:").into_bytes();
+    v.resize(v.len() + len, b'a' + (step % 26) as u8);
+    v
+}
+
+fn model_range(m: &Model, lo: &Option<Vec<u8>>, hi: &Option<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let lo = lo.as_ref().map_or(Bound::Unbounded, |l| Bound::Included(l.clone()));
+    let hi = hi.as_ref().map_or(Bound::Unbounded, |h| Bound::Excluded(h.clone()));
+    m.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn collect(it: impl Iterator<Item = lsm::Result<(Vec<u8>, Vec<u8>)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    it.map(|r| r.expect("iteration failed")).collect()
+}
+
+/// Reads through `check` that `db` (or a snapshot) agrees with `model`.
+fn check_range(db: &Lsm, snap: Option<&Snapshot>, model: &Model, rng: &mut StdRng, ctx: &str) {
+    let (lo, hi) = match rng.random_range(0..4) {
+        0 => (None, None),
+        1 => (Some(key(rng)), None),
+        2 => (None, Some(key(rng))),
+        _ => {
+            let (a, b) = (key(rng), key(rng));
+            (Some(a.clone().min(b.clone())), Some(a.max(b)))
+        }
+    };
+    let want = model_range(model, &lo, &hi);
+    let range = (
+        lo.clone().map_or(Bound::Unbounded, Bound::Included),
+        hi.clone().map_or(Bound::Unbounded, Bound::Excluded),
+    );
+    let (fwd, rev) = match snap {
+        Some(s) => (collect(s.range(range.clone())), collect(s.range(range).rev())),
+        None => (collect(db.range(range.clone())), collect(db.range(range).rev())),
+    };
+    assert_eq!(fwd, want, "{ctx}: forward range {lo:?}..{hi:?}");
+    let mut rev_want = want.clone();
+    rev_want.reverse();
+    assert_eq!(rev, rev_want, "{ctx}: reverse range {lo:?}..{hi:?}");
+
+    // Both ends at once: alternate next and next_back until they meet.
+    let mut it = match snap {
+        Some(s) => s.range::<Vec<u8>, _>(..),
+        None => db.range::<Vec<u8>, _>(..),
+    };
+    let all = model_range(model, &None, &None);
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    loop {
+        let item = if rng.random_bool(0.5) {
+            it.next().map(|r| (true, r.unwrap()))
+        } else {
+            it.next_back().map(|r| (false, r.unwrap()))
+        };
+        match item {
+            Some((true, kv)) => front.push(kv),
+            Some((false, kv)) => back.push(kv),
+            None => break,
+        }
+    }
+    back.reverse();
+    front.extend(back);
+    assert_eq!(front, all, "{ctx}: double-ended iteration");
+
+    // A cursor walk that changes direction at random.
+    let mut cur = match snap {
+        Some(s) => s.raw_iter(),
+        None => db.raw_iter(),
+    };
+    let target = key(rng);
+    cur.seek(&target);
+    let keys: Vec<&Vec<u8>> = model.keys().collect();
+    let mut pos = keys.partition_point(|k| k.as_slice() < target.as_slice());
+    for _ in 0..20 {
+        match keys.get(pos) {
+            Some(k) => {
+                assert!(cur.valid(), "{ctx}: cursor invalid, expected {k:?}");
+                assert_eq!(cur.key(), k.as_slice(), "{ctx}: cursor key");
+                assert_eq!(cur.value(), model[*k].as_slice(), "{ctx}: cursor value");
+            }
+            None => {
+                assert!(!cur.valid(), "{ctx}: cursor should be exhausted");
+                cur.status().unwrap();
+                break;
+            }
+        }
+        if rng.random_bool(0.6) {
+            cur.next();
+            pos += 1;
+        } else {
+            cur.prev();
+            if pos == 0 {
+                assert!(!cur.valid(), "{ctx}: cursor before first");
+                break;
+            }
+            pos -= 1;
+        }
+    }
+    cur.seek_for_prev(&target);
+    let last_le = model.range(..=target.clone()).next_back();
+    assert_eq!(
+        cur.valid().then(|| cur.key().to_vec()),
+        last_le.map(|(k, _)| k.clone()),
+        "{ctx}: seek_for_prev"
+    );
+}
+
+fn run(seed: u64, steps: usize) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::with_root(dir.path().join("db"));
+    cfg.memtable.max_entries = rng.random_range(20..120);
+    cfg.sstable.block_size = 256;
+    if seed % 2 == 1 {
+        cfg.set("sstable.compression", "lz4").unwrap();
+    }
+    let mut db = Lsm::open_with_config(cfg.clone()).unwrap();
+    let mut model = Model::new();
+    // Snapshots held across writes, flushes and reopen-free stretches.
+    let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
+
+    for step in 0..steps {
+        let ctx = format!("seed {seed} step {step}");
+        match rng.random_range(0..100) {
+            0..=44 => {
+                let (k, v) = (key(&mut rng), value(&mut rng, step));
+                db.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+            45..=54 => {
+                let k = key(&mut rng);
+                db.delete(&k).unwrap();
+                model.remove(&k);
+            }
+            55..=57 => {
+                let (a, b) = (key(&mut rng), key(&mut rng));
+                let (s, e) = (a.clone().min(b.clone()), a.max(b));
+                db.delete_range(&s, &e).unwrap();
+                let doomed: Vec<_> = model.range(s..e).map(|(k, _)| k.clone()).collect();
+                for k in doomed {
+                    model.remove(&k);
+                }
+            }
+            58..=64 => {
+                let mut b = WriteBatch::new();
+                let mut next = model.clone();
+                for _ in 0..rng.random_range(1..8) {
+                    let k = key(&mut rng);
+                    if rng.random_bool(0.7) {
+                        let v = value(&mut rng, step);
+                        b.put(&k, &v);
+                        next.insert(k, v);
+                    } else {
+                        b.delete(&k);
+                        next.remove(&k);
+                    }
+                }
+                db.write(b).unwrap();
+                model = next;
+            }
+            65..=79 => {
+                let k = key(&mut rng);
+                assert_eq!(db.get(&k).unwrap(), model.get(&k).cloned(), "{ctx}: get {k:?}");
+            }
+            80..=85 => check_range(&db, None, &model, &mut rng, &ctx),
+            86..=88 => {
+                if snaps.len() < 4 {
+                    snaps.push((db.snapshot(), model.clone()));
+                } else {
+                    snaps.remove(rng.random_range(0..snaps.len()));
+                }
+            }
+            89..=92 => {
+                if let Some((s, m)) = snaps.get(rng.random_range(0..snaps.len().max(1))) {
+                    let k = key(&mut rng);
+                    assert_eq!(s.get(&k).unwrap(), m.get(&k).cloned(), "{ctx}: snapshot get");
+                    check_range(&db, Some(s), m, &mut rng, &format!("{ctx} (snapshot)"));
+                }
+            }
+            93..=95 => db.flush().unwrap(),
+            _ => {
+                // Reopen: snapshots cannot outlive the handle's engine meaningfully.
+                snaps.clear();
+                db.close().unwrap();
+                assert!(matches!(db.get(b"x"), Err(lsm::LsmError::Closed)));
+                db = Lsm::open_with_config(cfg.clone()).unwrap();
+                check_range(&db, None, &model, &mut rng, &format!("{ctx} (reopened)"));
+            }
+        }
+    }
+    // Everything, point by point, before and after a final reopen.
+    for k in model.keys() {
+        assert_eq!(db.get(k).unwrap().as_ref(), model.get(k), "seed {seed}: final get");
+    }
+    assert_eq!(collect(db.iter()), model_range(&model, &None, &None));
+    let tables = db.stats().levels.iter().map(|l| l.files).sum::<usize>();
+    assert!(tables > 3, "seed {seed}: expected many SSTables, got {tables}");
+    db.verify().unwrap();
+    db.close().unwrap();
+    let db = Lsm::open_with_config(cfg).unwrap();
+    assert_eq!(collect(db.iter()), model_range(&model, &None, &None), "seed {seed}: after reopen");
+}
+
+#[test]
+fn model_seed_1() {
+    run(1, 4000);
+}
+
+#[test]
+fn model_seed_2() {
+    run(2, 4000);
+}
+
+#[test]
+fn model_seed_3() {
+    run(3, 4000);
+}
+
+#[test]
+fn model_seed_4() {
+    run(4, 4000);
+}
