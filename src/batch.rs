@@ -56,9 +56,14 @@ pub enum BatchOp<'a> {
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> WriteBatch {
-        WriteBatch {
-            rep: vec![0; HEADER_LEN],
-        }
+        WriteBatch::with_capacity(0)
+    }
+
+    /// An empty batch with room for `bytes` of keys and values without reallocating.
+    pub fn with_capacity(bytes: usize) -> WriteBatch {
+        let mut rep = Vec::with_capacity(HEADER_LEN + bytes);
+        rep.resize(HEADER_LEN, 0);
+        WriteBatch { rep }
     }
 
     /// Adds `key = value`.
@@ -122,6 +127,21 @@ impl WriteBatch {
         self.rep[..8].copy_from_slice(&seq.to_le_bytes());
     }
 
+    /// The encoded operations, without the header: a group commit concatenates the
+    /// bodies of its batches under one header, since their sequence numbers follow on.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.rep[HEADER_LEN..]
+    }
+
+    /// The header of a batch of `count` operations starting at `seq`.
+    pub(crate) fn header(seq: SeqNo, count: u32) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[..8].copy_from_slice(&seq.to_le_bytes());
+        h[8..].copy_from_slice(&count.to_le_bytes());
+        h
+    }
+
+    #[cfg(test)]
     pub(crate) fn encoded(&self) -> &[u8] {
         &self.rep
     }

@@ -113,10 +113,41 @@ pub fn is_well_formed(ikey: &[u8]) -> bool {
 /// The total order of internal keys: user key ascending, then trailer descending.
 #[inline]
 pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
-    match user_key(a).cmp(user_key(b)) {
+    match compare_bytes(user_key(a), user_key(b)) {
         Ordering::Equal => trailer(b).cmp(&trailer(a)),
         o => o,
     }
+}
+
+/// Bytewise comparison, eight bytes at a time. Keys are short (16 to 32 bytes is
+/// typical), where a call into libc's `memcmp` costs more than the comparison itself;
+/// this runs inline in the memtable's and the blocks' searches.
+#[inline]
+pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    loop {
+        match (ca.next(), cb.next()) {
+            (Some(x), Some(y)) => {
+                let (x, y) = (word(x), word(y));
+                if x != y {
+                    return x.cmp(&y);
+                }
+            }
+            _ => break,
+        }
+    }
+    let done = a.len().min(b.len()) / 8 * 8;
+    a.get(done..)
+        .unwrap_or_default()
+        .cmp(b.get(done..).unwrap_or_default())
+}
+
+#[inline]
+fn word(c: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(c);
+    u64::from_be_bytes(w)
 }
 
 /// A 64-bit hash of a user key, computed once per lookup and shared by every bloom
@@ -159,6 +190,19 @@ mod tests {
             compare(&l, &encode(b"k", 8, ValueKind::Put)),
             Ordering::Greater
         );
+    }
+
+    #[test]
+    fn compare_bytes_agrees_with_slice_order() {
+        let keys: Vec<&[u8]> = vec![
+            b"", b"a", b"ab", b"abcdefgh", b"abcdefgh\0", b"abcdefgi", b"abcdefghabcdefgh",
+            b"abcdefghabcdefgg", b"\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"b",
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(compare_bytes(a, b), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub(crate) struct WalState {
     pub logger: WriteAheadLogger,
     pub last_seq: SeqNo,
     pub unsynced: bool,
+    /// The WAL record being built, kept to reuse its allocation.
+    pub scratch: Vec<u8>,
 }
 
 #[derive(Default)]

@@ -129,6 +129,7 @@ impl DbInner {
                 logger,
                 last_seq,
                 unsynced: false,
+                scratch: Vec::new(),
             }),
             visible_seq: AtomicU64::new(last_seq),
             versions: Mutex::new(vs),

@@ -85,20 +85,27 @@ impl DbInner {
         self.check_bg_error()?;
         self.make_room(&mut wal)?;
 
+        // The group's batches take consecutive sequence numbers, so together they are
+        // one batch: one WAL record, all or nothing. That is exactly as atomic as
+        // needed, since none of them is acknowledged before the whole record is written.
         let first = wal.last_seq + 1;
-        let mut seq = first;
-        let mut records: Vec<Vec<u8>> = Vec::with_capacity(group.len());
+        let count: u64 = group.iter().map(|w| w.batch.len() as u64).sum();
+        let count32 = u32::try_from(count).map_err(|_| {
+            LsmError::InvalidArgument(format!("a write of {count} operations is too large"))
+        })?;
+        let mut record = std::mem::take(&mut wal.scratch);
+        record.clear();
+        record.extend_from_slice(&WriteBatch::header(first, count32));
         for w in group {
-            let mut rep = w.batch.encoded().to_vec();
-            rep[..8].copy_from_slice(&seq.to_le_bytes());
-            seq += w.batch.len() as u64;
-            records.push(rep);
+            record.extend_from_slice(w.batch.body());
         }
-        let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
-        if let Err(e) = wal.logger.append(&slices) {
+        let appended = wal.logger.append(&[&record]);
+        let bytes = record.len();
+        wal.scratch = record;
+        if let Err(e) = appended {
             return Err(self.set_bg_error(e));
         }
-        let bytes: usize = records.iter().map(Vec::len).sum();
+        let seq = first + count;
         Counters::add(&self.counters.wal_bytes, bytes as u64);
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);

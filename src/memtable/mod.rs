@@ -15,13 +15,64 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
+/// Internal keys up to this long are stored inside the skiplist node itself, so a
+/// search compares keys without chasing a pointer to another cache line.
+const INLINE: usize = 30;
+
 /// An encoded internal key ordered by [`key::compare`].
-#[derive(Clone, PartialEq, Eq)]
-struct MemKey(Box<[u8]>);
+#[derive(Clone)]
+enum MemKey {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl MemKey {
+    fn new(ikey: &[u8]) -> MemKey {
+        if ikey.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..ikey.len()].copy_from_slice(ikey);
+            MemKey::Inline {
+                len: ikey.len() as u8,
+                buf,
+            }
+        } else {
+            MemKey::Heap(ikey.into())
+        }
+    }
+
+    fn from_parts(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> MemKey {
+        let trailer = ((seq << 8) | kind as u64).to_le_bytes();
+        let n = user_key.len() + key::TRAILER_LEN;
+        if n <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..user_key.len()].copy_from_slice(user_key);
+            buf[user_key.len()..n].copy_from_slice(&trailer);
+            MemKey::Inline { len: n as u8, buf }
+        } else {
+            MemKey::Heap(key::encode(user_key, seq, kind).into_boxed_slice())
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            MemKey::Inline { len, buf } => &buf[..*len as usize],
+            MemKey::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for MemKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for MemKey {}
 
 impl Ord for MemKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(&self.0, &other.0)
+        key::compare(self.as_slice(), other.as_slice())
     }
 }
 
@@ -67,9 +118,9 @@ impl MemTable {
     ///
     /// REQUIRES: one writer at a time; `seq` unique.
     pub fn add(&self, seq: SeqNo, kind: ValueKind, user_key: &[u8], value: &[u8]) {
-        let k = key::encode(user_key, seq, kind);
-        self.account(seq, k.len() + value.len());
-        self.map.insert(MemKey(k.into_boxed_slice()), value.into());
+        self.account(seq, user_key.len() + key::TRAILER_LEN + value.len());
+        self.map
+            .insert(MemKey::from_parts(user_key, seq, kind), value.into());
     }
 
     /// Adds a deletion of `[start, end)`.
@@ -91,9 +142,9 @@ impl MemTable {
 
     /// The newest point entry of `user_key` visible at `snapshot`.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(SeqNo, ValueKind, Vec<u8>)> {
-        let target = MemKey(key::lookup_key(user_key, snapshot).into_boxed_slice());
+        let target = MemKey::new(&key::lookup_key(user_key, snapshot));
         let e = self.map.lower_bound(Bound::Included(&target))?;
-        let ik = &e.key().0;
+        let ik = e.key().as_slice();
         if key::user_key(ik) != user_key {
             return None;
         }
@@ -142,7 +193,7 @@ impl MemTable {
     /// Calls `f` on every point entry in order (for flushing).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
         for e in self.map.iter() {
-            f(&e.key().0, e.value())?;
+            f(e.key().as_slice(), e.value())?;
         }
         Ok(())
     }
@@ -183,12 +234,12 @@ impl InternalIterator for MemTableIterator {
     }
 
     fn seek(&mut self, target: &[u8]) {
-        let t = MemKey(target.into());
+        let t = MemKey::new(target);
         self.current = copy(self.mem.map.lower_bound(Bound::Included(&t)));
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) {
-        let t = MemKey(target.into());
+        let t = MemKey::new(target);
         self.current = copy(self.mem.map.upper_bound(Bound::Included(&t)));
     }
 
@@ -205,7 +256,10 @@ impl InternalIterator for MemTableIterator {
     }
 
     fn key(&self) -> &[u8] {
-        self.current.as_ref().map(|(k, _)| &k.0[..]).unwrap_or_default()
+        self.current
+            .as_ref()
+            .map(|(k, _)| k.as_slice())
+            .unwrap_or_default()
     }
 
     fn value(&self) -> &[u8] {
