@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs every test of the project: ./scripts/test.sh
+#
+# Checks that the tools each stage needs are present (it downloads no toolchain), then
+# runs the stages in order and stops at the first failure. Each stage is one function;
+# add a new one (C/C++, Python, ...) as a function and list it in STAGES at the end.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# ----------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------
+
+section() {
+    printf '\n==> %s\n' "$*"
+}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ----------------------------------------------------------------------------------
+# Tools
+# ----------------------------------------------------------------------------------
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        cat >&2 <<'MSG'
+error: cargo (the Rust toolchain) is not installed.
+
+Install it with rustup (https://rustup.rs), then run this script again:
+
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh
+    . "$HOME/.cargo/env"
+
+The crate needs Rust 1.89 or newer (rust-version in Cargo.toml).
+MSG
+        exit 1
+    fi
+    # rustfmt and clippy are rustup components; add them when rustup is there.
+    local component
+    for component in rustfmt clippy; do
+        if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            if command -v rustup >/dev/null 2>&1; then
+                section "installing the rustup component $component"
+                rustup component add "$component"
+            else
+                die "cargo ${component/rustfmt/fmt} is missing and rustup is not available to add $component"
+            fi
+        fi
+    done
+}
+
+# ----------------------------------------------------------------------------------
+# Stage: Rust
+# ----------------------------------------------------------------------------------
+
+stage_rust() {
+    ensure_rust
+
+    section "cargo fmt --check"
+    cargo fmt --check
+
+    section "cargo clippy --all-targets -- -D warnings"
+    cargo clippy --all-targets -- -D warnings
+
+    section "cargo test --all-targets"
+    cargo test --all-targets
+
+    section "cargo test --doc"
+    cargo test --doc
+}
+
+# ----------------------------------------------------------------------------------
+# Stage: C and C++ (planned: the C API and bindings/cpp do not exist yet)
+# ----------------------------------------------------------------------------------
+# stage_c() {
+#     ensure a C compiler (cc) and pkg-config
+#     build liblsm.so, check include/lsm.h against a fresh cbindgen run,
+#     build and run tests/c/ and bindings/c/examples/
+# }
+
+# ----------------------------------------------------------------------------------
+# Stage: Python (planned: the Python module does not exist yet)
+# ----------------------------------------------------------------------------------
+# stage_python() {
+#     ensure python3 with venv; pip install maturin pytest into .venv
+#     pip install . ; pytest python/tests
+# }
+
+# ----------------------------------------------------------------------------------
+# Main
+# ----------------------------------------------------------------------------------
+
+STAGES=(stage_rust)
+
+for stage in "${STAGES[@]}"; do
+    "$stage"
+done
+
+section "all tests passed"
