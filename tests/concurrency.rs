@@ -1,0 +1,90 @@
+//! Many threads reading and writing one database at once, through clones of one handle.
+
+use lsm::{Config, Lsm, WriteBatch};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+
+#[test]
+fn handle_is_send_sync_and_clone() {
+    assert_send_sync_clone::<Lsm>();
+}
+
+#[test]
+fn eight_writers_and_readers_see_their_own_writes_and_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = Config::with_root(dir.path().join("db"));
+    cfg.memtable.max_entries = 500; // flushes happen during the run
+    let db = Lsm::open_with_config(cfg.clone()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Readers: a batch writes the same value under "pair/a" and "pair/b"; any reader,
+    // at any moment, must see both equal (batches are atomic to readers).
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut checks = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let snap = db.snapshot();
+                    let a = snap.get(b"pair/a").unwrap();
+                    let b = snap.get(b"pair/b").unwrap();
+                    assert_eq!(a, b, "a reader saw half a batch");
+                    let items: Vec<_> = snap.prefix(b"pair/").map(|r| r.unwrap().1).collect();
+                    assert!(items.is_empty() || (items.len() == 2 && items[0] == items[1]));
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+
+    let writers: Vec<_> = (0..8u32)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..1500u32 {
+                    let k = format!("t{t}/{i:05}");
+                    db.put(k.as_bytes(), &i.to_le_bytes()).unwrap();
+                    assert_eq!(db.get(k.as_bytes()).unwrap(), Some(i.to_le_bytes().to_vec()));
+                    if i % 3 == 0 {
+                        db.delete(k.as_bytes()).unwrap();
+                    }
+                    if i % 50 == 0 {
+                        let v = format!("{t}:{i}");
+                        let mut b = WriteBatch::new();
+                        b.put(b"pair/a", v.as_bytes()).put(b"pair/b", v.as_bytes());
+                        db.write(b).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+
+    let check = |db: &Lsm| {
+        for t in 0..8u32 {
+            let got: Vec<_> = db
+                .prefix(format!("t{t}/").as_bytes())
+                .map(|r| r.unwrap())
+                .collect();
+            let want: Vec<_> = (0..1500u32)
+                .filter(|i| i % 3 != 0)
+                .map(|i| (format!("t{t}/{i:05}").into_bytes(), i.to_le_bytes().to_vec()))
+                .collect();
+            assert_eq!(got, want, "thread {t}'s keys");
+        }
+    };
+    check(&db);
+    assert!(db.stats().flushes > 0);
+    db.close().unwrap();
+    let db = Lsm::open_with_config(cfg).unwrap();
+    check(&db);
+}
