@@ -218,7 +218,8 @@ pub(crate) fn check_sizes(batch: &WriteBatch) -> Result<()> {
         let (k, v) = match op {
             BatchOp::Put(k, v) => (k, v),
             BatchOp::Delete(k) => (k, &[][..]),
-            BatchOp::DeleteRange(s, e) => (s, e),
+            // Both ends of a range are keys.
+            BatchOp::DeleteRange(s, e) => (s.max(e), &[][..]),
         };
         if k.len() > MAX_KEY_LEN {
             return Err(LsmError::InvalidArgument(format!(

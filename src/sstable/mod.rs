@@ -3,7 +3,7 @@
 //!
 //! [`TableBuilder`] writes one; [`Table`] opens it for point lookups and
 //! [`TableIterator`] walks it. The byte layout lives in `format` and
-//! `docs/FORMAT-sstable.md`.
+//! `docs/FORMAT.md`.
 
 mod block;
 mod block_builder;

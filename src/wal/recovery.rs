@@ -33,7 +33,7 @@ pub struct ReplayReport {
 /// The last segment may end torn, or even be empty or hold only a torn header, as a
 /// crash while creating or appending to it leaves it; earlier segments were complete
 /// when a later one was created, so any loss in them is damage. What damage means
-/// depends on `mode`; see [`RecoveryMode`] and `docs/FORMAT-wal.md`.
+/// depends on `mode`; see [`RecoveryMode`] and `docs/FORMAT.md`.
 ///
 /// On an error, `apply` may already have seen batches of the segments before it; the
 /// caller discards what it built.
