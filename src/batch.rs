@@ -219,7 +219,7 @@ pub(crate) fn check_sizes(batch: &WriteBatch) -> Result<()> {
             BatchOp::Put(k, v) => (k, v),
             BatchOp::Delete(k) => (k, &[][..]),
             // Both ends of a range are keys.
-            BatchOp::DeleteRange(s, e) => (s.max(e), &[][..]),
+            BatchOp::DeleteRange(s, e) => (if s.len() >= e.len() { s } else { e }, &[][..]),
         };
         if k.len() > MAX_KEY_LEN {
             return Err(LsmError::InvalidArgument(format!(
