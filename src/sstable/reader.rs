@@ -1,10 +1,10 @@
 //! Opens a table file and answers point lookups; `iter` walks it in order.
 
 use super::block::{read_block, read_contents, Block};
-use crate::cache::BlockCache;
 use super::bloom::BloomFilter;
 use super::format::{BlockHandle, Footer, FOOTER_SIZE};
 use super::iter::TableIterator;
+use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::iter::InternalIterator;
@@ -286,13 +286,19 @@ impl Table {
     }
 
     /// Bytes in the file.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool and compaction"))]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "kept for the dump tool and compaction")
+    )]
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
 
     /// Point entries, as recorded in the footer.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool and compaction"))]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "kept for the dump tool and compaction")
+    )]
     pub fn entries(&self) -> u64 {
         self.footer.entries
     }
