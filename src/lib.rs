@@ -43,6 +43,7 @@ pub(crate) mod memtable;
 pub(crate) mod range_del;
 pub(crate) mod sstable;
 mod stats;
+pub mod tools;
 pub(crate) mod wal;
 
 pub use batch::WriteBatch;

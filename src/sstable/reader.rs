@@ -271,13 +271,11 @@ impl Table {
     }
 
     /// Bytes in the file.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool and compaction"))]
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
 
     /// Point entries, as recorded in the footer.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool and compaction"))]
     pub fn entries(&self) -> u64 {
         self.footer.entries
     }
