@@ -106,11 +106,21 @@ fn dump_wal(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) ->
     let w = io(path);
     let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
     let log = wal::read_log(&data, path);
-    writeln!(out, "# WAL segment {} ({} bytes)", path.display(), data.len()).map_err(&w)?;
+    writeln!(
+        out,
+        "# WAL segment {} ({} bytes)",
+        path.display(),
+        data.len()
+    )
+    .map_err(&w)?;
     let mut records = log.records.iter();
     match records.next() {
         Some((_, first)) => match wal::format::decode_segment_header(first) {
-            Ok(n) => writeln!(out, "header: segment {n}, format version {}", wal::format::WAL_FORMAT_VERSION),
+            Ok(n) => writeln!(
+                out,
+                "header: segment {n}, format version {}",
+                wal::format::WAL_FORMAT_VERSION
+            ),
             Err(reason) => writeln!(out, "header: bad ({reason})"),
         }
         .map_err(&w)?,
@@ -202,8 +212,12 @@ fn dump_table(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) 
     writeln!(out, "# SSTable {}", path.display()).map_err(&w)?;
     writeln!(out, "file number: {}", table.file_number()).map_err(&w)?;
     writeln!(out, "file size: {} bytes", table.file_size()).map_err(&w)?;
-    writeln!(out, "entries: {} (footer), {puts} puts, {deletes} deletes", table.entries())
-        .map_err(&w)?;
+    writeln!(
+        out,
+        "entries: {} (footer), {puts} puts, {deletes} deletes",
+        table.entries()
+    )
+    .map_err(&w)?;
     writeln!(out, "range tombstones: {}", table.range_tombstones().len()).map_err(&w)?;
     if let Some(s) = &smallest {
         writeln!(out, "keys: {} .. {}", show(s), show(&largest)).map_err(&w)?;
@@ -228,8 +242,14 @@ fn dump_table(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) 
     if !table.range_tombstones().is_empty() {
         writeln!(out, "# range tombstones").map_err(&w)?;
         for t in table.range_tombstones() {
-            writeln!(out, "[{} .. {}) @ {} range_delete", show(&t.start), show(&t.end), t.seq)
-                .map_err(&w)?;
+            writeln!(
+                out,
+                "[{} .. {}) @ {} range_delete",
+                show(&t.start),
+                show(&t.end),
+                t.seq
+            )
+            .map_err(&w)?;
         }
     }
     Ok(())

@@ -40,8 +40,16 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
 #[test]
 fn put_get_delete() {
     let (_t, db) = setup();
-    lsm(&db).args(["put", "user:1", "ada lovelace"]).assert().success().stdout("");
-    lsm(&db).args(["get", "user:1"]).assert().success().stdout("ada lovelace\n");
+    lsm(&db)
+        .args(["put", "user:1", "ada lovelace"])
+        .assert()
+        .success()
+        .stdout("");
+    lsm(&db)
+        .args(["get", "user:1"])
+        .assert()
+        .success()
+        .stdout("ada lovelace\n");
     lsm(&db).args(["delete", "user:1"]).assert().success();
     lsm(&db)
         .args(["get", "user:1"])
@@ -52,13 +60,23 @@ fn put_get_delete() {
     // Deleting a missing key is fine; a key starting with '-' is a key, not an option.
     lsm(&db).args(["delete", "nothing"]).assert().success();
     lsm(&db).args(["put", "-k", "-v"]).assert().success();
-    lsm(&db).args(["get", "-k"]).assert().success().stdout("-v\n");
+    lsm(&db)
+        .args(["get", "-k"])
+        .assert()
+        .success()
+        .stdout("-v\n");
 }
 
 #[test]
 fn scan_prefix_range_limit_reverse() {
     let (_t, db) = setup();
-    for (k, v) in [("a", "1"), ("b:1", "2"), ("b:2", "3"), ("b:3", "4"), ("c", "5")] {
+    for (k, v) in [
+        ("a", "1"),
+        ("b:1", "2"),
+        ("b:2", "3"),
+        ("b:3", "4"),
+        ("c", "5"),
+    ] {
         lsm(&db).args(["put", k, v]).assert().success();
     }
     lsm(&db)
@@ -92,20 +110,30 @@ fn scan_prefix_range_limit_reverse() {
         .success()
         .stdout(contains("b:1\t2\n").and(contains("a\t").not()));
     // --prefix and --start do not go together: a usage error.
-    lsm(&db).args(["scan", "--prefix", "a", "--start", "b"]).assert().code(2);
+    lsm(&db)
+        .args(["scan", "--prefix", "a", "--start", "b"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn binary_keys_round_trip_through_escapes() {
     let (_t, db) = setup();
-    lsm(&db).args(["put", r"k\x00\xff\\", r"v\x01\n\t"]).assert().success();
+    lsm(&db)
+        .args(["put", r"k\x00\xff\\", r"v\x01\n\t"])
+        .assert()
+        .success();
     lsm(&db)
         .args(["get", r"k\x00\xff\\"])
         .assert()
         .success()
         .stdout("v\\x01\\x0a\\x09\n");
     // The same key in hex.
-    lsm(&db).args(["get", "0x6b00ff5c"]).assert().success().stdout("v\\x01\\x0a\\x09\n");
+    lsm(&db)
+        .args(["get", "0x6b00ff5c"])
+        .assert()
+        .success()
+        .stdout("v\\x01\\x0a\\x09\n");
     lsm(&db)
         .arg("scan")
         .assert()
@@ -113,16 +141,27 @@ fn binary_keys_round_trip_through_escapes() {
         .stdout("k\\x00\\xff\\\\\tv\\x01\\x0a\\x09\n");
     // What scan printed is accepted back as input.
     lsm(&db).args(["get", r"k\x00\xff\\"]).assert().success();
-    lsm(&db).args(["scan", "--prefix", r"k\x00"]).assert().success().stdout(contains("k\\x00"));
+    lsm(&db)
+        .args(["scan", "--prefix", r"k\x00"])
+        .assert()
+        .success()
+        .stdout(contains("k\\x00"));
     let opened = Lsm::open(&db).expect("open");
-    assert_eq!(opened.get(b"k\x00\xff\\").expect("get"), Some(b"v\x01\n\t".to_vec()));
+    assert_eq!(
+        opened.get(b"k\x00\xff\\").expect("get"),
+        Some(b"v\x01\n\t".to_vec())
+    );
     opened.close().expect("close");
     lsm(&db)
         .args(["get", r"bad\q"])
         .assert()
         .code(1)
         .stderr(contains("unknown escape"));
-    lsm(&db).args(["get", "0xabc"]).assert().code(1).stderr(contains("hex"));
+    lsm(&db)
+        .args(["get", "0xabc"])
+        .assert()
+        .code(1)
+        .stderr(contains("hex"));
 }
 
 #[test]
@@ -130,7 +169,11 @@ fn stats_flush_verify_compact() {
     let (_t, db) = setup();
     lsm(&db).args(["put", "k", "v"]).assert().success();
     lsm(&db).arg("flush").assert().success();
-    lsm(&db).arg("stats").assert().success().stdout(contains("last sequence"));
+    lsm(&db)
+        .arg("stats")
+        .assert()
+        .success()
+        .stdout(contains("last sequence"));
     lsm(&db)
         .arg("verify")
         .assert()
@@ -183,7 +226,11 @@ put after-quit 1
         .assert()
         .code(1)
         .stdout("1\n")
-        .stderr(contains("line 1").and(contains("line 2")).and(contains("line 3")));
+        .stderr(
+            contains("line 1")
+                .and(contains("line 2"))
+                .and(contains("line 3")),
+        );
 }
 
 #[test]
@@ -199,7 +246,11 @@ fn bad_options_and_usage() {
         .assert()
         .code(1)
         .stderr(contains("wal.sync"));
-    lsm(&db).args(["--set", "novalue", "get", "k"]).assert().code(1).stderr(contains("KEY=VALUE"));
+    lsm(&db)
+        .args(["--set", "novalue", "get", "k"])
+        .assert()
+        .code(1)
+        .stderr(contains("KEY=VALUE"));
     lsm(&db).arg("frobnicate").assert().code(2);
     lsm(&db).args(["get"]).assert().code(2);
     bare(t.path())
@@ -225,15 +276,36 @@ fn config_file_then_db_then_set() {
     .expect("write config");
     bare(t.path()).args(["put", "k", "1"]).assert().success();
     assert!(t.path().join("fromconfig/CURRENT").exists());
-    bare(t.path()).arg("--db").arg(&db).args(["put", "k", "2"]).assert().success();
+    bare(t.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["put", "k", "2"])
+        .assert()
+        .success();
     assert!(db.join("CURRENT").exists());
-    bare(t.path()).args(["get", "k"]).assert().success().stdout("1\n");
+    bare(t.path())
+        .args(["get", "k"])
+        .assert()
+        .success()
+        .stdout("1\n");
     // max_entries = 10 from the file: 25 puts make level-0 tables.
     let script: String = (0..25).map(|i| format!("put key{i:02} v\n")).collect();
-    bare(t.path()).arg("shell").write_stdin(script).assert().success();
-    bare(t.path()).arg("stats").assert().success().stdout(contains("L0: "));
+    bare(t.path())
+        .arg("shell")
+        .write_stdin(script)
+        .assert()
+        .success();
+    bare(t.path())
+        .arg("stats")
+        .assert()
+        .success()
+        .stdout(contains("L0: "));
     // A bad value in the file names the key.
-    std::fs::write(t.path().join("bad.toml"), "[memtable]\nmax_entries = \"many\"\n").expect("write");
+    std::fs::write(
+        t.path().join("bad.toml"),
+        "[memtable]\nmax_entries = \"many\"\n",
+    )
+    .expect("write");
     bare(t.path())
         .args(["--config", "bad.toml", "stats"])
         .assert()
@@ -266,21 +338,16 @@ fn dump_a_live_wal_segment() {
     // Read the segment while the database is open, as after a crash.
     let segments = files_with_ext(&db.join("wals"), "log");
     let live = segments.last().expect("a segment");
-    lsm(&db)
-        .arg("dump")
-        .arg(live)
-        .assert()
-        .success()
-        .stdout(
-            contains("# WAL segment")
-                .and(contains("header: segment"))
-                .and(contains("batch seq=1 count=1"))
-                .and(contains("1 put alpha => 1"))
-                .and(contains("2 put bin\\x00\\xff => v\\x0a"))
-                .and(contains("3 delete alpha"))
-                .and(contains("4 delete_range a .. b"))
-                .and(contains("4 batches, 4 ops, seq 1..=4")),
-        );
+    lsm(&db).arg("dump").arg(live).assert().success().stdout(
+        contains("# WAL segment")
+            .and(contains("header: segment"))
+            .and(contains("batch seq=1 count=1"))
+            .and(contains("1 put alpha => 1"))
+            .and(contains("2 put bin\\x00\\xff => v\\x0a"))
+            .and(contains("3 delete alpha"))
+            .and(contains("4 delete_range a .. b"))
+            .and(contains("4 batches, 4 ops, seq 1..=4")),
+    );
     h.close().expect("close");
 }
 
@@ -295,26 +362,24 @@ fn dump_an_sstable() {
     h.flush().expect("flush");
     let tables = files_with_ext(&db.join("ss_tables"), "sst");
     let table = tables.last().expect("a table");
-    lsm(&db)
-        .arg("dump")
-        .arg(table)
-        .assert()
-        .success()
-        .stdout(
-            contains("# SSTable")
-                .and(contains("entries: 3 (footer), 2 puts, 1 deletes"))
-                .and(contains("range tombstones: 1"))
-                .and(contains("k0 @ 3 delete"))
-                .and(contains("k1 @ 1 put => v1"))
-                .and(contains("k\\xff @ 2 put => bin\\x00"))
-                .and(contains("[x .. z) @ 4 range_delete")),
-        );
+    lsm(&db).arg("dump").arg(table).assert().success().stdout(
+        contains("# SSTable")
+            .and(contains("entries: 3 (footer), 2 puts, 1 deletes"))
+            .and(contains("range tombstones: 1"))
+            .and(contains("k0 @ 3 delete"))
+            .and(contains("k1 @ 1 put => v1"))
+            .and(contains("k\\xff @ 2 put => bin\\x00"))
+            .and(contains("[x .. z) @ 4 range_delete")),
+    );
     h.close().expect("close");
     // The manifest too.
     let manifest = std::fs::read_dir(&db)
         .expect("read_dir")
         .map(|e| e.expect("entry").path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("MANIFEST-")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("MANIFEST-"))
+        })
         .expect("a manifest");
     lsm(&db)
         .arg("dump")
@@ -329,11 +394,25 @@ fn dump_rejects_what_it_cannot_read() {
     let (t, db) = setup();
     let junk = t.path().join("junk.bin");
     std::fs::write(&junk, b"not a database file at all").expect("write");
-    lsm(&db).arg("dump").arg(&junk).assert().code(1).stderr(contains("lsm: error:"));
+    lsm(&db)
+        .arg("dump")
+        .arg(&junk)
+        .assert()
+        .code(1)
+        .stderr(contains("lsm: error:"));
     let fake = t.path().join("000001.sst");
     std::fs::write(&fake, vec![7u8; 200]).expect("write");
-    lsm(&db).arg("dump").arg(&fake).assert().code(1).stderr(contains("corruption"));
-    lsm(&db).arg("dump").arg(t.path().join("missing.log")).assert().code(1);
+    lsm(&db)
+        .arg("dump")
+        .arg(&fake)
+        .assert()
+        .code(1)
+        .stderr(contains("corruption"));
+    lsm(&db)
+        .arg("dump")
+        .arg(t.path().join("missing.log"))
+        .assert()
+        .code(1);
 }
 
 const WORKLOADS: [&str; 10] = [
@@ -352,11 +431,17 @@ const WORKLOADS: [&str; 10] = [
 #[test]
 fn bench_runs_every_workload() {
     let (t, _db) = setup();
-    let out = bare(t.path()).args(["bench", "--num", "1000"]).assert().success();
+    let out = bare(t.path())
+        .args(["bench", "--num", "1000"])
+        .assert()
+        .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(text.contains("ops/s") && text.contains("p99.9"), "{text}");
     for w in WORKLOADS {
-        assert!(text.lines().any(|l| l.starts_with(w)), "{w} missing in\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(w)),
+            "{w} missing in\n{text}"
+        );
     }
 }
 
@@ -380,14 +465,29 @@ fn bench_json_parses_and_has_every_workload() {
     }
     let readrandom = &results[3];
     assert!(readrandom["found"].as_u64().is_some_and(|f| f > 0));
-    assert_eq!(results[4]["found"].as_u64(), Some(0), "readmissing finds nothing");
+    assert_eq!(
+        results[4]["found"].as_u64(),
+        Some(0),
+        "readmissing finds nothing"
+    );
     // --db keeps the bench database; a selection runs only what it names.
     assert!(bench_dir.join("CURRENT").exists());
     bare(t.path())
-        .args(["bench", "--num", "200", "--benchmarks", "fillseq,readseq", "--sync"])
+        .args([
+            "bench",
+            "--num",
+            "200",
+            "--benchmarks",
+            "fillseq,readseq",
+            "--sync",
+        ])
         .assert()
         .success()
-        .stdout(contains("\nfillseq").and(contains("\nreadseq")).and(contains("\nmixed").not()));
+        .stdout(
+            contains("\nfillseq")
+                .and(contains("\nreadseq"))
+                .and(contains("\nmixed").not()),
+        );
     bare(t.path())
         .args(["bench", "--benchmarks", "nope"])
         .assert()

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+type KeyValue = lsm::Result<(Vec<u8>, Vec<u8>)>;
+
 /// Every workload, in the default order.
 pub const DEFAULT_ORDER: &str = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,mixed,deleterandom";
 
@@ -121,10 +123,9 @@ impl Bench {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::new(len);
-        let style = ProgressStyle::with_template(
-            "{prefix:>12} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
-        )
-        .map(|s| s.progress_chars("=> "));
+        let style =
+            ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+                .map(|s| s.progress_chars("=> "));
         if let Ok(style) = style {
             bar.set_style(style);
         }
@@ -182,12 +183,11 @@ impl Bench {
             "readseq" | "readreverse" => {
                 let db = self.db()?;
                 let iter = db.iter();
-                let mut iter: Box<dyn Iterator<Item = lsm::Result<(Vec<u8>, Vec<u8>)>>> =
-                    if name == "readreverse" {
-                        Box::new(iter.rev())
-                    } else {
-                        Box::new(iter)
-                    };
+                let mut iter: Box<dyn Iterator<Item = KeyValue>> = if name == "readreverse" {
+                    Box::new(iter.rev())
+                } else {
+                    Box::new(iter)
+                };
                 let mut n = 0;
                 while n < num {
                     let t = Instant::now();
@@ -255,7 +255,11 @@ impl Bench {
 
     /// `--threads` threads sharing `--num` operations, each a read with probability
     /// `--read-percent` and otherwise a write, on random keys.
-    fn mixed(&mut self, db: &Lsm, bar: &ProgressBar) -> Result<(u64, u64, Histogram<u64>), Failure> {
+    fn mixed(
+        &mut self,
+        db: &Lsm,
+        bar: &ProgressBar,
+    ) -> Result<(u64, u64, Histogram<u64>), Failure> {
         let threads = self.args.threads.max(1) as u64;
         let num = self.args.num;
         let done = AtomicU64::new(0);
@@ -284,7 +288,7 @@ impl Bench {
                                 db.put(&k, &this.value)?;
                             }
                             record(&mut lat, t);
-                            if (i + 1) % PROGRESS_STEP == 0 {
+                            if (i + 1).is_multiple_of(PROGRESS_STEP) {
                                 let n = done.fetch_add(PROGRESS_STEP, Ordering::Relaxed);
                                 bar.set_position(n + PROGRESS_STEP);
                             }
@@ -311,7 +315,7 @@ impl Bench {
 }
 
 fn tick(bar: &ProgressBar, i: u64) {
-    if (i + 1) % PROGRESS_STEP == 0 {
+    if (i + 1).is_multiple_of(PROGRESS_STEP) {
         bar.set_position(i + 1);
     }
 }
@@ -416,7 +420,11 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
         if !json {
             let s = db.stats();
             let files: Vec<usize> = s.levels.iter().map(|l| l.files).collect();
-            writeln!(out, "tables per level: {files:?}, {} flushes, {} stalls", s.flushes, s.stalls)?;
+            writeln!(
+                out,
+                "tables per level: {files:?}, {} flushes, {} stalls",
+                s.flushes, s.stalls
+            )?;
         }
         db.close()?;
     }
@@ -429,8 +437,8 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
 fn print_header(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<13} {:>10} {:>12} {:>9} {:>10} {:>10} {:>10}  {}",
-        "benchmark", "ops", "ops/s", "MB/s", "p50 us", "p99 us", "p99.9 us", "found"
+        "{:<13} {:>10} {:>12} {:>9} {:>10} {:>10} {:>10}  found",
+        "benchmark", "ops", "ops/s", "MB/s", "p50 us", "p99 us", "p99.9 us"
     )
 }
 

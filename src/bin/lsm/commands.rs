@@ -100,7 +100,8 @@ fn scan(db: &Lsm, args: &ScanArgs, out: &mut dyn Write) -> Result<(), Failure> {
         };
         db.range::<Vec<u8>, _>((lo, hi))
     };
-    let iter: Box<dyn Iterator<Item = lsm::Result<(Vec<u8>, Vec<u8>)>>> = if args.reverse {
+    type KeyValue = lsm::Result<(Vec<u8>, Vec<u8>)>;
+    let iter: Box<dyn Iterator<Item = KeyValue>> = if args.reverse {
         Box::new(iter.rev())
     } else {
         Box::new(iter)

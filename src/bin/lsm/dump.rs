@@ -9,7 +9,10 @@ use std::path::Path;
 /// Dumps `file` to `out`. What was read before any damage is printed first.
 pub fn run(file: &Path, out: &mut dyn Write) -> Result<(), Failure> {
     if !file.is_file() {
-        return Err(Failure::Invalid(format!("{}: no such file", file.display())));
+        return Err(Failure::Invalid(format!(
+            "{}: no such file",
+            file.display()
+        )));
     }
     lsm::tools::dump_file(file, out, &escape::show)?;
     Ok(())

@@ -59,7 +59,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks_exact(2)

@@ -33,7 +33,9 @@ fn config(cli: &Cli) -> Result<Config, Failure> {
     }
     for kv in &cli.set {
         let (key, value) = kv.split_once('=').ok_or_else(|| {
-            Failure::Invalid(format!("--set {kv:?}: expected KEY=VALUE, e.g. wal.sync=always"))
+            Failure::Invalid(format!(
+                "--set {kv:?}: expected KEY=VALUE, e.g. wal.sync=always"
+            ))
         })?;
         config.set(key.trim(), value.trim())?;
     }

@@ -196,10 +196,19 @@ mod tests {
     #[test]
     fn words_quotes_and_escapes() {
         assert_eq!(split("  put a  b ").unwrap(), ["put", "a", "b"]);
-        assert_eq!(split(r#"put "my key" "a value""#).unwrap(), ["put", "my key", "a value"]);
+        assert_eq!(
+            split(r#"put "my key" "a value""#).unwrap(),
+            ["put", "my key", "a value"]
+        );
         assert_eq!(split(r#"put k """#).unwrap(), ["put", "k", ""]);
-        assert_eq!(split(r"put a\x00 '\x01 b'").unwrap(), ["put", r"a\x00", r"\x01 b"]);
-        assert_eq!(split(r#"put "say \"hi\"" v"#).unwrap(), ["put", r#"say \"hi\""#, "v"]);
+        assert_eq!(
+            split(r"put a\x00 '\x01 b'").unwrap(),
+            ["put", r"a\x00", r"\x01 b"]
+        );
+        assert_eq!(
+            split(r#"put "say \"hi\"" v"#).unwrap(),
+            ["put", r#"say \"hi\""#, "v"]
+        );
         assert!(split(r#"put "open"#).is_err());
         assert!(split("").unwrap().is_empty());
     }
