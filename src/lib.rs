@@ -29,6 +29,7 @@
 
 pub mod batch;
 pub(crate) mod coding;
+pub(crate) mod compaction;
 pub mod config;
 mod db;
 pub mod error;

@@ -119,11 +119,12 @@ impl DbInner {
         let version = vs.log_and_apply(edit)?;
 
         let inner = Arc::new(DbInner {
-            sv: RwLock::new(Arc::new(SuperVersion {
-                mem: Arc::new(MemTable::new(log_number)),
-                imms: Vec::new(),
+            sv: RwLock::new(Arc::new(SuperVersion::new(
+                Arc::new(MemTable::new(log_number)),
+                Vec::new(),
                 version,
-            })),
+                &config,
+            ))),
             writers: Mutex::new(VecDeque::new()),
             wal: Mutex::new(WalState {
                 logger,
@@ -142,6 +143,8 @@ impl DbInner {
             lock: Mutex::new(Some(lock)),
             threads: Mutex::new(Vec::new()),
             deletion_guard: RwLock::new(()),
+            compaction_lock: Mutex::new(()),
+            compact_pointers: Mutex::new(vec![Vec::new(); max_levels]),
             counters: Counters::default(),
             config,
             fs,
@@ -160,6 +163,13 @@ impl DbInner {
                 .name("lsm-flush".into())
                 .spawn(move || me.flush_loop())
                 .map_err(|e| LsmError::io("start the flush thread", e))?,
+        );
+        let me = self.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("lsm-compact".into())
+                .spawn(move || me.compaction_loop())
+                .map_err(|e| LsmError::io("start the compaction thread", e))?,
         );
         if let SyncMode::Interval(every) = self.config.wal.sync {
             let me = self.clone();

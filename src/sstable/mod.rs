@@ -17,4 +17,5 @@ mod reader;
 mod tests;
 
 pub use builder::{TableBuilder, TableOptions};
+pub use iter::TableIterator;
 pub use reader::Table;
