@@ -94,8 +94,15 @@ pub enum DbCommand {
     Stats,
     /// Writes the memtable to an SSTable.
     Flush,
-    /// Compacts the whole key range.
-    Compact,
+    /// Compacts the whole key range, or the tables holding keys in [A, B].
+    Compact {
+        /// From key A (included).
+        #[arg(long, value_name = "A", allow_hyphen_values = true)]
+        start: Option<String>,
+        /// Up to key B (included).
+        #[arg(long, value_name = "B", allow_hyphen_values = true)]
+        end: Option<String>,
+    },
     /// Reads every file and checks every checksum.
     Verify,
 }

@@ -74,16 +74,17 @@ pub fn run(db: &Lsm, cmd: &DbCommand, out: &mut dyn Write) -> Result<(), Failure
         DbCommand::Scan(args) => scan(db, args, out)?,
         DbCommand::Stats => write!(out, "{}", db.stats())?,
         DbCommand::Flush => db.flush()?,
-        DbCommand::Compact => compact(db)?,
+        DbCommand::Compact { start, end } => compact(db, start.as_ref(), end.as_ref())?,
         DbCommand::Verify => verify(db, out)?,
     }
     Ok(())
 }
 
-fn compact(_db: &Lsm) -> Result<(), Failure> {
-    Err(Failure::Invalid(
-        "compaction is not available in this build".into(),
-    ))
+fn compact(db: &Lsm, start: Option<&String>, end: Option<&String>) -> Result<(), Failure> {
+    let start = start.map(|a| bytes(a)).transpose()?;
+    let end = end.map(|b| bytes(b)).transpose()?;
+    db.compact_range(start.as_deref(), end.as_deref())?;
+    Ok(())
 }
 
 fn scan(db: &Lsm, args: &ScanArgs, out: &mut dyn Write) -> Result<(), Failure> {

@@ -19,7 +19,7 @@ commands:
                                 print KEY<TAB>VALUE lines in key order
   stats                         counters and tables per level
   flush                         write the memtable to an SSTable
-  compact                       compact the whole key range
+  compact [--start A] [--end B] compact the whole key range, or [A, B]
   verify                        read every file and check every checksum
   help                          this list
   quit, exit                    leave (also Ctrl-D)
