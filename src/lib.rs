@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub(crate) mod cache;
 pub(crate) mod coding;
 pub(crate) mod compaction;
 pub mod config;

@@ -68,6 +68,18 @@ pub struct Stats {
     /// Entries compactions dropped (overwritten, deleted or covered by a range
     /// deletion, and seen by no snapshot).
     pub compaction_dropped: u64,
+    /// Block cache lookups answered from memory.
+    pub block_cache_hits: u64,
+    /// Block cache lookups that read the disk.
+    pub block_cache_misses: u64,
+    /// Bytes held by the block cache.
+    pub block_cache_bytes: u64,
+    /// Key cache lookups answered from memory.
+    pub key_cache_hits: u64,
+    /// Key cache lookups that went to the tree.
+    pub key_cache_misses: u64,
+    /// Keys held by the key cache.
+    pub key_cache_entries: u64,
     /// Write groups delayed by 1 ms because compaction was falling behind.
     pub slowdowns: u64,
     /// Times a writer waited for a flush to free a memtable.
@@ -117,6 +129,16 @@ impl fmt::Display for Stats {
             self.memtable_entries, self.immutable_memtables
         )?;
         writeln!(f, "last sequence: {}", self.last_sequence)?;
+        writeln!(
+            f,
+            "block cache: {} hits, {} misses, {} bytes",
+            self.block_cache_hits, self.block_cache_misses, self.block_cache_bytes
+        )?;
+        writeln!(
+            f,
+            "key cache: {} hits, {} misses, {} entries",
+            self.key_cache_hits, self.key_cache_misses, self.key_cache_entries
+        )?;
         for (i, l) in self.levels.iter().enumerate() {
             if l.files > 0 {
                 writeln!(f, "L{i}: {} files, {} bytes", l.files, l.bytes)?;

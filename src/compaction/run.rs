@@ -2,6 +2,7 @@
 //! write the output tables, and describe the result as a version edit.
 
 use super::Compaction;
+use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
@@ -37,6 +38,7 @@ struct Output<'a> {
     fs: &'a dyn FileSystem,
     dir: &'a Path,
     opts: TableOptions,
+    cache: Option<Arc<BlockCache>>,
     tombstones: &'a [RangeTombstone],
     builder: Option<(u64, TableBuilder)>,
     /// Lower bound (inclusive) of the current file's share of the range deletions.
@@ -81,7 +83,7 @@ impl Output<'_> {
         }
         let info = b.finish()?;
         let path = filename::table(self.dir, number);
-        let table = Table::open(self.fs, &path, number)?;
+        let table = Table::open_cached(self.fs, &path, number, self.cache.clone())?;
         self.done.push((
             FileMeta {
                 number,
@@ -107,6 +109,7 @@ pub fn run(
     fs: &dyn FileSystem,
     dir: &Path,
     opts: TableOptions,
+    cache: Option<Arc<BlockCache>>,
     target_file_bytes: u64,
     snapshots: &[SeqNo],
     mut next_number: impl FnMut() -> u64,
@@ -147,6 +150,7 @@ pub fn run(
         fs,
         dir,
         opts,
+        cache,
         tombstones: &tombstones,
         builder: None,
         lo: None,

@@ -86,6 +86,7 @@ impl DbInner {
                 self.fs.as_ref(),
                 &self.paths.sst_dir,
                 self.table_options(),
+                self.block_cache.clone(),
                 self.config.compaction.target_file_bytes,
                 &snapshots,
                 || self.versions.lock().new_file_number(),

@@ -112,6 +112,10 @@ pub(crate) struct DbInner {
     /// Held for reading while files are being copied out (checkpoint, verify); file
     /// deletion takes it for writing.
     deletion_guard: RwLock<()>,
+    /// Data blocks shared by every table (`None` when `cache.block_cache_bytes` is 0).
+    block_cache: Option<Arc<crate::cache::BlockCache>>,
+    /// Hot keys (`None` when `cache.key_cache_entries` is 0).
+    key_cache: Option<Arc<crate::cache::KeyCache>>,
     /// Held while a compaction runs: one at a time.
     compaction_lock: Mutex<()>,
     /// Per level, the largest key of the last file compacted out of it.
@@ -208,6 +212,12 @@ impl DbInner {
             compaction_bytes_written: Counters::get(&c.compaction_bytes_written),
             slowdowns: Counters::get(&c.slowdowns),
             compaction_dropped: Counters::get(&c.compaction_dropped),
+            block_cache_hits: self.block_cache.as_ref().map_or(0, |b| b.hits()),
+            block_cache_misses: self.block_cache.as_ref().map_or(0, |b| b.misses()),
+            block_cache_bytes: self.block_cache.as_ref().map_or(0, |b| b.used_bytes()),
+            key_cache_hits: self.key_cache.as_ref().map_or(0, |k| k.hits()),
+            key_cache_misses: self.key_cache.as_ref().map_or(0, |k| k.misses()),
+            key_cache_entries: self.key_cache.as_ref().map_or(0, |k| k.len() as u64),
             flush_bytes: Counters::get(&c.flush_bytes),
             stalls: Counters::get(&c.stalls),
             stall_micros: Counters::get(&c.stall_micros),
@@ -260,6 +270,15 @@ impl DbInner {
         if result.is_ok() {
             if let Some(e) = &*self.bg_error.lock() {
                 result = Err(e.duplicate());
+            }
+        }
+        if result.is_ok() && self.config.cache.persist_on_close {
+            if let Some(kc) = &self.key_cache {
+                let path = PathBuf::from(&self.config.directory.cache);
+                // The cache is derived data: failing to save it costs a warm start only.
+                if let Err(e) = kc.save(self.fs.as_ref(), &path, self.visible_seq()) {
+                    log::warn!("cannot save the key cache to {}: {e}", path.display());
+                }
             }
         }
         self.lock.lock().take();

@@ -12,8 +12,25 @@ impl DbInner {
     /// The value of `user_key` as of `snapshot` (now when `None`).
     pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
-        let sv = self.super_version();
+        let cache = match snapshot {
+            // The cache holds current values only, so snapshot reads bypass it.
+            None => self.key_cache.as_deref(),
+            Some(_) => None,
+        };
+        if let Some(v) = cache.and_then(|kc| kc.get(user_key)) {
+            return Ok(Some(v.to_vec()));
+        }
         let snap = snapshot.unwrap_or_else(|| self.visible_seq());
+        let value = self.get_from_tree(user_key, snap)?;
+        if let (Some(kc), Some(v)) = (cache, &value) {
+            kc.insert(user_key, v, snap);
+        }
+        Ok(value)
+    }
+
+    /// The value of `user_key` at `snap`, from the memtables and tables.
+    fn get_from_tree(&self, user_key: &[u8], snap: SeqNo) -> Result<Option<Vec<u8>>> {
+        let sv = self.super_version();
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
         // and newer deletions live in the same or a newer source, so tombstones are

@@ -125,6 +125,13 @@ impl DbInner {
         let mut s = first;
         for w in group {
             for op in w.batch.iter() {
+                // Before the write is visible, so no reader can cache what it replaces.
+                if let Some(kc) = &self.key_cache {
+                    match op {
+                        BatchOp::Put(k, _) | BatchOp::Delete(k) => kc.invalidate(k, s),
+                        BatchOp::DeleteRange(..) => kc.invalidate_all(s),
+                    }
+                }
                 apply_op(&mem, s, op);
                 s += 1;
             }

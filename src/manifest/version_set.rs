@@ -12,6 +12,7 @@
 
 use super::version::{LevelState, TableFile, Version};
 use super::version_edit::VersionEdit;
+use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
@@ -40,6 +41,7 @@ pub struct VersionSet {
     files: HashMap<u64, Arc<TableFile>>,
     /// Opened by a flush or compaction, waiting for their edit to land.
     opened: HashMap<u64, Arc<Table>>,
+    cache: Option<Arc<BlockCache>>,
     manifest: Option<(u64, LogWriter)>,
     /// The next unused file number (WAL segments, tables and manifests share it).
     pub next_file_number: u64,
@@ -72,11 +74,17 @@ impl VersionSet {
             current: Arc::new(Version::new(vec![Vec::new(); max_levels])),
             files: HashMap::new(),
             opened: HashMap::new(),
+            cache: None,
             manifest: None,
             next_file_number: 1,
             log_number: 0,
             last_sequence: 0,
         }
+    }
+
+    /// Sets the block cache that tables opened from now on use.
+    pub fn set_block_cache(&mut self, cache: Option<Arc<BlockCache>>) {
+        self.cache = cache;
     }
 
     /// Reads `CURRENT` and the manifest it names, and opens every live table.
@@ -85,6 +93,7 @@ impl VersionSet {
         root: &Path,
         sst_dir: &Path,
         max_levels: usize,
+        cache: Option<Arc<BlockCache>>,
     ) -> Result<VersionSet> {
         let current_path = root.join(filename::CURRENT);
         let current = fs
@@ -135,6 +144,7 @@ impl VersionSet {
         // Replayed with room for any level an edit may name, so a database written with
         // more levels than `max_levels` is a configuration error, not corruption.
         let mut vs = VersionSet::create(fs, root, sst_dir, MAX_LEVELS_ON_DISK.max(max_levels));
+        vs.cache = cache;
         for (offset, rec) in records {
             let edit = VersionEdit::decode(&rec)
                 .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
@@ -190,7 +200,12 @@ impl VersionSet {
                             Some(t) => t,
                             None => {
                                 let path = filename::table(&self.sst_dir, meta.number);
-                                Table::open(self.fs.as_ref(), &path, meta.number)?
+                                Table::open_cached(
+                                    self.fs.as_ref(),
+                                    &path,
+                                    meta.number,
+                                    self.cache.clone(),
+                                )?
                             }
                         };
                         Arc::new(TableFile::new(meta.clone(), table, self.fs.clone()))
