@@ -48,6 +48,7 @@ pub(crate) mod range_del;
 mod runtime;
 pub(crate) mod sstable;
 mod stats;
+pub mod tools;
 pub(crate) mod wal;
 
 pub use async_lsm::AsyncLsm;

@@ -93,7 +93,6 @@ impl std::fmt::Debug for Table {
 impl Table {
     /// Opens `path`, checking the footer and loading the index, the filter and the
     /// range tombstones. Any damage to them is a `Corruption` error.
-    #[cfg_attr(not(test), allow(dead_code, reason = "used by tests and tools"))]
     pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<Table>> {
         Table::open_cached(fs, path, file_number, None)
     }
@@ -286,19 +285,11 @@ impl Table {
     }
 
     /// Bytes in the file.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "kept for the dump tool and compaction")
-    )]
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
 
     /// Point entries, as recorded in the footer.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "kept for the dump tool and compaction")
-    )]
     pub fn entries(&self) -> u64 {
         self.footer.entries
     }
