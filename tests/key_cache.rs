@@ -71,7 +71,11 @@ fn writes_are_never_shadowed_by_the_cache_also_across_restarts() {
     for _ in 0..3 {
         assert_eq!(db.get(b"a").unwrap(), Some(b"2".to_vec()));
     }
-    assert_eq!(db.stats().key_cache_hits, 1, "cached on the second read, hit on the third");
+    assert_eq!(
+        db.stats().key_cache_hits,
+        1,
+        "cached on the second read, hit on the third"
+    );
     db.close().unwrap();
     let mut no_persist = c.clone();
     no_persist.set("cache.persist_on_close", "false").unwrap();

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// What a held iterator must still yield.
+type Expected = std::vec::IntoIter<(Vec<u8>, Vec<u8>)>;
 
 fn key(rng: &mut StdRng) -> Vec<u8> {
     // A small key space so overwrites, deletes and range deletes hit live keys; a few
@@ -171,7 +173,7 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
     let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
     // An iterator kept open across writes, flushes and compactions, with what it must
     // still yield (the view at its creation).
-    let mut held: Option<(lsm::Iter, std::vec::IntoIter<(Vec<u8>, Vec<u8>)>)> = None;
+    let mut held: Option<(lsm::Iter, Expected)> = None;
 
     for step in 0..steps {
         let ctx = format!("seed {seed} step {step}");

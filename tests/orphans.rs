@@ -36,7 +36,10 @@ fn unreferenced_tables_retired_segments_and_temp_files_are_deleted_at_open() {
     assert!(!root.join("wals/000001.log").exists());
     assert!(!root.join("CURRENT.tmp").exists());
     assert!(!root.join("MANIFEST-000000").exists());
-    let manifests = names(&root).into_iter().filter(|n| n.starts_with("MANIFEST-")).count();
+    let manifests = names(&root)
+        .into_iter()
+        .filter(|n| n.starts_with("MANIFEST-"))
+        .count();
     assert_eq!(manifests, 1);
     // New files never reuse the orphan's number.
     db.put(b"k2", b"v").unwrap();

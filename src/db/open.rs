@@ -1,6 +1,7 @@
 //! Opening a database: lock, manifest, WAL replay, cleanup, background threads.
 
 use super::flush::build_table;
+use super::pins::FilePins;
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, WalState};
 use crate::cache::{BlockCache, KeyCache};
@@ -11,7 +12,6 @@ use crate::fs::FileSystem;
 use crate::manifest::{VersionEdit, VersionSet};
 use crate::memtable::MemTable;
 use crate::runtime::Runtime;
-use super::pins::FilePins;
 use crate::stats::Counters;
 use crate::wal::{self, WriteAheadLogger};
 use parking_lot::{Condvar, Mutex, RwLock};
