@@ -29,6 +29,31 @@ fn config(root: &Path) -> Config {
     c
 }
 
+/// Tiny memtables and levels: the child is flushing or compacting most of the time, so
+/// kills land in the middle of both.
+fn compacting(root: &Path) -> Config {
+    let mut c = config(root);
+    c.memtable.max_entries = 40;
+    for (k, v) in [
+        ("compaction.base_level_bytes", "4KiB"),
+        ("compaction.level_fanout", "2"),
+        ("compaction.target_file_bytes", "2KiB"),
+        ("compaction.level0_file_trigger", "2"),
+        ("sstable.block_size", "256"),
+    ] {
+        c.set(k, v).unwrap();
+    }
+    c
+}
+
+/// The configuration of a child started with `LSM_CRASH_PROFILE`.
+fn child_config(root: &Path) -> Config {
+    match std::env::var("LSM_CRASH_PROFILE").as_deref() {
+        Ok("compacting") => compacting(root),
+        _ => config(root),
+    }
+}
+
 /// The writer child. Does nothing unless started by `kill9_keeps_every_acked_write`.
 #[test]
 fn crash_child_writer() {
@@ -36,7 +61,7 @@ fn crash_child_writer() {
         return;
     };
     let start: u64 = std::env::var("LSM_CRASH_START").unwrap().parse().unwrap();
-    let db = Lsm::open_with_config(config(Path::new(&dir))).expect("child: open");
+    let db = Lsm::open_with_config(child_config(Path::new(&dir))).expect("child: open");
     let mut out = std::io::stdout().lock();
     for i in start..start + 1_000_000 {
         exec(&db, &gen_op(HISTORY_SEED, i, NKEYS)).expect("child: write");
@@ -47,7 +72,7 @@ fn crash_child_writer() {
 
 /// Runs one child from operation `start`, kills it after `kill_after` acknowledgements
 /// and returns the last operation it acknowledged.
-fn run_child(root: &Path, start: u64, kill_after: usize) -> Option<u64> {
+fn run_child(root: &Path, profile: &str, start: u64, kill_after: usize) -> Option<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -58,6 +83,7 @@ fn run_child(root: &Path, start: u64, kill_after: usize) -> Option<u64> {
         ])
         .env("LSM_CRASH_DIR", root)
         .env("LSM_CRASH_START", start.to_string())
+        .env("LSM_CRASH_PROFILE", profile)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -95,6 +121,30 @@ fn run_child(root: &Path, start: u64, kill_after: usize) -> Option<u64> {
 
 #[test]
 fn kill9_keeps_every_acked_write() {
+    kill_cycles("plain", CYCLES);
+}
+
+/// Kills during flushes and compactions: the model agrees after every reopen, and no
+/// file a dead flush or compaction left behind survives the reopen.
+#[test]
+fn kill9_during_flushes_and_compactions_loses_nothing_and_leaves_no_orphans() {
+    kill_cycles("compacting", 30);
+}
+
+fn count_files(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(suffix)
+        })
+        .count()
+}
+
+fn kill_cycles(profile: &str, cycles: usize) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("db");
     let mut rng = StdRng::seed_from_u64(0x5eed);
@@ -102,13 +152,14 @@ fn kill9_keeps_every_acked_write() {
     let mut model = State::new();
     let mut applied = 0u64;
     let mut in_flight_seen = 0;
-    for cycle in 0..CYCLES {
+    let mut compactions = 0;
+    for cycle in 0..cycles {
         let kill_after = match cycle % 3 {
             0 => rng.random_range(1..20),
             1 => rng.random_range(20..300),
             _ => rng.random_range(300..1200),
         };
-        let last_ack = run_child(&root, applied, kill_after);
+        let last_ack = run_child(&root, profile, applied, kill_after);
 
         // Every acknowledged operation must be there...
         let mut acked_state = model.clone();
@@ -128,8 +179,24 @@ fn kill9_keeps_every_acked_write() {
             &gen_op(HISTORY_SEED, first_unacked, NKEYS),
         );
 
+        // Reopened without background compaction, so the files on disk right after the
+        // open are exactly what recovery kept.
         let db = Lsm::open_with_config(config(&root))
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after kill -9 failed: {e}"));
+        let live: usize = db.stats().levels.iter().map(|l| l.files).sum();
+        assert_eq!(
+            count_files(&root.join("ss_tables"), ".sst"),
+            live,
+            "cycle {cycle}: orphan tables survived the reopen"
+        );
+        assert_eq!(
+            count_files(&root.join("wals"), ".log"),
+            1,
+            "cycle {cycle}: retired WAL segments survived the reopen"
+        );
+        if db.stats().levels.iter().skip(1).any(|l| l.files > 0) {
+            compactions += 1;
+        }
         let got = contents(&db);
         if got == with_in_flight {
             if got != acked_state {
@@ -153,8 +220,14 @@ fn kill9_keeps_every_acked_write() {
             .unwrap_or_else(|e| panic!("cycle {cycle}: verify after recovery: {e}"));
         db.close().unwrap();
     }
-    assert!(applied > CYCLES as u64, "too few operations ran: {applied}");
+    assert!(applied > cycles as u64, "too few operations ran: {applied}");
+    if profile == "compacting" {
+        assert!(
+            compactions > cycles / 2,
+            "compaction rarely ran: {compactions}"
+        );
+    }
     eprintln!(
-        "{CYCLES} kills, {applied} operations, in-flight op found applied {in_flight_seen} times"
+        "{cycles} kills, {applied} operations, in-flight op found applied {in_flight_seen} times"
     );
 }
