@@ -422,8 +422,17 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
             let files: Vec<usize> = s.levels.iter().map(|l| l.files).collect();
             writeln!(
                 out,
-                "tables per level: {files:?}, {} flushes, {} stalls",
-                s.flushes, s.stalls
+                "tables per level: {files:?}, {} flushes, {} compactions, {} stalls ({} ms), \
+                 {} slowdowns, write amplification {:.2}, block cache hit ratio {:.3}, \
+                 key cache hit ratio {:.3}",
+                s.flushes,
+                s.compactions,
+                s.stalls,
+                s.stall_micros / 1000,
+                s.slowdowns,
+                s.write_amplification(),
+                ratio(s.block_cache_hits, s.block_cache_misses),
+                ratio(s.key_cache_hits, s.key_cache_misses),
             )?;
         }
         db.close()?;
@@ -501,5 +510,14 @@ mod tests {
             assert_eq!(x, b.below(10));
             assert!(x < 10);
         }
+    }
+}
+
+/// hits / (hits + misses), 0 when there were no lookups.
+fn ratio(hits: u64, misses: u64) -> f64 {
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 / (hits + misses) as f64
     }
 }
