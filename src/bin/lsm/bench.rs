@@ -322,7 +322,11 @@ impl Bench {
             all.add(r?)
                 .map_err(|e| Failure::Invalid(format!("latency histogram: {e}")))?;
         }
-        Ok((total.load(Ordering::Relaxed), hits.load(Ordering::Relaxed), all))
+        Ok((
+            total.load(Ordering::Relaxed),
+            hits.load(Ordering::Relaxed),
+            all,
+        ))
     }
 }
 
