@@ -32,6 +32,7 @@ pub(crate) mod coding;
 pub mod config;
 mod db;
 pub mod error;
+mod ffi;
 pub(crate) mod filename;
 pub mod fs;
 pub(crate) mod iter;
