@@ -200,6 +200,10 @@ pub struct CompactionConfig {
     pub target_file_bytes: u64,
     /// Number of levels.
     pub max_levels: usize,
+    /// Bytes of pending compaction at which writes are slowed down.
+    pub pending_bytes_slowdown: u64,
+    /// Bytes of pending compaction at which writes stall.
+    pub pending_bytes_stop: u64,
     /// Background worker threads.
     pub background_threads: usize,
 }
@@ -214,6 +218,8 @@ impl Default for CompactionConfig {
             base_level_bytes: 256 << 20,
             target_file_bytes: 64 << 20,
             max_levels: 7,
+            pending_bytes_slowdown: 64 << 30,
+            pending_bytes_stop: 256 << 30,
             background_threads: 2,
         }
     }
@@ -366,6 +372,8 @@ pub const KEYS: &[&str] = &[
     "compaction.base_level_bytes",
     "compaction.target_file_bytes",
     "compaction.max_levels",
+    "compaction.pending_bytes_slowdown",
+    "compaction.pending_bytes_stop",
     "compaction.background_threads",
 ];
 
@@ -559,6 +567,12 @@ impl Config {
                 }
                 self.compaction.max_levels = n as usize;
             }
+            "compaction.pending_bytes_slowdown" => {
+                self.compaction.pending_bytes_slowdown = positive(key, v.uint(key)?)?
+            }
+            "compaction.pending_bytes_stop" => {
+                self.compaction.pending_bytes_stop = positive(key, v.uint(key)?)?
+            }
             "compaction.background_threads" => {
                 self.compaction.background_threads = to_usize(key, positive(key, v.uint(key)?)?)?
             }
@@ -585,6 +599,12 @@ impl Config {
             return Err(LsmError::config(
                 "compaction.level0_stop_files",
                 "must be at least compaction.level0_slowdown_files",
+            ));
+        }
+        if c.pending_bytes_stop < c.pending_bytes_slowdown {
+            return Err(LsmError::config(
+                "compaction.pending_bytes_stop",
+                "must be at least compaction.pending_bytes_slowdown",
             ));
         }
         Ok(())

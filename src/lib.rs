@@ -28,7 +28,9 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub(crate) mod cache;
 pub(crate) mod coding;
+pub(crate) mod compaction;
 pub mod config;
 mod db;
 pub mod error;

@@ -147,6 +147,19 @@ impl Lsm {
         RawIterator::new(self.inner().clone(), None, None, None)
     }
 
+    /// Compacts the whole database into its deepest level and waits: overwritten
+    /// versions and deletions that no snapshot needs are dropped, so the files hold
+    /// just the live data.
+    pub fn compact(&self) -> Result<()> {
+        self.inner().compact_range(None, None)
+    }
+
+    /// Compacts the files holding keys in `[start, end]` (inclusive; `None` is
+    /// unbounded) and waits.
+    pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.inner().compact_range(start, end)
+    }
+
     /// Makes every acknowledged write durable (fsync).
     pub fn sync(&self) -> Result<()> {
         self.inner().sync()

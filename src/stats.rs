@@ -13,6 +13,12 @@ pub(crate) struct Counters {
     pub wal_syncs: AtomicU64,
     pub flushes: AtomicU64,
     pub flush_bytes: AtomicU64,
+    pub compactions: AtomicU64,
+    pub trivial_moves: AtomicU64,
+    pub compaction_bytes_read: AtomicU64,
+    pub compaction_bytes_written: AtomicU64,
+    pub slowdowns: AtomicU64,
+    pub compaction_dropped: AtomicU64,
     pub stalls: AtomicU64,
     pub stall_micros: AtomicU64,
 }
@@ -51,6 +57,31 @@ pub struct Stats {
     pub flushes: u64,
     /// Bytes written by flushes.
     pub flush_bytes: u64,
+    /// Compactions run (trivial moves included).
+    pub compactions: u64,
+    /// Compactions that moved a file down without rewriting it.
+    pub trivial_moves: u64,
+    /// Bytes read by compactions.
+    pub compaction_bytes_read: u64,
+    /// Bytes written by compactions.
+    pub compaction_bytes_written: u64,
+    /// Entries compactions dropped (overwritten, deleted or covered by a range
+    /// deletion, and seen by no snapshot).
+    pub compaction_dropped: u64,
+    /// Block cache lookups answered from memory.
+    pub block_cache_hits: u64,
+    /// Block cache lookups that read the disk.
+    pub block_cache_misses: u64,
+    /// Bytes held by the block cache.
+    pub block_cache_bytes: u64,
+    /// Key cache lookups answered from memory.
+    pub key_cache_hits: u64,
+    /// Key cache lookups that went to the tree.
+    pub key_cache_misses: u64,
+    /// Keys held by the key cache.
+    pub key_cache_entries: u64,
+    /// Write groups delayed by 1 ms because compaction was falling behind.
+    pub slowdowns: u64,
     /// Times a writer waited for a flush to free a memtable.
     pub stalls: u64,
     /// Microseconds writers spent waiting.
@@ -65,17 +96,49 @@ pub struct Stats {
     pub levels: Vec<LevelStats>,
 }
 
+impl Stats {
+    /// Bytes written to disk (WAL, flushes, compactions) per byte written by users
+    /// (as measured by the WAL).
+    pub fn write_amplification(&self) -> f64 {
+        if self.wal_bytes == 0 {
+            return 0.0;
+        }
+        (self.wal_bytes + self.flush_bytes + self.compaction_bytes_written) as f64
+            / self.wal_bytes as f64
+    }
+}
+
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "writes: {} in {} WAL appends ({} bytes, {} fsyncs)", self.writes, self.write_groups, self.wal_bytes, self.wal_syncs)?;
         writeln!(f, "flushes: {} ({} bytes)", self.flushes, self.flush_bytes)?;
-        writeln!(f, "stalls: {} ({} us)", self.stalls, self.stall_micros)?;
+        writeln!(
+            f,
+            "compactions: {} ({} trivial moves), {} bytes read, {} bytes written",
+            self.compactions, self.trivial_moves, self.compaction_bytes_read, self.compaction_bytes_written
+        )?;
+        writeln!(f, "write amplification: {:.2}", self.write_amplification())?;
+        writeln!(
+            f,
+            "stalls: {} ({} us), slowdowns: {}",
+            self.stalls, self.stall_micros, self.slowdowns
+        )?;
         writeln!(
             f,
             "memtable: {} entries, {} immutable waiting",
             self.memtable_entries, self.immutable_memtables
         )?;
         writeln!(f, "last sequence: {}", self.last_sequence)?;
+        writeln!(
+            f,
+            "block cache: {} hits, {} misses, {} bytes",
+            self.block_cache_hits, self.block_cache_misses, self.block_cache_bytes
+        )?;
+        writeln!(
+            f,
+            "key cache: {} hits, {} misses, {} entries",
+            self.key_cache_hits, self.key_cache_misses, self.key_cache_entries
+        )?;
         for (i, l) in self.levels.iter().enumerate() {
             if l.files > 0 {
                 writeln!(f, "L{i}: {} files, {} bytes", l.files, l.bytes)?;

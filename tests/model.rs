@@ -133,12 +133,23 @@ fn check_range(db: &Lsm, snap: Option<&Snapshot>, model: &Model, rng: &mut StdRn
     );
 }
 
-fn run(seed: u64, steps: usize) {
+fn run(seed: u64, steps: usize, tiny_levels: bool) {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::with_root(dir.path().join("db"));
     cfg.memtable.max_entries = rng.random_range(20..120);
     cfg.sstable.block_size = 256;
+    if tiny_levels {
+        // Levels of a few KiB, so background compaction runs all the time and the
+        // tree grows several levels deep within a few thousand operations.
+        cfg.set("compaction.base_level_bytes", "1KiB").unwrap();
+        cfg.set("compaction.level_fanout", "2").unwrap();
+        cfg.set("compaction.target_file_bytes", "1KiB").unwrap();
+        cfg.set("compaction.level0_file_trigger", "2").unwrap();
+        cfg.memtable.max_entries = rng.random_range(10..40);
+    }
+    let mut deepest_levels = 0;
+    let (mut flushes, mut compactions) = (0, 0);
     if seed % 2 == 1 {
         cfg.set("sstable.compression", "lz4").unwrap();
     }
@@ -149,6 +160,8 @@ fn run(seed: u64, steps: usize) {
 
     for step in 0..steps {
         let ctx = format!("seed {seed} step {step}");
+        let used = db.stats().levels.iter().filter(|l| l.files > 0).count();
+        deepest_levels = deepest_levels.max(used);
         match rng.random_range(0..100) {
             0..=44 => {
                 let (k, v) = (key(&mut rng), value(&mut rng, step));
@@ -205,10 +218,21 @@ fn run(seed: u64, steps: usize) {
                     check_range(&db, Some(s), m, &mut rng, &format!("{ctx} (snapshot)"));
                 }
             }
-            93..=95 => db.flush().unwrap(),
+            93..=94 => db.flush().unwrap(),
+            95 => {
+                if rng.random_bool(0.3) {
+                    db.compact().unwrap();
+                } else {
+                    let (a, b) = (key(&mut rng), key(&mut rng));
+                    db.compact_range(Some(&a.clone().min(b.clone())), Some(&a.max(b)))
+                        .unwrap();
+                }
+            }
             _ => {
                 // Reopen: snapshots cannot outlive the handle's engine meaningfully.
                 snaps.clear();
+                flushes += db.stats().flushes;
+                compactions += db.stats().compactions;
                 db.close().unwrap();
                 assert!(matches!(db.get(b"x"), Err(lsm::LsmError::Closed)));
                 db = Lsm::open_with_config(cfg.clone()).unwrap();
@@ -221,8 +245,13 @@ fn run(seed: u64, steps: usize) {
         assert_eq!(db.get(k).unwrap().as_ref(), model.get(k), "seed {seed}: final get");
     }
     assert_eq!(collect(db.iter()), model_range(&model, &None, &None));
-    let tables = db.stats().levels.iter().map(|l| l.files).sum::<usize>();
-    assert!(tables > 3, "seed {seed}: expected many SSTables, got {tables}");
+    flushes += db.stats().flushes;
+    compactions += db.stats().compactions;
+    assert!(flushes > 10, "seed {seed}: expected many flushes, got {flushes}");
+    if tiny_levels {
+        assert!(deepest_levels >= 3, "seed {seed}: only {deepest_levels} levels in use");
+        assert!(compactions > 10, "seed {seed}: too few compactions: {compactions}");
+    }
     db.verify().unwrap();
     db.close().unwrap();
     let db = Lsm::open_with_config(cfg).unwrap();
@@ -231,20 +260,25 @@ fn run(seed: u64, steps: usize) {
 
 #[test]
 fn model_seed_1() {
-    run(1, 4000);
+    run(1, 4000, false);
 }
 
 #[test]
 fn model_seed_2() {
-    run(2, 4000);
+    run(2, 4000, false);
 }
 
 #[test]
-fn model_seed_3() {
-    run(3, 4000);
+fn model_compacting_seed_3() {
+    run(3, 4000, true);
 }
 
 #[test]
-fn model_seed_4() {
-    run(4, 4000);
+fn model_compacting_seed_4() {
+    run(4, 4000, true);
+}
+
+#[test]
+fn model_compacting_seed_5() {
+    run(5, 4000, true);
 }

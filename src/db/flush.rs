@@ -1,6 +1,7 @@
 //! Flushing immutable memtables to level-0 SSTables, in the background.
 
 use super::{DbInner, SuperVersion};
+use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
@@ -61,6 +62,7 @@ impl DbInner {
                 self.fs.as_ref(),
                 &self.paths.sst_dir,
                 self.table_options(),
+                &self.block_cache,
                 imm,
                 number,
                 &snapshots,
@@ -95,11 +97,7 @@ impl DbInner {
                 .filter(|m| !Arc::ptr_eq(m, imm))
                 .cloned()
                 .collect();
-            *sv = Arc::new(SuperVersion {
-                mem: sv.mem.clone(),
-                imms,
-                version,
-            });
+            *sv = Arc::new(SuperVersion::new(sv.mem.clone(), imms, version, &self.config));
         }
         drop(vs);
         Counters::add(&self.counters.flushes, 1);
@@ -153,6 +151,7 @@ pub(super) fn build_table(
     fs: &dyn FileSystem,
     dir: &Path,
     opts: TableOptions,
+    cache: &Option<Arc<BlockCache>>,
     imm: &MemTable,
     number: u64,
     snapshots: &[SeqNo],
@@ -186,7 +185,7 @@ pub(super) fn build_table(
     let info = b.finish()?;
     fs.sync_dir(dir)
         .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
-    let table = Table::open(fs, &path, number)?;
+    let table = Table::open_cached(fs, &path, number, cache.clone())?;
     let meta = FileMeta {
         number,
         size: info.file_size,

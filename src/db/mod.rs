@@ -6,6 +6,7 @@
 //! appends to the WAL, inserts into the memtable or switches memtables.
 
 mod checkpoint;
+mod compact;
 mod flush;
 mod open;
 mod read;
@@ -34,6 +35,29 @@ pub(crate) struct SuperVersion {
     /// Full memtables waiting for flush, newest first.
     pub imms: Vec<Arc<MemTable>>,
     pub version: Arc<Version>,
+    /// Flow-control inputs, computed once per version rather than per write.
+    pub l0_files: usize,
+    pub pending_compaction_bytes: u64,
+}
+
+impl SuperVersion {
+    pub fn new(
+        mem: Arc<MemTable>,
+        imms: Vec<Arc<MemTable>>,
+        version: Arc<Version>,
+        config: &Config,
+    ) -> SuperVersion {
+        SuperVersion {
+            l0_files: version.levels.first().map_or(0, Vec::len),
+            pending_compaction_bytes: crate::compaction::picker::pending_bytes(
+                &version,
+                &config.compaction,
+            ),
+            mem,
+            imms,
+            version,
+        }
+    }
 }
 
 /// Where the database's files are.
@@ -88,6 +112,14 @@ pub(crate) struct DbInner {
     /// Held for reading while files are being copied out (checkpoint, verify); file
     /// deletion takes it for writing.
     deletion_guard: RwLock<()>,
+    /// Data blocks shared by every table (`None` when `cache.block_cache_bytes` is 0).
+    block_cache: Option<Arc<crate::cache::BlockCache>>,
+    /// Hot keys (`None` when `cache.key_cache_entries` is 0).
+    key_cache: Option<Arc<crate::cache::KeyCache>>,
+    /// Held while a compaction runs: one at a time.
+    compaction_lock: Mutex<()>,
+    /// Per level, the largest key of the last file compacted out of it.
+    compact_pointers: Mutex<Vec<Vec<u8>>>,
     pub counters: Counters,
 }
 
@@ -174,6 +206,18 @@ impl DbInner {
             wal_bytes: Counters::get(&c.wal_bytes),
             wal_syncs: Counters::get(&c.wal_syncs),
             flushes: Counters::get(&c.flushes),
+            compactions: Counters::get(&c.compactions),
+            trivial_moves: Counters::get(&c.trivial_moves),
+            compaction_bytes_read: Counters::get(&c.compaction_bytes_read),
+            compaction_bytes_written: Counters::get(&c.compaction_bytes_written),
+            slowdowns: Counters::get(&c.slowdowns),
+            compaction_dropped: Counters::get(&c.compaction_dropped),
+            block_cache_hits: self.block_cache.as_ref().map_or(0, |b| b.hits()),
+            block_cache_misses: self.block_cache.as_ref().map_or(0, |b| b.misses()),
+            block_cache_bytes: self.block_cache.as_ref().map_or(0, |b| b.used_bytes()),
+            key_cache_hits: self.key_cache.as_ref().map_or(0, |k| k.hits()),
+            key_cache_misses: self.key_cache.as_ref().map_or(0, |k| k.misses()),
+            key_cache_entries: self.key_cache.as_ref().map_or(0, |k| k.len() as u64),
             flush_bytes: Counters::get(&c.flush_bytes),
             stalls: Counters::get(&c.stalls),
             stall_micros: Counters::get(&c.stall_micros),
@@ -226,6 +270,15 @@ impl DbInner {
         if result.is_ok() {
             if let Some(e) = &*self.bg_error.lock() {
                 result = Err(e.duplicate());
+            }
+        }
+        if result.is_ok() && self.config.cache.persist_on_close {
+            if let Some(kc) = &self.key_cache {
+                let path = PathBuf::from(&self.config.directory.cache);
+                // The cache is derived data: failing to save it costs a warm start only.
+                if let Err(e) = kc.save(self.fs.as_ref(), &path, self.visible_seq()) {
+                    log::warn!("cannot save the key cache to {}: {e}", path.display());
+                }
             }
         }
         self.lock.lock().take();

@@ -3,6 +3,7 @@
 use super::flush::build_table;
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, WalState};
+use crate::cache::{BlockCache, KeyCache};
 use crate::config::{Config, SyncMode};
 use crate::error::{LsmError, Result};
 use crate::filename;
@@ -41,8 +42,16 @@ impl DbInner {
         })?;
         let max_levels = config.compaction.max_levels;
 
+        let block_cache = (config.cache.block_cache_bytes > 0)
+            .then(|| Arc::new(BlockCache::new(config.cache.block_cache_bytes)));
         let mut vs = if fs.exists(&paths.root.join(filename::CURRENT)) {
-            VersionSet::recover(fs.clone(), &paths.root, &paths.sst_dir, max_levels)?
+            VersionSet::recover(
+                fs.clone(),
+                &paths.root,
+                &paths.sst_dir,
+                max_levels,
+                block_cache.clone(),
+            )?
         } else {
             let tables = list_numbers(fs.as_ref(), &paths.sst_dir, filename::parse_table)?;
             if !tables.is_empty() {
@@ -52,7 +61,9 @@ impl DbInner {
                     "CURRENT is missing but the database holds tables",
                 ));
             }
-            VersionSet::create(fs.clone(), &paths.root, &paths.sst_dir, max_levels)
+            let mut vs = VersionSet::create(fs.clone(), &paths.root, &paths.sst_dir, max_levels);
+            vs.set_block_cache(block_cache.clone());
+            vs
         };
 
         // New files must never reuse a number found on disk, referenced or not.
@@ -107,8 +118,15 @@ impl DbInner {
                 bloom_bits_per_key: config.sstable.bloom_bits_per_key,
                 compression: config.sstable.compression,
             };
-            let (meta, table) =
-                build_table(fs.as_ref(), &paths.sst_dir, opts, &recovered, number, &[])?;
+            let (meta, table) = build_table(
+                fs.as_ref(),
+                &paths.sst_dir,
+                opts,
+                &block_cache,
+                &recovered,
+                number,
+                &[],
+            )?;
             vs.register_table(table);
             edit.added.push((0, meta));
         }
@@ -119,11 +137,12 @@ impl DbInner {
         let version = vs.log_and_apply(edit)?;
 
         let inner = Arc::new(DbInner {
-            sv: RwLock::new(Arc::new(SuperVersion {
-                mem: Arc::new(MemTable::new(log_number)),
-                imms: Vec::new(),
+            sv: RwLock::new(Arc::new(SuperVersion::new(
+                Arc::new(MemTable::new(log_number)),
+                Vec::new(),
                 version,
-            })),
+                &config,
+            ))),
             writers: Mutex::new(VecDeque::new()),
             wal: Mutex::new(WalState {
                 logger,
@@ -142,14 +161,35 @@ impl DbInner {
             lock: Mutex::new(Some(lock)),
             threads: Mutex::new(Vec::new()),
             deletion_guard: RwLock::new(()),
+            compaction_lock: Mutex::new(()),
+            key_cache: (config.cache.key_cache_entries > 0)
+                .then(|| Arc::new(KeyCache::new(config.cache.key_cache_entries))),
+            block_cache,
+            compact_pointers: Mutex::new(vec![Vec::new(); max_levels]),
             counters: Counters::default(),
             config,
             fs,
             paths,
         });
         inner.delete_obsolete_files()?;
+        inner.warm_key_cache();
         inner.start_threads()?;
         Ok(inner)
+    }
+
+    /// Loads the key cache saved by the last close, if it still describes the data.
+    fn warm_key_cache(&self) {
+        let (Some(kc), true) = (&self.key_cache, self.config.cache.persist_on_close) else {
+            return;
+        };
+        let path = PathBuf::from(&self.config.directory.cache);
+        if !self.fs.exists(&path) {
+            return;
+        }
+        match kc.load(self.fs.as_ref(), &path, self.visible_seq()) {
+            Ok(n) => log::info!("loaded {n} keys into the key cache from {}", path.display()),
+            Err(why) => log::info!("key cache {} not used: {why}", path.display()),
+        }
     }
 
     fn start_threads(self: &Arc<Self>) -> Result<()> {
@@ -160,6 +200,13 @@ impl DbInner {
                 .name("lsm-flush".into())
                 .spawn(move || me.flush_loop())
                 .map_err(|e| LsmError::io("start the flush thread", e))?,
+        );
+        let me = self.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("lsm-compact".into())
+                .spawn(move || me.compaction_loop())
+                .map_err(|e| LsmError::io("start the compaction thread", e))?,
         );
         if let SyncMode::Interval(every) = self.config.wal.sync {
             let me = self.clone();

@@ -2,7 +2,8 @@
 
 use super::{DbInner, SuperVersion};
 use crate::error::Result;
-use crate::iter::{DbCursor, InternalIterator, MergingIterator};
+use crate::iter::{DbCursor, InternalIterator, LevelIterator, MergingIterator};
+use crate::manifest::TableFile;
 use crate::key::{self, SeqNo, ValueKind};
 use crate::range_del::FragmentedTombstones;
 use std::sync::Arc;
@@ -11,8 +12,25 @@ impl DbInner {
     /// The value of `user_key` as of `snapshot` (now when `None`).
     pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
-        let sv = self.super_version();
+        let cache = match snapshot {
+            // The cache holds current values only, so snapshot reads bypass it.
+            None => self.key_cache.as_deref(),
+            Some(_) => None,
+        };
+        if let Some(v) = cache.and_then(|kc| kc.get(user_key)) {
+            return Ok(Some(v.to_vec()));
+        }
         let snap = snapshot.unwrap_or_else(|| self.visible_seq());
+        let value = self.get_from_tree(user_key, snap)?;
+        if let (Some(kc), Some(v)) = (cache, &value) {
+            kc.insert(user_key, v, snap);
+        }
+        Ok(value)
+    }
+
+    /// The value of `user_key` at `snap`, from the memtables and tables.
+    fn get_from_tree(&self, user_key: &[u8], snap: SeqNo) -> Result<Option<Vec<u8>>> {
+        let sv = self.super_version();
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
         // and newer deletions live in the same or a newer source, so tombstones are
@@ -28,7 +46,13 @@ impl DbInner {
         }
         if found.is_none() {
             let hash = key::hash(user_key);
-            for f in sv.version.tables() {
+            let lookup = key::lookup_key(user_key, snap);
+            // Level 0 newest first (its files overlap), then in each deeper level the
+            // one file whose range holds the key. Newer data sits in higher levels.
+            let level0 = sv.version.levels.first().into_iter().flatten();
+            let deeper = (1..sv.version.levels.len())
+                .filter_map(|l| sv.version.file_for_key(l, user_key, &lookup));
+            for f in level0.chain(deeper) {
                 let t = &f.table;
                 for rt in t.range_tombstones() {
                     if rt.seq <= snap
@@ -38,9 +62,8 @@ impl DbInner {
                         tomb = tomb.max(rt.seq);
                     }
                 }
-                if user_key < key::user_key(&f.meta.smallest)
-                    || user_key > key::user_key(&f.meta.largest)
-                {
+                let (lo, hi) = f.user_range();
+                if user_key < lo || user_key > hi {
                     continue;
                 }
                 if let Some(e) = t.get(user_key, snap, hash)? {
@@ -69,16 +92,21 @@ impl DbInner {
             children.push(Box::new(m.iter()));
             tombstones.extend(m.range_tombstones());
         }
-        for f in sv.version.tables() {
-            tombstones.extend(f.table.range_tombstones().iter().cloned());
-            let below = upper
-                .as_deref()
-                .is_some_and(|u| key::user_key(&f.meta.smallest) >= u);
-            let above = lower
-                .as_deref()
-                .is_some_and(|l| key::user_key(&f.meta.largest) < l);
-            if !below && !above {
-                children.push(Box::new(f.table.iter()));
+        let in_bounds = |f: &&Arc<TableFile>| {
+            let (s, l) = f.user_range();
+            !(upper.as_deref().is_some_and(|u| s >= u) || lower.as_deref().is_some_and(|lo| l < lo))
+        };
+        for (level, files) in sv.version.levels.iter().enumerate() {
+            let files: Vec<Arc<TableFile>> = files.iter().filter(in_bounds).cloned().collect();
+            for f in &files {
+                tombstones.extend(f.table.range_tombstones().iter().cloned());
+            }
+            if level == 0 {
+                for f in &files {
+                    children.push(Box::new(f.table.iter()));
+                }
+            } else if !files.is_empty() {
+                children.push(Box::new(LevelIterator::new(files)));
             }
         }
         let tombs = FragmentedTombstones::new(&tombstones, snapshot);

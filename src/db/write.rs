@@ -125,6 +125,13 @@ impl DbInner {
         let mut s = first;
         for w in group {
             for op in w.batch.iter() {
+                // Before the write is visible, so no reader can cache what it replaces.
+                if let Some(kc) = &self.key_cache {
+                    match op {
+                        BatchOp::Put(k, _) | BatchOp::Delete(k) => kc.invalidate(k, s),
+                        BatchOp::DeleteRange(..) => kc.invalidate_all(s),
+                    }
+                }
                 apply_op(&mem, s, op);
                 s += 1;
             }
@@ -140,31 +147,54 @@ impl DbInner {
     /// REQUIRES: `wal` locked by the caller.
     fn make_room(&self, wal: &mut WalState) -> Result<()> {
         let m = &self.config.memtable;
+        let c = &self.config.compaction;
+        let mut slowed = false;
         loop {
             let sv = self.super_version();
+            let stop = sv.l0_files >= c.level0_stop_files
+                || sv.pending_compaction_bytes >= c.pending_bytes_stop;
+            if stop {
+                self.stall_for_background(|sv| {
+                    sv.l0_files >= c.level0_stop_files
+                        || sv.pending_compaction_bytes >= c.pending_bytes_stop
+                })?;
+                continue;
+            }
+            let slow = sv.l0_files >= c.level0_slowdown_files
+                || sv.pending_compaction_bytes >= c.pending_bytes_slowdown;
+            if slow && !slowed {
+                // Give compaction a head start, once per write group: writes get
+                // slower gradually instead of hitting the wall at the stop limit.
+                slowed = true;
+                Counters::add(&self.counters.slowdowns, 1);
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
             if sv.mem.len() < m.max_entries && sv.mem.approximate_bytes() < m.max_bytes {
                 return Ok(());
             }
             if sv.imms.len() < m.max_immutable {
                 return self.rotate_memtable(wal);
             }
-            let t = Instant::now();
-            Counters::add(&self.counters.stalls, 1);
-            {
-                let mut bg = self.bg.lock();
-                // Re-checked under `bg`: the flush thread changes `sv` before it
-                // notifies under `bg`, so the wake-up cannot be missed.
-                if self.sv.read().imms.len() >= m.max_immutable && self.check_bg_error().is_ok()
-                {
-                    self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
-                }
-            }
-            Counters::add(
-                &self.counters.stall_micros,
-                t.elapsed().as_micros() as u64,
-            );
-            self.check_bg_error()?;
+            self.stall_for_background(|sv| sv.imms.len() >= m.max_immutable)?;
         }
+    }
+
+    /// Waits (counted as a stall) while `blocked` holds for the current super version,
+    /// for a flush or compaction to make progress.
+    fn stall_for_background(&self, blocked: impl Fn(&SuperVersion) -> bool) -> Result<()> {
+        let t = Instant::now();
+        Counters::add(&self.counters.stalls, 1);
+        {
+            let mut bg = self.bg.lock();
+            // Re-checked under `bg`: background work changes `sv` before it notifies
+            // under `bg`, so the wake-up cannot be missed.
+            if blocked(&self.sv.read()) && self.check_bg_error().is_ok() && !bg.shutdown {
+                self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+            }
+        }
+        Counters::add(&self.counters.stall_micros, t.elapsed().as_micros() as u64);
+        self.check_bg_error()
     }
 
     /// Makes the memtable immutable (queued for flush) and starts a new one with a new
@@ -191,11 +221,7 @@ impl DbInner {
             let mut imms = Vec::with_capacity(sv.imms.len() + 1);
             imms.push(sv.mem.clone());
             imms.extend(sv.imms.iter().cloned());
-            *sv = Arc::new(SuperVersion {
-                mem,
-                imms,
-                version: sv.version.clone(),
-            });
+            *sv = Arc::new(SuperVersion::new(mem, imms, sv.version.clone(), &self.config));
         }
         let _bg = self.bg.lock();
         self.bg_cv.notify_all();

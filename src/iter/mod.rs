@@ -7,9 +7,11 @@
 use crate::error::Result;
 
 pub mod db_iter;
+pub mod level;
 pub mod merging;
 
 pub use db_iter::DbCursor;
+pub use level::LevelIterator;
 pub use merging::MergingIterator;
 
 /// A cursor over internal entries (`key` is an internal key, see [`crate::key`]),

@@ -4,6 +4,6 @@ mod version;
 mod version_edit;
 mod version_set;
 
-pub use version::Version;
+pub use version::{TableFile, Version};
 pub use version_edit::{FileMeta, VersionEdit};
 pub use version_set::{set_current, write_manifest, VersionSet};

@@ -2,9 +2,11 @@
 //! (`LevelState`) that version edits are applied to.
 
 use super::version_edit::{FileMeta, VersionEdit};
+use crate::fs::FileSystem;
 use crate::key;
 use crate::sstable::Table;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 /// The file metadata of every level: what replaying the manifest produces. Applying an
@@ -63,12 +65,65 @@ impl LevelState {
     }
 }
 
-/// A live SSTable: what the manifest says of it, and its open reader.
+/// An SSTable of some version: what the manifest says of it, and its open reader.
+///
+/// One `TableFile` exists per file, shared by every version that holds it. When an
+/// edit removes the file, it is marked obsolete, and the file is deleted when the last
+/// version (held by a reader, iterator or snapshot read) lets go of it: no file is
+/// deleted while anything still reads it.
 pub struct TableFile {
     /// The manifest's record.
     pub meta: FileMeta,
     /// The open table.
     pub table: Arc<Table>,
+    obsolete: AtomicBool,
+    fs: Arc<dyn FileSystem>,
+}
+
+impl TableFile {
+    /// A live file.
+    pub fn new(meta: FileMeta, table: Arc<Table>, fs: Arc<dyn FileSystem>) -> TableFile {
+        TableFile {
+            meta,
+            table,
+            obsolete: AtomicBool::new(false),
+            fs,
+        }
+    }
+
+    /// Marks the file for deletion once no version holds it.
+    pub fn mark_obsolete(&self) {
+        self.obsolete.store(true, AtomicOrdering::Release);
+    }
+
+    /// The user keys the file covers, inclusive (range deletions included).
+    pub fn user_range(&self) -> (&[u8], &[u8]) {
+        (
+            key::user_key(&self.meta.smallest),
+            key::user_key(&self.meta.largest),
+        )
+    }
+
+    /// True when the file's keys may intersect `[lo, hi]` (user keys, inclusive;
+    /// `None` is unbounded).
+    pub fn overlaps(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> bool {
+        let (s, l) = self.user_range();
+        !(hi.is_some_and(|h| s > h) || lo.is_some_and(|lo| l < lo))
+    }
+}
+
+impl Drop for TableFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(AtomicOrdering::Acquire) {
+            let path = self.table.path();
+            match self.fs.remove_file(path) {
+                Ok(()) => log::debug!("deleted obsolete table {}", path.display()),
+                // Already gone (for example removed as an orphan by a later open).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("cannot delete obsolete table {}: {e}", path.display()),
+            }
+        }
+    }
 }
 
 /// The live tables of every level. Immutable: a change makes a new `Version`, and
@@ -97,6 +152,44 @@ impl Version {
     /// Every table, newest data first (level 0 newest first, then each level).
     pub fn tables(&self) -> impl Iterator<Item = &Arc<TableFile>> + '_ {
         self.levels.iter().flatten()
+    }
+
+    /// In level `level >= 1` (sorted, disjoint), the file that may hold `user_key`
+    /// as seen through `lookup` (its internal lookup key). Internal-key order matters at
+    /// file boundaries: a file whose range deletions end (exclusively) at `user_key`
+    /// has `user_key` as its largest user key but does not hold it.
+    pub fn file_for_key(
+        &self,
+        level: usize,
+        user_key: &[u8],
+        lookup: &[u8],
+    ) -> Option<&Arc<TableFile>> {
+        let files = self.levels.get(level)?;
+        let i = files.partition_point(|f| {
+            key::compare(&f.meta.largest, lookup) == std::cmp::Ordering::Less
+        });
+        files
+            .get(i)
+            .filter(|f| key::user_key(&f.meta.smallest) <= user_key)
+    }
+
+    /// The files of `level` whose keys may intersect `[lo, hi]` (inclusive user keys).
+    pub fn overlapping(
+        &self,
+        level: usize,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+    ) -> Vec<Arc<TableFile>> {
+        self.levels
+            .get(level)
+            .map(|files| {
+                files
+                    .iter()
+                    .filter(|f| f.overlaps(lo, hi))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Number of files per level.

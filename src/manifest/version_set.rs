@@ -12,6 +12,7 @@
 
 use super::version::{LevelState, TableFile, Version};
 use super::version_edit::VersionEdit;
+use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
@@ -24,6 +25,8 @@ use std::sync::Arc;
 const MAGIC: &[u8; 8] = b"LSMMANIF";
 /// Manifest format version.
 pub const MANIFEST_VERSION: u32 = 1;
+/// Levels a version edit may name (the on-disk format's limit).
+const MAX_LEVELS_ON_DISK: usize = 64;
 /// A manifest larger than this is rewritten as one snapshot edit.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
@@ -34,7 +37,11 @@ pub struct VersionSet {
     sst_dir: PathBuf,
     state: LevelState,
     current: Arc<Version>,
-    tables: HashMap<u64, Arc<Table>>,
+    /// Every live file, shared by the versions that hold it.
+    files: HashMap<u64, Arc<TableFile>>,
+    /// Opened by a flush or compaction, waiting for their edit to land.
+    opened: HashMap<u64, Arc<Table>>,
+    cache: Option<Arc<BlockCache>>,
     manifest: Option<(u64, LogWriter)>,
     /// The next unused file number (WAL segments, tables and manifests share it).
     pub next_file_number: u64,
@@ -65,12 +72,19 @@ impl VersionSet {
             sst_dir: sst_dir.to_path_buf(),
             state: LevelState::new(max_levels),
             current: Arc::new(Version::new(vec![Vec::new(); max_levels])),
-            tables: HashMap::new(),
+            files: HashMap::new(),
+            opened: HashMap::new(),
+            cache: None,
             manifest: None,
             next_file_number: 1,
             log_number: 0,
             last_sequence: 0,
         }
+    }
+
+    /// Sets the block cache that tables opened from now on use.
+    pub fn set_block_cache(&mut self, cache: Option<Arc<BlockCache>>) {
+        self.cache = cache;
     }
 
     /// Reads `CURRENT` and the manifest it names, and opens every live table.
@@ -79,6 +93,7 @@ impl VersionSet {
         root: &Path,
         sst_dir: &Path,
         max_levels: usize,
+        cache: Option<Arc<BlockCache>>,
     ) -> Result<VersionSet> {
         let current_path = root.join(filename::CURRENT);
         let current = fs
@@ -126,7 +141,10 @@ impl VersionSet {
                 ))
             }
         }
-        let mut vs = VersionSet::create(fs, root, sst_dir, max_levels);
+        // Replayed with room for any level an edit may name, so a database written with
+        // more levels than `max_levels` is a configuration error, not corruption.
+        let mut vs = VersionSet::create(fs, root, sst_dir, MAX_LEVELS_ON_DISK.max(max_levels));
+        vs.cache = cache;
         for (offset, rec) in records {
             let edit = VersionEdit::decode(&rec)
                 .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
@@ -135,6 +153,19 @@ impl VersionSet {
                 .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
             vs.absorb_counters(&edit);
         }
+        if let Some(level) = (max_levels..vs.state.levels.len())
+            .rev()
+            .find(|&l| vs.state.levels.get(l).is_some_and(|f| !f.is_empty()))
+        {
+            return Err(LsmError::config(
+                "compaction.max_levels",
+                format!(
+                    "the database has files in level {level}; open it with at least {}",
+                    level + 1
+                ),
+            ));
+        }
+        vs.state.levels.truncate(max_levels);
         vs.rebuild_version()?;
         Ok(vs)
     }
@@ -158,34 +189,47 @@ impl VersionSet {
     /// current version from them.
     fn rebuild_version(&mut self) -> Result<()> {
         let mut levels = Vec::with_capacity(self.state.levels.len());
-        let mut open = HashMap::new();
+        let mut live = HashMap::with_capacity(self.files.len());
         for files in &self.state.levels {
             let mut level = Vec::with_capacity(files.len());
             for meta in files.values() {
-                let table = match self.tables.get(&meta.number) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let path = filename::table(&self.sst_dir, meta.number);
-                        Table::open(self.fs.as_ref(), &path, meta.number)?
+                let file = match self.files.remove(&meta.number) {
+                    Some(f) if f.meta == *meta => f,
+                    _ => {
+                        let table = match self.opened.remove(&meta.number) {
+                            Some(t) => t,
+                            None => {
+                                let path = filename::table(&self.sst_dir, meta.number);
+                                Table::open_cached(
+                                    self.fs.as_ref(),
+                                    &path,
+                                    meta.number,
+                                    self.cache.clone(),
+                                )?
+                            }
+                        };
+                        Arc::new(TableFile::new(meta.clone(), table, self.fs.clone()))
                     }
                 };
-                open.insert(meta.number, table.clone());
-                level.push(Arc::new(TableFile {
-                    meta: meta.clone(),
-                    table,
-                }));
+                live.insert(meta.number, file.clone());
+                level.push(file);
             }
             levels.push(level);
         }
-        self.tables = open;
+        // What is left was removed by the edit.
+        for (_, gone) in self.files.drain() {
+            gone.mark_obsolete();
+        }
+        self.files = live;
         self.current = Arc::new(Version::new(levels));
         Ok(())
     }
 
     /// Lets the next version reuse a table the caller already opened.
     pub fn register_table(&mut self, table: Arc<Table>) {
-        self.tables.insert(table.file_number(), table);
+        self.opened.insert(table.file_number(), table);
     }
+
 
     /// The pure file state.
     pub fn state(&self) -> &LevelState {

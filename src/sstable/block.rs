@@ -64,6 +64,13 @@ pub fn read_block(
     Block::from_raw(raw, path.clone(), handle.offset)
 }
 
+impl Block {
+    /// Bytes the block holds in memory (what the block cache charges for it).
+    pub fn charge(&self) -> usize {
+        self.data.len() + std::mem::size_of::<Block>()
+    }
+}
+
 /// Checks the trailer of `buf` (block contents followed by the trailer) and
 /// decompresses; `offset` is where the block starts in `path`.
 pub fn decode_contents(mut buf: Vec<u8>, path: &Path, offset: u64) -> Result<Vec<u8>> {
@@ -153,7 +160,7 @@ impl Block {
     }
 
     /// A cursor over the entries, not yet positioned.
-    pub fn iter(self) -> BlockIter {
+    pub fn iter(self: Arc<Self>) -> BlockIter {
         let end = self.restarts_offset;
         BlockIter {
             current: end,
@@ -182,7 +189,7 @@ struct EntryHeader {
 
 /// A cursor over one block's entries. Keys compare with [`crate::key::compare`].
 pub struct BlockIter {
-    block: Block,
+    block: Arc<Block>,
     /// Offset of the current entry; `restarts_offset` when not positioned.
     current: usize,
     /// Offset of the entry after the current one.
@@ -398,7 +405,7 @@ mod tests {
     fn cursor_walks_both_ways_and_seeks() {
         for n in [0, 1, 15, 16, 17, 100] {
             let (keys, raw) = build(n);
-            let mut it = Block::from_raw(raw, path(), 0).unwrap().iter();
+            let mut it = Arc::new(Block::from_raw(raw, path(), 0).unwrap()).iter();
             it.seek_to_first();
             for k in &keys {
                 assert!(it.valid());
@@ -441,7 +448,7 @@ mod tests {
             }
             r.truncate(r.len() - (round % 3));
             if let Ok(b) = Block::from_raw(r, path(), 0) {
-                let mut it = b.iter();
+                let mut it = Arc::new(b).iter();
                 it.seek_to_first();
                 let mut steps = 0;
                 while it.valid() && steps < 1000 {

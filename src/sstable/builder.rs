@@ -165,7 +165,6 @@ impl TableBuilder {
     }
 
     /// Bytes the file would have if finished now (roughly).
-    #[cfg_attr(not(test), expect(dead_code, reason = "compaction splits its output by size"))]
     pub fn estimated_size(&self) -> u64 {
         self.offset + self.data.size_estimate() as u64 + self.index.size_estimate() as u64
     }

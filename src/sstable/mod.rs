@@ -16,5 +16,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
+pub use block::Block;
 pub use builder::{TableBuilder, TableOptions};
+pub use iter::TableIterator;
 pub use reader::Table;

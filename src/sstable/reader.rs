@@ -1,6 +1,7 @@
 //! Opens a table file and answers point lookups; `iter` walks it in order.
 
 use super::block::{read_block, read_contents, Block};
+use crate::cache::BlockCache;
 use super::bloom::BloomFilter;
 use super::format::{BlockHandle, Footer, FOOTER_SIZE};
 use super::iter::TableIterator;
@@ -75,6 +76,7 @@ pub struct Table {
     index: Index,
     filter: Option<BloomFilter>,
     tombstones: Vec<RangeTombstone>,
+    cache: Option<Arc<BlockCache>>,
 }
 
 impl std::fmt::Debug for Table {
@@ -91,7 +93,19 @@ impl std::fmt::Debug for Table {
 impl Table {
     /// Opens `path`, checking the footer and loading the index, the filter and the
     /// range tombstones. Any damage to them is a `Corruption` error.
+    #[cfg_attr(not(test), allow(dead_code, reason = "used by tests and tools"))]
     pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<Table>> {
+        Table::open_cached(fs, path, file_number, None)
+    }
+
+    /// Like [`Table::open`], with data blocks kept in `cache` once read. The index
+    /// and filter stay pinned in the table itself.
+    pub fn open_cached(
+        fs: &dyn FileSystem,
+        path: &Path,
+        file_number: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Arc<Table>> {
         let file = fs
             .open(path)
             .map_err(|e| LsmError::io_at("open", path, e))?;
@@ -141,6 +155,7 @@ impl Table {
             index,
             filter,
             tombstones,
+            cache,
         }))
     }
 
@@ -151,7 +166,7 @@ impl Table {
         data_end: u64,
     ) -> Result<Index> {
         let corrupt = |reason: &str| LsmError::corruption(path.as_ref(), handle.offset, reason);
-        let mut it = read_block(file, path, handle)?.iter();
+        let mut it = Arc::new(read_block(file, path, handle)?).iter();
         let mut index = Index {
             keys: Vec::new(),
             key_ends: Vec::new(),
@@ -190,7 +205,7 @@ impl Table {
         path: &Arc<Path>,
         handle: BlockHandle,
     ) -> Result<Vec<RangeTombstone>> {
-        let mut it = read_block(file, path, handle)?.iter();
+        let mut it = Arc::new(read_block(file, path, handle)?).iter();
         let mut out = Vec::new();
         it.seek_to_first();
         while it.valid() {
@@ -359,10 +374,15 @@ impl Table {
         self.index.find(target)
     }
 
-    pub(super) fn read_data_block(&self, i: usize) -> Result<Block> {
+    pub(super) fn read_data_block(&self, i: usize) -> Result<Arc<Block>> {
         let h = self.index.handles.get(i).copied().ok_or_else(|| {
             LsmError::corruption(self.path.as_ref(), 0, "data block index out of range")
         })?;
-        read_block(&*self.file, &self.path, h)
+        match &self.cache {
+            Some(cache) => cache.get_or_read(self.file_number, h.offset, || {
+                read_block(&*self.file, &self.path, h)
+            }),
+            None => Ok(Arc::new(read_block(&*self.file, &self.path, h)?)),
+        }
     }
 }

@@ -1,0 +1,233 @@
+//! The key cache (the original design's `Cache`): values of hot keys, bounded by a
+//! number of entries, persisted on close so a restart is warm.
+//!
+//! It must never return a value the database no longer holds. Writers invalidate a key
+//! *before* their write becomes visible, and record the write's sequence number in the
+//! key's stripe; a reader that looked a key up at snapshot `s` may only insert what it
+//! read if no write newer than `s` touched that stripe (or any range deletion happened)
+//! since. Both checks run under the stripe's lock, so an insert cannot slip in between
+//! a writer's invalidation and its write.
+//!
+//! ```text
+//! cache file := "LSMKCACH" | version: u32 LE (= 1) | last_seq: u64 LE | count: u32 LE
+//!               | entry{count} | crc32c: u32 LE (of everything before it)
+//! entry      := key: varint len ++ bytes | value: varint len ++ bytes
+//! ```
+//! The file is valid only for a database whose last sequence number is `last_seq`:
+//! any write since it was saved makes it stale, and a stale, damaged or missing file
+//! means a cold start.
+
+use crate::coding::{put_length_prefixed, Reader};
+use crate::fs::FileSystem;
+use crate::key::SeqNo;
+use parking_lot::{Mutex, RwLock};
+use quick_cache::sync::Cache;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const MAGIC: &[u8; 8] = b"LSMKCACH";
+/// Format version of the cache file.
+pub const KEY_CACHE_VERSION: u32 = 1;
+const STRIPES: usize = 256;
+
+/// Hot keys and their values.
+pub struct KeyCache {
+    cache: Cache<Vec<u8>, Arc<[u8]>>,
+    capacity: usize,
+    /// Per stripe of the key space: the newest write's sequence number.
+    stripes: Vec<Mutex<SeqNo>>,
+    /// The newest range deletion's sequence number.
+    range_seq: RwLock<SeqNo>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl KeyCache {
+    /// A cache of at most `entries` keys.
+    pub fn new(entries: usize) -> KeyCache {
+        KeyCache {
+            cache: Cache::new(entries.max(1)),
+            capacity: entries,
+            stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
+            range_seq: RwLock::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn stripe(&self, key: &[u8]) -> &Mutex<SeqNo> {
+        let h = crate::key::hash(key) as usize;
+        &self.stripes[h % STRIPES]
+    }
+
+    /// The cached value of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<Arc<[u8]>> {
+        // quick_cache's Borrow-based lookup needs the owned key type; a Vec<u8> key
+        // borrows as [u8], so no allocation happens here.
+        let v = self.cache.get(key);
+        let c = if v.is_some() { &self.hits } else { &self.misses };
+        c.fetch_add(1, Ordering::Relaxed);
+        v
+    }
+
+    /// Caches `value` for `key`, read at `snapshot`, unless a newer write may have
+    /// changed it.
+    pub fn insert(&self, key: &[u8], value: &[u8], snapshot: SeqNo) {
+        let range = self.range_seq.read();
+        if *range > snapshot {
+            return;
+        }
+        let stripe = self.stripe(key).lock();
+        if *stripe > snapshot {
+            return;
+        }
+        self.cache.insert(key.to_vec(), Arc::from(value));
+    }
+
+    /// Called by the writer before a write of `key` at `seq` becomes visible.
+    pub fn invalidate(&self, key: &[u8], seq: SeqNo) {
+        let mut stripe = self.stripe(key).lock();
+        *stripe = (*stripe).max(seq);
+        self.cache.remove(key);
+    }
+
+    /// Called by the writer before a range deletion at `seq` becomes visible.
+    pub fn invalidate_all(&self, seq: SeqNo) {
+        let mut range = self.range_seq.write();
+        *range = (*range).max(seq);
+        self.cache.clear();
+    }
+
+    /// Lookups answered from the cache.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Lookups that went to the tree.
+    pub fn misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Writes the cache to `path` (via a synced temporary file and a rename) for a
+    /// database whose last sequence number is `last_seq`.
+    pub fn save(&self, fs: &dyn FileSystem, path: &Path, last_seq: SeqNo) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&KEY_CACHE_VERSION.to_le_bytes());
+        out.extend_from_slice(&last_seq.to_le_bytes());
+        let count_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let mut count = 0u32;
+        for (k, v) in self.cache.iter() {
+            if count as usize >= self.capacity {
+                break;
+            }
+            put_length_prefixed(&mut out, &k);
+            put_length_prefixed(&mut out, &v);
+            count += 1;
+        }
+        out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+
+        let tmp = path.with_extension("tmp");
+        let f = fs.create(&tmp)?;
+        f.append(&out)?;
+        f.sync()?;
+        drop(f);
+        fs.rename(&tmp, path)?;
+        fs.sync_dir(&crate::fs::parent_dir(path))
+    }
+
+    /// Loads entries saved for a database at `last_seq`. Returns how many were loaded;
+    /// a missing, damaged or stale file loads nothing and says why.
+    pub fn load(&self, fs: &dyn FileSystem, path: &Path, last_seq: SeqNo) -> Result<usize, String> {
+        let data = fs.read_all(path).map_err(|e| e.to_string())?;
+        let body_len = data.len().checked_sub(4).ok_or("file too short")?;
+        let (body, crc) = data.split_at(body_len);
+        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        if crc32c::crc32c(body) != stored {
+            return Err("checksum mismatch".into());
+        }
+        let mut r = Reader::new(body);
+        if r.bytes(8) != Some(&MAGIC[..]) {
+            return Err("not a key cache file".into());
+        }
+        match r.u32() {
+            Some(KEY_CACHE_VERSION) => {}
+            v => return Err(format!("unsupported version {v:?}")),
+        }
+        let saved_seq = r.u64().ok_or("truncated header")?;
+        if saved_seq != last_seq {
+            return Err(format!(
+                "stale: saved at sequence {saved_seq}, database is at {last_seq}"
+            ));
+        }
+        let count = r.u32().ok_or("truncated header")?;
+        let mut entries = Vec::new();
+        for _ in 0..count {
+            let k = r.length_prefixed().ok_or("truncated entry")?;
+            let v = r.length_prefixed().ok_or("truncated entry")?;
+            entries.push((k, v));
+        }
+        if !r.is_empty() {
+            return Err("bytes after the last entry".into());
+        }
+        let n = entries.len().min(self.capacity);
+        for (k, v) in entries.into_iter().take(n) {
+            self.cache.insert(k.to_vec(), Arc::from(v));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+
+    #[test]
+    fn an_insert_racing_a_newer_write_is_refused() {
+        let c = KeyCache::new(10);
+        c.invalidate(b"k", 5);
+        c.insert(b"k", b"old", 4); // read before the write at 5
+        assert!(c.get(b"k").is_none());
+        c.insert(b"k", b"new", 5);
+        assert_eq!(c.get(b"k").as_deref(), Some(&b"new"[..]));
+        c.invalidate_all(9);
+        assert!(c.get(b"k").is_none());
+        c.insert(b"k", b"x", 8);
+        assert!(c.get(b"k").is_none());
+    }
+
+    #[test]
+    fn save_and_load_round_trip_and_reject_stale_or_damaged_files() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("db")).unwrap();
+        let p = Path::new("db/cache");
+        let c = KeyCache::new(10);
+        c.insert(b"a", b"1", 0);
+        c.insert(b"b", b"", 0);
+        c.save(&fs, p, 42).unwrap();
+        let warm = KeyCache::new(10);
+        assert_eq!(warm.load(&fs, p, 42), Ok(2));
+        assert_eq!(warm.get(b"b").as_deref(), Some(&b""[..]));
+        assert!(KeyCache::new(10).load(&fs, p, 43).is_err());
+        let mut bytes = fs.read_all(p).unwrap();
+        for i in 0..bytes.len() {
+            bytes[i] ^= 0x10;
+            fs.write_raw(p, bytes.clone()).unwrap();
+            assert!(KeyCache::new(10).load(&fs, p, 42).is_err(), "flip at {i}");
+            bytes[i] ^= 0x10;
+        }
+        fs.write_raw(p, bytes[..bytes.len() - 1].to_vec()).unwrap();
+        assert!(KeyCache::new(10).load(&fs, p, 42).is_err());
+        assert!(KeyCache::new(10).load(&fs, Path::new("db/none"), 42).is_err());
+    }
+}

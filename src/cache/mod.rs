@@ -1,0 +1,7 @@
+//! Caches: SSTable blocks by bytes, and hot keys (the original design's `Cache`).
+
+mod block_cache;
+mod key_cache;
+
+pub use block_cache::BlockCache;
+pub use key_cache::KeyCache;

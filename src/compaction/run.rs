@@ -1,0 +1,255 @@
+//! Carrying out a compaction: merge the inputs, keep what some reader can still see,
+//! write the output tables, and describe the result as a version edit.
+
+use super::Compaction;
+use crate::cache::BlockCache;
+use crate::error::{LsmError, Result};
+use crate::filename;
+use crate::fs::FileSystem;
+use crate::iter::{InternalIterator, LevelIterator, MergingIterator};
+use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
+use crate::manifest::{FileMeta, TableFile, VersionEdit};
+use crate::range_del::{FragmentedTombstones, RangeTombstone};
+use crate::sstable::{Table, TableBuilder, TableOptions};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a compaction produced.
+pub struct Outcome {
+    /// Inputs deleted, outputs added.
+    pub edit: VersionEdit,
+    /// The opened output tables, for the next version to reuse.
+    pub tables: Vec<Arc<Table>>,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Entries dropped (overwritten, deleted, or covered by a range deletion).
+    pub dropped: u64,
+}
+
+/// The stripe of sequence number `seq`: how many snapshots are older than it. Two
+/// versions of a key in the same stripe look the same to every reader, so only the
+/// newer is kept.
+fn stripe(snapshots: &[SeqNo], seq: SeqNo) -> usize {
+    snapshots.partition_point(|&s| s < seq)
+}
+
+struct Output<'a> {
+    fs: &'a dyn FileSystem,
+    dir: &'a Path,
+    opts: TableOptions,
+    cache: Option<Arc<BlockCache>>,
+    tombstones: &'a [RangeTombstone],
+    builder: Option<(u64, TableBuilder)>,
+    /// Lower bound (inclusive) of the current file's share of the range deletions.
+    lo: Option<Vec<u8>>,
+    last_user: Option<Vec<u8>>,
+    done: Vec<(FileMeta, Arc<Table>)>,
+}
+
+impl Output<'_> {
+    fn start(&mut self, number: u64) -> Result<()> {
+        let path = filename::table(self.dir, number);
+        let file = self
+            .fs
+            .create(&path)
+            .map_err(|e| LsmError::io_at("create", &path, e))?;
+        self.builder = Some((number, TableBuilder::new(file, path, self.opts.clone())));
+        self.last_user = None;
+        Ok(())
+    }
+
+    /// Finishes the current file, giving it the range deletions in `[lo, hi)`.
+    fn finish(&mut self, hi: Option<&[u8]>) -> Result<()> {
+        let Some((number, mut b)) = self.builder.take() else {
+            return Ok(());
+        };
+        for t in self.tombstones {
+            let start = match &self.lo {
+                Some(lo) if lo.as_slice() > t.start.as_slice() => lo.clone(),
+                _ => t.start.clone(),
+            };
+            let end = match hi {
+                Some(h) if h < t.end.as_slice() => h.to_vec(),
+                _ => t.end.clone(),
+            };
+            if start < end {
+                b.add_range_tombstone(&RangeTombstone {
+                    start,
+                    end,
+                    seq: t.seq,
+                });
+            }
+        }
+        let info = b.finish()?;
+        let path = filename::table(self.dir, number);
+        let table = Table::open_cached(self.fs, &path, number, self.cache.clone())?;
+        self.done.push((
+            FileMeta {
+                number,
+                size: info.file_size,
+                entries: info.entries,
+                smallest: info.smallest,
+                largest: info.largest,
+                min_seq: info.min_seq,
+                max_seq: info.max_seq,
+                md5: info.md5,
+            },
+            table,
+        ));
+        self.lo = hi.map(<[u8]>::to_vec);
+        Ok(())
+    }
+}
+
+/// Runs `c`, writing tables of about `target_file_bytes` into `dir`.
+/// `snapshots` are the live snapshots (sorted); `next_number` hands out file numbers.
+pub fn run(
+    c: &Compaction,
+    fs: &dyn FileSystem,
+    dir: &Path,
+    opts: TableOptions,
+    cache: Option<Arc<BlockCache>>,
+    target_file_bytes: u64,
+    snapshots: &[SeqNo],
+    mut next_number: impl FnMut() -> u64,
+    should_stop: &dyn Fn() -> bool,
+) -> Result<Outcome> {
+    // Children: each level-0 table alone (they overlap), each deeper level as one
+    // concatenation.
+    let mut by_level: BTreeMap<usize, Vec<Arc<TableFile>>> = BTreeMap::new();
+    let mut tombstones: Vec<RangeTombstone> = Vec::new();
+    for (level, f) in &c.inputs {
+        by_level.entry(*level).or_default().push(f.clone());
+        tombstones.extend(f.table.range_tombstones().iter().cloned());
+    }
+    let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+    for (level, mut files) in by_level {
+        if level == 0 {
+            for f in files {
+                children.push(Box::new(f.table.iter()));
+            }
+        } else {
+            files.sort_by(|a, b| key::compare(&a.meta.smallest, &b.meta.smallest));
+            children.push(Box::new(LevelIterator::new(files)));
+        }
+    }
+    let mut merge = MergingIterator::new(children);
+    let covering = FragmentedTombstones::new(&tombstones, MAX_SEQ);
+    // At the bottom, with no snapshot, a range deletion has hidden everything it
+    // covers (all dropped below) and nothing lies under it: it can go.
+    let keep_tombstones = !(c.bottommost && snapshots.is_empty());
+    if !keep_tombstones {
+        tombstones.clear();
+    } else {
+        tombstones.sort_by(|a, b| a.start.cmp(&b.start).then(b.seq.cmp(&a.seq)));
+        tombstones.dedup();
+    }
+
+    let mut out = Output {
+        fs,
+        dir,
+        opts,
+        cache,
+        tombstones: &tombstones,
+        builder: None,
+        lo: None,
+        last_user: None,
+        done: Vec::new(),
+    };
+    let mut dropped = 0u64;
+    let mut cur_user: Vec<u8> = Vec::new();
+    let mut prev_stripe: Option<usize> = None;
+    merge.seek_to_first();
+    let mut steps = 0u32;
+    while merge.valid() {
+        steps = steps.wrapping_add(1);
+        if steps % 4096 == 0 && should_stop() {
+            return Err(LsmError::Closed);
+        }
+        let ik = merge.key();
+        let uk = key::user_key(ik);
+        let seq = key::seq(ik);
+        let kind = key::kind(ik);
+        if prev_stripe.is_none() || uk != cur_user.as_slice() {
+            cur_user.clear();
+            cur_user.extend_from_slice(uk);
+            prev_stripe = None;
+        }
+        let st = stripe(snapshots, seq);
+        let shadowed = prev_stripe == Some(st);
+        prev_stripe = Some(st);
+        let cover = covering.max_covering(uk);
+        let deleted_by_range = cover > seq && stripe(snapshots, cover) == st;
+        // A point deletion at the bottom that no snapshot predates hides nothing
+        // that remains: everything older of this key is in its stripe and dropped.
+        let useless_delete = kind == Some(ValueKind::Delete) && c.bottommost && st == 0;
+        if shadowed || deleted_by_range || useless_delete {
+            dropped += 1;
+            merge.next();
+            continue;
+        }
+        // Split between user keys only: all versions of a key stay in one file, so
+        // files of a level never share a user key.
+        let roll = match &out.builder {
+            None => true,
+            Some((_, b)) => {
+                b.estimated_size() >= target_file_bytes
+                    && out.last_user.as_deref() != Some(uk)
+            }
+        };
+        if roll {
+            if out.builder.is_some() {
+                out.finish(Some(uk))?;
+            }
+            out.start(next_number())?;
+        }
+        if let Some((_, b)) = &mut out.builder {
+            b.add(ik, merge.value())?;
+        }
+        if out.last_user.as_deref() != Some(uk) {
+            out.last_user = Some(uk.to_vec());
+        }
+        merge.next();
+    }
+    merge.status()?;
+    if out.builder.is_none() && !tombstones.is_empty() {
+        out.start(next_number())?;
+    }
+    out.finish(None)?;
+    fs.sync_dir(dir)
+        .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
+
+    let mut edit = VersionEdit::default();
+    for (level, f) in &c.inputs {
+        edit.deleted.push((*level as u32, f.meta.number));
+    }
+    let mut tables = Vec::new();
+    let mut bytes_written = 0;
+    for (meta, table) in out.done {
+        bytes_written += meta.size;
+        edit.added.push((c.output_level as u32, meta));
+        tables.push(table);
+    }
+    Ok(Outcome {
+        edit,
+        tables,
+        bytes_written,
+        dropped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stripe;
+
+    #[test]
+    fn stripes_split_at_snapshots() {
+        let snaps = [10, 20];
+        assert_eq!(stripe(&snaps, 5), 0);
+        assert_eq!(stripe(&snaps, 10), 0);
+        assert_eq!(stripe(&snaps, 11), 1);
+        assert_eq!(stripe(&snaps, 25), 2);
+        assert_eq!(stripe(&[], 7), 0);
+    }
+}

@@ -1,0 +1,135 @@
+//! Running compactions: the background loop, and `compact()` on request.
+
+use super::{DbInner, SuperVersion};
+use crate::compaction::{picker, run, Compaction};
+use crate::error::{LsmError, Result};
+use crate::stats::Counters;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl DbInner {
+    /// True when some level is over its target.
+    fn needs_compaction(&self) -> bool {
+        let v = self.super_version().version.clone();
+        picker::scores(&v, &self.config.compaction)
+            .iter()
+            .any(|&s| s >= 1.0)
+    }
+
+    /// The body of the compaction thread: compact while any level needs it; stop at
+    /// shutdown (abandoning a compaction in progress) or at the first failure.
+    pub(super) fn compaction_loop(self: Arc<Self>) {
+        loop {
+            {
+                let mut bg = self.bg.lock();
+                loop {
+                    if bg.shutdown || self.check_bg_error().is_err() {
+                        return;
+                    }
+                    if self.needs_compaction() {
+                        break;
+                    }
+                    self.bg_cv.wait_for(&mut bg, Duration::from_secs(1));
+                }
+            }
+            match self.compact_once() {
+                Ok(()) | Err(LsmError::Closed) => {}
+                Err(e) => {
+                    self.set_bg_error(e);
+                }
+            }
+            let _bg = self.bg.lock();
+            self.bg_cv.notify_all();
+        }
+    }
+
+    /// Runs the most urgent compaction, if any.
+    fn compact_once(&self) -> Result<()> {
+        let _one_at_a_time = self.compaction_lock.lock();
+        let v = self.super_version().version.clone();
+        let pointers = self.compact_pointers.lock().clone();
+        match picker::pick(&v, &self.config.compaction, &pointers) {
+            Some(c) => self.execute(c, true),
+            None => Ok(()),
+        }
+    }
+
+    /// Compacts every file overlapping `[lo, hi]` (inclusive; `None` unbounded) into
+    /// the deepest level holding any of them, after flushing the memtable. Waits.
+    pub fn compact_range(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> Result<()> {
+        self.flush()?;
+        let _one_at_a_time = self.compaction_lock.lock();
+        self.check_open()?;
+        self.check_bg_error()?;
+        let v = self.super_version().version.clone();
+        match picker::pick_manual(&v, lo, hi) {
+            Some(c) => self.execute(c, false).map_err(|e| match e {
+                LsmError::Closed => e,
+                e => self.set_bg_error(e),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `c` and installs its result. Abandoned (with `Closed`) when the database
+    /// starts closing, if `abandon_on_close`; its partial outputs are orphans that the
+    /// next open deletes.
+    fn execute(&self, c: Compaction, abandon_on_close: bool) -> Result<()> {
+        let snapshots = self.snapshot_list();
+        let (edit, tables, written) = if c.trivial_move {
+            Counters::add(&self.counters.trivial_moves, 1);
+            (c.move_edit(), Vec::new(), 0)
+        } else {
+            let stop = || abandon_on_close && self.bg.lock().shutdown;
+            let outcome = run::run(
+                &c,
+                self.fs.as_ref(),
+                &self.paths.sst_dir,
+                self.table_options(),
+                self.block_cache.clone(),
+                self.config.compaction.target_file_bytes,
+                &snapshots,
+                || self.versions.lock().new_file_number(),
+                &stop,
+            )?;
+            Counters::add(&self.counters.compaction_bytes_read, c.input_bytes());
+            Counters::add(&self.counters.compaction_dropped, outcome.dropped);
+            (outcome.edit, outcome.tables, outcome.bytes_written)
+        };
+        // Remember where this level's turn ended, so the next pick starts after it.
+        if let Some(top) = c.inputs.iter().map(|(l, _)| *l).min() {
+            if let Some(max) = c
+                .inputs
+                .iter()
+                .filter(|(l, _)| *l == top)
+                .map(|(_, f)| f.user_range().1.to_vec())
+                .max()
+            {
+                let mut p = self.compact_pointers.lock();
+                if let Some(slot) = p.get_mut(top) {
+                    *slot = max;
+                }
+            }
+        }
+        let mut vs = self.versions.lock();
+        for t in tables {
+            vs.register_table(t);
+        }
+        let version = vs.log_and_apply(edit)?;
+        {
+            let mut sv = self.sv.write();
+            *sv = Arc::new(SuperVersion::new(
+                sv.mem.clone(),
+                sv.imms.clone(),
+                version,
+                &self.config,
+            ));
+        }
+        drop(vs);
+        Counters::add(&self.counters.compactions, 1);
+        Counters::add(&self.counters.compaction_bytes_written, written);
+        let _bg = self.bg.lock();
+        self.bg_cv.notify_all();
+        Ok(())
+    }
+}

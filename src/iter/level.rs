@@ -1,0 +1,146 @@
+//! A cursor over one sorted level: its disjoint tables read one after the other.
+
+use super::InternalIterator;
+use crate::error::Result;
+use crate::key;
+use crate::manifest::TableFile;
+use crate::sstable::TableIterator;
+use std::sync::Arc;
+
+/// Concatenates the tables of a level (sorted, disjoint), opening a table's cursor
+/// only when the walk reaches it.
+pub struct LevelIterator {
+    files: Vec<Arc<TableFile>>,
+    index: usize,
+    current: Option<TableIterator>,
+}
+
+impl LevelIterator {
+    /// A cursor over `files`, which are sorted by key and do not overlap.
+    pub fn new(files: Vec<Arc<TableFile>>) -> LevelIterator {
+        LevelIterator {
+            files,
+            index: 0,
+            current: None,
+        }
+    }
+
+    fn open(&mut self, index: usize) -> Option<&mut TableIterator> {
+        self.index = index;
+        self.current = self.files.get(index).map(|f| f.table.iter());
+        self.current.as_mut()
+    }
+
+    /// Moves forward past exhausted tables.
+    fn skip_forward(&mut self) {
+        while self
+            .current
+            .as_ref()
+            .is_some_and(|c| !c.valid() && c.status().is_ok())
+        {
+            let next = self.index + 1;
+            match self.open(next) {
+                Some(c) => c.seek_to_first(),
+                None => break,
+            }
+        }
+    }
+
+    /// Moves backward past exhausted tables.
+    fn skip_backward(&mut self) {
+        while self
+            .current
+            .as_ref()
+            .is_some_and(|c| !c.valid() && c.status().is_ok())
+        {
+            if self.index == 0 {
+                self.current = None;
+                break;
+            }
+            let prev = self.index - 1;
+            if let Some(c) = self.open(prev) {
+                c.seek_to_last();
+            }
+        }
+    }
+}
+
+impl InternalIterator for LevelIterator {
+    fn valid(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.valid())
+    }
+
+    fn seek_to_first(&mut self) {
+        if let Some(c) = self.open(0) {
+            c.seek_to_first();
+        }
+        self.skip_forward();
+    }
+
+    fn seek_to_last(&mut self) {
+        let last = self.files.len().saturating_sub(1);
+        if let Some(c) = self.open(last) {
+            c.seek_to_last();
+        }
+        self.skip_backward();
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        // The first table whose largest key is >= target holds the answer, if any.
+        let i = self
+            .files
+            .partition_point(|f| key::compare(&f.meta.largest, target) == std::cmp::Ordering::Less);
+        match self.open(i) {
+            Some(c) => c.seek(target),
+            None => {
+                self.current = None;
+                return;
+            }
+        }
+        self.skip_forward();
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        // The last table whose smallest key is <= target.
+        let i = self
+            .files
+            .partition_point(|f| key::compare(&f.meta.smallest, target) != std::cmp::Ordering::Greater);
+        if i == 0 {
+            self.current = None;
+            return;
+        }
+        if let Some(c) = self.open(i - 1) {
+            c.seek_for_prev(target);
+        }
+        self.skip_backward();
+    }
+
+    fn next(&mut self) {
+        if let Some(c) = self.current.as_mut() {
+            c.next();
+        }
+        self.skip_forward();
+    }
+
+    fn prev(&mut self) {
+        if let Some(c) = self.current.as_mut() {
+            c.prev();
+        }
+        self.skip_backward();
+    }
+
+    fn key(&self) -> &[u8] {
+        self.current.as_ref().map(|c| c.key()).unwrap_or_default()
+    }
+
+    fn value(&self) -> &[u8] {
+        self.current.as_ref().map(|c| c.value()).unwrap_or_default()
+    }
+
+    fn status(&self) -> Result<()> {
+        match &self.current {
+            Some(c) => c.status(),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The key cache: warm after a clean restart, never stale, cold when its file is bad.
+
+use lsm::{Config, Lsm};
+use std::path::Path;
+
+fn cfg(root: &Path) -> Config {
+    let mut c = Config::with_root(root);
+    c.set("cache.key_cache_entries", "1000").unwrap();
+    c
+}
+
+#[test]
+fn hot_keys_are_hits_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(&dir.path().join("db"));
+    let db = Lsm::open_with_config(c.clone()).unwrap();
+    for i in 0..100u32 {
+        db.put(format!("k{i}").as_bytes(), &i.to_le_bytes()).unwrap();
+    }
+    for i in 0..10u32 {
+        db.get(format!("k{i}").as_bytes()).unwrap();
+    }
+    db.close().unwrap();
+    assert!(dir.path().join("db/cache").exists());
+
+    let db = Lsm::open_with_config(c).unwrap();
+    assert_eq!(db.stats().key_cache_entries, 10);
+    for i in 0..10u32 {
+        assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap(), Some(i.to_le_bytes().to_vec()));
+    }
+    let s = db.stats();
+    assert_eq!((s.key_cache_hits, s.key_cache_misses), (10, 0));
+}
+
+#[test]
+fn writes_are_never_shadowed_by_the_cache_also_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(&dir.path().join("db"));
+    let db = Lsm::open_with_config(c.clone()).unwrap();
+    db.put(b"a", b"1").unwrap();
+    db.put(b"b", b"1").unwrap();
+    db.put(b"c", b"1").unwrap();
+    db.put(b"d", b"1").unwrap();
+    for k in [b"a", b"b", b"c", b"d"] {
+        db.get(k).unwrap();
+    }
+    db.put(b"a", b"2").unwrap();
+    db.delete(b"b").unwrap();
+    let mut batch = lsm::WriteBatch::new();
+    batch.put(b"c", b"2");
+    db.write(batch).unwrap();
+    assert_eq!(db.get(b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(db.get(b"b").unwrap(), None);
+    assert_eq!(db.get(b"c").unwrap(), Some(b"2".to_vec()));
+    db.delete_range(b"d", b"e").unwrap();
+    assert_eq!(db.get(b"d").unwrap(), None);
+    db.close().unwrap();
+
+    // Reopen, cache "a", then change it through a second session that skips the cache
+    // file (persist_on_close = false) -- the saved file is now stale.
+    let db = Lsm::open_with_config(c.clone()).unwrap();
+    assert_eq!(db.get(b"a").unwrap(), Some(b"2".to_vec()));
+    db.close().unwrap();
+    let mut no_persist = c.clone();
+    no_persist.set("cache.persist_on_close", "false").unwrap();
+    let db = Lsm::open_with_config(no_persist).unwrap();
+    db.put(b"a", b"3").unwrap();
+    db.close().unwrap();
+    let db = Lsm::open_with_config(c).unwrap();
+    assert_eq!(db.stats().key_cache_entries, 0, "a stale cache file must not load");
+    assert_eq!(db.get(b"a").unwrap(), Some(b"3".to_vec()));
+}
+
+#[test]
+fn a_damaged_cache_file_means_a_cold_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("db");
+    let c = cfg(&root);
+    let db = Lsm::open_with_config(c.clone()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    db.get(b"k").unwrap();
+    db.close().unwrap();
+    let file = root.join("cache");
+    let good = std::fs::read(&file).unwrap();
+    let damaged: Vec<Vec<u8>> = vec![
+        good[..good.len() / 2].to_vec(),
+        Vec::new(),
+        b"garbage, not a cache file".to_vec(),
+        {
+            let mut g = good.clone();
+            let mid = g.len() / 2;
+            g[mid] ^= 0xff;
+            g
+        },
+    ];
+    for bytes in damaged {
+        std::fs::write(&file, &bytes).unwrap();
+        let db = Lsm::open_with_config(c.clone()).unwrap();
+        assert_eq!(db.stats().key_cache_entries, 0);
+        assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+        drop(db);
+    }
+}
