@@ -17,7 +17,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=LSM_HEADER_READONLY");
 
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblsm.so.0");
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_default();
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblsm.so.{major}");
     }
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());

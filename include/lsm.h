@@ -255,8 +255,8 @@ lsm_status lsm_sync(lsm_db *db);
 lsm_status lsm_flush(lsm_db *db);
 
 /**
- * Compacts the whole database. Today this is `lsm_flush`: the engine has no
- * compaction yet; once it does, this runs a full compaction.
+ * Compacts the whole database into its deepest level and waits: overwritten
+ * versions and deletions that no snapshot needs are dropped.
  */
 lsm_status lsm_compact(lsm_db *db);
 
