@@ -2,8 +2,9 @@
 //!
 //! The header is always written to `$OUT_DIR/lsm.h` (its path is given to the crate
 //! as `LSM_GENERATED_HEADER`, which `tests/header_fresh.rs` compares with the
-//! committed `include/lsm.h`). Outside CI it is also copied to `include/lsm.h` when
-//! it changed; with `CI` or `LSM_HEADER_READONLY` set the source tree is left alone,
+//! committed `include/lsm.h`). In a git checkout outside CI it is also copied to
+//! `include/lsm.h` when it changed; with `CI` or `LSM_HEADER_READONLY` set (or in a
+//! packaged crate) the source tree is left alone,
 //! so a stale committed header fails the test instead of being repaired. A header
 //! that cannot be generated is a warning, never a failed build.
 
@@ -29,17 +30,41 @@ fn main() {
         generated.display()
     );
     let _ = std::fs::remove_file(&generated);
-
-    match generate(&crate_dir) {
-        Ok(bindings) => {
-            bindings.write_to_file(&generated);
-            let readonly = std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-                || std::env::var_os("LSM_HEADER_READONLY").is_some();
-            if !readonly {
-                bindings.write_to_file(crate_dir.join("include/lsm.h"));
-            }
+    let bindings = match std::panic::catch_unwind(|| generate(&crate_dir)) {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            println!("cargo:warning=include/lsm.h not generated: {e}");
+            return;
         }
-        Err(e) => println!("cargo:warning=include/lsm.h not generated: {e}"),
+        Err(_) => {
+            println!("cargo:warning=include/lsm.h not generated: cbindgen panicked");
+            return;
+        }
+    };
+    let mut text = Vec::new();
+    bindings.write(&mut text);
+    write_if_changed(&generated, &text);
+    // Only a git checkout's header is refreshed (not a packaged crate's), and not in CI.
+    let readonly = std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("LSM_HEADER_READONLY").is_some()
+        || !crate_dir.join(".git").exists();
+    if !readonly {
+        write_if_changed(&crate_dir.join("include/lsm.h"), &text);
+    }
+}
+
+/// Writes `text` to `path` unless it already holds it (keeping its mtime); a failure
+/// is a warning.
+fn write_if_changed(path: &Path, text: &[u8]) {
+    if std::fs::read(path).ok().as_deref() == Some(text) {
+        return;
+    }
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(path, text));
+    if let Err(e) = written {
+        println!("cargo:warning=cannot write {}: {e}", path.display());
     }
 }
 

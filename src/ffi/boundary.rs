@@ -313,3 +313,46 @@ pub unsafe extern "C" fn lsm_free(p: *mut c_void) {
     // SAFETY: p is NULL or came from malloc in `malloc_copy`, freed once (contract).
     unsafe { libc::free(p) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> String {
+        // SAFETY: lsm_errmsg returns a NUL-terminated string, valid until the next call.
+        unsafe { CStr::from_ptr(lsm_errmsg()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_internal_with_its_message() {
+        let s = status(|| panic!("boom"));
+        assert_eq!(s, LSM_INTERNAL);
+        assert_eq!(message(), "internal error (a panic): boom");
+        assert_eq!(status(|| Ok(())), LSM_OK);
+        assert_eq!(message(), "");
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        let s = status(|| Err(LsmError::Locked("x".into()).into()));
+        assert_eq!(s, LSM_LOCKED);
+        assert!(message().contains("locked"));
+        assert_eq!(status(|| Err(LsmError::Closed.into())), LSM_CLOSED);
+        let s = status(|| Err(Failure::invalid("a\0b")));
+        assert_eq!((s, message()), (LSM_INVALID_ARGUMENT, "a?b".to_string()));
+    }
+
+    #[test]
+    fn null_arguments_are_invalid() {
+        // SAFETY: NULL pointers and a zero length are within every helper's contract.
+        unsafe {
+            assert!(handle::<u64>(std::ptr::null(), "h").is_err());
+            assert!(bytes(std::ptr::null(), 1, "k").is_err());
+            assert_eq!(bytes(std::ptr::null(), 0, "k").ok(), Some(&[][..]));
+            assert!(text(std::ptr::null(), "t").is_err());
+            assert!(out::<usize>(std::ptr::null_mut(), "o").is_err());
+        }
+    }
+}
