@@ -16,6 +16,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PROFILE ?= release
 CARGO ?= cargo
+# The library needs none of the command-line tool's dependencies (feature `cli`).
+CARGO_FEATURES ?= --no-default-features
 CARGO_TARGET_DIR ?= target
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
@@ -33,7 +35,7 @@ OUT := $(CARGO_TARGET_DIR)/$(if $(filter release,$(PROFILE)),release,debug)
 all: build
 
 build:
-	$(CARGO) build --lib $(CARGO_FLAGS)
+	$(CARGO) build --lib $(CARGO_FEATURES) $(CARGO_FLAGS)
 
 install: build
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

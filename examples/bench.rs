@@ -57,7 +57,10 @@ fn main() -> lsm::Result<()> {
     }
     std::fs::create_dir_all(&dir).expect("create bench dir");
     let value = vec![b'v'; VALUE_SIZE];
-    println!("lsm bench: {num} keys, {KEY_SIZE} B keys, {VALUE_SIZE} B values, in {}", dir.display());
+    println!(
+        "lsm bench: {num} keys, {KEY_SIZE} B keys, {VALUE_SIZE} B values, in {}",
+        dir.display()
+    );
 
     if let Some(name) = only {
         // One write workload alone, for profiling.
@@ -65,7 +68,11 @@ fn main() -> lsm::Result<()> {
         let mut rng = StdRng::seed_from_u64(42);
         let t = Instant::now();
         for i in 0..num {
-            let k = if name == "fillseq" { i } else { rng.random_range(0..num) };
+            let k = if name == "fillseq" {
+                i
+            } else {
+                rng.random_range(0..num)
+            };
             db.put(&key(k), &value)?;
         }
         report(&name, num, t, "");
@@ -112,7 +119,10 @@ fn main() -> lsm::Result<()> {
     }
     report("readseq", n, t, "");
     let levels = db.stats().levels;
-    println!("             tables per level: {:?}", levels.iter().map(|l| l.files).collect::<Vec<_>>());
+    println!(
+        "             tables per level: {:?}",
+        levels.iter().map(|l| l.files).collect::<Vec<_>>()
+    );
     db.close()?;
 
     let (_, db) = fresh(&dir, "fillsync", "always");

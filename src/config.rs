@@ -283,9 +283,8 @@ impl Input<'_> {
     /// (`64KiB`, `4MB`, `1G`).
     fn uint(&self, key: &str) -> Result<u64> {
         match self {
-            Input::Toml(toml::Value::Integer(i)) => u64::try_from(*i).map_err(|_| {
-                LsmError::config(key, format!("must not be negative, got {i}"))
-            }),
+            Input::Toml(toml::Value::Integer(i)) => u64::try_from(*i)
+                .map_err(|_| LsmError::config(key, format!("must not be negative, got {i}"))),
             Input::Toml(toml::Value::String(s)) => size(key, s),
             Input::Text(s) => size(key, s),
             Input::Toml(v) => Err(LsmError::config(
@@ -304,9 +303,7 @@ fn size(key: &str, s: &str) -> Result<u64> {
 /// `"4096"`, `"64KiB"`, `"64k"`, `"4MB"`, `"1_000_000"` -> bytes (or a count).
 fn parse_size(s: &str) -> Option<u64> {
     let t = s.trim().replace('_', "");
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: u64 = num.parse().ok()?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -396,13 +393,12 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| {
             LsmError::config(path.display().to_string(), format!("cannot read: {e}"))
         })?;
-        Config::from_toml_str(&text)
-            .map_err(|e| match e {
-                LsmError::Config { key, reason } if key.is_empty() => {
-                    LsmError::config(path.display().to_string(), reason)
-                }
-                other => other,
-            })
+        Config::from_toml_str(&text).map_err(|e| match e {
+            LsmError::Config { key, reason } if key.is_empty() => {
+                LsmError::config(path.display().to_string(), reason)
+            }
+            other => other,
+        })
     }
 
     /// Parses the text of a `config.toml` (see [`Config::load`]).
@@ -520,7 +516,10 @@ impl Config {
             "sstable.bloom_bits_per_key" => {
                 let n = v.uint(key)?;
                 if n > 64 {
-                    return Err(LsmError::config(key, format!("must be at most 64, got {n}")));
+                    return Err(LsmError::config(
+                        key,
+                        format!("must be at most 64, got {n}"),
+                    ));
                 }
                 self.sstable.bloom_bits_per_key = n as u32;
             }
@@ -541,8 +540,7 @@ impl Config {
                 self.compaction.level0_file_trigger = to_usize(key, positive(key, v.uint(key)?)?)?
             }
             "compaction.level0_slowdown_files" => {
-                self.compaction.level0_slowdown_files =
-                    to_usize(key, positive(key, v.uint(key)?)?)?
+                self.compaction.level0_slowdown_files = to_usize(key, positive(key, v.uint(key)?)?)?
             }
             "compaction.level0_stop_files" => {
                 self.compaction.level0_stop_files = to_usize(key, positive(key, v.uint(key)?)?)?
@@ -550,7 +548,10 @@ impl Config {
             "compaction.level_fanout" => {
                 let n = v.uint(key)?;
                 if n < 2 {
-                    return Err(LsmError::config(key, format!("must be at least 2, got {n}")));
+                    return Err(LsmError::config(
+                        key,
+                        format!("must be at least 2, got {n}"),
+                    ));
                 }
                 self.compaction.level_fanout = n;
             }
@@ -563,7 +564,10 @@ impl Config {
             "compaction.max_levels" => {
                 let n = v.uint(key)?;
                 if !(2..=16).contains(&n) {
-                    return Err(LsmError::config(key, format!("must be between 2 and 16, got {n}")));
+                    return Err(LsmError::config(
+                        key,
+                        format!("must be between 2 and 16, got {n}"),
+                    ));
                 }
                 self.compaction.max_levels = n as usize;
             }
@@ -625,8 +629,8 @@ mod tests {
 
     #[test]
     fn the_seed_config_loads_unchanged() {
-        let c = Config::from_toml_str("[wal]\nversion = 1\n\n[memtable]\nmax_entries = 10\n")
-            .unwrap();
+        let c =
+            Config::from_toml_str("[wal]\nversion = 1\n\n[memtable]\nmax_entries = 10\n").unwrap();
         assert_eq!(c.memtable.max_entries, 10);
         assert_eq!(c.wal.version, 1);
         assert_eq!(c.directory, Directories::default());
@@ -703,7 +707,9 @@ mod tests {
                 "cache.persist_on_close" => "true",
                 k if k.starts_with("directory.") => "d",
                 "wal.version" => "1",
-                "compaction.level_fanout" | "compaction.max_levels" | "sstable.bloom_bits_per_key" => "4",
+                "compaction.level_fanout"
+                | "compaction.max_levels"
+                | "sstable.bloom_bits_per_key" => "4",
                 _ => "4096",
             };
             c.set(key, value).unwrap_or_else(|e| panic!("{key}: {e}"));

@@ -45,6 +45,9 @@ mod tests {
         assert_eq!(parse_manifest("MANIFEST-000007"), Some(7));
         assert_eq!(parse_table("000012.sst"), Some(12));
         assert_eq!(parse_table("12.log"), None);
-        assert_eq!(table(Path::new("t"), 1234567), PathBuf::from("t/1234567.sst"));
+        assert_eq!(
+            table(Path::new("t"), 1234567),
+            PathBuf::from("t/1234567.sst")
+        );
     }
 }

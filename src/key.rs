@@ -126,15 +126,10 @@ pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
 pub fn compare_bytes(a: &[u8], b: &[u8]) -> Ordering {
     let mut ca = a.chunks_exact(8);
     let mut cb = b.chunks_exact(8);
-    loop {
-        match (ca.next(), cb.next()) {
-            (Some(x), Some(y)) => {
-                let (x, y) = (word(x), word(y));
-                if x != y {
-                    return x.cmp(&y);
-                }
-            }
-            _ => break,
+    while let (Some(x), Some(y)) = (ca.next(), cb.next()) {
+        let (x, y) = (word(x), word(y));
+        if x != y {
+            return x.cmp(&y);
         }
     }
     let done = a.len().min(b.len()) / 8 * 8;
@@ -195,8 +190,16 @@ mod tests {
     #[test]
     fn compare_bytes_agrees_with_slice_order() {
         let keys: Vec<&[u8]> = vec![
-            b"", b"a", b"ab", b"abcdefgh", b"abcdefgh\0", b"abcdefgi", b"abcdefghabcdefgh",
-            b"abcdefghabcdefgg", b"\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"b",
+            b"",
+            b"a",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefgi",
+            b"abcdefghabcdefgh",
+            b"abcdefghabcdefgg",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+            b"b",
         ];
         for a in &keys {
             for b in &keys {

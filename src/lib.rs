@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod async_lsm;
 pub mod batch;
 pub(crate) mod cache;
 pub(crate) mod coding;
@@ -37,6 +38,7 @@ pub mod error;
 mod ffi;
 pub(crate) mod filename;
 pub mod fs;
+mod histogram;
 pub(crate) mod iter;
 pub(crate) mod key;
 mod logging;
@@ -44,16 +46,19 @@ mod lsm;
 pub(crate) mod manifest;
 pub(crate) mod memtable;
 pub(crate) mod range_del;
+mod runtime;
 pub(crate) mod sstable;
 mod stats;
+pub mod tools;
 pub(crate) mod wal;
 
+pub use async_lsm::AsyncLsm;
 pub use batch::WriteBatch;
 pub use config::{
-    CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig,
-    RecoveryMode, SSTableConfig, SyncMode, WALConfig,
+    CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
+    SSTableConfig, SyncMode, WALConfig,
 };
 pub use db::{FileKind, FileReport, VerifyReport};
 pub use error::{LsmError, Result};
 pub use lsm::{Iter, Lsm, RawIterator, Snapshot, WriteOptions};
-pub use stats::{LevelStats, Stats};
+pub use stats::{LevelStats, Percentiles, Stats};

@@ -193,6 +193,29 @@ impl Lsm {
         self.inner().stats()
     }
 
+    /// A named property: `"lsm.stats"` (the statistics as text) or
+    /// `"lsm.stats.json"` (as JSON); `None` for an unknown name.
+    pub fn property(&self, name: &str) -> Option<String> {
+        match name {
+            "lsm.stats" => Some(self.stats().to_string()),
+            "lsm.stats.json" => Some(self.stats().to_json()),
+            _ => None,
+        }
+    }
+
+    /// Runs `job` on the engine's runtime (its blocking pool) and returns at once;
+    /// bindings use it to complete asynchronous calls from the engine's own threads.
+    /// `Closed` once the database is closed.
+    pub fn spawn_blocking(&self, job: impl FnOnce() + Send + 'static) -> Result<()> {
+        self.inner()
+            .runtime
+            .spawn_job("binding call", job, |msg| log::error!("{msg}"))
+    }
+
+    pub(crate) fn runtime(&self) -> &crate::runtime::Runtime {
+        &self.inner().runtime
+    }
+
     /// The directory holding `CURRENT`, `MANIFEST-*` and `LOCK`.
     pub fn path(&self) -> &Path {
         &self.inner().paths.root

@@ -114,10 +114,18 @@ mod tests {
 
     #[test]
     fn fragments_agree_with_a_linear_scan() {
-        let ts = vec![t("b", "f", 5), t("d", "h", 9), t("a", "c", 2), t("g", "g", 50), t("x", "z", 70)];
+        let ts = vec![
+            t("b", "f", 5),
+            t("d", "h", 9),
+            t("a", "c", 2),
+            t("g", "g", 50),
+            t("x", "z", 70),
+        ];
         for snap in [0, 2, 5, 9, 60, 100] {
             let f = FragmentedTombstones::new(&ts, snap);
-            for k in ["", "a", "b", "c", "d", "e", "f", "g", "h", "i", "x", "y", "z"] {
+            for k in [
+                "", "a", "b", "c", "d", "e", "f", "g", "h", "i", "x", "y", "z",
+            ] {
                 for seq in [0, 1, 3, 6, 10] {
                     let linear = ts.iter().any(|t| t.covers(k.as_bytes(), seq, snap));
                     assert_eq!(f.covers(k.as_bytes(), seq), linear, "{k}@{seq} snap {snap}");

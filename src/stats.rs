@@ -1,6 +1,7 @@
 //! Engine statistics: counters updated on the hot paths with relaxed atomics, and the
 //! snapshot [`Stats`] that `Lsm::stats` returns.
 
+pub use crate::histogram::Percentiles;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,6 +20,8 @@ pub(crate) struct Counters {
     pub compaction_bytes_written: AtomicU64,
     pub slowdowns: AtomicU64,
     pub compaction_dropped: AtomicU64,
+    pub get_latency: crate::histogram::Histogram,
+    pub write_latency: crate::histogram::Histogram,
     pub stalls: AtomicU64,
     pub stall_micros: AtomicU64,
 }
@@ -80,6 +83,10 @@ pub struct Stats {
     pub key_cache_misses: u64,
     /// Keys held by the key cache.
     pub key_cache_entries: u64,
+    /// Latency of `get` (every read of the current state or a snapshot).
+    pub get_latency: Percentiles,
+    /// Latency of writes (put, delete, delete_range, write), queueing included.
+    pub write_latency: Percentiles,
     /// Write groups delayed by 1 ms because compaction was falling behind.
     pub slowdowns: u64,
     /// Times a writer waited for a flush to free a memtable.
@@ -97,6 +104,70 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The statistics as a JSON object (the `lsm.stats.json` property).
+    pub fn to_json(&self) -> String {
+        let lat = |p: &Percentiles| {
+            format!(
+                "{{\"count\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{}}}",
+                p.count, p.p50_ns, p.p99_ns, p.p999_ns
+            )
+        };
+        let levels: Vec<String> = self
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                format!(
+                    "{{\"level\":{i},\"files\":{},\"bytes\":{}}}",
+                    l.files, l.bytes
+                )
+            })
+            .collect();
+        let fields: Vec<(&str, String)> = vec![
+            ("writes", self.writes.to_string()),
+            ("write_groups", self.write_groups.to_string()),
+            ("wal_bytes", self.wal_bytes.to_string()),
+            ("wal_syncs", self.wal_syncs.to_string()),
+            ("flushes", self.flushes.to_string()),
+            ("flush_bytes", self.flush_bytes.to_string()),
+            ("compactions", self.compactions.to_string()),
+            ("trivial_moves", self.trivial_moves.to_string()),
+            (
+                "compaction_bytes_read",
+                self.compaction_bytes_read.to_string(),
+            ),
+            (
+                "compaction_bytes_written",
+                self.compaction_bytes_written.to_string(),
+            ),
+            ("compaction_dropped", self.compaction_dropped.to_string()),
+            (
+                "write_amplification",
+                format!("{:.4}", self.write_amplification()),
+            ),
+            ("stalls", self.stalls.to_string()),
+            ("stall_micros", self.stall_micros.to_string()),
+            ("slowdowns", self.slowdowns.to_string()),
+            ("memtable_entries", self.memtable_entries.to_string()),
+            ("immutable_memtables", self.immutable_memtables.to_string()),
+            ("last_sequence", self.last_sequence.to_string()),
+            ("block_cache_hits", self.block_cache_hits.to_string()),
+            ("block_cache_misses", self.block_cache_misses.to_string()),
+            ("block_cache_bytes", self.block_cache_bytes.to_string()),
+            ("key_cache_hits", self.key_cache_hits.to_string()),
+            ("key_cache_misses", self.key_cache_misses.to_string()),
+            ("key_cache_entries", self.key_cache_entries.to_string()),
+            ("get_latency", lat(&self.get_latency)),
+            ("write_latency", lat(&self.write_latency)),
+            ("levels", format!("[{}]", levels.join(","))),
+        ];
+        let body: Vec<String> = fields
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    }
+
     /// Bytes written to disk (WAL, flushes, compactions) per byte written by users
     /// (as measured by the WAL).
     pub fn write_amplification(&self) -> f64 {
@@ -110,12 +181,19 @@ impl Stats {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "writes: {} in {} WAL appends ({} bytes, {} fsyncs)", self.writes, self.write_groups, self.wal_bytes, self.wal_syncs)?;
+        writeln!(
+            f,
+            "writes: {} in {} WAL appends ({} bytes, {} fsyncs)",
+            self.writes, self.write_groups, self.wal_bytes, self.wal_syncs
+        )?;
         writeln!(f, "flushes: {} ({} bytes)", self.flushes, self.flush_bytes)?;
         writeln!(
             f,
             "compactions: {} ({} trivial moves), {} bytes read, {} bytes written",
-            self.compactions, self.trivial_moves, self.compaction_bytes_read, self.compaction_bytes_written
+            self.compactions,
+            self.trivial_moves,
+            self.compaction_bytes_read,
+            self.compaction_bytes_written
         )?;
         writeln!(f, "write amplification: {:.2}", self.write_amplification())?;
         writeln!(
@@ -129,6 +207,16 @@ impl fmt::Display for Stats {
             self.memtable_entries, self.immutable_memtables
         )?;
         writeln!(f, "last sequence: {}", self.last_sequence)?;
+        for (name, p) in [("get", &self.get_latency), ("write", &self.write_latency)] {
+            writeln!(
+                f,
+                "{name} latency: {} ops, p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+                p.count,
+                p.p50_ns as f64 / 1e3,
+                p.p99_ns as f64 / 1e3,
+                p.p999_ns as f64 / 1e3
+            )?;
+        }
         writeln!(
             f,
             "block cache: {} hits, {} misses, {} bytes",

@@ -47,7 +47,10 @@ fn eight_writers_and_readers_see_their_own_writes_and_whole_batches() {
                 for i in 0..1500u32 {
                     let k = format!("t{t}/{i:05}");
                     db.put(k.as_bytes(), &i.to_le_bytes()).unwrap();
-                    assert_eq!(db.get(k.as_bytes()).unwrap(), Some(i.to_le_bytes().to_vec()));
+                    assert_eq!(
+                        db.get(k.as_bytes()).unwrap(),
+                        Some(i.to_le_bytes().to_vec())
+                    );
                     if i % 3 == 0 {
                         db.delete(k.as_bytes()).unwrap();
                     }
@@ -77,7 +80,12 @@ fn eight_writers_and_readers_see_their_own_writes_and_whole_batches() {
                 .collect();
             let want: Vec<_> = (0..1500u32)
                 .filter(|i| i % 3 != 0)
-                .map(|i| (format!("t{t}/{i:05}").into_bytes(), i.to_le_bytes().to_vec()))
+                .map(|i| {
+                    (
+                        format!("t{t}/{i:05}").into_bytes(),
+                        i.to_le_bytes().to_vec(),
+                    )
+                })
                 .collect();
             assert_eq!(got, want, "thread {t}'s keys");
         }

@@ -15,7 +15,8 @@ fn hot_keys_are_hits_after_a_restart() {
     let c = cfg(&dir.path().join("db"));
     let db = Lsm::open_with_config(c.clone()).unwrap();
     for i in 0..100u32 {
-        db.put(format!("k{i}").as_bytes(), &i.to_le_bytes()).unwrap();
+        db.put(format!("k{i}").as_bytes(), &i.to_le_bytes())
+            .unwrap();
     }
     for i in 0..10u32 {
         db.get(format!("k{i}").as_bytes()).unwrap();
@@ -26,7 +27,10 @@ fn hot_keys_are_hits_after_a_restart() {
     let db = Lsm::open_with_config(c).unwrap();
     assert_eq!(db.stats().key_cache_entries, 10);
     for i in 0..10u32 {
-        assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap(), Some(i.to_le_bytes().to_vec()));
+        assert_eq!(
+            db.get(format!("k{i}").as_bytes()).unwrap(),
+            Some(i.to_le_bytes().to_vec())
+        );
     }
     let s = db.stats();
     assert_eq!((s.key_cache_hits, s.key_cache_misses), (10, 0));
@@ -67,7 +71,11 @@ fn writes_are_never_shadowed_by_the_cache_also_across_restarts() {
     db.put(b"a", b"3").unwrap();
     db.close().unwrap();
     let db = Lsm::open_with_config(c).unwrap();
-    assert_eq!(db.stats().key_cache_entries, 0, "a stale cache file must not load");
+    assert_eq!(
+        db.stats().key_cache_entries,
+        0,
+        "a stale cache file must not load"
+    );
     assert_eq!(db.get(b"a").unwrap(), Some(b"3".to_vec()));
 }
 

@@ -34,8 +34,14 @@ fn oversized_keys_and_bad_ranges_are_invalid_arguments() {
     let dir = tempfile::tempdir().unwrap();
     let db = Lsm::open(dir.path().join("db")).unwrap();
     let huge = vec![0u8; lsm::batch::MAX_KEY_LEN + 1];
-    assert!(matches!(db.put(&huge, b"v"), Err(LsmError::InvalidArgument(_))));
-    assert!(matches!(db.delete_range(b"b", b"a"), Err(LsmError::InvalidArgument(_))));
+    assert!(matches!(
+        db.put(&huge, b"v"),
+        Err(LsmError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.delete_range(b"b", b"a"),
+        Err(LsmError::InvalidArgument(_))
+    ));
     // Nothing was written by the failed calls.
     assert_eq!(db.iter().count(), 0);
     // The SPEC's range form compiles and works.

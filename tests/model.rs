@@ -33,9 +33,15 @@ fn value(rng: &mut StdRng, step: usize) -> Vec<u8> {
 }
 
 fn model_range(m: &Model, lo: &Option<Vec<u8>>, hi: &Option<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let lo = lo.as_ref().map_or(Bound::Unbounded, |l| Bound::Included(l.clone()));
-    let hi = hi.as_ref().map_or(Bound::Unbounded, |h| Bound::Excluded(h.clone()));
-    m.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    let lo = lo
+        .as_ref()
+        .map_or(Bound::Unbounded, |l| Bound::Included(l.clone()));
+    let hi = hi
+        .as_ref()
+        .map_or(Bound::Unbounded, |h| Bound::Excluded(h.clone()));
+    m.range((lo, hi))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn collect(it: impl Iterator<Item = lsm::Result<(Vec<u8>, Vec<u8>)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -59,8 +65,14 @@ fn check_range(db: &Lsm, snap: Option<&Snapshot>, model: &Model, rng: &mut StdRn
         hi.clone().map_or(Bound::Unbounded, Bound::Excluded),
     );
     let (fwd, rev) = match snap {
-        Some(s) => (collect(s.range(range.clone())), collect(s.range(range).rev())),
-        None => (collect(db.range(range.clone())), collect(db.range(range).rev())),
+        Some(s) => (
+            collect(s.range(range.clone())),
+            collect(s.range(range).rev()),
+        ),
+        None => (
+            collect(db.range(range.clone())),
+            collect(db.range(range).rev()),
+        ),
     };
     assert_eq!(fwd, want, "{ctx}: forward range {lo:?}..{hi:?}");
     let mut rev_want = want.clone();
@@ -201,7 +213,11 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
             }
             65..=79 => {
                 let k = key(&mut rng);
-                assert_eq!(db.get(&k).unwrap(), model.get(&k).cloned(), "{ctx}: get {k:?}");
+                assert_eq!(
+                    db.get(&k).unwrap(),
+                    model.get(&k).cloned(),
+                    "{ctx}: get {k:?}"
+                );
             }
             80..=85 => check_range(&db, None, &model, &mut rng, &ctx),
             86..=88 => {
@@ -214,7 +230,11 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
             89..=92 => {
                 if let Some((s, m)) = snaps.get(rng.random_range(0..snaps.len().max(1))) {
                     let k = key(&mut rng);
-                    assert_eq!(s.get(&k).unwrap(), m.get(&k).cloned(), "{ctx}: snapshot get");
+                    assert_eq!(
+                        s.get(&k).unwrap(),
+                        m.get(&k).cloned(),
+                        "{ctx}: snapshot get"
+                    );
                     check_range(&db, Some(s), m, &mut rng, &format!("{ctx} (snapshot)"));
                 }
             }
@@ -242,20 +262,37 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
     }
     // Everything, point by point, before and after a final reopen.
     for k in model.keys() {
-        assert_eq!(db.get(k).unwrap().as_ref(), model.get(k), "seed {seed}: final get");
+        assert_eq!(
+            db.get(k).unwrap().as_ref(),
+            model.get(k),
+            "seed {seed}: final get"
+        );
     }
     assert_eq!(collect(db.iter()), model_range(&model, &None, &None));
     flushes += db.stats().flushes;
     compactions += db.stats().compactions;
-    assert!(flushes > 10, "seed {seed}: expected many flushes, got {flushes}");
+    assert!(
+        flushes > 10,
+        "seed {seed}: expected many flushes, got {flushes}"
+    );
     if tiny_levels {
-        assert!(deepest_levels >= 3, "seed {seed}: only {deepest_levels} levels in use");
-        assert!(compactions > 10, "seed {seed}: too few compactions: {compactions}");
+        assert!(
+            deepest_levels >= 3,
+            "seed {seed}: only {deepest_levels} levels in use"
+        );
+        assert!(
+            compactions > 10,
+            "seed {seed}: too few compactions: {compactions}"
+        );
     }
     db.verify().unwrap();
     db.close().unwrap();
     let db = Lsm::open_with_config(cfg).unwrap();
-    assert_eq!(collect(db.iter()), model_range(&model, &None, &None), "seed {seed}: after reopen");
+    assert_eq!(
+        collect(db.iter()),
+        model_range(&model, &None, &None),
+        "seed {seed}: after reopen"
+    );
 }
 
 #[test]

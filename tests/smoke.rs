@@ -9,7 +9,8 @@ fn put_get_delete_flush_reopen() {
     {
         let db = Lsm::open_with_config(cfg.clone()).unwrap();
         for i in 0..1000u32 {
-            db.put(format!("k{i:05}").as_bytes(), format!("v{i}").as_bytes()).unwrap();
+            db.put(format!("k{i:05}").as_bytes(), format!("v{i}").as_bytes())
+                .unwrap();
         }
         db.delete(b"k00005").unwrap();
         db.delete_range(b"k00100", b"k00200").unwrap();

@@ -66,7 +66,11 @@ impl KeyCache {
         // quick_cache's Borrow-based lookup needs the owned key type; a Vec<u8> key
         // borrows as [u8], so no allocation happens here.
         let v = self.cache.get(key);
-        let c = if v.is_some() { &self.hits } else { &self.misses };
+        let c = if v.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         c.fetch_add(1, Ordering::Relaxed);
         v
     }
@@ -228,6 +232,8 @@ mod tests {
         }
         fs.write_raw(p, bytes[..bytes.len() - 1].to_vec()).unwrap();
         assert!(KeyCache::new(10).load(&fs, p, 42).is_err());
-        assert!(KeyCache::new(10).load(&fs, Path::new("db/none"), 42).is_err());
+        assert!(KeyCache::new(10)
+            .load(&fs, Path::new("db/none"), 42)
+            .is_err());
     }
 }

@@ -78,10 +78,7 @@ fn below_is_empty(v: &Version, output_level: usize, range: &Range) -> bool {
 /// largest key of the last file compacted out of `level`, so files take turns.
 pub fn pick(v: &Version, cfg: &CompactionConfig, pointers: &[Vec<u8>]) -> Option<Compaction> {
     let s = scores(v, cfg);
-    let (level, &score) = s
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    let (level, &score) = s.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
     if score < 1.0 {
         return None;
     }
@@ -104,8 +101,7 @@ pub fn pick(v: &Version, cfg: &CompactionConfig, pointers: &[Vec<u8>]) -> Option
     let mut all = chosen.clone();
     all.extend(next.iter().cloned());
     let full_range = union(&all)?;
-    let mut inputs: Vec<(usize, Arc<TableFile>)> =
-        chosen.into_iter().map(|f| (level, f)).collect();
+    let mut inputs: Vec<(usize, Arc<TableFile>)> = chosen.into_iter().map(|f| (level, f)).collect();
     inputs.extend(next.into_iter().map(|f| (output_level, f)));
     Some(Compaction {
         bottommost: below_is_empty(v, output_level, &full_range),

@@ -102,15 +102,25 @@ impl Output<'_> {
     }
 }
 
-/// Runs `c`, writing tables of about `target_file_bytes` into `dir`.
-/// `snapshots` are the live snapshots (sorted); `next_number` hands out file numbers.
+/// Where and how a compaction writes its tables.
+pub struct Target<'a> {
+    /// The file system.
+    pub fs: &'a dyn FileSystem,
+    /// The table directory.
+    pub dir: &'a Path,
+    /// Table format options.
+    pub opts: TableOptions,
+    /// The block cache the new tables use.
+    pub cache: Option<Arc<BlockCache>>,
+    /// Output files are cut at about this size.
+    pub target_file_bytes: u64,
+}
+
+/// Runs `c`, writing tables as `to` says. `snapshots` are the live snapshots
+/// (sorted); `next_number` hands out file numbers; `should_stop` abandons the run.
 pub fn run(
     c: &Compaction,
-    fs: &dyn FileSystem,
-    dir: &Path,
-    opts: TableOptions,
-    cache: Option<Arc<BlockCache>>,
-    target_file_bytes: u64,
+    to: Target<'_>,
     snapshots: &[SeqNo],
     mut next_number: impl FnMut() -> u64,
     should_stop: &dyn Fn() -> bool,
@@ -146,6 +156,13 @@ pub fn run(
         tombstones.dedup();
     }
 
+    let Target {
+        fs,
+        dir,
+        opts,
+        cache,
+        target_file_bytes,
+    } = to;
     let mut out = Output {
         fs,
         dir,
@@ -164,7 +181,7 @@ pub fn run(
     let mut steps = 0u32;
     while merge.valid() {
         steps = steps.wrapping_add(1);
-        if steps % 4096 == 0 && should_stop() {
+        if steps.is_multiple_of(4096) && should_stop() {
             return Err(LsmError::Closed);
         }
         let ik = merge.key();
@@ -194,8 +211,7 @@ pub fn run(
         let roll = match &out.builder {
             None => true,
             Some((_, b)) => {
-                b.estimated_size() >= target_file_bytes
-                    && out.last_user.as_deref() != Some(uk)
+                b.estimated_size() >= target_file_bytes && out.last_user.as_deref() != Some(uk)
             }
         };
         if roll {

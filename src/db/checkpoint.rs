@@ -182,12 +182,20 @@ impl DbInner {
             if let Some(n) = wal::parse_segment_file_name(&name) {
                 if n >= log_number {
                     // The live segment may be mid-append while it is read.
-                    logs.push((self.paths.wal_dir.join(name), FileKind::Wal, n == live_segment));
+                    logs.push((
+                        self.paths.wal_dir.join(name),
+                        FileKind::Wal,
+                        n == live_segment,
+                    ));
                 }
             }
         }
         if let Some(m) = manifest {
-            logs.push((filename::manifest(&self.paths.root, m), FileKind::Manifest, false));
+            logs.push((
+                filename::manifest(&self.paths.root, m),
+                FileKind::Manifest,
+                false,
+            ));
         }
         for (path, kind, live) in logs {
             let data = self

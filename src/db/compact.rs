@@ -81,13 +81,16 @@ impl DbInner {
             (c.move_edit(), Vec::new(), 0)
         } else {
             let stop = || abandon_on_close && self.bg.lock().shutdown;
+            let target = run::Target {
+                fs: self.fs.as_ref(),
+                dir: &self.paths.sst_dir,
+                opts: self.table_options(),
+                cache: self.block_cache.clone(),
+                target_file_bytes: self.config.compaction.target_file_bytes,
+            };
             let outcome = run::run(
                 &c,
-                self.fs.as_ref(),
-                &self.paths.sst_dir,
-                self.table_options(),
-                self.block_cache.clone(),
-                self.config.compaction.target_file_bytes,
+                target,
                 &snapshots,
                 || self.versions.lock().new_file_number(),
                 &stop,

@@ -97,7 +97,12 @@ impl DbInner {
                 .filter(|m| !Arc::ptr_eq(m, imm))
                 .cloned()
                 .collect();
-            *sv = Arc::new(SuperVersion::new(sv.mem.clone(), imms, version, &self.config));
+            *sv = Arc::new(SuperVersion::new(
+                sv.mem.clone(),
+                imms,
+                version,
+                &self.config,
+            ));
         }
         drop(vs);
         Counters::add(&self.counters.flushes, 1);

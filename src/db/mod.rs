@@ -27,7 +27,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 /// The memtables and tables a reader sees, captured together.
 pub(crate) struct SuperVersion {
@@ -108,7 +107,7 @@ pub(crate) struct DbInner {
     snapshots: Mutex<BTreeMap<SeqNo, usize>>,
     closed: AtomicBool,
     lock: Mutex<Option<Box<dyn FileLock>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pub runtime: crate::runtime::Runtime,
     /// Held for reading while files are being copied out (checkpoint, verify); file
     /// deletion takes it for writing.
     deletion_guard: RwLock<()>,
@@ -218,6 +217,8 @@ impl DbInner {
             key_cache_hits: self.key_cache.as_ref().map_or(0, |k| k.hits()),
             key_cache_misses: self.key_cache.as_ref().map_or(0, |k| k.misses()),
             key_cache_entries: self.key_cache.as_ref().map_or(0, |k| k.len() as u64),
+            get_latency: c.get_latency.summary(),
+            write_latency: c.write_latency.summary(),
             flush_bytes: Counters::get(&c.flush_bytes),
             stalls: Counters::get(&c.stalls),
             stall_micros: Counters::get(&c.stall_micros),
@@ -259,14 +260,9 @@ impl DbInner {
             bg.shutdown = true;
             self.bg_cv.notify_all();
         }
-        for t in self.threads.lock().drain(..) {
-            if t.join().is_err() {
-                result = Err(LsmError::io(
-                    "close",
-                    std::io::Error::other("a background thread panicked"),
-                ));
-            }
-        }
+        // Flushes finish (so acknowledged writes are in tables); a compaction in
+        // progress is abandoned and its partial output removed at the next open.
+        self.runtime.shutdown();
         if result.is_ok() {
             if let Some(e) = &*self.bg_error.lock() {
                 result = Err(e.duplicate());

@@ -10,6 +10,7 @@ use crate::filename;
 use crate::fs::FileSystem;
 use crate::manifest::{VersionEdit, VersionSet};
 use crate::memtable::MemTable;
+use crate::runtime::Runtime;
 use crate::stats::Counters;
 use crate::wal::{self, WriteAheadLogger};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -159,7 +160,7 @@ impl DbInner {
             snapshots: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
-            threads: Mutex::new(Vec::new()),
+            runtime: Runtime::new(config.compaction.background_threads)?,
             deletion_guard: RwLock::new(()),
             compaction_lock: Mutex::new(()),
             key_cache: (config.cache.key_cache_entries > 0)
@@ -193,29 +194,25 @@ impl DbInner {
     }
 
     fn start_threads(self: &Arc<Self>) -> Result<()> {
-        let mut threads = self.threads.lock();
+        let poison = |me: &Arc<Self>| {
+            let me = me.clone();
+            move |msg: String| {
+                me.set_bg_error(LsmError::io("background work", std::io::Error::other(msg)));
+            }
+        };
         let me = self.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("lsm-flush".into())
-                .spawn(move || me.flush_loop())
-                .map_err(|e| LsmError::io("start the flush thread", e))?,
-        );
+        self.runtime
+            .spawn_job("flush", move || me.flush_loop(), poison(self))?;
         let me = self.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("lsm-compact".into())
-                .spawn(move || me.compaction_loop())
-                .map_err(|e| LsmError::io("start the compaction thread", e))?,
-        );
+        self.runtime
+            .spawn_job("compaction", move || me.compaction_loop(), poison(self))?;
         if let SyncMode::Interval(every) = self.config.wal.sync {
             let me = self.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("lsm-wal-sync".into())
-                    .spawn(move || me.interval_sync_loop(every))
-                    .map_err(|e| LsmError::io("start the WAL sync thread", e))?,
-            );
+            self.runtime.spawn_job(
+                "wal-sync",
+                move || me.interval_sync_loop(every),
+                poison(self),
+            )?;
         }
         Ok(())
     }
@@ -245,8 +242,7 @@ impl DbInner {
             }
         }
         for name in list(fs, &self.paths.root)? {
-            let old_manifest =
-                filename::parse_manifest(&name).is_some_and(|n| Some(n) != manifest);
+            let old_manifest = filename::parse_manifest(&name).is_some_and(|n| Some(n) != manifest);
             if old_manifest || name == filename::current_temp(Path::new("")).to_string_lossy() {
                 doomed.push(self.paths.root.join(name));
             }

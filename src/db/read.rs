@@ -3,8 +3,8 @@
 use super::{DbInner, SuperVersion};
 use crate::error::Result;
 use crate::iter::{DbCursor, InternalIterator, LevelIterator, MergingIterator};
-use crate::manifest::TableFile;
 use crate::key::{self, SeqNo, ValueKind};
+use crate::manifest::TableFile;
 use crate::range_del::FragmentedTombstones;
 use std::sync::Arc;
 
@@ -12,6 +12,15 @@ impl DbInner {
     /// The value of `user_key` as of `snapshot` (now when `None`).
     pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
+        let started = std::time::Instant::now();
+        let r = self.get_inner(user_key, snapshot);
+        self.counters
+            .get_latency
+            .record(started.elapsed().as_nanos() as u64);
+        r
+    }
+
+    fn get_inner(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
         let cache = match snapshot {
             // The cache holds current values only, so snapshot reads bypass it.
             None => self.key_cache.as_deref(),
@@ -110,6 +119,12 @@ impl DbInner {
             }
         }
         let tombs = FragmentedTombstones::new(&tombstones, snapshot);
-        DbCursor::new(MergingIterator::new(children), snapshot, tombs, lower, upper)
+        DbCursor::new(
+            MergingIterator::new(children),
+            snapshot,
+            tombs,
+            lower,
+            upper,
+        )
     }
 }

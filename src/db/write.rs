@@ -31,6 +31,15 @@ impl DbInner {
         if batch.is_empty() {
             return Ok(());
         }
+        let started = Instant::now();
+        let r = self.write_queued(batch, sync);
+        self.counters
+            .write_latency
+            .record(started.elapsed().as_nanos() as u64);
+        r
+    }
+
+    fn write_queued(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         let me = Arc::new(Writer {
             batch,
             sync,
@@ -110,8 +119,7 @@ impl DbInner {
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);
 
-        let need_sync =
-            self.config.wal.sync == SyncMode::Always || group.iter().any(|w| w.sync);
+        let need_sync = self.config.wal.sync == SyncMode::Always || group.iter().any(|w| w.sync);
         if need_sync {
             if let Err(e) = wal.logger.sync() {
                 return Err(self.set_bg_error(e));
@@ -208,8 +216,7 @@ impl DbInner {
             return Err(self.set_bg_error(e));
         }
         let number = self.versions.lock().new_file_number();
-        let logger = match WriteAheadLogger::create(self.fs.as_ref(), &self.paths.wal_dir, number)
-        {
+        let logger = match WriteAheadLogger::create(self.fs.as_ref(), &self.paths.wal_dir, number) {
             Ok(l) => l,
             Err(e) => return Err(self.set_bg_error(e)),
         };
@@ -221,7 +228,12 @@ impl DbInner {
             let mut imms = Vec::with_capacity(sv.imms.len() + 1);
             imms.push(sv.mem.clone());
             imms.extend(sv.imms.iter().cloned());
-            *sv = Arc::new(SuperVersion::new(mem, imms, sv.version.clone(), &self.config));
+            *sv = Arc::new(SuperVersion::new(
+                mem,
+                imms,
+                sv.version.clone(),
+                &self.config,
+            ));
         }
         let _bg = self.bg.lock();
         self.bg_cv.notify_all();
@@ -247,13 +259,7 @@ impl DbInner {
         let mut bg = self.bg.lock();
         loop {
             self.check_bg_error()?;
-            if !self
-                .sv
-                .read()
-                .imms
-                .iter()
-                .any(|m| m.wal_number() <= newest)
-            {
+            if !self.sv.read().imms.iter().any(|m| m.wal_number() <= newest) {
                 return Ok(());
             }
             self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));

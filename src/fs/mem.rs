@@ -37,6 +37,8 @@ struct Faults {
     fail_at: Option<u64>,
     /// Only the operation at `fail_at` fails; later ones succeed again.
     transient: bool,
+    /// The operation with this number panics (a bug in I/O code, for poisoning tests).
+    panic_at: Option<u64>,
     /// Total bytes of file data the file system may hold (a full disk past it).
     space_limit: Option<u64>,
 }
@@ -93,6 +95,9 @@ impl State {
     fn tick(&mut self) -> io::Result<()> {
         let f = &mut self.faults;
         f.ops += 1;
+        if f.panic_at == Some(f.ops) {
+            panic!("injected panic at operation {}", f.ops);
+        }
         if let Some(at) = f.fail_at {
             if f.ops >= at && (!f.transient || f.ops == at) {
                 return Err(io::Error::other(format!(
@@ -184,10 +189,17 @@ impl MemFs {
         st.faults.transient = transient;
     }
 
+    /// Makes the `n`-th mutating operation from now panic, as a bug in I/O code would.
+    pub fn panic_after(&self, n: u64) {
+        let mut st = self.state.lock();
+        st.faults.panic_at = Some(st.faults.ops + n.max(1));
+    }
+
     /// Stops injecting faults.
     pub fn clear_faults(&self) {
         let mut st = self.state.lock();
         st.faults.fail_at = None;
+        st.faults.panic_at = None;
         st.faults.space_limit = None;
     }
 
@@ -395,9 +407,7 @@ impl FileSystem for MemFs {
         let p = normalize(path);
         let (dir, name) = split(&p)?;
         let mut st = self.state.lock();
-        if !st.dir(&dir)?.current.contains_key(&name) {
-            st.dir(&dir)?.current.insert(name, Arc::default());
-        }
+        st.dir(&dir)?.current.entry(name).or_default();
         if !st.locks.insert(p.clone()) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,

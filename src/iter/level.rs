@@ -102,9 +102,9 @@ impl InternalIterator for LevelIterator {
 
     fn seek_for_prev(&mut self, target: &[u8]) {
         // The last table whose smallest key is <= target.
-        let i = self
-            .files
-            .partition_point(|f| key::compare(&f.meta.smallest, target) != std::cmp::Ordering::Greater);
+        let i = self.files.partition_point(|f| {
+            key::compare(&f.meta.smallest, target) != std::cmp::Ordering::Greater
+        });
         if i == 0 {
             self.current = None;
             return;

@@ -103,9 +103,7 @@ impl InternalIterator for MergingIterator {
     fn prev(&mut self) {
         if self.forward {
             let k = self.key().to_vec();
-            self.children
-                .iter_mut()
-                .for_each(|c| c.seek_for_prev(&k));
+            self.children.iter_mut().for_each(|c| c.seek_for_prev(&k));
             self.forward = false;
             self.pick(Ordering::Greater);
         }

@@ -33,8 +33,9 @@ impl LevelState {
                 .levels
                 .get_mut(*level as usize)
                 .ok_or_else(|| format!("edit deletes from level {level}, which does not exist"))?;
-            l.remove(number)
-                .ok_or_else(|| format!("edit deletes file {number}, which is not in level {level}"))?;
+            l.remove(number).ok_or_else(|| {
+                format!("edit deletes file {number}, which is not in level {level}")
+            })?;
         }
         for (level, meta) in &edit.added {
             let nlevels = self.levels.len();
@@ -165,9 +166,8 @@ impl Version {
         lookup: &[u8],
     ) -> Option<&Arc<TableFile>> {
         let files = self.levels.get(level)?;
-        let i = files.partition_point(|f| {
-            key::compare(&f.meta.largest, lookup) == std::cmp::Ordering::Less
-        });
+        let i = files
+            .partition_point(|f| key::compare(&f.meta.largest, lookup) == std::cmp::Ordering::Less);
         files
             .get(i)
             .filter(|f| key::user_key(&f.meta.smallest) <= user_key)

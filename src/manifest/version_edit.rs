@@ -173,7 +173,11 @@ mod tests {
         // Records are checksummed by the log, so a cut only has to decode to
         // something else (or fail), never panic.
         for cut in 0..enc.len() {
-            assert_ne!(VersionEdit::decode(&enc[..cut]).ok(), Some(e.clone()), "cut {cut}");
+            assert_ne!(
+                VersionEdit::decode(&enc[..cut]).ok(),
+                Some(e.clone()),
+                "cut {cut}"
+            );
         }
     }
 }

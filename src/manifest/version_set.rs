@@ -112,7 +112,11 @@ impl VersionSet {
             .map_err(|e| LsmError::io_at("read", &manifest_path, e))?;
         let log = read_log(&data, &manifest_path);
         if let Some(d) = log.damage.first() {
-            return Err(LsmError::corruption(&manifest_path, d.offset, d.reason.clone()));
+            return Err(LsmError::corruption(
+                &manifest_path,
+                d.offset,
+                d.reason.clone(),
+            ));
         }
         if let Some(offset) = log.torn_tail {
             // An edit whose write never completed was never acted upon.
@@ -229,7 +233,6 @@ impl VersionSet {
     pub fn register_table(&mut self, table: Arc<Table>) {
         self.opened.insert(table.file_number(), table);
     }
-
 
     /// The pure file state.
     pub fn state(&self) -> &LevelState {

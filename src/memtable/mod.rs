@@ -263,7 +263,10 @@ impl InternalIterator for MemTableIterator {
     }
 
     fn value(&self) -> &[u8] {
-        self.current.as_ref().map(|(_, v)| &v[..]).unwrap_or_default()
+        self.current
+            .as_ref()
+            .map(|(_, v)| &v[..])
+            .unwrap_or_default()
     }
 
     fn status(&self) -> Result<()> {

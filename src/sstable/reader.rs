@@ -1,10 +1,10 @@
 //! Opens a table file and answers point lookups; `iter` walks it in order.
 
 use super::block::{read_block, read_contents, Block};
-use crate::cache::BlockCache;
 use super::bloom::BloomFilter;
 use super::format::{BlockHandle, Footer, FOOTER_SIZE};
 use super::iter::TableIterator;
+use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::iter::InternalIterator;
@@ -93,7 +93,6 @@ impl std::fmt::Debug for Table {
 impl Table {
     /// Opens `path`, checking the footer and loading the index, the filter and the
     /// range tombstones. Any damage to them is a `Corruption` error.
-    #[cfg_attr(not(test), allow(dead_code, reason = "used by tests and tools"))]
     pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<Table>> {
         Table::open_cached(fs, path, file_number, None)
     }
@@ -286,13 +285,11 @@ impl Table {
     }
 
     /// Bytes in the file.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool and compaction"))]
     pub fn file_size(&self) -> u64 {
         self.file_size
     }
 
     /// Point entries, as recorded in the footer.
-    #[cfg_attr(not(test), expect(dead_code, reason = "kept for the dump tool and compaction"))]
     pub fn entries(&self) -> u64 {
         self.footer.entries
     }

@@ -1,8 +1,8 @@
 //! Whole-table tests against a simple model, on the in-memory file system.
 
-use super::*;
 use super::builder::TableInfo;
 use super::iter::TableIterator;
+use super::*;
 use crate::config::Compression;
 use crate::fs::{FileSystem, MemFs};
 use crate::iter::InternalIterator;

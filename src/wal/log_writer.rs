@@ -94,7 +94,6 @@ impl LogWriter {
         self.len
     }
 
-
     /// The file, for a thread that syncs it while this writer keeps appending.
     pub fn file_handle(&self) -> Arc<dyn WritableFile> {
         self.file.clone()

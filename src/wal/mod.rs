@@ -7,7 +7,6 @@
 //! recovery tell a torn tail left by a power cut from damage in the middle of the log.
 //! [`LogWriter`] and [`read_log`] know nothing of batches, so the MANIFEST uses them too.
 
-
 pub mod format;
 mod log_reader;
 mod log_writer;

@@ -1,0 +1,144 @@
+//! Runs one database command on an open database; shared by the command line and the
+//! shell, so both print exactly the same.
+
+use crate::args::{DbCommand, ScanArgs};
+use crate::escape;
+use lsm::{FileKind, Lsm, LsmError};
+use std::fmt;
+use std::io::{self, Write};
+use std::ops::Bound;
+
+/// Why a command failed, and so which exit status `lsm` returns.
+#[derive(Debug)]
+pub enum Failure {
+    /// `get` of a missing key (exit status 3).
+    NotFound(String),
+    /// The engine refused or failed.
+    Lsm(LsmError),
+    /// A bad argument: an escape, a hex string, an option.
+    Invalid(String),
+    /// Writing the output failed.
+    Io(io::Error),
+}
+
+impl Failure {
+    /// The process exit status for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::NotFound(_) => 3,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NotFound(k) => write!(f, "key not found: {k}"),
+            Failure::Lsm(e) => write!(f, "{e}"),
+            Failure::Invalid(s) => write!(f, "{s}"),
+            Failure::Io(e) => write!(f, "writing output: {e}"),
+        }
+    }
+}
+
+impl From<LsmError> for Failure {
+    fn from(e: LsmError) -> Self {
+        Failure::Lsm(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+/// The bytes of a key or value argument.
+pub fn bytes(arg: &str) -> Result<Vec<u8>, Failure> {
+    escape::parse(arg).map_err(Failure::Invalid)
+}
+
+/// Runs `cmd` on `db`, printing its output to `out`.
+pub fn run(db: &Lsm, cmd: &DbCommand, out: &mut dyn Write) -> Result<(), Failure> {
+    match cmd {
+        DbCommand::Put { key, value } => db.put(&bytes(key)?, &bytes(value)?)?,
+        DbCommand::Get { key } => {
+            let k = bytes(key)?;
+            match db.get(&k)? {
+                Some(v) => writeln!(out, "{}", escape::show(&v))?,
+                None => return Err(Failure::NotFound(escape::show(&k))),
+            }
+        }
+        DbCommand::Delete { key } => db.delete(&bytes(key)?)?,
+        DbCommand::Scan(args) => scan(db, args, out)?,
+        DbCommand::Stats => write!(out, "{}", db.stats())?,
+        DbCommand::Flush => db.flush()?,
+        DbCommand::Compact { start, end } => compact(db, start.as_ref(), end.as_ref())?,
+        DbCommand::Verify => verify(db, out)?,
+    }
+    Ok(())
+}
+
+fn compact(db: &Lsm, start: Option<&String>, end: Option<&String>) -> Result<(), Failure> {
+    let start = start.map(|a| bytes(a)).transpose()?;
+    let end = end.map(|b| bytes(b)).transpose()?;
+    db.compact_range(start.as_deref(), end.as_deref())?;
+    Ok(())
+}
+
+fn scan(db: &Lsm, args: &ScanArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let iter = if let Some(p) = &args.prefix {
+        db.prefix(&bytes(p)?)
+    } else {
+        let lo = match &args.start {
+            Some(a) => Bound::Included(bytes(a)?),
+            None => Bound::Unbounded,
+        };
+        let hi = match &args.end {
+            Some(b) => Bound::Excluded(bytes(b)?),
+            None => Bound::Unbounded,
+        };
+        db.range::<Vec<u8>, _>((lo, hi))
+    };
+    type KeyValue = lsm::Result<(Vec<u8>, Vec<u8>)>;
+    let iter: Box<dyn Iterator<Item = KeyValue>> = if args.reverse {
+        Box::new(iter.rev())
+    } else {
+        Box::new(iter)
+    };
+    for item in iter.take(args.limit.unwrap_or(usize::MAX)) {
+        let (k, v) = item?;
+        writeln!(out, "{}\t{}", escape::show(&k), escape::show(&v))?;
+    }
+    Ok(())
+}
+
+fn verify(db: &Lsm, out: &mut dyn Write) -> Result<(), Failure> {
+    let report = db.verify()?;
+    for f in &report.files {
+        let kind = match f.kind {
+            FileKind::Table => "table",
+            FileKind::Wal => "wal",
+            FileKind::Manifest => "manifest",
+        };
+        write!(
+            out,
+            "{kind:<8} {} {} bytes, {} entries",
+            f.path.display(),
+            f.bytes,
+            f.entries
+        )?;
+        match &f.md5 {
+            Some(md5) => writeln!(out, ", md5 {md5}")?,
+            None => writeln!(out)?,
+        }
+    }
+    writeln!(
+        out,
+        "ok: {} files, {} bytes, every checksum matches",
+        report.files.len(),
+        report.total_bytes
+    )?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The engine's own Tokio runtime: a few named threads for flushes, compactions, the
+//! WAL syncer and the blocking halves of `AsyncLsm` calls.
+//!
+//! Callers never need to be inside a runtime: synchronous calls run on the caller's
+//! thread, and everything here is started and stopped by the engine. Background jobs
+//! are blocking work (file I/O, merging), so they run on the runtime's blocking pool.
+//! A job that panics poisons the database through `on_panic` instead of vanishing.
+
+use crate::error::{LsmError, Result};
+use parking_lot::{Condvar, Mutex};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Counts running jobs so shutdown can wait for them without blocking inside a runtime.
+#[derive(Default)]
+struct Jobs {
+    running: Mutex<usize>,
+    idle: Condvar,
+}
+
+/// The runtime and the jobs it runs.
+pub(crate) struct Runtime {
+    rt: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    jobs: Arc<Jobs>,
+}
+
+impl Runtime {
+    /// A runtime with `workers` worker threads named `lsm-worker-N`.
+    pub fn new(workers: usize) -> Result<Runtime> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers.max(1))
+            .max_blocking_threads(64)
+            .thread_name_fn(|| format!("lsm-worker-{}", NEXT.fetch_add(1, Ordering::Relaxed)))
+            .build()
+            .map_err(|e| LsmError::io("start the background runtime", e))?;
+        let handle = rt.handle().clone();
+        Ok(Runtime {
+            rt: Mutex::new(Some(rt)),
+            handle,
+            jobs: Arc::default(),
+        })
+    }
+
+    /// Runs `job` in the background. A panic in it is caught and handed to
+    /// `on_panic` (which poisons the database).
+    pub fn spawn_job(
+        &self,
+        name: &'static str,
+        job: impl FnOnce() + Send + 'static,
+        on_panic: impl FnOnce(String) + Send + 'static,
+    ) -> Result<()> {
+        if self.rt.lock().is_none() {
+            return Err(LsmError::Closed);
+        }
+        *self.jobs.running.lock() += 1;
+        let jobs = self.jobs.clone();
+        self.handle.spawn_blocking(move || {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                log::error!("background job {name} panicked: {msg}");
+                on_panic(format!("background job {name} panicked: {msg}"));
+            }
+            let mut n = jobs.running.lock();
+            *n -= 1;
+            jobs.idle.notify_all();
+        });
+        Ok(())
+    }
+
+    /// Runs blocking `f` on the runtime and returns a future of its result, awaitable
+    /// from any executor.
+    pub fn run_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> impl Future<Output = Result<T>> + Send + 'static {
+        let task = if self.rt.lock().is_some() {
+            Some(self.handle.spawn_blocking(f))
+        } else {
+            None
+        };
+        async move {
+            match task {
+                None => Err(LsmError::Closed),
+                Some(t) => match t.await {
+                    Ok(r) => r,
+                    Err(e) => Err(LsmError::io(
+                        "background task",
+                        std::io::Error::other(e.to_string()),
+                    )),
+                },
+            }
+        }
+    }
+
+    /// Waits until every job has returned, then stops the runtime. Never blocks on the
+    /// runtime itself, so it is safe to call from async code (a `Drop` inside a task).
+    pub fn shutdown(&self) {
+        {
+            let mut n = self.jobs.running.lock();
+            while *n > 0 {
+                self.jobs.idle.wait(&mut n);
+            }
+        }
+        if let Some(rt) = self.rt.lock().take() {
+            rt.shutdown_background();
+        }
+    }
+}
