@@ -3,7 +3,7 @@
 use super::boundary::lsm_status::{self, LSM_BUFFER_TOO_SMALL, LSM_NOT_FOUND};
 use super::boundary::{bytes, handle, malloc_copy, out, path, status, text, Failure, Outcome};
 use super::options::{config_for, lsm_options};
-use crate::{FileKind, Lsm, Stats, VerifyReport};
+use crate::{FileKind, Lsm, VerifyReport};
 use std::ffi::c_char;
 use std::fmt::Write as _;
 use std::ptr::null_mut;
@@ -227,7 +227,7 @@ pub unsafe extern "C" fn lsm_property(
         let (db, name) = unsafe { (self::db(db)?, text(name, "name")?) };
         let value = match name {
             "lsm.stats" => db.stats().to_string(),
-            "lsm.stats.json" => stats_json(&db.stats()),
+            "lsm.stats.json" => db.stats().to_json(),
             other => {
                 return Err(Failure::new(
                     LSM_NOT_FOUND,
@@ -288,72 +288,6 @@ fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// [`Stats`] as a JSON object with the same field names. The pattern names every
-/// field, so a new one fails to compile until it is added here.
-fn stats_json(s: &Stats) -> String {
-    let Stats {
-        writes,
-        write_groups,
-        wal_bytes,
-        wal_syncs,
-        flushes,
-        flush_bytes,
-        compactions,
-        trivial_moves,
-        compaction_bytes_read,
-        compaction_bytes_written,
-        compaction_dropped,
-        block_cache_hits,
-        block_cache_misses,
-        block_cache_bytes,
-        key_cache_hits,
-        key_cache_misses,
-        key_cache_entries,
-        slowdowns,
-        stalls,
-        stall_micros,
-        memtable_entries,
-        immutable_memtables,
-        last_sequence,
-        levels,
-    } = s;
-    let mut j = String::from("{");
-    for (name, v) in [
-        ("writes", writes),
-        ("write_groups", write_groups),
-        ("wal_bytes", wal_bytes),
-        ("wal_syncs", wal_syncs),
-        ("flushes", flushes),
-        ("flush_bytes", flush_bytes),
-        ("compactions", compactions),
-        ("trivial_moves", trivial_moves),
-        ("compaction_bytes_read", compaction_bytes_read),
-        ("compaction_bytes_written", compaction_bytes_written),
-        ("compaction_dropped", compaction_dropped),
-        ("block_cache_hits", block_cache_hits),
-        ("block_cache_misses", block_cache_misses),
-        ("block_cache_bytes", block_cache_bytes),
-        ("key_cache_hits", key_cache_hits),
-        ("key_cache_misses", key_cache_misses),
-        ("key_cache_entries", key_cache_entries),
-        ("slowdowns", slowdowns),
-        ("stalls", stalls),
-        ("stall_micros", stall_micros),
-        ("memtable_entries", memtable_entries),
-        ("immutable_memtables", immutable_memtables),
-        ("last_sequence", last_sequence),
-    ] {
-        let _ = write!(j, "\"{name}\":{v},");
-    }
-    j.push_str("\"levels\":[");
-    for (i, l) in levels.iter().enumerate() {
-        let sep = if i == 0 { "" } else { "," };
-        let _ = write!(j, "{sep}{{\"files\":{},\"bytes\":{}}}", l.files, l.bytes);
-    }
-    j.push_str("]}");
-    j
-}
-
 /// [`VerifyReport`] as JSON.
 fn verify_json(r: &VerifyReport) -> String {
     let mut j = String::from("{\"files\":[");
@@ -386,32 +320,7 @@ fn verify_json(r: &VerifyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FileReport, LevelStats};
-
-    #[test]
-    fn stats_json_has_every_field() {
-        let s = Stats {
-            writes: 3,
-            levels: vec![
-                LevelStats {
-                    files: 2,
-                    bytes: 10,
-                },
-                LevelStats::default(),
-            ],
-            ..Default::default()
-        };
-        assert_eq!(
-            stats_json(&s),
-            "{\"writes\":3,\"write_groups\":0,\"wal_bytes\":0,\"wal_syncs\":0,\"flushes\":0,\
-             \"flush_bytes\":0,\"compactions\":0,\"trivial_moves\":0,\"compaction_bytes_read\":0,\
-             \"compaction_bytes_written\":0,\"compaction_dropped\":0,\"block_cache_hits\":0,\
-             \"block_cache_misses\":0,\"block_cache_bytes\":0,\"key_cache_hits\":0,\
-             \"key_cache_misses\":0,\"key_cache_entries\":0,\"slowdowns\":0,\"stalls\":0,\"stall_micros\":0,\"memtable_entries\":0,\
-             \"immutable_memtables\":0,\"last_sequence\":0,\
-             \"levels\":[{\"files\":2,\"bytes\":10},{\"files\":0,\"bytes\":0}]}"
-        );
-    }
+    use crate::FileReport;
 
     #[test]
     fn verify_json_escapes_paths() {
