@@ -207,9 +207,7 @@ impl Lsm {
     /// bindings use it to complete asynchronous calls from the engine's own threads.
     /// `Closed` once the database is closed.
     pub fn spawn_blocking(&self, job: impl FnOnce() + Send + 'static) -> Result<()> {
-        self.inner()
-            .runtime
-            .spawn_job("binding call", job, |msg| log::error!("{msg}"))
+        self.inner().runtime.spawn_detached(job)
     }
 
     pub(crate) fn runtime(&self) -> &crate::runtime::Runtime {

@@ -75,6 +75,21 @@ impl Runtime {
         Ok(())
     }
 
+    /// Runs `job` on the runtime without counting it: shutdown does not wait for it.
+    /// For calls made on behalf of bindings, which may themselves hold (and drop) the
+    /// last handle and so start the shutdown that would otherwise wait for them.
+    pub fn spawn_detached(&self, job: impl FnOnce() + Send + 'static) -> Result<()> {
+        if self.rt.lock().is_none() {
+            return Err(LsmError::Closed);
+        }
+        self.handle.spawn_blocking(move || {
+            if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                log::error!("a binding call panicked");
+            }
+        });
+        Ok(())
+    }
+
     /// Runs blocking `f` on the runtime and returns a future of its result, awaitable
     /// from any executor.
     pub fn run_blocking<T: Send + 'static>(
@@ -110,6 +125,16 @@ impl Runtime {
             }
         }
         if let Some(rt) = self.rt.lock().take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Dropping a Tokio runtime blocks, which panics inside async code; this never
+        // blocks (an open that failed part-way ends up here).
+        if let Some(rt) = self.rt.get_mut().take() {
             rt.shutdown_background();
         }
     }

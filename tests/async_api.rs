@@ -84,3 +84,26 @@ fn futures_complete_on_a_single_threaded_runtime_too() {
         drop(db);
     });
 }
+
+#[test]
+fn the_last_handle_dropped_inside_an_engine_job_does_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = lsm::Lsm::open(dir.path().join("db")).unwrap();
+    db.put(b"k", b"v").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = db.clone();
+    db.spawn_blocking(move || {
+        let v = inner.get(b"k").unwrap();
+        drop(inner); // the last handle once the outer one is gone: closes the engine
+        tx.send(v).unwrap();
+    })
+    .unwrap();
+    drop(db);
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the job finished");
+    assert_eq!(got, Some(b"v".to_vec()));
+    // The database was closed and can be opened again.
+    let db = lsm::Lsm::open(dir.path().join("db")).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+}

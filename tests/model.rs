@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// What a held iterator must still yield.
+type Expected = std::vec::IntoIter<(Vec<u8>, Vec<u8>)>;
 
 fn key(rng: &mut StdRng) -> Vec<u8> {
     // A small key space so overwrites, deletes and range deletes hit live keys; a few
@@ -169,9 +171,31 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
     let mut model = Model::new();
     // Snapshots held across writes, flushes and reopen-free stretches.
     let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
+    // An iterator kept open across writes, flushes and compactions, with what it must
+    // still yield (the view at its creation).
+    let mut held: Option<(lsm::Iter, Expected)> = None;
 
     for step in 0..steps {
         let ctx = format!("seed {seed} step {step}");
+        if step % 10 == 0 {
+            match &mut held {
+                None => {
+                    let want = model_range(&model, &None, &None);
+                    held = Some((db.iter(), want.into_iter()));
+                }
+                Some((it, want)) => {
+                    for _ in 0..rng.random_range(1..20) {
+                        let got = it.next().map(|r| r.expect("held iterator failed"));
+                        let exp = want.next();
+                        assert_eq!(got, exp, "{ctx}: iterator held across changes");
+                        if exp.is_none() {
+                            held = None;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
         let used = db.stats().levels.iter().filter(|l| l.files > 0).count();
         deepest_levels = deepest_levels.max(used);
         match rng.random_range(0..100) {
@@ -251,6 +275,7 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
             _ => {
                 // Reopen: snapshots cannot outlive the handle's engine meaningfully.
                 snaps.clear();
+                held = None;
                 flushes += db.stats().flushes;
                 compactions += db.stats().compactions;
                 db.close().unwrap();

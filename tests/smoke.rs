@@ -29,9 +29,14 @@ fn put_get_delete_flush_reopen() {
         assert_eq!(rev.len(), n);
         assert_eq!(rev[0], b"zz");
         println!("{}", db.stats());
+        assert_eq!(db.stats().last_sequence, 1000 + 1 + 1 + 2);
         db.close().unwrap();
     }
     let db = Lsm::open_with_config(cfg).unwrap();
+    // Sequence numbers survive a reopen: the next write continues after the last.
+    assert_eq!(db.stats().last_sequence, 1004);
+    let snap = db.snapshot();
+    assert_eq!(snap.sequence(), 1004);
     assert_eq!(db.get(b"k00150").unwrap(), None);
     assert_eq!(db.get(b"k00999").unwrap(), Some(b"v999".to_vec()));
     assert_eq!(db.iter().count(), 1000 - 2 - 100 + 1);

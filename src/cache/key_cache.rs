@@ -41,7 +41,15 @@ pub struct KeyCache {
     range_seq: RwLock<SeqNo>,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Admission filter: a key is cached on its second miss within a window, so a
+    /// scan or a uniform random read does not pay for inserting keys it never reads
+    /// again. A bit per hash bucket; cleared every `DOOR_WINDOW * capacity` misses.
+    door: Vec<AtomicU64>,
+    door_misses: AtomicU64,
 }
+
+const DOOR_BITS: usize = 1 << 20;
+const DOOR_WINDOW: u64 = 4;
 
 impl KeyCache {
     /// A cache of at most `entries` keys.
@@ -53,7 +61,23 @@ impl KeyCache {
             range_seq: RwLock::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            door: (0..DOOR_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+            door_misses: AtomicU64::new(0),
         }
+    }
+
+    /// True when `key` missed recently already (and should be cached now); marks it.
+    fn admit(&self, key: &[u8]) -> bool {
+        let n = self.door_misses.fetch_add(1, Ordering::Relaxed);
+        if n > 0 && n.is_multiple_of(DOOR_WINDOW * self.capacity.max(1024) as u64) {
+            for w in &self.door {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        let bit = (crate::key::hash(key) >> 20) as usize % DOOR_BITS;
+        let mask = 1u64 << (bit % 64);
+        let prev = self.door[bit / 64].fetch_or(mask, Ordering::Relaxed);
+        prev & mask != 0
     }
 
     fn stripe(&self, key: &[u8]) -> &Mutex<SeqNo> {
@@ -78,6 +102,13 @@ impl KeyCache {
     /// Caches `value` for `key`, read at `snapshot`, unless a newer write may have
     /// changed it.
     pub fn insert(&self, key: &[u8], value: &[u8], snapshot: SeqNo) {
+        if !self.admit(key) {
+            return;
+        }
+        self.insert_now(key, value, snapshot);
+    }
+
+    fn insert_now(&self, key: &[u8], value: &[u8], snapshot: SeqNo) {
         let range = self.range_seq.read();
         if *range > snapshot {
             return;
@@ -200,13 +231,15 @@ mod tests {
     fn an_insert_racing_a_newer_write_is_refused() {
         let c = KeyCache::new(10);
         c.invalidate(b"k", 5);
-        c.insert(b"k", b"old", 4); // read before the write at 5
+        c.insert_now(b"k", b"old", 4); // read before the write at 5
         assert!(c.get(b"k").is_none());
+        c.insert(b"k", b"new", 5);
+        assert!(c.get(b"k").is_none(), "admitted on the first miss");
         c.insert(b"k", b"new", 5);
         assert_eq!(c.get(b"k").as_deref(), Some(&b"new"[..]));
         c.invalidate_all(9);
         assert!(c.get(b"k").is_none());
-        c.insert(b"k", b"x", 8);
+        c.insert_now(b"k", b"x", 8);
         assert!(c.get(b"k").is_none());
     }
 
@@ -216,8 +249,8 @@ mod tests {
         fs.create_dir_all(Path::new("db")).unwrap();
         let p = Path::new("db/cache");
         let c = KeyCache::new(10);
-        c.insert(b"a", b"1", 0);
-        c.insert(b"b", b"", 0);
+        c.insert_now(b"a", b"1", 0);
+        c.insert_now(b"b", b"", 0);
         c.save(&fs, p, 42).unwrap();
         let warm = KeyCache::new(10);
         assert_eq!(warm.load(&fs, p, 42), Ok(2));

@@ -66,11 +66,12 @@ impl DbInner {
                 .create_dir_all(d)
                 .map_err(|e| LsmError::io_at("create directory", d, e))?;
         }
-        // No file may be deleted between choosing what to copy and copying it.
-        let _guard = self.deletion_guard.read();
+        // No WAL segment may be deleted between choosing what to copy and copying it;
+        // the tables stay alive because `version` holds them.
+        let _pin = self.pins.pin(self.fs.as_ref());
         // With the WAL lock no write is in flight, and with the version lock no flush
         // can land: the tables, the segments and their lengths describe one moment.
-        let (mut snapshot, segments, live_seq, next_file) = {
+        let (mut snapshot, segments, live_seq, next_file, _version) = {
             let wal = self.wal.lock();
             let vs = self.versions.lock();
             let mut snapshot = vs.state().snapshot_edit();
@@ -96,7 +97,13 @@ impl DbInner {
                     }
                 }
             }
-            (snapshot, segments, wal.last_seq, vs.next_file_number)
+            (
+                snapshot,
+                segments,
+                wal.last_seq,
+                vs.next_file_number,
+                vs.current(),
+            )
         };
         for (_, meta) in &snapshot.added {
             let from = filename::table(&self.paths.sst_dir, meta.number);
@@ -143,7 +150,7 @@ impl DbInner {
     /// manifest's record of it.
     pub fn verify(&self) -> Result<VerifyReport> {
         self.check_open()?;
-        let _guard = self.deletion_guard.read();
+        let _pin = self.pins.pin(self.fs.as_ref());
         let sv = self.super_version();
         let mut report = VerifyReport::default();
         for f in sv.version.tables() {

@@ -113,7 +113,6 @@ impl DbInner {
 
     /// Deletes WAL segments numbered below `log_number` (their data is in tables).
     pub(super) fn delete_wal_segments_below(&self, log_number: u64) {
-        let _guard = self.deletion_guard.write();
         let dir = &self.paths.wal_dir;
         let names = match self.fs.list_dir(dir) {
             Ok(n) => n,
@@ -122,23 +121,14 @@ impl DbInner {
                 return;
             }
         };
-        let mut removed = false;
-        for name in names {
-            if let Some(n) = crate::wal::parse_segment_file_name(&name) {
-                if n < log_number {
-                    let p = dir.join(&name);
-                    match self.fs.remove_file(&p) {
-                        Ok(()) => removed = true,
-                        Err(e) => log::warn!("cannot delete {}: {e}", p.display()),
-                    }
-                }
-            }
-        }
-        if removed {
-            if let Err(e) = self.fs.sync_dir(dir) {
-                log::warn!("cannot sync {}: {e}", dir.display());
-            }
-        }
+        let doomed = names
+            .iter()
+            .filter(|name| {
+                crate::wal::parse_segment_file_name(name).is_some_and(|n| n < log_number)
+            })
+            .map(|name| dir.join(name))
+            .collect();
+        self.pins.delete(self.fs.as_ref(), doomed);
     }
 }
 

@@ -9,6 +9,7 @@ mod checkpoint;
 mod compact;
 mod flush;
 mod open;
+mod pins;
 mod read;
 mod write;
 
@@ -108,9 +109,9 @@ pub(crate) struct DbInner {
     closed: AtomicBool,
     lock: Mutex<Option<Box<dyn FileLock>>>,
     pub runtime: crate::runtime::Runtime,
-    /// Held for reading while files are being copied out (checkpoint, verify); file
-    /// deletion takes it for writing.
-    deletion_guard: RwLock<()>,
+    /// Deletions of WAL segments and orphans wait while a checkpoint or verification
+    /// reads files.
+    pins: pins::FilePins,
     /// Data blocks shared by every table (`None` when `cache.block_cache_bytes` is 0).
     block_cache: Option<Arc<crate::cache::BlockCache>>,
     /// Hot keys (`None` when `cache.key_cache_entries` is 0).

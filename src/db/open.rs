@@ -1,6 +1,7 @@
 //! Opening a database: lock, manifest, WAL replay, cleanup, background threads.
 
 use super::flush::build_table;
+use super::pins::FilePins;
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, WalState};
 use crate::cache::{BlockCache, KeyCache};
@@ -161,7 +162,7 @@ impl DbInner {
             closed: AtomicBool::new(false),
             lock: Mutex::new(Some(lock)),
             runtime: Runtime::new(config.compaction.background_threads)?,
-            deletion_guard: RwLock::new(()),
+            pins: FilePins::default(),
             compaction_lock: Mutex::new(()),
             key_cache: (config.cache.key_cache_entries > 0)
                 .then(|| Arc::new(KeyCache::new(config.cache.key_cache_entries))),
@@ -247,18 +248,10 @@ impl DbInner {
                 doomed.push(self.paths.root.join(name));
             }
         }
-        let _guard = self.deletion_guard.write();
         for p in &doomed {
             log::info!("deleting obsolete file {}", p.display());
-            fs.remove_file(p)
-                .map_err(|e| LsmError::io_at("delete", p, e))?;
         }
-        if !doomed.is_empty() {
-            for d in [&self.paths.sst_dir, &self.paths.wal_dir, &self.paths.root] {
-                fs.sync_dir(d)
-                    .map_err(|e| LsmError::io_at("sync directory", d, e))?;
-            }
-        }
+        self.pins.delete(fs, doomed);
         Ok(())
     }
 }

@@ -239,6 +239,11 @@ impl VersionSet {
         &self.state
     }
 
+    /// The current version.
+    pub fn current(&self) -> Arc<Version> {
+        self.current.clone()
+    }
+
     /// A fresh file number.
     pub fn new_file_number(&mut self) -> u64 {
         let n = self.next_file_number;

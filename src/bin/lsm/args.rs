@@ -163,6 +163,9 @@ pub struct BenchArgs {
     /// Seed of the random keys.
     #[arg(long, default_value_t = 301)]
     pub seed: u64,
+    /// Run `mixed` for this many seconds instead of `--num` operations
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
 }
 
 /// One line of the shell.

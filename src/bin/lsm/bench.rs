@@ -262,7 +262,12 @@ impl Bench {
     ) -> Result<(u64, u64, Histogram<u64>), Failure> {
         let threads = self.args.threads.max(1) as u64;
         let num = self.args.num;
+        let deadline = self
+            .args
+            .duration
+            .map(|s| Instant::now() + std::time::Duration::from_secs(s));
         let done = AtomicU64::new(0);
+        let total = AtomicU64::new(0);
         let hits = AtomicU64::new(0);
         let seeds: Vec<u64> = (0..threads).map(|_| self.rng.next()).collect();
         let this = &*self;
@@ -271,12 +276,19 @@ impl Bench {
                 .iter()
                 .enumerate()
                 .map(|(t, &seed)| {
-                    let (done, hits) = (&done, &hits);
-                    let share = num / threads + u64::from((t as u64) < num % threads);
+                    let (done, hits, total) = (&done, &hits, &total);
+                    let share = match deadline {
+                        Some(_) => u64::MAX,
+                        None => num / threads + u64::from((t as u64) < num % threads),
+                    };
                     s.spawn(move || -> Result<Histogram<u64>, Failure> {
                         let mut rng = Rng(seed);
                         let mut lat = histogram()?;
                         for i in 0..share {
+                            if deadline.is_some_and(|d| i % 256 == 0 && Instant::now() >= d) {
+                                break;
+                            }
+                            total.fetch_add(1, Ordering::Relaxed);
                             let k = this.key(rng.below(num));
                             let read = rng.below(100) < u64::from(this.args.read_percent);
                             let t = Instant::now();
@@ -310,7 +322,7 @@ impl Bench {
             all.add(r?)
                 .map_err(|e| Failure::Invalid(format!("latency histogram: {e}")))?;
         }
-        Ok((num, hits.load(Ordering::Relaxed), all))
+        Ok((total.load(Ordering::Relaxed), hits.load(Ordering::Relaxed), all))
     }
 }
 
@@ -422,8 +434,17 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
             let files: Vec<usize> = s.levels.iter().map(|l| l.files).collect();
             writeln!(
                 out,
-                "tables per level: {files:?}, {} flushes, {} stalls",
-                s.flushes, s.stalls
+                "tables per level: {files:?}, {} flushes, {} compactions, {} stalls ({} ms), \
+                 {} slowdowns, write amplification {:.2}, block cache hit ratio {:.3}, \
+                 key cache hit ratio {:.3}",
+                s.flushes,
+                s.compactions,
+                s.stalls,
+                s.stall_micros / 1000,
+                s.slowdowns,
+                s.write_amplification(),
+                ratio(s.block_cache_hits, s.block_cache_misses),
+                ratio(s.key_cache_hits, s.key_cache_misses),
             )?;
         }
         db.close()?;
@@ -487,6 +508,15 @@ fn to_json(args: &BenchArgs, results: &[Outcome], entry_bytes: usize) -> serde_j
         "sync": args.sync,
         "results": rows,
     })
+}
+
+/// hits / (hits + misses), 0 when there were no lookups.
+fn ratio(hits: u64, misses: u64) -> f64 {
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 / (hits + misses) as f64
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,212 @@
+//! Shared by the durability tests: a deterministic random history of operations, a
+//! reference model (a `BTreeMap`) to replay it on, and helpers that read a database back
+//! and compare it with the model.
+#![allow(dead_code)]
+
+use lsm::{Lsm, WriteBatch};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+/// The whole content of a database: key -> value.
+pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// One acknowledged-or-not operation of a history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    DeleteRange(Vec<u8>, Vec<u8>),
+    Batch(Vec<Op>),
+}
+
+/// Key number `n`.
+pub fn key(n: u32) -> Vec<u8> {
+    format!("k{n:05}").into_bytes()
+}
+
+fn single_op(rng: &mut StdRng, index: u64, sub: usize, nkeys: u32) -> Op {
+    let r = rng.random_range(0..100);
+    let k = rng.random_range(0..nkeys);
+    if r < 65 {
+        // The value names the operation that wrote it, so a stale value is visible.
+        let pad = rng.random_range(0..48);
+        let mut v = format!("op{index}.{sub}:").into_bytes();
+        v.extend(std::iter::repeat_n(b'a' + (index % 26) as u8, pad));
+        Op::Put(key(k), v)
+    } else if r < 92 {
+        Op::Delete(key(k))
+    } else {
+        let width = rng.random_range(1..16);
+        Op::DeleteRange(key(k), key(k + width))
+    }
+}
+
+/// Operation `index` of the history `seed`: a pure function of both, so a process can
+/// resume the history anywhere.
+pub fn gen_op(seed: u64, index: u64, nkeys: u32) -> Op {
+    let mut rng = StdRng::seed_from_u64(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03),
+    );
+    if rng.random_range(0..100) < 12 {
+        let n = rng.random_range(2..7);
+        Op::Batch(
+            (0..n)
+                .map(|s| single_op(&mut rng, index, s, nkeys))
+                .collect(),
+        )
+    } else {
+        single_op(&mut rng, index, 0, nkeys)
+    }
+}
+
+/// Applies `op` to the model.
+pub fn apply(state: &mut State, op: &Op) {
+    match op {
+        Op::Put(k, v) => {
+            state.insert(k.clone(), v.clone());
+        }
+        Op::Delete(k) => {
+            state.remove(k);
+        }
+        Op::DeleteRange(s, e) => {
+            let doomed: Vec<Vec<u8>> = state
+                .range(s.clone()..e.clone())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in doomed {
+                state.remove(&k);
+            }
+        }
+        Op::Batch(ops) => {
+            for o in ops {
+                apply(state, o);
+            }
+        }
+    }
+}
+
+fn add_to_batch(b: &mut WriteBatch, op: &Op) {
+    match op {
+        Op::Put(k, v) => {
+            b.put(k, v);
+        }
+        Op::Delete(k) => {
+            b.delete(k);
+        }
+        Op::DeleteRange(s, e) => {
+            b.delete_range(s, e);
+        }
+        Op::Batch(ops) => {
+            for o in ops {
+                add_to_batch(b, o);
+            }
+        }
+    }
+}
+
+/// The `WriteBatch` holding `op`.
+pub fn to_batch(op: &Op) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    add_to_batch(&mut b, op);
+    b
+}
+
+/// Performs `op` on `db` through the matching public call.
+pub fn exec(db: &Lsm, op: &Op) -> lsm::Result<()> {
+    match op {
+        Op::Put(k, v) => db.put(k, v),
+        Op::Delete(k) => db.delete(k),
+        Op::DeleteRange(s, e) => db.delete_range(s, e),
+        Op::Batch(_) => db.write(to_batch(op)),
+    }
+}
+
+/// Everything `db.iter()` yields, checking that keys ascend strictly and that the
+/// reverse iteration yields the same items backwards.
+pub fn contents(db: &Lsm) -> State {
+    let mut out = State::new();
+    let mut last: Option<Vec<u8>> = None;
+    for item in db.iter() {
+        let (k, v) = item.expect("iteration failed");
+        if let Some(l) = &last {
+            assert!(*l < k, "iteration not strictly ascending: {l:?} then {k:?}");
+        }
+        last = Some(k.clone());
+        out.insert(k, v);
+    }
+    let rev: Vec<(Vec<u8>, Vec<u8>)> = db
+        .iter()
+        .rev()
+        .map(|r| r.expect("reverse iteration failed"))
+        .collect();
+    let fwd: Vec<(Vec<u8>, Vec<u8>)> = out
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert!(
+        rev == fwd,
+        "reverse iteration differs from forward iteration"
+    );
+    out
+}
+
+/// Asserts that `get` of every key number below `nkeys` (and every key of `state`)
+/// agrees with `state`.
+pub fn assert_gets(db: &Lsm, state: &State, nkeys: u32) {
+    for n in 0..nkeys + 16 {
+        let k = key(n);
+        let got = db.get(&k).expect("get failed");
+        assert_eq!(
+            got.as_deref(),
+            state.get(&k).map(Vec::as_slice),
+            "get({}) disagrees with the model",
+            String::from_utf8_lossy(&k)
+        );
+    }
+    for (k, v) in state {
+        assert_eq!(db.get(k).expect("get failed").as_ref(), Some(v));
+    }
+}
+
+/// Of the states `base`, `base + ops[0]`, `base + ops[0] + ops[1]`, ..., the number of
+/// operations of the first one equal to `got`.
+pub fn find_prefix(got: &State, base: &State, ops: &[Op]) -> Option<usize> {
+    let mut cur = base.clone();
+    if &cur == got {
+        return Some(0);
+    }
+    for (i, op) in ops.iter().enumerate() {
+        apply(&mut cur, op);
+        if &cur == got {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// A short description of how `got` differs from `want`, for failure messages.
+pub fn describe_diff(got: &State, want: &State) -> String {
+    let mut lines = Vec::new();
+    for (k, v) in want {
+        match got.get(k) {
+            None => lines.push(format!("missing {}", String::from_utf8_lossy(k))),
+            Some(g) if g != v => lines.push(format!(
+                "{}: got {:?}, want {:?}",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(g),
+                String::from_utf8_lossy(v)
+            )),
+            _ => {}
+        }
+    }
+    for k in got.keys() {
+        if !want.contains_key(k) {
+            lines.push(format!("unexpected {}", String::from_utf8_lossy(k)));
+        }
+    }
+    let n = lines.len();
+    lines.truncate(12);
+    format!("{n} differences: {}", lines.join("; "))
+}

@@ -1,0 +1,233 @@
+//! Process crash (kill -9): every acknowledged write survives, whatever `wal.sync` says.
+//!
+//! The test binary re-executes itself as the writer: `crash_child_writer` opens the
+//! database, performs operations `start, start+1, ...` of a deterministic history and
+//! prints `ack N` after each one returns OK. The parent SIGKILLs it after a random
+//! number of acknowledgements, reopens the database and requires its content to be the
+//! history's state after every acknowledged operation, plus at most the one that was in
+//! flight: no holes, no resurrected deletes, no half batch. The next child resumes the
+//! history on the same database from where the recovered state stands.
+
+mod common;
+
+use common::{apply, assert_gets, contents, describe_diff, exec, gen_op, State};
+use lsm::{Config, Lsm, SyncMode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const NKEYS: u32 = 400;
+const HISTORY_SEED: u64 = 0x6b69_6c6c;
+const CYCLES: usize = 24;
+
+fn config(root: &Path) -> Config {
+    let mut c = Config::with_root(root);
+    c.memtable.max_entries = 200;
+    c.wal.sync = SyncMode::None;
+    c
+}
+
+/// Tiny memtables and levels: the child is flushing or compacting most of the time, so
+/// kills land in the middle of both.
+fn compacting(root: &Path) -> Config {
+    let mut c = config(root);
+    c.memtable.max_entries = 40;
+    for (k, v) in [
+        ("compaction.base_level_bytes", "4KiB"),
+        ("compaction.level_fanout", "2"),
+        ("compaction.target_file_bytes", "2KiB"),
+        ("compaction.level0_file_trigger", "2"),
+        ("sstable.block_size", "256"),
+    ] {
+        c.set(k, v).unwrap();
+    }
+    c
+}
+
+/// The configuration of a child started with `LSM_CRASH_PROFILE`.
+fn child_config(root: &Path) -> Config {
+    match std::env::var("LSM_CRASH_PROFILE").as_deref() {
+        Ok("compacting") => compacting(root),
+        _ => config(root),
+    }
+}
+
+/// The writer child. Does nothing unless started by `kill9_keeps_every_acked_write`.
+#[test]
+fn crash_child_writer() {
+    let Some(dir) = std::env::var_os("LSM_CRASH_DIR") else {
+        return;
+    };
+    let start: u64 = std::env::var("LSM_CRASH_START").unwrap().parse().unwrap();
+    let db = Lsm::open_with_config(child_config(Path::new(&dir))).expect("child: open");
+    let mut out = std::io::stdout().lock();
+    for i in start..start + 1_000_000 {
+        exec(&db, &gen_op(HISTORY_SEED, i, NKEYS)).expect("child: write");
+        writeln!(out, "ack {i}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// Runs one child from operation `start`, kills it after `kill_after` acknowledgements
+/// and returns the last operation it acknowledged.
+fn run_child(root: &Path, profile: &str, start: u64, kill_after: usize) -> Option<u64> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--nocapture",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env("LSM_CRASH_DIR", root)
+        .env("LSM_CRASH_START", start.to_string())
+        .env("LSM_CRASH_PROFILE", profile)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the writer child");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut last_ack: Option<u64> = None;
+    let mut acks = 0usize;
+    let mut killed = false;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 || !line.ends_with('\n') {
+            break; // EOF (an unterminated last line is ignored: its op counts as in flight)
+        }
+        let Some(pos) = line.find("ack ") else {
+            continue;
+        };
+        let n: u64 = line[pos + 4..].trim().parse().expect("malformed ack line");
+        assert_eq!(n, last_ack.map_or(start, |a| a + 1), "acks out of order");
+        last_ack = Some(n);
+        acks += 1;
+        if acks == kill_after && !killed {
+            child.kill().expect("SIGKILL the child");
+            killed = true;
+        }
+        // Keep reading after the kill: acks already in the pipe count too.
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        killed,
+        "the writer child exited on its own after {acks} acks: {status}"
+    );
+    last_ack
+}
+
+#[test]
+fn kill9_keeps_every_acked_write() {
+    kill_cycles("plain", CYCLES);
+}
+
+/// Kills during flushes and compactions: the model agrees after every reopen, and no
+/// file a dead flush or compaction left behind survives the reopen.
+#[test]
+fn kill9_during_flushes_and_compactions_loses_nothing_and_leaves_no_orphans() {
+    kill_cycles("compacting", 30);
+}
+
+fn count_files(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(suffix)
+        })
+        .count()
+}
+
+fn kill_cycles(profile: &str, cycles: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("db");
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    // The model: the history's first `applied` operations.
+    let mut model = State::new();
+    let mut applied = 0u64;
+    let mut in_flight_seen = 0;
+    let mut compactions = 0;
+    for cycle in 0..cycles {
+        let kill_after = match cycle % 3 {
+            0 => rng.random_range(1..20),
+            1 => rng.random_range(20..300),
+            _ => rng.random_range(300..1200),
+        };
+        let last_ack = run_child(&root, profile, applied, kill_after);
+
+        // Every acknowledged operation must be there...
+        let mut acked_state = model.clone();
+        let first_unacked = match last_ack {
+            Some(a) => {
+                for i in applied..=a {
+                    apply(&mut acked_state, &gen_op(HISTORY_SEED, i, NKEYS));
+                }
+                a + 1
+            }
+            None => applied,
+        };
+        // ...and at most the one in flight when the child died.
+        let mut with_in_flight = acked_state.clone();
+        apply(
+            &mut with_in_flight,
+            &gen_op(HISTORY_SEED, first_unacked, NKEYS),
+        );
+
+        // Reopened without background compaction, so the files on disk right after the
+        // open are exactly what recovery kept.
+        let db = Lsm::open_with_config(config(&root))
+            .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after kill -9 failed: {e}"));
+        let live: usize = db.stats().levels.iter().map(|l| l.files).sum();
+        assert_eq!(
+            count_files(&root.join("ss_tables"), ".sst"),
+            live,
+            "cycle {cycle}: orphan tables survived the reopen"
+        );
+        assert_eq!(
+            count_files(&root.join("wals"), ".log"),
+            1,
+            "cycle {cycle}: retired WAL segments survived the reopen"
+        );
+        if db.stats().levels.iter().skip(1).any(|l| l.files > 0) {
+            compactions += 1;
+        }
+        let got = contents(&db);
+        if got == with_in_flight {
+            if got != acked_state {
+                in_flight_seen += 1;
+            }
+            model = with_in_flight;
+            applied = first_unacked + 1;
+        } else if got == acked_state {
+            model = acked_state;
+            applied = first_unacked;
+        } else {
+            panic!(
+                "cycle {cycle}: after kill -9 with operations up to {last_ack:?} acknowledged, \
+                 the database is neither the acknowledged state nor that plus the in-flight \
+                 operation; vs acknowledged state: {}",
+                describe_diff(&got, &acked_state)
+            );
+        }
+        assert_gets(&db, &model, NKEYS);
+        db.verify()
+            .unwrap_or_else(|e| panic!("cycle {cycle}: verify after recovery: {e}"));
+        db.close().unwrap();
+    }
+    assert!(applied > cycles as u64, "too few operations ran: {applied}");
+    if profile == "compacting" {
+        assert!(
+            compactions > cycles / 2,
+            "compaction rarely ran: {compactions}"
+        );
+    }
+    eprintln!(
+        "{cycles} kills, {applied} operations, in-flight op found applied {in_flight_seen} times"
+    );
+}
