@@ -74,13 +74,16 @@ stage_rust() {
 }
 
 # ----------------------------------------------------------------------------------
-# Stage: C and C++ (planned: the C API and bindings/cpp do not exist yet)
+# Stage: C and C++
 # ----------------------------------------------------------------------------------
-# stage_c() {
-#     ensure a C compiler (cc) and pkg-config
-#     build liblsm.so, check include/lsm.h against a fresh cbindgen run,
-#     build and run tests/c/ and bindings/c/examples/
-# }
+
+stage_c() {
+    ensure_rust
+    # scripts/test_c.sh checks for cc, c++, make and pkg-config itself; it checks
+    # include/lsm.h against a fresh cbindgen run, installs into a temporary PREFIX and
+    # builds and runs tests/c, tests/cpp and bindings/c/examples (also under ASan/UBSan).
+    ./scripts/test_c.sh
+}
 
 # ----------------------------------------------------------------------------------
 # Stage: Python (planned: the Python module does not exist yet)
@@ -94,7 +97,7 @@ stage_rust() {
 # Main
 # ----------------------------------------------------------------------------------
 
-STAGES=(stage_rust)
+STAGES=(stage_rust stage_c)
 
 for stage in "${STAGES[@]}"; do
     "$stage"

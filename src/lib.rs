@@ -35,6 +35,7 @@ pub(crate) mod compaction;
 pub mod config;
 mod db;
 pub mod error;
+mod ffi;
 pub(crate) mod filename;
 pub mod fs;
 mod histogram;

@@ -1,0 +1,358 @@
+// lsm.hpp: header-only C++17 wrapper of the C API in lsm.h.
+//
+// RAII classes that own the C handles (move-only) and throw lsm::Error, which carries
+// the lsm_status and the message, on every failure. A missing key is not an error:
+// get() returns std::nullopt.
+//
+//     lsm::Db db("/tmp/mydb");
+//     db.put("user:1", "ada");
+//     std::optional<std::string> v = db.get("user:1");
+//     lsm::WriteBatch b;
+//     b.put("user:2", "grace").del("user:1");
+//     db.write(b);
+//     for (auto [key, value] : db.iter()) { ... }   // std::string_view pairs
+//
+// Link with `pkg-config --cflags --libs lsm`. Thread safety is the C API's: a Db may
+// be shared between threads; a WriteBatch or an Iterator is used by one at a time.
+#ifndef LSM_HPP
+#define LSM_HPP
+
+#include <lsm.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace lsm {
+
+/// A failed call: the status and lsm_errmsg() at the time of the failure.
+class Error : public std::runtime_error {
+  public:
+    Error(lsm_status status, const std::string &message)
+        : std::runtime_error(message), status_(status) {}
+
+    /// The status the C call returned (never LSM_OK or LSM_NOT_FOUND).
+    lsm_status status() const noexcept { return status_; }
+
+  private:
+    lsm_status status_;
+};
+
+namespace detail {
+
+inline const uint8_t *bytes(std::string_view s) noexcept {
+    return reinterpret_cast<const uint8_t *>(s.data());
+}
+
+[[noreturn]] inline void fail(lsm_status s) {
+    std::string msg = lsm_errmsg();
+    if (msg.empty()) msg = lsm_status_str(s);
+    throw Error(s, msg);
+}
+
+inline void check(lsm_status s) {
+    if (s != LSM_OK) fail(s);
+}
+
+/// Takes over malloc'ed memory from the C API.
+struct Freed {
+    void *p;
+    ~Freed() { lsm_free(p); }
+};
+
+/// `Some(value)`, nullopt for LSM_NOT_FOUND, and throws otherwise.
+inline std::optional<std::string> value(lsm_status s, uint8_t *v, size_t n) {
+    Freed guard{v};
+    if (s == LSM_NOT_FOUND) return std::nullopt;
+    check(s);
+    return std::string(reinterpret_cast<const char *>(v), n);
+}
+
+inline std::string text(lsm_status s, char *out) {
+    Freed guard{out};
+    check(s);
+    return std::string(out);
+}
+
+}  // namespace detail
+
+/// Options for Db: defaults, a config.toml, and key/value sets (lsm_options_set).
+class Options {
+  public:
+    Options() : o_(lsm_options_new()) {
+        if (!o_) detail::fail(LSM_INTERNAL);
+    }
+    Options(const Options &) = delete;
+    Options &operator=(const Options &) = delete;
+    Options(Options &&other) noexcept : o_(std::exchange(other.o_, nullptr)) {}
+    Options &operator=(Options &&other) noexcept {
+        std::swap(o_, other.o_);
+        return *this;
+    }
+    ~Options() { lsm_options_free(o_); }
+
+    /// Replaces everything with the options of a config.toml.
+    Options &load(const std::string &config_toml_path) {
+        detail::check(lsm_options_load(o_, config_toml_path.c_str()));
+        return *this;
+    }
+
+    /// Sets a dotted key, e.g. set("wal.sync", "always").
+    Options &set(const std::string &key, const std::string &value) {
+        detail::check(lsm_options_set(o_, key.c_str(), value.c_str()));
+        return *this;
+    }
+
+    const lsm_options *get() const noexcept { return o_; }
+
+  private:
+    lsm_options *o_;
+};
+
+/// Writes applied atomically by Db::write.
+class WriteBatch {
+  public:
+    WriteBatch() : b_(lsm_write_batch_new()) {
+        if (!b_) detail::fail(LSM_INTERNAL);
+    }
+    WriteBatch(const WriteBatch &) = delete;
+    WriteBatch &operator=(const WriteBatch &) = delete;
+    WriteBatch(WriteBatch &&other) noexcept : b_(std::exchange(other.b_, nullptr)) {}
+    WriteBatch &operator=(WriteBatch &&other) noexcept {
+        std::swap(b_, other.b_);
+        return *this;
+    }
+    ~WriteBatch() { lsm_write_batch_free(b_); }
+
+    WriteBatch &put(std::string_view key, std::string_view value) {
+        detail::check(lsm_write_batch_put(b_, detail::bytes(key), key.size(),
+                                          detail::bytes(value), value.size()));
+        return *this;
+    }
+
+    WriteBatch &del(std::string_view key) {
+        detail::check(lsm_write_batch_delete(b_, detail::bytes(key), key.size()));
+        return *this;
+    }
+
+    void clear() noexcept { lsm_write_batch_clear(b_); }
+
+    const lsm_write_batch *get() const noexcept { return b_; }
+
+  private:
+    lsm_write_batch *b_;
+};
+
+/// A consistent read-only view. Safe to keep after its Db is closed (reads then
+/// throw an Error with LSM_CLOSED).
+class Snapshot {
+  public:
+    explicit Snapshot(lsm_snapshot *s) noexcept : s_(s) {}
+    Snapshot(const Snapshot &) = delete;
+    Snapshot &operator=(const Snapshot &) = delete;
+    Snapshot(Snapshot &&other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
+    Snapshot &operator=(Snapshot &&other) noexcept {
+        std::swap(s_, other.s_);
+        return *this;
+    }
+    ~Snapshot() { lsm_snapshot_free(s_); }
+
+    std::optional<std::string> get(std::string_view key) const {
+        uint8_t *v = nullptr;
+        size_t n = 0;
+        lsm_status s = lsm_snapshot_get(s_, detail::bytes(key), key.size(), &v, &n);
+        return detail::value(s, v, n);
+    }
+
+    const lsm_snapshot *handle() const noexcept { return s_; }
+
+  private:
+    lsm_snapshot *s_;
+};
+
+/// A cursor (seek, next, prev) that is also a range: `for (auto [k, v] : it)` runs
+/// from the first key, yielding std::string_view pairs valid until the next step.
+/// The loop throws an Error if the iteration stopped on an error (LSM_CLOSED,
+/// LSM_CORRUPTION).
+class Iterator {
+  public:
+    explicit Iterator(lsm_iterator *it) noexcept : it_(it) {}
+    Iterator(const Iterator &) = delete;
+    Iterator &operator=(const Iterator &) = delete;
+    Iterator(Iterator &&other) noexcept : it_(std::exchange(other.it_, nullptr)) {}
+    Iterator &operator=(Iterator &&other) noexcept {
+        std::swap(it_, other.it_);
+        return *this;
+    }
+    ~Iterator() { lsm_iter_free(it_); }
+
+    void seek_first() noexcept { lsm_iter_seek_first(it_); }
+    void seek_last() noexcept { lsm_iter_seek_last(it_); }
+    void seek(std::string_view key) noexcept {
+        lsm_iter_seek(it_, detail::bytes(key), key.size());
+    }
+    void next() noexcept { lsm_iter_next(it_); }
+    void prev() noexcept { lsm_iter_prev(it_); }
+    bool valid() const noexcept { return lsm_iter_valid(it_); }
+
+    /// The current key; empty when not valid. Valid until the next move.
+    std::string_view key() const noexcept {
+        size_t n = 0;
+        const uint8_t *k = lsm_iter_key(it_, &n);
+        return k ? std::string_view(reinterpret_cast<const char *>(k), n) : std::string_view();
+    }
+
+    /// The current value; empty when not valid. Valid until the next move.
+    std::string_view value() const noexcept {
+        size_t n = 0;
+        const uint8_t *v = lsm_iter_value(it_, &n);
+        return v ? std::string_view(reinterpret_cast<const char *>(v), n) : std::string_view();
+    }
+
+    /// Throws if the iterator stopped on an error.
+    void check() const { detail::check(lsm_iter_status(it_)); }
+
+    using value_type = std::pair<std::string_view, std::string_view>;
+
+    /// The input iterator of a range-for loop.
+    class iterator {
+      public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = Iterator::value_type;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = value_type;
+
+        iterator() noexcept = default;
+        explicit iterator(Iterator *owner) : owner_(owner) { settle(); }
+
+        value_type operator*() const { return {owner_->key(), owner_->value()}; }
+        iterator &operator++() {
+            owner_->next();
+            settle();
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        bool operator==(const iterator &o) const noexcept { return owner_ == o.owner_; }
+        bool operator!=(const iterator &o) const noexcept { return owner_ != o.owner_; }
+
+      private:
+        void settle() {
+            if (owner_ && !owner_->valid()) {
+                owner_->check();
+                owner_ = nullptr;
+            }
+        }
+        Iterator *owner_ = nullptr;
+    };
+
+    /// Seeks to the first key and iterates forward.
+    iterator begin() {
+        seek_first();
+        return iterator(this);
+    }
+    iterator end() noexcept { return iterator(); }
+
+    lsm_iterator *handle() const noexcept { return it_; }
+
+  private:
+    lsm_iterator *it_;
+};
+
+/// An open database; closed by close() or the destructor. May be shared between
+/// threads (by reference).
+class Db {
+  public:
+    explicit Db(const std::string &path) { detail::check(lsm_open(path.c_str(), nullptr, &db_)); }
+    Db(const std::string &path, const Options &options) {
+        detail::check(lsm_open(path.c_str(), options.get(), &db_));
+    }
+    Db(const Db &) = delete;
+    Db &operator=(const Db &) = delete;
+    Db(Db &&other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+    Db &operator=(Db &&other) noexcept {
+        std::swap(db_, other.db_);
+        return *this;
+    }
+    /// Closes, ignoring a failure (call close() to see it).
+    ~Db() { lsm_close(db_); }
+
+    /// Closes the database; later calls on this Db throw LSM_INVALID_ARGUMENT.
+    void close() { detail::check(lsm_close(std::exchange(db_, nullptr))); }
+
+    void put(std::string_view key, std::string_view value) {
+        detail::check(
+            lsm_put(db_, detail::bytes(key), key.size(), detail::bytes(value), value.size()));
+    }
+
+    std::optional<std::string> get(std::string_view key) const {
+        uint8_t *v = nullptr;
+        size_t n = 0;
+        lsm_status s = lsm_get(db_, detail::bytes(key), key.size(), &v, &n);
+        return detail::value(s, v, n);
+    }
+
+    void del(std::string_view key) {
+        detail::check(lsm_delete(db_, detail::bytes(key), key.size()));
+    }
+
+    /// Deletes every key in [start, end).
+    void delete_range(std::string_view start, std::string_view end) {
+        detail::check(lsm_delete_range(db_, detail::bytes(start), start.size(),
+                                       detail::bytes(end), end.size()));
+    }
+
+    void write(const WriteBatch &batch) { detail::check(lsm_write(db_, batch.get())); }
+    void sync() { detail::check(lsm_sync(db_)); }
+    void flush() { detail::check(lsm_flush(db_)); }
+    void compact() { detail::check(lsm_compact(db_)); }
+    void checkpoint(const std::string &dir) { detail::check(lsm_checkpoint(db_, dir.c_str())); }
+
+    /// "lsm.stats" or "lsm.stats.json"; nullopt for an unknown name.
+    std::optional<std::string> property(const std::string &name) const {
+        char *out = nullptr;
+        lsm_status s = lsm_property(db_, name.c_str(), &out);
+        if (s == LSM_NOT_FOUND) return std::nullopt;
+        return detail::text(s, out);
+    }
+
+    /// The JSON report of lsm_verify.
+    std::string verify() const {
+        char *out = nullptr;
+        lsm_status s = lsm_verify(db_, &out);
+        return detail::text(s, out);
+    }
+
+    Snapshot snapshot() const {
+        lsm_snapshot *s = nullptr;
+        detail::check(lsm_snapshot_new(db_, &s));
+        return Snapshot(s);
+    }
+
+    /// An iterator over the database now, or over `snapshot`.
+    Iterator iter() const {
+        lsm_iterator *it = nullptr;
+        detail::check(lsm_iter_new(db_, nullptr, &it));
+        return Iterator(it);
+    }
+    Iterator iter(const Snapshot &snapshot) const {
+        lsm_iterator *it = nullptr;
+        detail::check(lsm_iter_new(db_, snapshot.handle(), &it));
+        return Iterator(it);
+    }
+
+    lsm_db *handle() const noexcept { return db_; }
+
+  private:
+    lsm_db *db_ = nullptr;
+};
+
+}  // namespace lsm
+
+#endif  // LSM_HPP

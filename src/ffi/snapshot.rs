@@ -1,0 +1,84 @@
+//! `lsm_snapshot`: a [`Snapshot`], a consistent read-only view.
+
+use super::boundary::lsm_status;
+use super::boundary::{bytes, guard, handle, malloc_copy, out, status, Outcome};
+use super::db::{db, found, lsm_db};
+use crate::Snapshot;
+use std::ptr::null_mut;
+
+/// A consistent read-only view of the database as it was when taken. May be read by
+/// many threads at once. It keeps the data it needs alive: after `lsm_close` of its
+/// database it is still safe to use (reads return `LSM_CLOSED`) and must still be
+/// freed with `lsm_snapshot_free`.
+pub struct lsm_snapshot {
+    snap: Snapshot,
+}
+
+impl lsm_snapshot {
+    pub(crate) fn get(&self) -> &Snapshot {
+        &self.snap
+    }
+}
+
+/// The snapshot behind a handle.
+///
+/// # Safety
+/// `s` is NULL or a live snapshot.
+pub(crate) unsafe fn snapshot<'a>(s: *const lsm_snapshot) -> Outcome<&'a Snapshot> {
+    // SAFETY: forwarded from the caller.
+    Ok(unsafe { handle(s, "snapshot") }?.get())
+}
+
+/// Takes a snapshot of the database as it is now and stores it in `*out` (NULL on
+/// failure).
+#[no_mangle]
+pub unsafe extern "C" fn lsm_snapshot_new(
+    db: *mut lsm_db,
+    out: *mut *mut lsm_snapshot,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: out-pointer per the contract.
+        let out = unsafe { self::out(out, "out") }?;
+        out.write(null_mut());
+        // SAFETY: handle per the contract.
+        let snap = unsafe { self::db(db) }?.snapshot();
+        out.write(Box::into_raw(Box::new(lsm_snapshot { snap })));
+        Ok(())
+    })
+}
+
+/// As `lsm_get`, reading the snapshot's view.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_snapshot_get(
+    s: *const lsm_snapshot,
+    k: *const u8,
+    kl: usize,
+    val: *mut *mut u8,
+    vlen: *mut usize,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: out-pointers per the contract.
+        let (val, vlen) = unsafe { (out(val, "val")?, out(vlen, "vlen")?) };
+        val.write(null_mut());
+        vlen.write(0);
+        // SAFETY: handle and byte range per the contract.
+        let (s, k) = unsafe { (snapshot(s)?, bytes(k, kl, "k")?) };
+        let v = found(s.get(k)?)?;
+        val.write(malloc_copy(&v, false)?);
+        vlen.write(v.len());
+        Ok(())
+    })
+}
+
+/// Frees a snapshot (before or after `lsm_close`). Iterators made from it stay
+/// valid. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_snapshot_free(s: *mut lsm_snapshot) {
+    let _ = guard(|| {
+        if !s.is_null() {
+            // SAFETY: s came from lsm_snapshot_new and is freed once (contract).
+            drop(unsafe { Box::from_raw(s) });
+        }
+        Ok(())
+    });
+}

@@ -1,0 +1,722 @@
+/*
+ * Tests of the C API (include/lsm.h): every function, every error path, threads, and
+ * iterators and snapshots that outlive lsm_close. Run by scripts/test_c.sh, plain
+ * and under sanitizers.
+ *
+ *   test_lsm [DIR]     DIR: where to make databases (default: a new directory in /tmp)
+ *
+ * The last line is "N passed, N failed"; the exit status is 1 when a test failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <lsm.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- a tiny test framework ---------------------------------------------------- */
+
+static int passed, failed, test_failed;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            test_failed = 1;                                                           \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (lsm_errmsg: \"%s\")\n", __FILE__, \
+                    __LINE__, #cond, lsm_errmsg());                                    \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_STATUS(expr, want)                                                       \
+    do {                                                                               \
+        lsm_status got_ = (expr);                                                      \
+        if (got_ != (want)) {                                                          \
+            test_failed = 1;                                                           \
+            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s (lsm_errmsg: \"%s\")\n", \
+                    __FILE__, __LINE__, #expr, lsm_status_str(got_), (int)got_, #want,  \
+                    lsm_errmsg());                                                     \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_OK(expr) CHECK_STATUS(expr, LSM_OK)
+
+#define RUN(test)                                                                      \
+    do {                                                                               \
+        test_failed = 0;                                                               \
+        test();                                                                        \
+        if (test_failed) {                                                             \
+            failed++;                                                                  \
+            printf("FAIL %s\n", #test);                                                \
+        } else {                                                                       \
+            passed++;                                                                  \
+            printf("ok   %s\n", #test);                                                \
+        }                                                                              \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static char base_dir[512];
+static int db_counter;
+
+/* A fresh, not yet existing path under base_dir. */
+static const char *fresh_path(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/db%d", base_dir, db_counter++);
+    return buf;
+}
+
+#define S(str) (const uint8_t *)(str), strlen(str)
+
+static lsm_db *open_fresh(char *path, size_t cap) {
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, cap), NULL, &db));
+    CHECK(db != NULL);
+    return db;
+}
+
+/* 1 when `key` has the value `want` (NULL: missing). */
+static int has(lsm_db *db, const char *key, const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status s = lsm_get(db, S(key), &v, &n);
+    int ok;
+    if (want == NULL) {
+        ok = s == LSM_NOT_FOUND && v == NULL && n == 0;
+    } else {
+        ok = s == LSM_OK && v != NULL && n == strlen(want) && memcmp(v, want, n) == 0;
+    }
+    lsm_free(v);
+    return ok;
+}
+
+static int is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int write_file(const char *p, const char *text) {
+    FILE *f = fopen(p, "w");
+    if (!f) return 0;
+    fputs(text, f);
+    return fclose(f) == 0;
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void test_version(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", LSM_VERSION_MAJOR, LSM_VERSION_MINOR,
+             LSM_VERSION_PATCH);
+    CHECK(strcmp(lsm_version(), want) == 0);
+    CHECK(strcmp(lsm_version(), LSM_VERSION) == 0);
+}
+
+static void test_status_values_and_strings(void) {
+    CHECK(LSM_OK == 0 && LSM_NOT_FOUND == 1 && LSM_INVALID_ARGUMENT == 2 &&
+          LSM_IO_ERROR == 3 && LSM_CORRUPTION == 4 && LSM_CONFIG_ERROR == 5 &&
+          LSM_LOCKED == 6 && LSM_CLOSED == 7 && LSM_BUFFER_TOO_SMALL == 8 &&
+          LSM_INTERNAL == 9);
+    for (int i = LSM_OK; i <= LSM_INTERNAL; i++) {
+        const char *s = lsm_status_str((lsm_status)i);
+        CHECK(s != NULL && s[0] != '\0');
+        for (int j = LSM_OK; j < i; j++) CHECK(strcmp(s, lsm_status_str((lsm_status)j)) != 0);
+    }
+    CHECK(strcmp(lsm_status_str(LSM_NOT_FOUND), "not found") == 0);
+}
+
+static void test_errmsg(void) {
+    CHECK_STATUS(lsm_put(NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "db is NULL") != NULL);
+    /* The message stays until the next call, and a success empties it. */
+    CHECK(strstr(lsm_errmsg(), "db is NULL") != NULL);
+    lsm_options *o = lsm_options_new();
+    CHECK(o != NULL);
+    CHECK(strcmp(lsm_errmsg(), "") == 0);
+    lsm_options_free(o);
+}
+
+static void test_options(void) {
+    char path[600];
+    lsm_options *o = lsm_options_new();
+    CHECK(o != NULL);
+    CHECK_OK(lsm_options_set(o, "memtable.max_entries", "1000"));
+    CHECK_OK(lsm_options_set(o, "wal.sync", "10ms"));
+    CHECK_STATUS(lsm_options_set(o, "wal.snyc", "always"), LSM_CONFIG_ERROR);
+    CHECK(strstr(lsm_errmsg(), "wal.snyc") != NULL);
+    CHECK_STATUS(lsm_options_set(o, "wal.sync", "sometimes"), LSM_CONFIG_ERROR);
+    CHECK_STATUS(lsm_options_set(o, "memtable.max_entries", "-3"), LSM_CONFIG_ERROR);
+    CHECK_STATUS(lsm_options_set(NULL, "wal.sync", "none"), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_options_set(o, NULL, "none"), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_options_set(o, "wal.sync", NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_options_load(o, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_options_load(NULL, "x.toml"), LSM_INVALID_ARGUMENT);
+
+    snprintf(path, sizeof path, "%s/missing.toml", base_dir);
+    CHECK_STATUS(lsm_options_load(o, path), LSM_CONFIG_ERROR);
+    snprintf(path, sizeof path, "%s/bad.toml", base_dir);
+    CHECK(write_file(path, "[memtable]\nmax_entriez = 5\n"));
+    CHECK_STATUS(lsm_options_load(o, path), LSM_CONFIG_ERROR);
+    CHECK(strstr(lsm_errmsg(), "memtable.max_entriez") != NULL);
+    snprintf(path, sizeof path, "%s/good.toml", base_dir);
+    CHECK(write_file(path, "[wal]\nsync = \"none\"\n[memtable]\nmax_entries = 50\n"));
+    CHECK_OK(lsm_options_load(o, path));
+
+    /* The options work, and are still the caller's after lsm_open. */
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    for (int i = 0; i < 200; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "key%04d", i);
+        CHECK_OK(lsm_put(db, S(k), S("v")));
+    }
+    CHECK(has(db, "key0150", "v"));
+    CHECK_OK(lsm_close(db));
+    lsm_options_free(o);
+    lsm_options_free(NULL);
+}
+
+static void test_open_path_wins_over_config_root(void) {
+    char toml[600], elsewhere[600], path[600], sst[700];
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", base_dir);
+    snprintf(toml, sizeof toml, "%s/root.toml", base_dir);
+    char text[800];
+    snprintf(text, sizeof text, "[directory]\nroot = \"%s\"\n", elsewhere);
+    CHECK(write_file(toml, text));
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_load(o, toml));
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    CHECK_OK(lsm_put(db, S("k"), S("v")));
+    CHECK_OK(lsm_flush(db));
+    snprintf(sst, sizeof sst, "%s/ss_tables", path);
+    CHECK(is_dir(sst));
+    CHECK(!is_dir(elsewhere));
+    CHECK_OK(lsm_close(db));
+    lsm_options_free(o);
+}
+
+static void test_open_errors(void) {
+    char path[600];
+    lsm_db *db = (lsm_db *)&db; /* not NULL, to see it reset */
+    CHECK_STATUS(lsm_open(NULL, NULL, &db), LSM_INVALID_ARGUMENT);
+    CHECK(db == NULL);
+    CHECK_STATUS(lsm_open(fresh_path(path, sizeof path), NULL, NULL), LSM_INVALID_ARGUMENT);
+
+    /* A second open of the same path is LOCKED. */
+    lsm_db *first = open_fresh(path, sizeof path);
+    lsm_db *second = (lsm_db *)&second;
+    CHECK_STATUS(lsm_open(path, NULL, &second), LSM_LOCKED);
+    CHECK(second == NULL);
+    CHECK(strstr(lsm_errmsg(), "locked") != NULL);
+    CHECK_OK(lsm_close(first));
+    CHECK_OK(lsm_open(path, NULL, &second)); /* the lock went with the close */
+    CHECK_OK(lsm_close(second));
+
+    /* Options that do not fit together fail at open. */
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "compaction.level0_slowdown_files", "2"));
+    CHECK_OK(lsm_options_set(o, "compaction.level0_stop_files", "1"));
+    db = NULL;
+    CHECK_STATUS(lsm_open(fresh_path(path, sizeof path), o, &db), LSM_CONFIG_ERROR);
+    CHECK(db == NULL);
+    lsm_options_free(o);
+
+    CHECK_OK(lsm_close(NULL));
+}
+
+static void test_put_get_delete(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("alpha"), S("one")));
+    CHECK_OK(lsm_put(db, S("beta"), S("two")));
+    CHECK(has(db, "alpha", "one"));
+    CHECK(has(db, "beta", "two"));
+    CHECK(has(db, "gamma", NULL));
+    CHECK(strcmp(lsm_errmsg(), "key not found") == 0);
+    CHECK_OK(lsm_put(db, S("alpha"), S("uno")));
+    CHECK(has(db, "alpha", "uno"));
+    CHECK_OK(lsm_delete(db, S("alpha")));
+    CHECK(has(db, "alpha", NULL));
+    CHECK_OK(lsm_delete(db, S("never-there")));
+
+    /* Empty keys and values: (NULL, 0) is the empty string; a non-NULL result. */
+    CHECK_OK(lsm_put(db, NULL, 0, NULL, 0));
+    uint8_t *v = NULL;
+    size_t n = 99;
+    CHECK_OK(lsm_get(db, NULL, 0, &v, &n));
+    CHECK(v != NULL && n == 0);
+    lsm_free(v);
+
+    /* Binary keys and values with NUL bytes. */
+    const uint8_t bk[] = {0, 1, 2, 0}, bv[] = {0xff, 0, 0xfe};
+    CHECK_OK(lsm_put(db, bk, sizeof bk, bv, sizeof bv));
+    CHECK_OK(lsm_get(db, bk, sizeof bk, &v, &n));
+    CHECK(n == sizeof bv && memcmp(v, bv, n) == 0);
+    free(v); /* lsm_free is free */
+
+    /* Durable across a reopen. */
+    CHECK_OK(lsm_sync(db));
+    CHECK_OK(lsm_close(db));
+    CHECK_OK(lsm_open(path, NULL, &db));
+    CHECK(has(db, "beta", "two"));
+    CHECK(has(db, "alpha", NULL));
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_get_into(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("k"), S("0123456789")));
+    char buf[16];
+    size_t n = 0;
+    memset(buf, 'x', sizeof buf);
+    CHECK_STATUS(lsm_get_into(db, S("k"), (uint8_t *)buf, 4, &n), LSM_BUFFER_TOO_SMALL);
+    CHECK(n == 10);
+    CHECK(buf[0] == 'x'); /* untouched */
+    CHECK_STATUS(lsm_get_into(db, S("k"), NULL, 0, &n), LSM_BUFFER_TOO_SMALL);
+    CHECK(n == 10);
+    CHECK_OK(lsm_get_into(db, S("k"), (uint8_t *)buf, 10, &n));
+    CHECK(n == 10 && memcmp(buf, "0123456789", 10) == 0);
+    CHECK_OK(lsm_get_into(db, S("k"), (uint8_t *)buf, sizeof buf, &n));
+    CHECK(n == 10 && buf[10] == 'x');
+    n = 7;
+    CHECK_STATUS(lsm_get_into(db, S("nope"), (uint8_t *)buf, sizeof buf, &n), LSM_NOT_FOUND);
+    CHECK(n == 0);
+    CHECK_OK(lsm_put(db, S("empty"), NULL, 0));
+    CHECK_OK(lsm_get_into(db, S("empty"), NULL, 0, &n));
+    CHECK(n == 0);
+    CHECK_STATUS(lsm_get_into(db, S("k"), NULL, 8, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get_into(db, S("k"), (uint8_t *)buf, sizeof buf, NULL),
+                 LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_delete_range(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    const char *keys[] = {"a", "b", "c", "d", "e"};
+    for (int i = 0; i < 5; i++) CHECK_OK(lsm_put(db, S(keys[i]), S("v")));
+    CHECK_OK(lsm_delete_range(db, S("b"), S("d")));
+    CHECK(has(db, "a", "v") && has(db, "b", NULL) && has(db, "c", NULL) && has(db, "d", "v"));
+    CHECK_STATUS(lsm_delete_range(db, S("z"), S("a")), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_null_arguments(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    uint8_t *v = NULL;
+    size_t n = 0;
+    char *out = NULL;
+    uint8_t buf[4];
+
+    /* NULL handles. */
+    CHECK_STATUS(lsm_put(NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get(NULL, S("k"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get_into(NULL, S("k"), buf, sizeof buf, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete(NULL, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range(NULL, S("a"), S("b")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_sync(NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_flush(NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_compact(NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_property(NULL, "lsm.stats", &out), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_checkpoint(NULL, "x"), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_verify(NULL, &out), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write(NULL, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write(db, NULL), LSM_INVALID_ARGUMENT);
+    lsm_snapshot *snap = NULL;
+    CHECK_STATUS(lsm_snapshot_new(NULL, &snap), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_snapshot_new(db, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_snapshot_get(NULL, S("k"), &v, &n), LSM_INVALID_ARGUMENT);
+    lsm_iterator *it = NULL;
+    CHECK_STATUS(lsm_iter_new(NULL, NULL, &it), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_iter_new(db, NULL, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_put(NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete(NULL, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_iter_status(NULL), LSM_INVALID_ARGUMENT);
+    /* The void ones do nothing and say why. */
+    lsm_iter_seek_first(NULL);
+    CHECK(strstr(lsm_errmsg(), "iterator is NULL") != NULL);
+    lsm_iter_seek_last(NULL);
+    lsm_iter_seek(NULL, S("k"));
+    lsm_iter_next(NULL);
+    lsm_iter_prev(NULL);
+    CHECK(!lsm_iter_valid(NULL));
+    n = 5;
+    CHECK(lsm_iter_key(NULL, &n) == NULL && n == 0);
+    n = 5;
+    CHECK(lsm_iter_value(NULL, &n) == NULL && n == 0);
+    lsm_iter_free(NULL);
+    lsm_snapshot_free(NULL);
+    lsm_write_batch_clear(NULL);
+    lsm_write_batch_free(NULL);
+    lsm_free(NULL);
+
+    /* NULL pointer with a non-zero length. */
+    CHECK_STATUS(lsm_put(db, NULL, 3, S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "key is NULL with length 3") != NULL);
+    CHECK_STATUS(lsm_put(db, S("k"), NULL, 3), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get(db, NULL, 1, &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get_into(db, NULL, 1, buf, sizeof buf, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete(db, NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range(db, NULL, 1, S("b")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range(db, S("a"), NULL, 1), LSM_INVALID_ARGUMENT);
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_STATUS(lsm_write_batch_put(b, NULL, 1, S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_put(b, S("k"), NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete(b, NULL, 1), LSM_INVALID_ARGUMENT);
+    lsm_write_batch_free(b);
+    CHECK_OK(lsm_snapshot_new(db, &snap));
+    CHECK_STATUS(lsm_snapshot_get(snap, NULL, 1, &v, &n), LSM_INVALID_ARGUMENT);
+    lsm_snapshot_free(snap);
+
+    /* NULL out-pointers and strings. */
+    CHECK_STATUS(lsm_get(db, S("k"), NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get(db, S("k"), &v, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_property(db, NULL, &out), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_property(db, "lsm.stats", NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_checkpoint(db, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_verify(db, NULL), LSM_INVALID_ARGUMENT);
+
+    /* Still works after all that. */
+    CHECK_OK(lsm_put(db, S("k"), S("v")));
+    CHECK(has(db, "k", "v"));
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_limits(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    size_t big = (1u << 20) + 1; /* one byte over the key limit */
+    uint8_t *key = calloc(big, 1);
+    CHECK(key != NULL);
+    CHECK_STATUS(lsm_put(db, key, big, S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_put(db, key, big - 1, S("v")));
+    free(key);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_batch(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("gone"), S("x")));
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK(b != NULL);
+    CHECK_OK(lsm_write_batch_put(b, S("a"), S("1")));
+    CHECK_OK(lsm_write_batch_put(b, S("b"), S("2")));
+    CHECK_OK(lsm_write_batch_delete(b, S("gone")));
+    CHECK(has(db, "a", NULL));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(has(db, "a", "1") && has(db, "b", "2") && has(db, "gone", NULL));
+
+    /* Writing again applies the same batch; clear empties it. */
+    CHECK_OK(lsm_put(db, S("a"), S("changed")));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(has(db, "a", "1"));
+    lsm_write_batch_clear(b);
+    CHECK_OK(lsm_put(db, S("a"), S("changed")));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(has(db, "a", "changed"));
+
+    /* One bad operation rejects the whole batch. */
+    size_t big = (1u << 20) + 1;
+    uint8_t *key = calloc(big, 1);
+    CHECK_OK(lsm_write_batch_put(b, S("c"), S("3")));
+    CHECK_OK(lsm_write_batch_put(b, key, big, S("v")));
+    CHECK_STATUS(lsm_write(db, b), LSM_INVALID_ARGUMENT);
+    CHECK(has(db, "c", NULL));
+    free(key);
+    lsm_write_batch_free(b);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_snapshot(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("k"), S("old")));
+    lsm_snapshot *s = NULL;
+    CHECK_OK(lsm_snapshot_new(db, &s));
+    CHECK(s != NULL);
+    CHECK_OK(lsm_put(db, S("k"), S("new")));
+    CHECK_OK(lsm_put(db, S("later"), S("x")));
+    CHECK_OK(lsm_flush(db));
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK_OK(lsm_snapshot_get(s, S("k"), &v, &n));
+    CHECK(n == 3 && memcmp(v, "old", 3) == 0);
+    lsm_free(v);
+    CHECK_STATUS(lsm_snapshot_get(s, S("later"), &v, &n), LSM_NOT_FOUND);
+    CHECK(v == NULL && n == 0);
+    CHECK_STATUS(lsm_snapshot_get(s, S("k"), NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK(has(db, "k", "new"));
+
+    /* An iterator over the snapshot sees one key, and outlives the snapshot. */
+    lsm_iterator *it = NULL;
+    CHECK_OK(lsm_iter_new(db, s, &it));
+    lsm_snapshot_free(s);
+    int count = 0;
+    for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) count++;
+    CHECK(count == 1);
+    CHECK_OK(lsm_iter_status(it));
+    lsm_iter_free(it);
+    CHECK_OK(lsm_close(db));
+}
+
+static int key_is(const lsm_iterator *it, const char *want) {
+    size_t n = 0;
+    const uint8_t *k = lsm_iter_key(it, &n);
+    return k != NULL && n == strlen(want) && memcmp(k, want, n) == 0;
+}
+
+static void test_iterator(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    const char *keys[] = {"apple", "banana", "cherry", "date"};
+    for (int i = 0; i < 4; i++) CHECK_OK(lsm_put(db, S(keys[i]), S(keys[i])));
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_put(db, S("cherry"), S("CHERRY"))); /* newer, in the memtable */
+    CHECK_OK(lsm_delete(db, S("date")));
+    lsm_iterator *it = NULL;
+    CHECK_OK(lsm_iter_new(db, NULL, &it));
+    CHECK(!lsm_iter_valid(it)); /* unpositioned */
+    size_t n = 7;
+    CHECK(lsm_iter_key(it, &n) == NULL && n == 0);
+    n = 7;
+    CHECK(lsm_iter_value(it, &n) == NULL && n == 0);
+    CHECK(lsm_iter_key(it, NULL) == NULL);
+
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "apple"));
+    lsm_iter_next(it);
+    CHECK(key_is(it, "banana"));
+    lsm_iter_next(it);
+    CHECK(key_is(it, "cherry"));
+    const uint8_t *v = lsm_iter_value(it, &n);
+    CHECK(v != NULL && n == 6 && memcmp(v, "CHERRY", 6) == 0);
+    lsm_iter_next(it);
+    CHECK(!lsm_iter_valid(it)); /* date was deleted */
+    CHECK_OK(lsm_iter_status(it));
+    lsm_iter_next(it); /* no-op when not valid */
+    CHECK(!lsm_iter_valid(it));
+
+    lsm_iter_seek_last(it);
+    CHECK(key_is(it, "cherry"));
+    lsm_iter_prev(it);
+    CHECK(key_is(it, "banana"));
+    lsm_iter_seek(it, S("b"));
+    CHECK(key_is(it, "banana"));
+    lsm_iter_seek(it, S("banana0"));
+    CHECK(key_is(it, "cherry"));
+    lsm_iter_seek(it, S("zzz"));
+    CHECK(!lsm_iter_valid(it));
+    lsm_iter_seek(it, NULL, 0); /* the empty key: the first */
+    CHECK(key_is(it, "apple"));
+
+    /* A bad seek leaves it not valid, with the reason, until the next seek. */
+    lsm_iter_seek(it, NULL, 4);
+    CHECK(!lsm_iter_valid(it));
+    CHECK_STATUS(lsm_iter_status(it), LSM_INVALID_ARGUMENT);
+    lsm_iter_next(it);
+    CHECK(!lsm_iter_valid(it));
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "apple"));
+    CHECK_OK(lsm_iter_status(it));
+
+    /* Its view is fixed when it was made. */
+    CHECK_OK(lsm_put(db, S("aaa"), S("new")));
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "apple"));
+    lsm_iter_free(it);
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_outlive_close(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("k1"), S("v1")));
+    CHECK_OK(lsm_put(db, S("k2"), S("v2")));
+    lsm_snapshot *s = NULL;
+    lsm_iterator *it = NULL, *snap_it = NULL;
+    CHECK_OK(lsm_snapshot_new(db, &s));
+    CHECK_OK(lsm_iter_new(db, NULL, &it));
+    CHECK_OK(lsm_iter_new(db, s, &snap_it));
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "k1"));
+    CHECK_OK(lsm_close(db)); /* frees db; the others stay safe */
+
+    CHECK(!lsm_iter_valid(it));
+    size_t n = 9;
+    CHECK(lsm_iter_key(it, &n) == NULL && n == 0);
+    CHECK(lsm_iter_value(it, &n) == NULL && n == 0);
+    CHECK_STATUS(lsm_iter_status(it), LSM_CLOSED);
+    lsm_iter_next(it);
+    lsm_iter_prev(it);
+    lsm_iter_seek_first(it);
+    lsm_iter_seek_last(it);
+    lsm_iter_seek(it, S("k"));
+    CHECK(!lsm_iter_valid(it));
+    CHECK_STATUS(lsm_iter_status(it), LSM_CLOSED);
+
+    lsm_iter_seek_first(snap_it);
+    CHECK(!lsm_iter_valid(snap_it));
+    CHECK_STATUS(lsm_iter_status(snap_it), LSM_CLOSED);
+
+    uint8_t *v = NULL;
+    CHECK_STATUS(lsm_snapshot_get(s, S("k1"), &v, &n), LSM_CLOSED);
+    CHECK(v == NULL && n == 0);
+    CHECK(strstr(lsm_errmsg(), "closed") != NULL);
+
+    lsm_iter_free(it);
+    lsm_snapshot_free(s); /* before the iterator made from it */
+    lsm_iter_free(snap_it);
+
+    /* The database reopens: close released the lock. */
+    CHECK_OK(lsm_open(path, NULL, &db));
+    CHECK(has(db, "k2", "v2"));
+    CHECK_OK(lsm_close(db));
+}
+
+static void test_maintenance(void) {
+    char path[600], cp[700];
+    lsm_db *db = open_fresh(path, sizeof path);
+    for (int i = 0; i < 100; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "key%03d", i);
+        CHECK_OK(lsm_put(db, S(k), S("value")));
+    }
+    CHECK_OK(lsm_sync(db));
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_put(db, S("key000"), S("newer")));
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_compact(db));
+    CHECK(has(db, "key000", "newer") && has(db, "key099", "value"));
+
+    char *out = NULL;
+    CHECK_OK(lsm_property(db, "lsm.stats", &out));
+    CHECK(out != NULL && strstr(out, "writes: 101") != NULL);
+    lsm_free(out);
+    CHECK_OK(lsm_property(db, "lsm.stats.json", &out));
+    CHECK(out != NULL && strncmp(out, "{\"writes\":101,", 14) == 0);
+    CHECK(out != NULL && strstr(out, "\"levels\":[") != NULL && out[strlen(out) - 1] == '}');
+    lsm_free(out);
+    out = (char *)&out;
+    CHECK_STATUS(lsm_property(db, "lsm.nope", &out), LSM_NOT_FOUND);
+    CHECK(out == NULL);
+
+    CHECK_OK(lsm_verify(db, &out));
+    CHECK(out != NULL && strncmp(out, "{\"files\":[{\"path\":\"", 19) == 0);
+    CHECK(out != NULL && strstr(out, "\"kind\":\"table\"") != NULL);
+    CHECK(out != NULL && strstr(out, "\"md5\":\"") != NULL);
+    CHECK(out != NULL && strstr(out, "\"total_bytes\":") != NULL);
+    lsm_free(out);
+
+    snprintf(cp, sizeof cp, "%s-checkpoint", path);
+    CHECK_OK(lsm_checkpoint(db, cp));
+    CHECK_STATUS(lsm_checkpoint(db, cp), LSM_INVALID_ARGUMENT); /* exists */
+    CHECK_OK(lsm_put(db, S("after"), S("x")));
+    CHECK_OK(lsm_close(db));
+    CHECK_OK(lsm_open(cp, NULL, &db));
+    CHECK(has(db, "key000", "newer") && has(db, "key050", "value") && has(db, "after", NULL));
+    CHECK_OK(lsm_close(db));
+}
+
+/* ---- threads ------------------------------------------------------------------- */
+
+#define THREADS 8
+#define PER_THREAD 500
+
+struct worker {
+    lsm_db *db;
+    int id;
+    int errors;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        char k[32], v[32];
+        snprintf(k, sizeof k, "t%d-%04d", w->id, i);
+        snprintf(v, sizeof v, "value-%d-%d", w->id, i);
+        if (lsm_put(w->db, S(k), S(v)) != LSM_OK) w->errors++;
+        if (!has(w->db, k, v)) w->errors++;
+        if (i % 100 == 0) {
+            lsm_iterator *it = NULL;
+            if (lsm_iter_new(w->db, NULL, &it) != LSM_OK) {
+                w->errors++;
+                continue;
+            }
+            for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+            }
+            if (lsm_iter_status(it) != LSM_OK) w->errors++;
+            lsm_iter_free(it);
+        }
+    }
+    /* Each thread has its own message. */
+    if (lsm_put(NULL, S("k"), S("v")) != LSM_INVALID_ARGUMENT) w->errors++;
+    if (strstr(lsm_errmsg(), "NULL") == NULL) w->errors++;
+    return NULL;
+}
+
+static void test_threads_share_one_db(void) {
+    char path[600];
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "memtable.max_entries", "700")); /* flushes under way */
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    lsm_options_free(o);
+    pthread_t th[THREADS];
+    struct worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){db, i, 0};
+        CHECK(pthread_create(&th[i], NULL, work, &w[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        CHECK(pthread_join(th[i], NULL) == 0);
+        CHECK(w[i].errors == 0);
+    }
+    CHECK(strcmp(lsm_errmsg(), "") == 0 || strstr(lsm_errmsg(), "NULL") == NULL);
+    lsm_iterator *it = NULL;
+    CHECK_OK(lsm_iter_new(db, NULL, &it));
+    int count = 0;
+    for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it)) count++;
+    CHECK(count == THREADS * PER_THREAD);
+    lsm_iter_free(it);
+    CHECK_OK(lsm_close(db));
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
+        mkdir(base_dir, 0755);
+    } else {
+        snprintf(base_dir, sizeof base_dir, "/tmp/lsm-c-test-XXXXXX");
+        if (mkdtemp(base_dir) == NULL) {
+            perror("mkdtemp");
+            return 2;
+        }
+    }
+    printf("lsm %s, databases in %s\n", lsm_version(), base_dir);
+
+    RUN(test_version);
+    RUN(test_status_values_and_strings);
+    RUN(test_errmsg);
+    RUN(test_options);
+    RUN(test_open_path_wins_over_config_root);
+    RUN(test_open_errors);
+    RUN(test_put_get_delete);
+    RUN(test_get_into);
+    RUN(test_delete_range);
+    RUN(test_null_arguments);
+    RUN(test_limits);
+    RUN(test_batch);
+    RUN(test_snapshot);
+    RUN(test_iterator);
+    RUN(test_outlive_close);
+    RUN(test_maintenance);
+    RUN(test_threads_share_one_db);
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
