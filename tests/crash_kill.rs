@@ -18,6 +18,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+/// Tests here open and close databases while others fork children; a child holds a
+/// copy of the parent's descriptors (and so its `flock`s) between fork and exec, which
+/// can make another test's open briefly see `Locked`. They take turns instead.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const NKEYS: u32 = 400;
 const HISTORY_SEED: u64 = 0x6b69_6c6c;
 const CYCLES: usize = 24;
@@ -40,6 +48,21 @@ fn compacting(root: &Path) -> Config {
         ("compaction.target_file_bytes", "2KiB"),
         ("compaction.level0_file_trigger", "2"),
         ("sstable.block_size", "256"),
+    ] {
+        c.set(k, v).unwrap();
+    }
+    c
+}
+
+/// The parent's view: no background compaction, so the files on disk right after the
+/// open are exactly what recovery kept.
+fn quiet(root: &Path) -> Config {
+    let mut c = config(root);
+    for (k, v) in [
+        ("compaction.level0_file_trigger", "100000"),
+        ("compaction.level0_slowdown_files", "100000"),
+        ("compaction.level0_stop_files", "100000"),
+        ("compaction.base_level_bytes", "1024GiB"),
     ] {
         c.set(k, v).unwrap();
     }
@@ -121,6 +144,7 @@ fn run_child(root: &Path, profile: &str, start: u64, kill_after: usize) -> Optio
 
 #[test]
 fn kill9_keeps_every_acked_write() {
+    let _serial = serial();
     kill_cycles("plain", CYCLES);
 }
 
@@ -128,6 +152,7 @@ fn kill9_keeps_every_acked_write() {
 /// file a dead flush or compaction left behind survives the reopen.
 #[test]
 fn kill9_during_flushes_and_compactions_loses_nothing_and_leaves_no_orphans() {
+    let _serial = serial();
     kill_cycles("compacting", 30);
 }
 
@@ -179,9 +204,7 @@ fn kill_cycles(profile: &str, cycles: usize) {
             &gen_op(HISTORY_SEED, first_unacked, NKEYS),
         );
 
-        // Reopened without background compaction, so the files on disk right after the
-        // open are exactly what recovery kept.
-        let db = Lsm::open_with_config(config(&root))
+        let db = Lsm::open_with_config(quiet(&root))
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after kill -9 failed: {e}"));
         let live: usize = db.stats().levels.iter().map(|l| l.files).sum();
         assert_eq!(

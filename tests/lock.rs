@@ -10,6 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Tests here open and close databases while others fork children; a child holds a
+/// copy of the parent's descriptors (and so its `flock`s) between fork and exec, which
+/// can make another test's open briefly see `Locked`. They take turns instead.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Opens `root` on another thread and returns the result; panics if the open blocks
 /// (a lock that waits instead of failing at once would hang the test forever).
 fn open_guarded(root: &Path) -> lsm::Result<Lsm> {
@@ -34,6 +42,7 @@ fn assert_locked(r: lsm::Result<Lsm>, root: &Path) {
 
 #[test]
 fn second_open_in_process_is_locked_until_close_or_drop() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("db");
     let db = Lsm::open(&root).unwrap();
@@ -121,6 +130,7 @@ fn wait_for_line(child: &mut Child, word: &str) {
 
 #[test]
 fn lock_held_by_another_process_dies_with_it() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("db");
     let mut child = spawn_self("lock_child_holder", ("LSM_LOCK_DIR", &root));
@@ -138,6 +148,7 @@ fn lock_held_by_another_process_dies_with_it() {
 
 #[test]
 fn exec_child_does_not_inherit_the_lock() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("db");
     let db = Lsm::open(&root).unwrap();
