@@ -23,10 +23,20 @@ die() {
     exit 1
 }
 
-for tool in cargo make cc c++ pkg-config; do
-    command -v "$tool" >/dev/null 2>&1 ||
-        die "$tool is missing (Debian/Ubuntu: apt-get install build-essential pkg-config)"
+missing=()
+for tool in make cc c++ pkg-config; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+if [ "${#missing[@]}" -gt 0 ]; then
+    # Install what is missing where we can (root on Debian/Ubuntu, as on CI).
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        printf '==> installing build-essential pkg-config (missing: %s)\n' "${missing[*]}"
+        apt-get update -qq && apt-get install -y -qq build-essential pkg-config >/dev/null
+    else
+        die "${missing[*]} missing (Debian/Ubuntu: apt-get install build-essential pkg-config)"
+    fi
+fi
+command -v cargo >/dev/null 2>&1 || die "cargo is missing (see README: install rustup)"
 
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 PROFILE="${LSM_PROFILE:-debug}"
