@@ -25,7 +25,9 @@ def test_thousand_concurrent_puts_and_gets(db: lsm.DB) -> None:
         values = await asyncio.gather(*(db.aget(b"k%04d" % i) for i in range(1000)))
         assert values == [b"v%d" % i for i in range(1000)]
         # Reads and writes interleaved.
-        tasks = [asyncio.create_task(db.aput(b"m%04d" % i, b"x")) for i in range(500)]
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(db.aput(b"m%04d" % i, b"x")) for i in range(500)
+        ]
         tasks += [asyncio.create_task(db.aget(b"k%04d" % i)) for i in range(500)]
         await asyncio.gather(*tasks)
         assert not problems
@@ -46,7 +48,7 @@ def test_results_come_from_engine_threads(db: lsm.DB) -> None:
             seen.append(threading.get_ident())
             return original(*args, **kw)
 
-        loop.call_soon_threadsafe = spy  # type: ignore[method-assign]
+        loop.call_soon_threadsafe = spy  # type: ignore[method-assign, assignment]
         await db.aput(b"k", b"v")
         assert await db.aget(b"k") == b"v"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,9 @@ def test_exception_tree() -> None:
 )
 def test_wrong_types_name_the_type(db: lsm.DB, bad: object, name: str) -> None:
     with pytest.raises(TypeError, match=f"key must be bytes-like, not {name}"):
-        db.get(bad)  # type: ignore[arg-type]
+        db.get(bad)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=f"key must be bytes-like, not {name}"):
-        db[bad]  # type: ignore[index]
+        db[bad]  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=f"key must be bytes-like, not {name}"):
         db.put(bad, b"v")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=f"value must be bytes-like, not {name}"):
@@ -55,7 +56,7 @@ def test_wrong_types_name_the_type(db: lsm.DB, bad: object, name: str) -> None:
     with pytest.raises(TypeError, match=f"key must be bytes-like, not {name}"):
         wb.put(bad, b"v")  # type: ignore[arg-type]
     with db.snapshot() as snap, pytest.raises(TypeError, match="must be bytes-like"):
-        snap.get(bad)  # type: ignore[arg-type]
+        snap.get(bad)  # type: ignore[call-overload]
     assert len(db) == 0
 
 
@@ -63,7 +64,7 @@ def test_non_byte_buffer_is_a_type_error(db: lsm.DB) -> None:
     import array
 
     with pytest.raises(TypeError, match="key must be bytes-like, not array"):
-        db.put(array.array("i", [1, 2]), b"v")  # type: ignore[arg-type]
+        db.put(array.array("i", [1, 2]), b"v")
 
 
 def test_a_bytearray_cannot_be_resized_while_in_use(db: lsm.DB) -> None:
@@ -83,7 +84,7 @@ def test_closed_database(path: Path) -> None:
     snap_it = snap.keys()
     batch = db.write_batch()
     db.close()
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: db.get(b"a"),
         lambda: db[b"a"],
         lambda: db.put(b"a", b"1"),

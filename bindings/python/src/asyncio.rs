@@ -40,7 +40,11 @@ pub fn submit<T: Send + 'static>(
                 Err(p) => (panicked(py, p).into_value(py).into_any(), py.None()),
             };
             // Fails only when the loop is closed: nobody is waiting any more.
-            let _ = loop_.call_method1(py, "call_soon_threadsafe", (resolve, fut_for_job, exc, value));
+            let _ = loop_.call_method1(
+                py,
+                "call_soon_threadsafe",
+                (resolve, fut_for_job, exc, value),
+            );
         });
     });
     spawned.map_err(|e| to_py(py, e))?;

@@ -34,7 +34,10 @@ impl Drop for Db {
             Python::attach(|py| {
                 py.detach(|| {
                     if let Err(e) = db.close() {
-                        eprintln!("lsm: closing {} on garbage collection: {e}", db.path().display());
+                        eprintln!(
+                            "lsm: closing {} on garbage collection: {e}",
+                            db.path().display()
+                        );
                     }
                 })
             });
@@ -84,10 +87,7 @@ fn build_config(
             let known: Vec<String> = KEYS.iter().map(|k| k.replacen('.', "_", 1)).collect();
             return Err(config_error(
                 py,
-                format!(
-                    "unknown option {name:?} (options: {})",
-                    known.join(", ")
-                ),
+                format!("unknown option {name:?} (options: {})", known.join(", ")),
             ));
         }
         let Some(text) = option_text(&value)? else {
@@ -452,9 +452,13 @@ impl Db {
         key: &Bound<'_, PyAny>,
     ) -> PyResult<Py<PyAny>> {
         let k = byte_arg(key, "key")?.as_slice().to_vec();
-        submit(py, self.lsm(py)?, loop_, move |db| db.get(&k), |py, v| {
-            Ok(value_or(py, v, None))
-        })
+        submit(
+            py,
+            self.lsm(py)?,
+            loop_,
+            move |db| db.get(&k),
+            |py, v| Ok(value_or(py, v, None)),
+        )
     }
 
     fn _aput(
@@ -491,7 +495,13 @@ impl Db {
     ) -> PyResult<Py<PyAny>> {
         let s = byte_arg(start, "start")?.as_slice().to_vec();
         let e = byte_arg(end, "end")?.as_slice().to_vec();
-        submit(py, self.lsm(py)?, loop_, move |db| db.delete_range(&s, &e), unit)
+        submit(
+            py,
+            self.lsm(py)?,
+            loop_,
+            move |db| db.delete_range(&s, &e),
+            unit,
+        )
     }
 
     #[pyo3(signature = (loop_, batch, sync=false))]
@@ -530,7 +540,13 @@ impl Db {
         loop_: &Bound<'_, PyAny>,
         path: PathBuf,
     ) -> PyResult<Py<PyAny>> {
-        submit(py, self.lsm(py)?, loop_, move |db| db.checkpoint(&path), unit)
+        submit(
+            py,
+            self.lsm(py)?,
+            loop_,
+            move |db| db.checkpoint(&path),
+            unit,
+        )
     }
 
     fn _averify(&self, py: Python<'_>, loop_: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {

@@ -69,10 +69,10 @@ fn errno_of(e: &std::io::Error) -> Option<i32> {
         return Some(n);
     }
     Some(match e.kind() {
-        ErrorKind::NotFound => 2,          // ENOENT
-        ErrorKind::PermissionDenied => 13, // EACCES
-        ErrorKind::AlreadyExists => 17,    // EEXIST
-        ErrorKind::StorageFull => 28,      // ENOSPC
+        ErrorKind::NotFound => 2,            // ENOENT
+        ErrorKind::PermissionDenied => 13,   // EACCES
+        ErrorKind::AlreadyExists => 17,      // EEXIST
+        ErrorKind::StorageFull => 28,        // ENOSPC
         ErrorKind::ReadOnlyFilesystem => 30, // EROFS
         _ => return None,
     })
