@@ -86,18 +86,21 @@ stage_c() {
 }
 
 # ----------------------------------------------------------------------------------
-# Stage: Python (planned: the Python module does not exist yet)
+# Stage: Python
 # ----------------------------------------------------------------------------------
-# stage_python() {
-#     ensure python3 with venv; pip install maturin pytest into .venv
-#     pip install . ; pytest python/tests
-# }
+
+stage_python() {
+    command -v python3 >/dev/null 2>&1 || die "python3 is not installed (the Python stage needs 3.11+)"
+    python3 -c 'import venv' 2>/dev/null || die "python3 has no venv module (apt-get install python3-venv)"
+    section "Python: scripts/test_python.sh (pip install . into .venv, pytest, stubtest)"
+    ./scripts/test_python.sh
+}
 
 # ----------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------
 
-STAGES=(stage_rust stage_c)
+STAGES=(stage_rust stage_c stage_python)
 
 for stage in "${STAGES[@]}"; do
     "$stage"

@@ -1,0 +1,32 @@
+//! `lsm._lsm`: the native half of the `lsm` Python package.
+//!
+//! It converts arguments, releases the GIL around every engine call and maps
+//! `LsmError` to exceptions; `python/lsm/__init__.py` adds the Pythonic layer
+//! (`MutableMapping`, the context manager, `async` methods, `stats()` as a dict).
+
+mod asyncio;
+mod batch;
+mod bytes;
+mod call;
+mod cursor;
+mod db;
+mod errors;
+mod snapshot;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _lsm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<db::Db>()?;
+    m.add_class::<batch::Batch>()?;
+    m.add_class::<snapshot::Snapshot>()?;
+    m.add_class::<cursor::Cursor>()?;
+    m.add_function(wrap_pyfunction!(errors::_register, m)?)?;
+    let keys: Vec<String> = lsm::config::KEYS
+        .iter()
+        .map(|k| k.replacen('.', "_", 1))
+        .collect();
+    m.add("OPTIONS", keys)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+"""lsm: an embedded LSM-tree key-value store.
+
+>>> import lsm, tempfile, os
+>>> with lsm.open(os.path.join(tempfile.mkdtemp(), "db")) as db:
+...     db[b"k"] = b"v"
+...     db[b"k"]
+b'v'
+
+Keys and values are bytes (``bytes``, ``bytearray`` or ``memoryview`` in, ``bytes``
+out) and keys sort bytewise. A :class:`DB` is a :class:`collections.abc.MutableMapping`;
+``len(db)`` counts the keys by scanning them all. Every call that may touch the disk
+releases the GIL, and one database may be used from many threads at once. The
+``a``-prefixed ``async`` methods (``aget``, ``aput``, ...) run on the engine's own
+Tokio runtime and complete asyncio futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import MutableMapping
+from types import TracebackType
+from typing import Any
+
+from . import _lsm
+from ._lsm import Iterator, Snapshot, WriteBatch
+
+__all__ = [
+    "DB",
+    "ClosedError",
+    "ConfigError",
+    "CorruptionError",
+    "Error",
+    "IOError",
+    "InvalidArgumentError",
+    "Iterator",
+    "LockedError",
+    "OPTIONS",
+    "Snapshot",
+    "WriteBatch",
+    "open",
+]
+
+__version__: str = _lsm.__version__
+
+#: The keyword options :func:`open` accepts: the config keys with the first dot
+#: replaced by an underscore (``memtable.max_entries`` → ``memtable_max_entries``).
+OPTIONS: list[str] = list(_lsm.OPTIONS)
+
+
+class Error(Exception):
+    """The base class of every error lsm raises."""
+
+
+class CorruptionError(Error):
+    """Data on disk does not match its checksum or format (the message names the file
+    and offset)."""
+
+
+class LockedError(Error):
+    """Another handle, in this process or another, holds the database."""
+
+
+class ConfigError(Error):
+    """An option or a config file key is unknown or has a bad value (the message names
+    it)."""
+
+
+class ClosedError(Error):
+    """The database (or the snapshot) was closed."""
+
+
+class IOError(Error, OSError):  # noqa: A001 - lsm.IOError, an OSError subclass
+    """An operating-system failure; ``errno`` is set when the OS reported one."""
+
+
+class InvalidArgumentError(Error, ValueError):
+    """An argument the engine cannot accept (e.g. ``delete_range`` with start > end)."""
+
+
+def _resolve(fut: asyncio.Future[Any], exc: BaseException | None, value: Any) -> None:
+    """Completes ``fut`` on its loop; called through ``call_soon_threadsafe`` from the
+    engine's runtime. A future cancelled in the meantime is left alone."""
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
+
+
+_lsm._register(
+    Error,
+    CorruptionError,
+    LockedError,
+    ConfigError,
+    ClosedError,
+    IOError,
+    InvalidArgumentError,
+    _resolve,
+)
+
+
+class DB(_lsm._Db, MutableMapping[bytes, bytes]):
+    """An open database: ``lsm.open(path, **options)``.
+
+    The dict protocol works as on a ``dict`` with bytes keys, with two differences:
+    ``len(db)`` scans every key, and ``del db[key]`` does not raise ``KeyError`` for a
+    missing key (it is ``db.delete(key)``; checking would cost a read).
+    ``db[start:stop]`` iterates over the ``(key, value)`` pairs in ``[start, stop)``.
+    """
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " (closed)" if self.closed else ""
+        return f"<lsm.DB {os.fspath(self.path)!r}{state}>"
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, latency percentiles and the shape of the tree."""
+        result: dict[str, Any] = json.loads(self._stats_json())
+        return result
+
+    def clear(self) -> None:
+        """Deletes every key (one range deletion from the first key to the last)."""
+        first = next(self.keys(), None)
+        if first is None:
+            return
+        last: bytes = next(self.keys(reverse=True))
+        self.delete_range(first, last + b"\x00")
+
+    # asyncio: each call runs on the engine's Tokio runtime and completes a future of
+    # the running loop; the event loop thread never blocks on the engine.
+
+    async def aget(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        """``get`` for asyncio."""
+        value: bytes | None = await self._aget(asyncio.get_running_loop(), key)
+        return default if value is None else value
+
+    async def aput(self, key: bytes, value: bytes) -> None:
+        """``put`` for asyncio."""
+        await self._aput(asyncio.get_running_loop(), key, value)
+
+    async def adelete(self, key: bytes) -> None:
+        """``delete`` for asyncio."""
+        await self._adelete(asyncio.get_running_loop(), key)
+
+    async def adelete_range(self, start: bytes, end: bytes) -> None:
+        """``delete_range`` for asyncio."""
+        await self._adelete_range(asyncio.get_running_loop(), start, end)
+
+    async def awrite(self, batch: WriteBatch, *, sync: bool = False) -> None:
+        """``write`` for asyncio."""
+        await self._awrite(asyncio.get_running_loop(), batch, sync)
+
+    async def aflush(self) -> None:
+        """``flush`` for asyncio."""
+        await self._aflush(asyncio.get_running_loop())
+
+    async def async_sync(self) -> None:
+        """``sync`` for asyncio (``async`` is a keyword, hence the name)."""
+        await self._async(asyncio.get_running_loop())
+
+    async def acompact(self) -> None:
+        """``compact`` for asyncio."""
+        await self._acompact(asyncio.get_running_loop())
+
+    async def acheckpoint(self, path: str | os.PathLike[str]) -> None:
+        """``checkpoint`` for asyncio."""
+        await self._acheckpoint(asyncio.get_running_loop(), os.fspath(path))
+
+    async def averify(self) -> dict[str, Any]:
+        """``verify`` for asyncio."""
+        report: dict[str, Any] = await self._averify(asyncio.get_running_loop())
+        return report
+
+
+def open(  # noqa: A001 - lsm.open, like dbm.open and shelve.open
+    path: str | os.PathLike[str],
+    *,
+    config: str | os.PathLike[str] | None = None,
+    **options: int | str | bool | os.PathLike[str],
+) -> DB:
+    """Opens (creating if needed) the database in directory ``path``.
+
+    ``config`` names a ``config.toml`` to start from; keyword options then override it,
+    named like the config keys with the first dot as an underscore
+    (``memtable_max_entries=100_000``, ``wal_sync="10ms"``, ``sstable_compression="lz4"``;
+    see :data:`OPTIONS`). An unknown option or a bad value raises :class:`ConfigError`
+    naming it; a database another handle holds raises :class:`LockedError`.
+    """
+    return DB(path, config=config, **options)
+

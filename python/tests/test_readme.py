@@ -1,0 +1,28 @@
+"""The README's Python example works as written."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = README.read_text()
+    python_section = text[text.index("## Python") :]
+    example = re.search(r"```python\n(.*?)```", python_section, re.S)
+    assert example is not None
+    code = example.group(1)
+    assert len(code.strip().splitlines()) == 5
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert out.getvalue() == "[(b'user:2', b'grace')]\n"
+    assert os.path.isdir(tmp_path / "data")
