@@ -63,8 +63,8 @@ stage_rust() {
     section "cargo fmt --check"
     cargo fmt --check
 
-    section "cargo clippy --all-targets -- -D warnings"
-    cargo clippy --all-targets -- -D warnings
+    section "cargo clippy --workspace --all-targets -- -D warnings"
+    cargo clippy --workspace --all-targets -- -D warnings
 
     section "cargo test --all-targets"
     cargo test --all-targets

@@ -41,7 +41,17 @@ impl MemKey {
     }
 
     fn from_parts(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> MemKey {
-        let trailer = ((seq << 8) | kind as u64).to_le_bytes();
+        MemKey::from_trailer(user_key, (seq << 8) | kind as u64)
+    }
+
+    /// The key that sorts before every version of `user_key` visible at `seq` (see
+    /// [`key::lookup_key`]), built without a heap allocation for short keys.
+    fn lookup(user_key: &[u8], seq: SeqNo) -> MemKey {
+        MemKey::from_trailer(user_key, (seq << 8) | 0xff)
+    }
+
+    fn from_trailer(user_key: &[u8], trailer: u64) -> MemKey {
+        let trailer = trailer.to_le_bytes();
         let n = user_key.len() + key::TRAILER_LEN;
         if n <= INLINE {
             let mut buf = [0u8; INLINE];
@@ -49,7 +59,10 @@ impl MemKey {
             buf[user_key.len()..n].copy_from_slice(&trailer);
             MemKey::Inline { len: n as u8, buf }
         } else {
-            MemKey::Heap(key::encode(user_key, seq, kind).into_boxed_slice())
+            let mut v = Vec::with_capacity(n);
+            v.extend_from_slice(user_key);
+            v.extend_from_slice(&trailer);
+            MemKey::Heap(v.into_boxed_slice())
         }
     }
 
@@ -142,7 +155,7 @@ impl MemTable {
 
     /// The newest point entry of `user_key` visible at `snapshot`.
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(SeqNo, ValueKind, Vec<u8>)> {
-        let target = MemKey::new(&key::lookup_key(user_key, snapshot));
+        let target = MemKey::lookup(user_key, snapshot);
         let e = self.map.lower_bound(Bound::Included(&target))?;
         let ik = e.key().as_slice();
         if key::user_key(ik) != user_key {
@@ -202,70 +215,122 @@ impl MemTable {
     pub fn iter(self: &Arc<Self>) -> MemTableIterator {
         MemTableIterator {
             mem: Arc::clone(self),
-            current: None,
+            buf: Vec::new(),
+            entries: Vec::new(),
+            pos: 0,
         }
     }
-}
-
-/// A cursor over a memtable. It copies the entry it stands on, so it owns no borrow of
-/// the skiplist and can live as long as the iterator that holds it.
-pub struct MemTableIterator {
-    mem: Arc<MemTable>,
-    current: Option<(MemKey, Box<[u8]>)>,
 }
 
 type Entry<'a> = crossbeam_skiplist::map::Entry<'a, MemKey, Box<[u8]>>;
 
-fn copy(e: Option<Entry<'_>>) -> Option<(MemKey, Box<[u8]>)> {
-    e.map(|e| (e.key().clone(), e.value().clone()))
+/// Entries copied per refill of a memtable cursor.
+const CHUNK: usize = 128;
+
+/// A cursor over a memtable. It owns no borrow of the skiplist (so it can live as long
+/// as the iterator holding it): it copies a run of up to [`CHUNK`] neighbouring entries
+/// into one buffer and walks that, searching the skiplist again only at the run's ends.
+/// Entries inserted meanwhile carry newer sequence numbers than any reader of this
+/// cursor can see, so a run copied earlier is as good as a fresh one.
+pub struct MemTableIterator {
+    mem: Arc<MemTable>,
+    /// Keys and values of the run, back to back.
+    buf: Vec<u8>,
+    /// Per entry of the run: (key start, key end = value start, value end) in `buf`.
+    entries: Vec<(usize, usize, usize)>,
+    pos: usize,
+}
+
+impl MemTableIterator {
+    fn fill<'a>(&mut self, run: impl Iterator<Item = Entry<'a>>, backward: bool) {
+        self.buf.clear();
+        self.entries.clear();
+        for e in run.take(CHUNK) {
+            let k = e.key().as_slice();
+            let v: &[u8] = e.value();
+            let start = self.buf.len();
+            self.buf.extend_from_slice(k);
+            self.buf.extend_from_slice(v);
+            self.entries
+                .push((start, start + k.len(), start + k.len() + v.len()));
+        }
+        if backward {
+            self.entries.reverse();
+            self.pos = self.entries.len().saturating_sub(1);
+        } else {
+            self.pos = 0;
+        }
+    }
+
+    fn fill_forward(&mut self, from: Bound<MemKey>) {
+        let mem = self.mem.clone();
+        self.fill(mem.map.range((from, Bound::Unbounded)), false);
+    }
+
+    fn fill_backward(&mut self, to: Bound<MemKey>) {
+        let mem = self.mem.clone();
+        self.fill(mem.map.range((Bound::Unbounded, to)).rev(), true);
+    }
+
+    fn current(&self) -> Option<(usize, usize, usize)> {
+        self.entries.get(self.pos).copied()
+    }
 }
 
 impl InternalIterator for MemTableIterator {
     fn valid(&self) -> bool {
-        self.current.is_some()
+        self.pos < self.entries.len()
     }
 
     fn seek_to_first(&mut self) {
-        self.current = copy(self.mem.map.front());
+        self.fill_forward(Bound::Unbounded);
     }
 
     fn seek_to_last(&mut self) {
-        self.current = copy(self.mem.map.back());
+        self.fill_backward(Bound::Unbounded);
     }
 
     fn seek(&mut self, target: &[u8]) {
-        let t = MemKey::new(target);
-        self.current = copy(self.mem.map.lower_bound(Bound::Included(&t)));
+        self.fill_forward(Bound::Included(MemKey::new(target)));
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) {
-        let t = MemKey::new(target);
-        self.current = copy(self.mem.map.upper_bound(Bound::Included(&t)));
+        self.fill_backward(Bound::Included(MemKey::new(target)));
     }
 
     fn next(&mut self) {
-        if let Some((k, _)) = self.current.take() {
-            self.current = copy(self.mem.map.lower_bound(Bound::Excluded(&k)));
+        let Some((ks, ke, _)) = self.current() else {
+            return;
+        };
+        if self.pos + 1 < self.entries.len() {
+            self.pos += 1;
+        } else {
+            let last = MemKey::new(&self.buf[ks..ke]);
+            self.fill_forward(Bound::Excluded(last));
         }
     }
 
     fn prev(&mut self) {
-        if let Some((k, _)) = self.current.take() {
-            self.current = copy(self.mem.map.upper_bound(Bound::Excluded(&k)));
+        let Some((ks, ke, _)) = self.current() else {
+            return;
+        };
+        if self.pos > 0 {
+            self.pos -= 1;
+        } else {
+            let first = MemKey::new(&self.buf[ks..ke]);
+            self.fill_backward(Bound::Excluded(first));
         }
     }
 
     fn key(&self) -> &[u8] {
-        self.current
-            .as_ref()
-            .map(|(k, _)| k.as_slice())
+        self.current()
+            .and_then(|(ks, ke, _)| self.buf.get(ks..ke))
             .unwrap_or_default()
     }
 
     fn value(&self) -> &[u8] {
-        self.current
-            .as_ref()
-            .map(|(_, v)| &v[..])
+        self.current()
+            .and_then(|(_, ke, ve)| self.buf.get(ke..ve))
             .unwrap_or_default()
     }
 
@@ -314,6 +379,40 @@ mod tests {
         assert_eq!(it.value(), b"a");
         it.prev();
         assert!(!it.valid());
+    }
+
+    #[test]
+    fn cursor_crosses_chunk_boundaries_both_ways() {
+        let m = Arc::new(MemTable::new(1));
+        let n = CHUNK as u64 * 3 + 7;
+        for i in 0..n {
+            m.add(i + 1, ValueKind::Put, format!("{i:05}").as_bytes(), &i.to_le_bytes());
+        }
+        let mut it = m.iter();
+        it.seek_to_first();
+        let mut seen = 0u64;
+        while it.valid() {
+            assert_eq!(key::user_key(it.key()), format!("{seen:05}").as_bytes());
+            assert_eq!(it.value(), seen.to_le_bytes());
+            seen += 1;
+            it.next();
+        }
+        assert_eq!(seen, n);
+        it.seek_to_last();
+        let mut back = n;
+        while it.valid() {
+            back -= 1;
+            assert_eq!(key::user_key(it.key()), format!("{back:05}").as_bytes());
+            it.prev();
+        }
+        assert_eq!(back, 0);
+        // Change direction right at a chunk edge.
+        it.seek(&key::lookup_key(format!("{:05}", CHUNK - 1).as_bytes(), u64::MAX >> 8));
+        it.next();
+        assert_eq!(key::user_key(it.key()), format!("{CHUNK:05}").as_bytes());
+        it.prev();
+        it.prev();
+        assert_eq!(key::user_key(it.key()), format!("{:05}", CHUNK - 2).as_bytes());
     }
 
     #[test]
