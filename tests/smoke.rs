@@ -51,7 +51,14 @@ fn the_shipped_config_toml_loads_and_names_every_section() {
     assert_eq!(c.wal.version, 1);
     assert_eq!(c.memtable.max_entries, 1_000_000);
     let text = std::fs::read_to_string(&path).unwrap();
-    for section in ["[wal]", "[memtable]", "[directory]", "[cache]", "[sstable]", "[compaction]"] {
+    for section in [
+        "[wal]",
+        "[memtable]",
+        "[directory]",
+        "[cache]",
+        "[sstable]",
+        "[compaction]",
+    ] {
         assert!(text.contains(section), "config.toml lacks {section}");
     }
 }

@@ -386,7 +386,12 @@ mod tests {
         let m = Arc::new(MemTable::new(1));
         let n = CHUNK as u64 * 3 + 7;
         for i in 0..n {
-            m.add(i + 1, ValueKind::Put, format!("{i:05}").as_bytes(), &i.to_le_bytes());
+            m.add(
+                i + 1,
+                ValueKind::Put,
+                format!("{i:05}").as_bytes(),
+                &i.to_le_bytes(),
+            );
         }
         let mut it = m.iter();
         it.seek_to_first();
@@ -407,12 +412,18 @@ mod tests {
         }
         assert_eq!(back, 0);
         // Change direction right at a chunk edge.
-        it.seek(&key::lookup_key(format!("{:05}", CHUNK - 1).as_bytes(), u64::MAX >> 8));
+        it.seek(&key::lookup_key(
+            format!("{:05}", CHUNK - 1).as_bytes(),
+            u64::MAX >> 8,
+        ));
         it.next();
         assert_eq!(key::user_key(it.key()), format!("{CHUNK:05}").as_bytes());
         it.prev();
         it.prev();
-        assert_eq!(key::user_key(it.key()), format!("{:05}", CHUNK - 2).as_bytes());
+        assert_eq!(
+            key::user_key(it.key()),
+            format!("{:05}", CHUNK - 2).as_bytes()
+        );
     }
 
     #[test]
