@@ -17,7 +17,7 @@ use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::sstable::Table;
-use crate::wal::{read_log, LogWriter};
+use crate::wal::{complete_fragment_at, read_log, LogWriter};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,6 +119,16 @@ impl VersionSet {
             ));
         }
         if let Some(offset) = log.torn_tail {
+            // A whole record with a bad checksum was written completely (and synced, and
+            // acted upon: WAL segments deleted, tables relied on). Dropping it would
+            // silently lose data, so it is corruption, not a torn append.
+            if complete_fragment_at(&data, offset) {
+                return Err(LsmError::corruption(
+                    &manifest_path,
+                    offset,
+                    "damaged version edit (a complete record with a bad checksum)",
+                ));
+            }
             // An edit whose write never completed was never acted upon.
             log::warn!(
                 "{}: dropping a torn edit at offset {offset}",

@@ -58,7 +58,7 @@ pub fn read_log(data: &[u8], path: &Path) -> LogContents {
         let frag_end = pos + HEADER_SIZE + n;
         if crc == 0 && n == 0 && type_byte == 0 {
             r.damage(pos, "zeroed fragment header".into());
-            pos = block_end;
+            pos = resync(data, pos + 1);
             continue;
         }
         if frag_end > block_end {
@@ -66,7 +66,7 @@ pub fn read_log(data: &[u8], path: &Path) -> LogContents {
                 pos,
                 format!("fragment length {n} runs past the end of its block"),
             );
-            pos = block_end;
+            pos = resync(data, pos + 1);
             continue;
         }
         let Some(payload) = data.get(pos + HEADER_SIZE..frag_end) else {
@@ -77,7 +77,7 @@ pub fn read_log(data: &[u8], path: &Path) -> LogContents {
         };
         if crc != fragment_crc(type_byte, payload) {
             r.damage(pos, "fragment checksum mismatch".into());
-            pos = block_end;
+            pos = resync(data, pos + 1);
             continue;
         }
         r.fragment(pos as u64, type_byte, payload);
@@ -93,6 +93,57 @@ pub fn read_log(data: &[u8], path: &Path) -> LogContents {
         );
     }
     contents
+}
+
+/// The first offset at or after `from` where a whole fragment with a good checksum
+/// starts (the end of `data` when there is none).
+///
+/// After damage the framing cannot be trusted, so every offset is tried, not just the
+/// next block boundary: a valid record anywhere after the damage proves the damage was
+/// not a torn tail. Zeroed or garbage bytes fail the cheap type and length checks, so
+/// the scan costs a checksum only where a plausible header stands.
+fn resync(data: &[u8], from: usize) -> usize {
+    let mut p = from;
+    while p + HEADER_SIZE <= data.len() {
+        let block_end = (p / BLOCK_SIZE + 1) * BLOCK_SIZE;
+        if block_end - p < HEADER_SIZE {
+            p = block_end;
+            continue;
+        }
+        if let Some(h) = data.get(p..p + HEADER_SIZE) {
+            let type_byte = h[6];
+            if FragmentType::from_u8(type_byte).is_some() {
+                let n = usize::from(u16::from_le_bytes([h[4], h[5]]));
+                let end = p + HEADER_SIZE + n;
+                if end <= block_end {
+                    if let Some(payload) = data.get(p + HEADER_SIZE..end) {
+                        let crc = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+                        if crc == fragment_crc(type_byte, payload) {
+                            return p;
+                        }
+                    }
+                }
+            }
+        }
+        p += 1;
+    }
+    data.len()
+}
+
+/// True when a complete fragment (header and the whole payload its header declares)
+/// starts at `offset`: a damaged fragment that is complete was written whole, so it is
+/// not the cut-off end of an interrupted append.
+pub fn complete_fragment_at(data: &[u8], offset: u64) -> bool {
+    let Ok(at) = usize::try_from(offset) else {
+        return false;
+    };
+    match data.get(at..at.saturating_add(HEADER_SIZE)) {
+        Some(h) if h.len() == HEADER_SIZE => {
+            let n = usize::from(u16::from_le_bytes([h[4], h[5]]));
+            at + HEADER_SIZE + n <= data.len() && h.iter().any(|&b| b != 0)
+        }
+        _ => false,
+    }
 }
 
 /// Reassembles records from fragments and sorts losses into damage and torn tail.
@@ -255,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn damage_in_the_middle_is_reported_and_skipped_to_the_next_block() {
+    fn damage_in_the_middle_is_reported_and_only_the_damaged_record_is_lost() {
         let recs: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10_000]).collect();
         let mut data = write(&recs);
         data[HEADER_SIZE + 5] ^= 0x40; // the payload of record 0
@@ -263,9 +314,26 @@ mod tests {
         assert_eq!(got.damage.len(), 1);
         assert_eq!(got.damage[0].offset, 0);
         assert_eq!(got.torn_tail, None);
-        // Records 0..3 shared block 0 with the damage; record 3 continues into block 1,
-        // so its LAST fragment is dropped too; reading resumes with record 4.
-        assert_eq!(payloads(&got), &recs[4..]);
+        // Reading resumes at the next valid fragment, record 1, in the same block.
+        assert!(payloads(&got) == recs[1..], "only record 0 is lost");
+    }
+
+    /// Regression: a flipped bit early in a small last segment used to send the reader
+    /// to the next block boundary (past the end of the file), so the damage looked like
+    /// a torn tail and every record after it was dropped silently.
+    #[test]
+    fn regression_damage_followed_by_records_in_the_same_block_is_not_a_torn_tail() {
+        let recs: Vec<Vec<u8>> = (0..30u8).map(|i| vec![i; 50]).collect();
+        let mut data = write(&recs);
+        let at = data.len() / 4;
+        data[at] ^= 0x10;
+        let got = read_log(&data, Path::new("LOG"));
+        assert_eq!(
+            got.torn_tail, None,
+            "damage with records after it is not a tail"
+        );
+        assert_eq!(got.damage.len(), 1);
+        assert_eq!(got.records.len(), recs.len() - 1);
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod log_writer;
 mod recovery;
 mod writer;
 
-pub use log_reader::read_log;
+pub use log_reader::{complete_fragment_at, read_log};
 pub use log_writer::LogWriter;
 pub use recovery::replay_segments;
 pub use writer::WriteAheadLogger;
