@@ -37,6 +37,8 @@ mod db;
 pub mod error;
 pub(crate) mod filename;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod histogram;
 pub(crate) mod iter;
 pub(crate) mod key;
