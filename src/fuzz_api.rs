@@ -323,7 +323,10 @@ pub fn key_cache_open(bytes: &[u8]) {
     }
     if !trusted {
         let all = scan(&db, "key cache").expect("iteration failed");
-        assert!(all == b.model, "iteration differs with a damaged cache file");
+        assert!(
+            all == b.model,
+            "iteration differs with a damaged cache file"
+        );
     }
     db.close().unwrap();
 }
@@ -474,8 +477,11 @@ pub fn ops(bytes: &[u8]) {
     db.close().unwrap();
 }
 
+/// A fuzz target: takes any bytes, panics only on an engine bug.
+pub type Target = fn(&[u8]);
+
 /// The functions above by target name, for the corpus replay test.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("wal_reader", wal_replay),
     ("sstable", sstable_open_and_scan),
     ("block", block_decoders),
@@ -507,8 +513,7 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
         if i == 0 {
             for len in 16..bytes.len().min(16 << 10) {
                 let path: Arc<Path> = Arc::from(Path::new("seed"));
-                if let Ok(blk) = crate::sstable::Block::from_raw(bytes[..len].to_vec(), path, 0)
-                {
+                if let Ok(blk) = crate::sstable::Block::from_raw(bytes[..len].to_vec(), path, 0) {
                     let mut it = Arc::new(blk).iter();
                     it.seek_to_first();
                     let mut n = 0;
@@ -517,7 +522,11 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
                         it.next();
                     }
                     if n > 3 && it.status().is_ok() {
-                        out.push(("block", "first_data_block".to_string(), bytes[..len].to_vec()));
+                        out.push((
+                            "block",
+                            "first_data_block".to_string(),
+                            bytes[..len].to_vec(),
+                        ));
                         break;
                     }
                 }
@@ -555,7 +564,26 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     out.push(("ops", "mixed".to_string(), mixed));
     let mut heavy = Vec::new();
     for i in 0u8..40 {
-        heavy.extend([i % 4, i, 30, 5, i, 8, 6, 3, 40, 12, 9, 10, 4, i, 11, 7, 13, i]);
+        heavy.extend([
+            i % 4,
+            i,
+            30,
+            5,
+            i,
+            8,
+            6,
+            3,
+            40,
+            12,
+            9,
+            10,
+            4,
+            i,
+            11,
+            7,
+            13,
+            i,
+        ]);
     }
     out.push(("ops", "flush_compact_reopen".to_string(), heavy));
     out

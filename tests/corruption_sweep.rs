@@ -322,13 +322,13 @@ fn run_with_timeout(what: String, f: impl FnOnce() + Send + 'static) -> Option<S
     let h = std::thread::Builder::new()
         .name("damage-case".into())
         .spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r.map_err(|p| {
-            p.downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default()
-        }));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(r.map_err(|p| {
+                p.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default()
+            }));
         })
         .unwrap();
     match rx.recv_timeout(TIMEOUT) {
@@ -379,9 +379,7 @@ fn sweep(base: Base, seed: u64) -> (usize, Vec<String>) {
             cases += 1;
             if let Some(f) = case_at_rest(&base, path, *kind, &d) {
                 match known_bug(*kind, &d, &f) {
-                    Some(bug) if !strict() => {
-                        *known.entry(bug).or_default() += 1
-                    }
+                    Some(bug) if !strict() => *known.entry(bug).or_default() += 1,
                     _ => failures.push(f),
                 }
             }
@@ -519,7 +517,11 @@ fn manifest_case() -> (MemFs, PathBuf, State) {
     let b = lsm::fuzz_api::base();
     let fs = b.fs.crash(None);
     let current = String::from_utf8(fs.read_all(Path::new("db/CURRENT")).unwrap()).unwrap();
-    (fs, Path::new("db").join(current.trim_end()), b.model.clone())
+    (
+        fs,
+        Path::new("db").join(current.trim_end()),
+        b.model.clone(),
+    )
 }
 
 fn tables(fs: &MemFs) -> Vec<String> {
@@ -548,7 +550,10 @@ fn regression_manifest_bit_flip_silently_drops_tables() {
     let r = Lsm::open_on(config(), Arc::new(fs.clone()));
     let after = tables(&fs);
     match r {
-        Err(e) => assert!(e.is_corruption(), "open failed, but not with Corruption: {e}"),
+        Err(e) => assert!(
+            e.is_corruption(),
+            "open failed, but not with Corruption: {e}"
+        ),
         Ok(db) => {
             let n = db.iter().count();
             panic!(
@@ -581,7 +586,10 @@ fn regression_wal_bit_flip_mid_segment_silently_drops_synced_writes() {
     bytes[len / 4] ^= 0x10;
     fs.write_raw(&path, bytes).unwrap();
     match Lsm::open_on(config(), Arc::new(fs)) {
-        Err(e) => assert!(e.is_corruption(), "open failed, but not with Corruption: {e}"),
+        Err(e) => assert!(
+            e.is_corruption(),
+            "open failed, but not with Corruption: {e}"
+        ),
         Ok(db) => {
             let got: State = db.iter().map(|r| r.unwrap()).collect();
             let want = base.states.last().unwrap();

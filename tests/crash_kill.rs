@@ -144,7 +144,10 @@ fn run_child(
             break; // EOF (an unterminated last line is ignored: its op counts as in flight)
         }
         if let Some(pos) = line.find("synced ") {
-            let n: u64 = line[pos + 7..].trim().parse().expect("malformed synced line");
+            let n: u64 = line[pos + 7..]
+                .trim()
+                .parse()
+                .expect("malformed synced line");
             assert_eq!(Some(n), last_ack, "synced before acknowledged");
             *synced = Some(n);
             continue;

@@ -345,8 +345,13 @@ fn last_prefix(got: &State, base: &State, ops: &[Op]) -> Option<usize> {
     best
 }
 
-fn one_fault(k: u64, transient: bool, sync: SyncMode, steps: &[Step]) -> Result<(), String> {
-    let what = format!("fault at op {k} ({}, {sync:?})", if transient { "transient" } else { "persistent" });
+/// Runs the workload with operation `k` failing; `Ok(true)` when that operation was
+/// critical (a write or sync the engine must refuse writes after).
+fn one_fault(k: u64, transient: bool, sync: SyncMode, steps: &[Step]) -> Result<bool, String> {
+    let what = format!(
+        "fault at op {k} ({}, {sync:?})",
+        if transient { "transient" } else { "persistent" }
+    );
     let cfg = config(sync);
     let fs = MemFs::new();
     let tap = Tap::new(fs.clone());
@@ -387,7 +392,7 @@ fn one_fault(k: u64, transient: bool, sync: SyncMode, steps: &[Step]) -> Result<
         critical
     }));
     match outcome {
-        Ok(_) => Ok(()),
+        Ok(critical) => Ok(critical),
         Err(p) => Err(p
             .downcast_ref::<String>()
             .cloned()
@@ -406,15 +411,23 @@ fn sweep(sync: SyncMode) {
     let n = fs.ops();
     assert!(n > 50, "workload too small: {n} ops");
     let mut failures = Vec::new();
+    let mut critical = 0;
     // A little past N: background work may shift the numbering from run to run.
     for k in 1..=n + 5 {
         for transient in [true, false] {
-            if let Err(msg) = one_fault(k, transient, sync, &steps) {
-                failures.push(msg);
+            match one_fault(k, transient, sync, &steps) {
+                Ok(c) => critical += usize::from(c),
+                Err(msg) => failures.push(msg),
             }
         }
     }
-    eprintln!("{sync:?}: N = {n} mutating operations, k = 1..={}", n + 5);
+    eprintln!(
+        "{sync:?}: N = {n} mutating operations, k = 1..={}, {} fault runs, {critical} on a \
+         critical operation (writes refused after it)",
+        n + 5,
+        2 * (n + 5)
+    );
+    assert!(critical > n as usize, "too few critical faults: {critical}");
     assert!(
         failures.is_empty(),
         "{} of {} fault runs misbehaved:\n{}",

@@ -241,7 +241,10 @@ fn power_cut_during_compactions_keeps_every_synced_write() {
         "compacting: {} cuts, {} ops, {} unsynced ops lost, {} cuts with tables",
         t.cuts, t.ops, t.lost, t.with_tables
     );
-    assert!(t.with_tables > t.cuts / 2, "too few flushes: the test is too weak");
+    assert!(
+        t.with_tables > t.cuts / 2,
+        "too few flushes: the test is too weak"
+    );
 }
 
 /// Every open writes a new manifest and swaps CURRENT to it (create, append, sync,
