@@ -38,6 +38,8 @@ pub mod error;
 mod ffi;
 pub(crate) mod filename;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod histogram;
 pub(crate) mod iter;
 pub(crate) mod key;

@@ -30,6 +30,15 @@ const NKEYS: u32 = 400;
 const HISTORY_SEED: u64 = 0x6b69_6c6c;
 const CYCLES: usize = 24;
 
+/// The cycle count of each kill test: `LSM_CRASH_CYCLES` when set (the long run, see
+/// `scripts/reliability_long.sh`), else the test's short default.
+fn cycles(default: usize) -> usize {
+    std::env::var("LSM_CRASH_CYCLES")
+        .ok()
+        .map(|v| v.parse().expect("LSM_CRASH_CYCLES must be a number"))
+        .unwrap_or(default)
+}
+
 fn config(root: &Path) -> Config {
     let mut c = Config::with_root(root);
     c.memtable.max_entries = 200;
@@ -54,15 +63,16 @@ fn compacting(root: &Path) -> Config {
     c
 }
 
-/// The parent's view: no background compaction, so the files on disk right after the
-/// open are exactly what recovery kept.
-fn quiet(root: &Path) -> Config {
+/// `config` with background compaction idle, for the parent's reopen: the files on
+/// disk right after the open are exactly what recovery kept (with the default trigger,
+/// a compaction could start at once and its output would look like an orphan).
+fn idle(root: &Path) -> Config {
     let mut c = config(root);
     for (k, v) in [
-        ("compaction.level0_file_trigger", "100000"),
-        ("compaction.level0_slowdown_files", "100000"),
-        ("compaction.level0_stop_files", "100000"),
-        ("compaction.base_level_bytes", "1024GiB"),
+        ("compaction.level0_file_trigger", "1000"),
+        ("compaction.level0_slowdown_files", "2000"),
+        ("compaction.level0_stop_files", "3000"),
+        ("compaction.base_level_bytes", "1GiB"),
     ] {
         c.set(k, v).unwrap();
     }
@@ -73,9 +83,18 @@ fn quiet(root: &Path) -> Config {
 fn child_config(root: &Path) -> Config {
     match std::env::var("LSM_CRASH_PROFILE").as_deref() {
         Ok("compacting") => compacting(root),
+        Ok("always") => {
+            let mut c = compacting(root);
+            c.wal.sync = SyncMode::Always;
+            c
+        }
         _ => config(root),
     }
 }
+
+/// Every `FLUSH_EVERY` operations the `flush_every` child flushes and prints
+/// `synced N`: operation N and all before it are durable from then on.
+const FLUSH_EVERY: u64 = 50;
 
 /// The writer child. Does nothing unless started by `kill9_keeps_every_acked_write`.
 #[test]
@@ -86,16 +105,27 @@ fn crash_child_writer() {
     let start: u64 = std::env::var("LSM_CRASH_START").unwrap().parse().unwrap();
     let db = Lsm::open_with_config(child_config(Path::new(&dir))).expect("child: open");
     let mut out = std::io::stdout().lock();
+    let flush_every = std::env::var("LSM_CRASH_PROFILE").as_deref() == Ok("flush_every");
     for i in start..start + 1_000_000 {
         exec(&db, &gen_op(HISTORY_SEED, i, NKEYS)).expect("child: write");
         writeln!(out, "ack {i}").unwrap();
+        if flush_every && (i + 1) % FLUSH_EVERY == 0 {
+            db.flush().expect("child: flush");
+            writeln!(out, "synced {i}").unwrap();
+        }
         out.flush().unwrap();
     }
 }
 
 /// Runs one child from operation `start`, kills it after `kill_after` acknowledgements
 /// and returns the last operation it acknowledged.
-fn run_child(root: &Path, profile: &str, start: u64, kill_after: usize) -> Option<u64> {
+fn run_child(
+    root: &Path,
+    profile: &str,
+    start: u64,
+    kill_after: usize,
+    synced: &mut Option<u64>,
+) -> Option<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -121,6 +151,15 @@ fn run_child(root: &Path, profile: &str, start: u64, kill_after: usize) -> Optio
         if reader.read_line(&mut line).unwrap() == 0 || !line.ends_with('\n') {
             break; // EOF (an unterminated last line is ignored: its op counts as in flight)
         }
+        if let Some(pos) = line.find("synced ") {
+            let n: u64 = line[pos + 7..]
+                .trim()
+                .parse()
+                .expect("malformed synced line");
+            assert_eq!(Some(n), last_ack, "synced before acknowledged");
+            *synced = Some(n);
+            continue;
+        }
         let Some(pos) = line.find("ack ") else {
             continue;
         };
@@ -145,7 +184,22 @@ fn run_child(root: &Path, profile: &str, start: u64, kill_after: usize) -> Optio
 #[test]
 fn kill9_keeps_every_acked_write() {
     let _serial = serial();
-    kill_cycles("plain", CYCLES);
+    kill_cycles("plain", cycles(CYCLES));
+}
+
+/// `wal.sync = "always"` with tiny levels: every acknowledged write is also synced.
+#[test]
+fn kill9_with_wal_sync_always_keeps_every_synced_write() {
+    let _serial = serial();
+    kill_cycles("always", cycles(6));
+}
+
+/// A flush every 50 operations: every write before the last completed flush (a synced
+/// write) is present, and so is every acknowledged one.
+#[test]
+fn kill9_with_a_flush_every_50_writes_keeps_every_synced_write() {
+    let _serial = serial();
+    kill_cycles("flush_every", cycles(6));
 }
 
 /// Kills during flushes and compactions: the model agrees after every reopen, and no
@@ -153,7 +207,7 @@ fn kill9_keeps_every_acked_write() {
 #[test]
 fn kill9_during_flushes_and_compactions_loses_nothing_and_leaves_no_orphans() {
     let _serial = serial();
-    kill_cycles("compacting", 30);
+    kill_cycles("compacting", cycles(30));
 }
 
 fn count_files(dir: &Path, suffix: &str) -> usize {
@@ -178,13 +232,18 @@ fn kill_cycles(profile: &str, cycles: usize) {
     let mut applied = 0u64;
     let mut in_flight_seen = 0;
     let mut compactions = 0;
+    let mut synced_checks = 0;
     for cycle in 0..cycles {
         let kill_after = match cycle % 3 {
             0 => rng.random_range(1..20),
             1 => rng.random_range(20..300),
             _ => rng.random_range(300..1200),
         };
-        let last_ack = run_child(&root, profile, applied, kill_after);
+        let mut synced: Option<u64> = None;
+        let last_ack = run_child(&root, profile, applied, kill_after, &mut synced);
+        if profile == "always" {
+            synced = last_ack;
+        }
 
         // Every acknowledged operation must be there...
         let mut acked_state = model.clone();
@@ -204,7 +263,9 @@ fn kill_cycles(profile: &str, cycles: usize) {
             &gen_op(HISTORY_SEED, first_unacked, NKEYS),
         );
 
-        let db = Lsm::open_with_config(quiet(&root))
+        // Reopened without background compaction, so the files on disk right after the
+        // open are exactly what recovery kept.
+        let db = Lsm::open_with_config(idle(&root))
             .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after kill -9 failed: {e}"));
         let live: usize = db.stats().levels.iter().map(|l| l.files).sum();
         assert_eq!(
@@ -238,19 +299,33 @@ fn kill_cycles(profile: &str, cycles: usize) {
                 describe_diff(&got, &acked_state)
             );
         }
+        // Every synced write is present: the model now holds at least every operation
+        // through the last synced one (it holds every acknowledged one).
+        if let Some(s) = synced {
+            assert!(
+                applied > s,
+                "cycle {cycle}: synced operation {s} missing (recovered through {applied})"
+            );
+            synced_checks += 1;
+        }
         assert_gets(&db, &model, NKEYS);
         db.verify()
             .unwrap_or_else(|e| panic!("cycle {cycle}: verify after recovery: {e}"));
         db.close().unwrap();
     }
     assert!(applied > cycles as u64, "too few operations ran: {applied}");
-    if profile == "compacting" {
+    if profile != "plain" && profile != "flush_every" {
         assert!(
             compactions > cycles / 2,
             "compaction rarely ran: {compactions}"
         );
     }
+    if profile == "always" || profile == "flush_every" {
+        assert!(synced_checks > 0, "no synced write was ever checked");
+    }
     eprintln!(
-        "{cycles} kills, {applied} operations, in-flight op found applied {in_flight_seen} times"
+        "{profile}: {cycles} kills, {applied} operations, in-flight op found applied \
+         {in_flight_seen} times, {compactions} reopens with levels > 0, {synced_checks} \
+         synced-write checks"
     );
 }

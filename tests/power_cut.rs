@@ -18,6 +18,15 @@ use std::sync::Arc;
 const NKEYS: u32 = 200;
 const GENERATIONS: usize = 3;
 
+/// The number of cuts of a power-cut test: `LSM_POWER_CUTS` when set (the long run,
+/// see `scripts/reliability_long.sh`), else the test's short default.
+fn cuts(default: usize) -> usize {
+    std::env::var("LSM_POWER_CUTS")
+        .ok()
+        .map(|v| v.parse().expect("LSM_POWER_CUTS must be a number"))
+        .unwrap_or(default)
+}
+
 fn config(seed: u64, sync: SyncMode) -> Config {
     let mut c = Config::with_root("db");
     c.memtable.max_entries = [16, 40, 120][(seed % 3) as usize];
@@ -25,6 +34,33 @@ fn config(seed: u64, sync: SyncMode) -> Config {
     c.sstable.block_size = 512;
     c.wal.sync = sync;
     c
+}
+
+/// Tiny levels: flushes and compactions run most of the time, so cuts land in them.
+fn compacting(seed: u64, sync: SyncMode) -> Config {
+    let mut c = config(seed, sync);
+    c.memtable.max_entries = [8, 16, 30][(seed % 3) as usize];
+    c.sstable.block_size = 256;
+    for (k, v) in [
+        ("compaction.base_level_bytes", "4KiB"),
+        ("compaction.level_fanout", "2"),
+        ("compaction.target_file_bytes", "2KiB"),
+        ("compaction.level0_file_trigger", "2"),
+    ] {
+        c.set(k, v).unwrap();
+    }
+    c
+}
+
+/// How the power goes out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Whenever the test thread gets there (background work races it).
+    Now,
+    /// At a chosen file operation a little ahead: from it on every operation fails, as
+    /// if the machine had stopped, then the cut. Lands inside flushes, compactions and
+    /// manifest edits at exact points.
+    AtOp,
 }
 
 /// What a run went through.
@@ -40,8 +76,11 @@ struct Tally {
 
 /// One seed: `GENERATIONS` cuts on one file system.
 fn run_seed(seed: u64, sync: SyncMode, tally: &mut Tally) {
+    run_seed_with(seed, sync, config(seed, sync), Cut::Now, tally)
+}
+
+fn run_seed_with(seed: u64, sync: SyncMode, cfg: Config, cut: Cut, tally: &mut Tally) {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xc0ffee);
-    let cfg = config(seed, sync);
     let mut fs = MemFs::new();
     let mut db = Lsm::open_on(cfg.clone(), Arc::new(fs.clone())).unwrap();
     let mut model = State::new();
@@ -53,24 +92,43 @@ fn run_seed(seed: u64, sync: SyncMode, tally: &mut Tally) {
         let mut pending: Vec<Op> = Vec::new();
         let mut current = model.clone();
         let n_ops: u64 = rng.random_range(1..350);
-        for _ in 0..n_ops {
+        // With `Cut::AtOp`, the machine stops at a file operation during the last
+        // stretch of writes; the writes that fail then are not acknowledged (but may
+        // have reached the file: they stay possible, never required).
+        let stop_at = (cut == Cut::AtOp).then(|| n_ops.saturating_sub(rng.random_range(0..20)));
+        let mut ops_done = 0;
+        for i in 0..n_ops {
+            if stop_at == Some(i) {
+                fs.fail_after(rng.random_range(1..60), false);
+            }
             let op = gen_op(seed, next_op, NKEYS);
             next_op += 1;
+            ops_done += 1;
             let sync_write = rng.random_range(0..100) < 3;
-            if sync_write {
+            let r = if sync_write {
                 db.write_opt(to_batch(&op), WriteOptions { sync: true })
-                    .unwrap();
             } else {
-                exec(&db, &op).unwrap();
+                exec(&db, &op)
+            };
+            if r.is_err() && stop_at.is_some() {
+                pending.push(op);
+                break;
             }
+            r.unwrap();
             apply(&mut current, &op);
             pending.push(op);
             let r = rng.random_range(0..100);
-            if r < 2 {
-                db.sync().unwrap();
+            let point = if r < 2 {
+                db.sync()
             } else if r < 4 {
-                db.flush().unwrap();
+                db.flush()
+            } else {
+                Ok(())
+            };
+            if point.is_err() && stop_at.is_some() {
+                break;
             }
+            point.unwrap();
             if sync_write || r < 4 || sync == SyncMode::Always {
                 synced = current.clone();
                 pending.clear();
@@ -100,7 +158,7 @@ fn run_seed(seed: u64, sync: SyncMode, tally: &mut Tally) {
                 describe_diff(&got, &current)
             )
         };
-        if sync == SyncMode::Always {
+        if sync == SyncMode::Always && cut == Cut::Now {
             assert_eq!(
                 k,
                 pending.len(),
@@ -108,7 +166,7 @@ fn run_seed(seed: u64, sync: SyncMode, tally: &mut Tally) {
             );
         }
         tally.cuts += 1;
-        tally.ops += n_ops;
+        tally.ops += ops_done;
         tally.lost += pending.len() - k;
         if recovered.stats().levels.iter().any(|l| l.files > 0) {
             tally.with_tables += 1;
@@ -129,14 +187,15 @@ fn run_seed(seed: u64, sync: SyncMode, tally: &mut Tally) {
 #[test]
 fn power_cut_without_wal_sync_keeps_a_prefix_with_every_synced_write() {
     let mut t = Tally::default();
-    for seed in 0..150 {
+    let seeds = (cuts(450) / GENERATIONS) as u64;
+    for seed in 0..seeds {
         run_seed(seed, SyncMode::None, &mut t);
     }
     eprintln!(
         "{} cuts, {} ops, {} unsynced ops lost, {} cuts with tables",
         t.cuts, t.ops, t.lost, t.with_tables
     );
-    assert_eq!(t.cuts, 450);
+    assert_eq!(t.cuts, seeds as usize * GENERATIONS);
     assert!(
         t.with_tables > 0,
         "no flush ever happened: the test is too weak"
@@ -146,17 +205,93 @@ fn power_cut_without_wal_sync_keeps_a_prefix_with_every_synced_write() {
 #[test]
 fn power_cut_with_wal_sync_always_keeps_every_acknowledged_write() {
     let mut t = Tally::default();
-    for seed in 1000..1060 {
+    let seeds = (cuts(180) / GENERATIONS) as u64;
+    for seed in 1000..1000 + seeds {
         run_seed(seed, SyncMode::Always, &mut t);
     }
     eprintln!(
         "{} cuts, {} ops, {} cuts with tables",
         t.cuts, t.ops, t.with_tables
     );
-    assert_eq!(t.cuts, 180);
+    assert_eq!(t.cuts, seeds as usize * GENERATIONS);
     assert_eq!(t.lost, 0);
     assert!(
         t.with_tables > 0,
         "no flush ever happened: the test is too weak"
     );
+}
+
+/// Tiny levels (base level 4 KiB, fanout 2, 2 KiB files, compaction at 2 level-0
+/// files): cuts land in flushes, compactions and their manifest edits, half of them at
+/// an exact file operation. Every open succeeds; every synced write is there.
+#[test]
+fn power_cut_during_compactions_keeps_every_synced_write() {
+    let mut t = Tally::default();
+    let seeds = (cuts(150) / GENERATIONS) as u64;
+    for seed in 2000..2000 + seeds {
+        let sync = if seed % 4 == 0 {
+            SyncMode::Always
+        } else {
+            SyncMode::None
+        };
+        let cut = if seed % 2 == 0 { Cut::AtOp } else { Cut::Now };
+        run_seed_with(seed, sync, compacting(seed, sync), cut, &mut t);
+    }
+    eprintln!(
+        "compacting: {} cuts, {} ops, {} unsynced ops lost, {} cuts with tables",
+        t.cuts, t.ops, t.lost, t.with_tables
+    );
+    assert!(
+        t.with_tables > t.cuts / 2,
+        "too few flushes: the test is too weak"
+    );
+}
+
+/// Every open writes a new manifest and swaps CURRENT to it (create, append, sync,
+/// directory sync, CURRENT.tmp, rename, directory sync, old manifest deleted). A cut at
+/// each of those operations, torn or not: the next open succeeds with everything.
+#[test]
+fn power_cut_during_a_manifest_swap_loses_nothing() {
+    let mut t = Tally::default();
+    let rounds = cuts(60).div_ceil(30) as u64;
+    for round in 0..rounds {
+        let cfg = compacting(round, SyncMode::None);
+        let fs = MemFs::new();
+        let db = Lsm::open_on(cfg.clone(), Arc::new(fs.clone())).unwrap();
+        let mut model = State::new();
+        for i in 0..150 + round * 37 {
+            let op = gen_op(round + 77, i, NKEYS);
+            exec(&db, &op).unwrap();
+            apply(&mut model, &op);
+        }
+        db.sync().unwrap();
+        let base = fs.crash(None);
+        drop(db);
+        // The operations of one clean open of `base`.
+        let probe = base.crash(None);
+        let before = probe.ops();
+        drop(Lsm::open_on(cfg.clone(), Arc::new(probe.clone())).unwrap());
+        let open_ops = probe.ops() - before;
+        for k in 1..=open_ops.min(30) {
+            let fs = base.crash(None);
+            fs.fail_after(k, false);
+            // The open may fail (its k-th operation did) or succeed; then the power goes.
+            let db = Lsm::open_on(cfg.clone(), Arc::new(fs.clone()));
+            let torn = (k % 2 == 0).then_some(k * 7919 + round);
+            let cut = fs.crash(torn);
+            drop(db);
+            let db = Lsm::open_on(cfg.clone(), Arc::new(cut.clone())).unwrap_or_else(|e| {
+                panic!("round {round}: cut at operation {k} of the open: reopen failed: {e}")
+            });
+            let got = contents(&db);
+            assert!(
+                got == model,
+                "round {round}: cut at operation {k} of the open: {}",
+                describe_diff(&got, &model)
+            );
+            db.verify().unwrap();
+            t.cuts += 1;
+        }
+    }
+    eprintln!("manifest swaps: {} cuts", t.cuts);
 }

@@ -79,6 +79,21 @@ impl DbInner {
             .unwrap_or(0);
         vs.next_file_number = vs.next_file_number.max(highest + 1);
 
+        // The segment the manifest names as the oldest still needed is deleted only after
+        // a later edit moved `log_number` past it. If it is gone, edits the database
+        // relied on are missing from the manifest (a damaged or truncated manifest), or
+        // the segment itself was removed: either way acknowledged writes would be lost.
+        if vs.log_number != 0 && !wal_numbers.contains(&vs.log_number) {
+            let missing = paths.wal_dir.join(wal::segment_file_name(vs.log_number));
+            let why = "the WAL segment the manifest says holds unflushed writes is missing \
+                       (a truncated or damaged manifest, or a deleted segment)";
+            if config.wal.recovery == crate::config::RecoveryMode::Salvage {
+                log::warn!("{}: {why}; salvage mode opens anyway", missing.display());
+            } else {
+                return Err(LsmError::corruption(missing, 0, why));
+            }
+        }
+
         // Replay the segments that hold writes not yet in tables.
         let replay: Vec<u64> = wal_numbers
             .iter()
