@@ -83,9 +83,10 @@ pub struct Stats {
     pub key_cache_misses: u64,
     /// Keys held by the key cache.
     pub key_cache_entries: u64,
-    /// Latency of `get` (every read of the current state or a snapshot).
+    /// Latency of `get` (reads of the current state or a snapshot; one in eight timed).
     pub get_latency: Percentiles,
-    /// Latency of writes (put, delete, delete_range, write), queueing included.
+    /// Latency of writes (put, delete, delete_range, write), queueing included; one in
+    /// eight timed.
     pub write_latency: Percentiles,
     /// Write groups delayed by 1 ms because compaction was falling behind.
     pub slowdowns: u64,

@@ -12,6 +12,9 @@ impl DbInner {
     /// The value of `user_key` as of `snapshot` (now when `None`).
     pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
+        if !crate::histogram::sample() {
+            return self.get_inner(user_key, snapshot);
+        }
         let started = std::time::Instant::now();
         let r = self.get_inner(user_key, snapshot);
         self.counters

@@ -31,6 +31,9 @@ impl DbInner {
         if batch.is_empty() {
             return Ok(());
         }
+        if !crate::histogram::sample() {
+            return self.write_queued(batch, sync);
+        }
         let started = Instant::now();
         let r = self.write_queued(batch, sync);
         self.counters

@@ -102,6 +102,9 @@ const ENTRY_OVERHEAD: usize = 48;
 pub struct MemTable {
     map: SkipMap<MemKey, Box<[u8]>>,
     range_dels: RwLock<Vec<RangeTombstone>>,
+    /// Set once a range deletion is added: most memtables have none, and reads skip
+    /// the lock then.
+    has_range_dels: std::sync::atomic::AtomicBool,
     entries: AtomicUsize,
     bytes: AtomicUsize,
     max_seq: AtomicU64,
@@ -115,6 +118,7 @@ impl MemTable {
         MemTable {
             map: SkipMap::new(),
             range_dels: RwLock::new(Vec::new()),
+            has_range_dels: std::sync::atomic::AtomicBool::new(false),
             entries: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
@@ -144,6 +148,7 @@ impl MemTable {
             end: end.to_vec(),
             seq,
         });
+        self.has_range_dels.store(true, AtomicOrdering::Release);
     }
 
     fn account(&self, seq: SeqNo, bytes: usize) {
@@ -168,6 +173,9 @@ impl MemTable {
     /// The sequence number of the newest range deletion covering `user_key` visible at
     /// `snapshot` (0 when there is none).
     pub fn max_covering_tombstone(&self, user_key: &[u8], snapshot: SeqNo) -> SeqNo {
+        if !self.has_range_dels.load(AtomicOrdering::Acquire) {
+            return 0;
+        }
         let dels = self.range_dels.read();
         dels.iter()
             .filter(|t| {
