@@ -71,7 +71,10 @@ impl Kind {
     pub fn open(self, dir: &Path) -> Res<Box<dyn Engine>> {
         Ok(match self {
             Kind::Lsm => Box::new(LsmEngine::open(dir)?),
+            #[cfg(feature = "rocksdb")]
             Kind::RocksDb => Box::new(RocksEngine::open(dir)?),
+            #[cfg(not(feature = "rocksdb"))]
+            Kind::RocksDb => return Err("built without the `rocksdb` feature".into()),
             Kind::Fjall => Box::new(FjallEngine::open(dir)?),
         })
     }
@@ -231,11 +234,13 @@ impl Engine for LsmEngine {
 
 // ------------------------------------------------------------------------ RocksDB
 
+#[cfg(feature = "rocksdb")]
 pub struct RocksEngine {
     db: rocksdb::DB,
     wo: rocksdb::WriteOptions,
 }
 
+#[cfg(feature = "rocksdb")]
 impl RocksEngine {
     fn open(dir: &Path) -> Res<RocksEngine> {
         let mut o = rocksdb::Options::default();
@@ -257,8 +262,10 @@ impl RocksEngine {
     }
 }
 
+#[cfg(feature = "rocksdb")]
 struct RocksCursor<'a>(rocksdb::DBRawIterator<'a>);
 
+#[cfg(feature = "rocksdb")]
 impl Cursor for RocksCursor<'_> {
     fn seek_scan(&mut self, key: &[u8], nexts: usize) -> Res<(bool, usize)> {
         let it = &mut self.0;
@@ -279,6 +286,7 @@ impl Cursor for RocksCursor<'_> {
     }
 }
 
+#[cfg(feature = "rocksdb")]
 impl Engine for RocksEngine {
     fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
         self.db.put_opt(key, value, &self.wo).map_err(e)
@@ -324,9 +332,31 @@ impl Engine for RocksEngine {
         self.db.flush().map_err(e)
     }
     fn settle(&self) -> Res<()> {
-        let mut w = rocksdb::WaitForCompactOptions::default();
-        w.set_flush(true);
-        self.db.wait_for_compact(&w).map_err(e)
+        // Polls properties rather than `wait_for_compact`, so a system RocksDB without
+        // that C API (ROCKSDB_LIB_DIR) works too.
+        let busy = |db: &rocksdb::DB| -> Res<bool> {
+            let mut n = 0;
+            for p in [
+                "rocksdb.num-running-flushes",
+                "rocksdb.num-running-compactions",
+                "rocksdb.mem-table-flush-pending",
+                "rocksdb.compaction-pending",
+            ] {
+                n += db.property_int_value(p).map_err(e)?.unwrap_or(0);
+            }
+            Ok(n > 0)
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut quiet = 0;
+        while quiet < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            if busy(&self.db)? {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+        }
+        Ok(())
     }
     fn close(self: Box<Self>) -> Res<()> {
         drop(self);

@@ -273,7 +273,7 @@ impl Ctx<'_> {
         let rand_dir = dir.join("rand");
         let seed = |w: usize| self.args.seed.wrapping_add(w as u64 * 1_000_003);
         let mut runs = Vec::new();
-        let mut log = |r: Run, runs: &mut Vec<Run>| {
+        let log = |r: Run, runs: &mut Vec<Run>| {
             eprintln!(
                 "  rep {rep} {:<8} {:<13} {:>12.0} ops/s  ({:.2} s{})",
                 kind.name(),
