@@ -116,7 +116,15 @@ def doc(res):
     a("```sh")
     a("apt-get install -y libclang-dev clang   # the rocksdb crate's bindgen")
     a("pip install matplotlib                  # for the chart")
-    a(f"cd benches/peers && cargo run --release -- --num {s['num']} --reps {s['reps']}")
+    run = f"cargo run --release -- --num {s['num']} --reps {s['reps']}"
+    if "system library" in v.get("rocksdb_source", ""):
+        a("# as measured here: against Debian's RocksDB (apt-get install librocksdb-dev)")
+        a("cd benches/peers && ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu "
+          + run.replace("--release --", "--release --features system-rocksdb --"))
+        a("# or with the RocksDB bundled with librocksdb-sys, built from source (long C++ build)")
+        a(f"cd benches/peers && {run}")
+    else:
+        a(f"cd benches/peers && {run}")
     a("```\n")
     a("`benches/peers` is a separate workspace (its own `[workspace]` table), so `cargo build` "
       "and `cargo test` at the root never build RocksDB or fjall. The run writes "
@@ -167,7 +175,7 @@ def doc(res):
     a("## Versions\n")
     a(f"- lsm {v['lsm']} at commit `{v['lsm_commit']}`")
     a(f"- RocksDB {v['rocksdb']} (crate `rocksdb` {v['rocksdb_crate']}, "
-      f"`librocksdb-sys` {v['librocksdb_sys']})")
+      f"`librocksdb-sys` {v['librocksdb_sys']}); RocksDB itself: {v.get('rocksdb_source', 'bundled')}")
     a(f"- fjall {v['fjall']} (`lsm-tree` {v['lsm_tree']})")
     a(f"- {v['rustc']}, {v['profile']} profile (`debug = 1`, `codegen-units = 4`, as the root crate)\n")
     a("## Options\n")

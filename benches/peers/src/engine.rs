@@ -234,6 +234,13 @@ impl Engine for LsmEngine {
 
 // ------------------------------------------------------------------------ RocksDB
 
+/// See the `system-rocksdb` feature: RocksDB 7.8's C API has no
+/// `rocksdb_write_buffer_manager_destroy`, which the rocksdb crate references from the
+/// drop of `Options`; it is only called for a write buffer manager, and none is made.
+#[cfg(feature = "system-rocksdb")]
+#[no_mangle]
+pub extern "C" fn rocksdb_write_buffer_manager_destroy(_: *mut std::ffi::c_void) {}
+
 #[cfg(feature = "rocksdb")]
 pub struct RocksEngine {
     db: rocksdb::DB,

@@ -385,12 +385,27 @@ fn versions() -> Value {
     let sys = get("librocksdb-sys");
     let commit = command("git", &["-C", manifest, "rev-parse", "--short=12", "HEAD"]);
     let dirty = !command("git", &["-C", manifest, "status", "--porcelain", "--", "../../src", "../../Cargo.toml"]).is_empty();
+    // With ROCKSDB_LIB_DIR set at build time, librocksdb-sys links that library instead
+    // of building its bundled RocksDB: report the library's own version then.
+    let (rocksdb, rocksdb_source) = match option_env!("ROCKSDB_LIB_DIR") {
+        Some(dir) => {
+            let so = std::fs::canonicalize(format!("{dir}/librocksdb.so")).unwrap_or_default();
+            let file = so.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let v = file.trim_start_matches("librocksdb.so.").to_string();
+            (v, format!("system library {} (ROCKSDB_LIB_DIR={dir})", so.display()))
+        }
+        None => (
+            sys.split('+').nth(1).unwrap_or("").to_string(),
+            "bundled with librocksdb-sys, built from source".to_string(),
+        ),
+    };
     json!({
         "lsm": get("lsm"),
+        "rocksdb_source": rocksdb_source,
         "lsm_commit": format!("{commit}{}", if dirty { " (with uncommitted changes)" } else { "" }),
         "rocksdb_crate": get("rocksdb"),
         "librocksdb_sys": sys,
-        "rocksdb": sys.split('+').nth(1).unwrap_or(""),
+        "rocksdb": rocksdb,
         "fjall": get("fjall"),
         "lsm_tree": get("lsm-tree"),
         "rustc": command("rustc", &["--version"]),
