@@ -53,13 +53,15 @@ struct Args {
     dir: PathBuf,
     out: PathBuf,
     report: bool,
+    /// For profiling: run only these workloads (fillseq always runs: the reads need it).
+    only: Option<Vec<String>>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: lsm-peers [--num N] [--reps R] [--key-size B] [--value-size B] [--threads T] \
          [--read-percent P] [--seek-nexts N] [--seed S] [--engines lsm,rocksdb,fjall] \
-         [--dir DIR] [--out FILE.json] [--no-report]"
+         [--dir DIR] [--out FILE.json] [--no-report] [--only W1,W2 (profiling)]"
     );
     std::process::exit(2)
 }
@@ -79,6 +81,7 @@ fn parse_args() -> Args {
         dir: std::env::temp_dir().join(format!("lsm-peers-{}", std::process::id())),
         out: manifest.join("../../docs/benchmarks/results.json"),
         report: true,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -108,6 +111,7 @@ fn parse_args() -> Args {
             }
             "--dir" => a.dir = PathBuf::from(v),
             "--out" => a.out = PathBuf::from(v),
+            "--only" => a.only = Some(v.split(',').map(String::from).collect()),
             _ => usage(),
         }
     }
@@ -290,21 +294,40 @@ impl Ctx<'_> {
         db.flush()?;
         db.close()?;
 
-        let db = kind.open(&rand_dir)?;
-        log(self.writes(&*db, "fillrandom", seed(1))?, &mut runs);
-        log(self.writes(&*db, "overwrite", seed(2))?, &mut runs);
-        db.close()?;
-        let _ = std::fs::remove_dir_all(&rand_dir);
+        let on = |w: &str| self.args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
+        if on("fillrandom") || on("overwrite") {
+            let db = kind.open(&rand_dir)?;
+            log(self.writes(&*db, "fillrandom", seed(1))?, &mut runs);
+            if on("overwrite") {
+                log(self.writes(&*db, "overwrite", seed(2))?, &mut runs);
+            }
+            db.close()?;
+            let _ = std::fs::remove_dir_all(&rand_dir);
+        }
 
         let db = kind.open(&seq_dir)?;
         db.settle()?;
-        log(self.reads(&*db, "readrandom", seed(3))?, &mut runs);
-        log(self.reads(&*db, "readmissing", seed(4))?, &mut runs);
-        log(self.scan(&*db, "readseq")?, &mut runs);
-        log(self.scan(&*db, "readreverse")?, &mut runs);
-        log(self.seeks(&*db, seed(5))?, &mut runs);
-        log(self.mixed(&*db, seed(6))?, &mut runs);
-        log(self.writes(&*db, "deleterandom", seed(7))?, &mut runs);
+        if on("readrandom") {
+            log(self.reads(&*db, "readrandom", seed(3))?, &mut runs);
+        }
+        if on("readmissing") {
+            log(self.reads(&*db, "readmissing", seed(4))?, &mut runs);
+        }
+        if on("readseq") {
+            log(self.scan(&*db, "readseq")?, &mut runs);
+        }
+        if on("readreverse") {
+            log(self.scan(&*db, "readreverse")?, &mut runs);
+        }
+        if on("seekrandom") {
+            log(self.seeks(&*db, seed(5))?, &mut runs);
+        }
+        if on("mixed") {
+            log(self.mixed(&*db, seed(6))?, &mut runs);
+        }
+        if on("deleterandom") {
+            log(self.writes(&*db, "deleterandom", seed(7))?, &mut runs);
+        }
         db.close()?;
         let _ = std::fs::remove_dir_all(dir);
         Ok(runs)
