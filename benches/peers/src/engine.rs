@@ -1,0 +1,483 @@
+//! One `Engine` trait, implemented for lsm, RocksDB and fjall, so every workload in
+//! `main.rs` is written once. Each implementation uses its engine's fastest ordinary
+//! public API (a reusable cursor where the engine has one, pinned reads where it has
+//! them) and the same budgets: see `options()` of each, which the report prints.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub type Res<T> = Result<T, String>;
+
+pub const MEMTABLE_BYTES: usize = 64 << 20;
+pub const CACHE_BYTES: usize = 64 << 20;
+pub const BLOOM_BITS: u32 = 10;
+pub const BLOCK_SIZE: usize = 4096;
+
+/// A cursor that can be positioned again and again.
+pub trait Cursor {
+    /// Seeks to the first key `>= key`, reads that entry and `nexts` more; returns
+    /// whether the entry it landed on is `key`, and the bytes read.
+    fn seek_scan(&mut self, key: &[u8], nexts: usize) -> Res<(bool, usize)>;
+}
+
+pub trait Engine: Send + Sync {
+    fn put(&self, key: &[u8], value: &[u8]) -> Res<()>;
+    /// Reads `key`; the value's length when found.
+    fn get(&self, key: &[u8]) -> Res<Option<usize>>;
+    fn delete(&self, key: &[u8]) -> Res<()>;
+    fn cursor(&self) -> Box<dyn Cursor + '_>;
+    /// Seek + `nexts` nexts with a fresh cursor.
+    #[allow(dead_code)]
+    fn scan_from(&self, key: &[u8], nexts: usize) -> Res<(bool, usize)> {
+        self.cursor().seek_scan(key, nexts)
+    }
+    /// Reads every entry in key order; the number of entries.
+    fn scan_all(&self) -> Res<u64>;
+    /// Reads every entry in reverse key order; the number of entries.
+    fn reverse_all(&self) -> Res<u64>;
+    /// Writes the memtable out and waits.
+    fn flush(&self) -> Res<()>;
+    /// Waits (untimed) until background flushes and compactions are done.
+    fn settle(&self) -> Res<()>;
+    /// Closes the database (also what dropping does).
+    fn close(self: Box<Self>) -> Res<()>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Lsm,
+    RocksDb,
+    Fjall,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Lsm => "lsm",
+            Kind::RocksDb => "rocksdb",
+            Kind::Fjall => "fjall",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "lsm" => Some(Kind::Lsm),
+            "rocksdb" => Some(Kind::RocksDb),
+            "fjall" => Some(Kind::Fjall),
+            _ => None,
+        }
+    }
+
+    pub fn open(self, dir: &Path) -> Res<Box<dyn Engine>> {
+        Ok(match self {
+            Kind::Lsm => Box::new(LsmEngine::open(dir)?),
+            #[cfg(feature = "rocksdb")]
+            Kind::RocksDb => Box::new(RocksEngine::open(dir)?),
+            #[cfg(not(feature = "rocksdb"))]
+            Kind::RocksDb => return Err("built without the `rocksdb` feature".into()),
+            Kind::Fjall => Box::new(FjallEngine::open(dir)?),
+        })
+    }
+
+    /// The options each engine runs with, as text for the report.
+    pub fn options(self) -> Vec<String> {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        match self {
+            Kind::Lsm => s(&[
+                "Config::with_root(dir), then Config::set:",
+                "wal.sync = \"none\" (WAL on, each write handed to the OS, no fsync per write)",
+                "memtable.max_bytes = 64 MiB (memtable.max_entries, max_immutable: defaults 1000000, 4)",
+                "cache.block_cache_bytes = 64 MiB",
+                "cache.key_cache_entries = 100000 (the default; cache.persist_on_close default true)",
+                "sstable.bloom_bits_per_key = 10, sstable.block_size = 4096, sstable.compression = \"none\"",
+                "compaction: defaults (L0 trigger 4 / slowdown 20 / stop 36, fanout 10, L1 256 MiB, 64 MiB files, 2 background threads)",
+                "reads: Lsm::get; scans and seeks: Lsm::raw_iter (one reusable cursor)",
+            ]),
+            Kind::RocksDb => s(&[
+                "Options: create_if_missing, write_buffer_size = 64 MiB (max_write_buffer_number default 2)",
+                "compression = None, bottommost_compression = None",
+                "manual_wal_flush = false; WriteOptions::default() (sync = false, WAL enabled)",
+                "BlockBasedOptions: block cache LRU 64 MiB, bloom filter 10 bits/key (full filter), block_size 4096",
+                "everything else default (max_background_jobs 2, L0 trigger 4 / slowdown 20 / stop 36, max_bytes_for_level_base 256 MiB, target_file_size_base 64 MiB)",
+                "reads: DB::get_pinned; scans and seeks: DB::raw_iterator (one reusable cursor)",
+            ]),
+            Kind::Fjall => s(&[
+                "Database::builder(dir): cache_size = 64 MiB, journal_compression = None, manual_journal_persist = false (PersistMode::Buffer per write: handed to the OS, no fsync)",
+                "worker_threads default (min(cores, 4) = 2 here), max_write_buffer_size default",
+                "keyspace \"bench\": max_memtable_size = 64 MiB, data and index block compression None on all levels",
+                "filter_policy = Bloom 10 bits/key on all levels, data_block_size 4096",
+                "everything else default (leveled compaction)",
+                "reads: Keyspace::get; scans: Keyspace::iter; seeks: Keyspace::range(key..) (fjall has no reusable seekable cursor)",
+            ]),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- lsm
+
+pub struct LsmEngine {
+    db: lsm::Lsm,
+}
+
+fn e<E: std::fmt::Display>(err: E) -> String {
+    err.to_string()
+}
+
+impl LsmEngine {
+    fn open(dir: &Path) -> Res<LsmEngine> {
+        let mut c = lsm::Config::with_root(dir);
+        for (k, v) in [
+            ("wal.sync", "none".to_string()),
+            ("memtable.max_bytes", MEMTABLE_BYTES.to_string()),
+            ("cache.block_cache_bytes", CACHE_BYTES.to_string()),
+            ("sstable.bloom_bits_per_key", BLOOM_BITS.to_string()),
+            ("sstable.block_size", BLOCK_SIZE.to_string()),
+            ("sstable.compression", "none".to_string()),
+        ] {
+            c.set(k, &v).map_err(e)?;
+        }
+        Ok(LsmEngine {
+            db: lsm::Lsm::open_with_config(c).map_err(e)?,
+        })
+    }
+}
+
+struct LsmCursor(lsm::RawIterator);
+
+impl Cursor for LsmCursor {
+    fn seek_scan(&mut self, key: &[u8], nexts: usize) -> Res<(bool, usize)> {
+        let it = &mut self.0;
+        it.seek(key);
+        let hit = it.valid() && it.key() == key;
+        let mut bytes = 0;
+        let mut n = 0;
+        while it.valid() {
+            bytes += it.key().len() + it.value().len();
+            if n == nexts {
+                break;
+            }
+            n += 1;
+            it.next();
+        }
+        it.status().map_err(e)?;
+        Ok((hit, bytes))
+    }
+}
+
+impl Engine for LsmEngine {
+    fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
+        self.db.put(key, value).map_err(e)
+    }
+    fn get(&self, key: &[u8]) -> Res<Option<usize>> {
+        Ok(self.db.get(key).map_err(e)?.map(|v| v.len()))
+    }
+    fn delete(&self, key: &[u8]) -> Res<()> {
+        self.db.delete(key).map_err(e)
+    }
+    fn cursor(&self) -> Box<dyn Cursor + '_> {
+        Box::new(LsmCursor(self.db.raw_iter()))
+    }
+    fn scan_all(&self) -> Res<u64> {
+        let mut it = self.db.raw_iter();
+        it.seek_to_first();
+        let mut n = 0u64;
+        let mut bytes = 0usize;
+        while it.valid() {
+            bytes += it.key().len() + it.value().len();
+            n += 1;
+            it.next();
+        }
+        it.status().map_err(e)?;
+        std::hint::black_box(bytes);
+        Ok(n)
+    }
+    fn reverse_all(&self) -> Res<u64> {
+        let mut it = self.db.raw_iter();
+        it.seek_to_last();
+        let mut n = 0u64;
+        let mut bytes = 0usize;
+        while it.valid() {
+            bytes += it.key().len() + it.value().len();
+            n += 1;
+            it.prev();
+        }
+        it.status().map_err(e)?;
+        std::hint::black_box(bytes);
+        Ok(n)
+    }
+    fn flush(&self) -> Res<()> {
+        self.db.flush().map_err(e)
+    }
+    fn settle(&self) -> Res<()> {
+        // lsm has no "wait for compactions" call: wait until no memtable waits for a
+        // flush and the compaction counters stop moving for half a second.
+        let mark = |s: &lsm::Stats| (s.immutable_memtables, s.compactions, s.trivial_moves, s.flushes);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut last = mark(&self.db.stats());
+        let mut quiet = 0;
+        while quiet < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = mark(&self.db.stats());
+            if now == last && now.0 == 0 {
+                quiet += 1;
+            } else {
+                quiet = 0;
+            }
+            last = now;
+        }
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> Res<()> {
+        self.db.close().map_err(e)
+    }
+}
+
+// ------------------------------------------------------------------------ RocksDB
+
+/// See the `system-rocksdb` feature: RocksDB 7.8's C API has no
+/// `rocksdb_write_buffer_manager_destroy`, which the rocksdb crate references from the
+/// drop of `Options`; it is only called for a write buffer manager, and none is made.
+#[cfg(feature = "system-rocksdb")]
+#[no_mangle]
+pub extern "C" fn rocksdb_write_buffer_manager_destroy(_: *mut std::ffi::c_void) {}
+
+#[cfg(feature = "rocksdb")]
+pub struct RocksEngine {
+    db: rocksdb::DB,
+    wo: rocksdb::WriteOptions,
+}
+
+#[cfg(feature = "rocksdb")]
+impl RocksEngine {
+    fn open(dir: &Path) -> Res<RocksEngine> {
+        let mut o = rocksdb::Options::default();
+        o.create_if_missing(true);
+        o.set_write_buffer_size(MEMTABLE_BYTES);
+        o.set_compression_type(rocksdb::DBCompressionType::None);
+        o.set_bottommost_compression_type(rocksdb::DBCompressionType::None);
+        o.set_manual_wal_flush(false);
+        let mut t = rocksdb::BlockBasedOptions::default();
+        t.set_block_cache(&rocksdb::Cache::new_lru_cache(CACHE_BYTES));
+        t.set_bloom_filter(BLOOM_BITS as f64, false);
+        t.set_block_size(BLOCK_SIZE);
+        o.set_block_based_table_factory(&t);
+        let db = rocksdb::DB::open(&o, dir).map_err(e)?;
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(false);
+        wo.disable_wal(false);
+        Ok(RocksEngine { db, wo })
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+struct RocksCursor<'a>(rocksdb::DBRawIterator<'a>);
+
+#[cfg(feature = "rocksdb")]
+impl Cursor for RocksCursor<'_> {
+    fn seek_scan(&mut self, key: &[u8], nexts: usize) -> Res<(bool, usize)> {
+        let it = &mut self.0;
+        it.seek(key);
+        let hit = it.valid() && it.key() == Some(key);
+        let mut bytes = 0;
+        let mut n = 0;
+        while it.valid() {
+            bytes += it.key().map_or(0, |k| k.len()) + it.value().map_or(0, |v| v.len());
+            if n == nexts {
+                break;
+            }
+            n += 1;
+            it.next();
+        }
+        it.status().map_err(e)?;
+        Ok((hit, bytes))
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl Engine for RocksEngine {
+    fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
+        self.db.put_opt(key, value, &self.wo).map_err(e)
+    }
+    fn get(&self, key: &[u8]) -> Res<Option<usize>> {
+        Ok(self.db.get_pinned(key).map_err(e)?.map(|v| v.len()))
+    }
+    fn delete(&self, key: &[u8]) -> Res<()> {
+        self.db.delete_opt(key, &self.wo).map_err(e)
+    }
+    fn cursor(&self) -> Box<dyn Cursor + '_> {
+        Box::new(RocksCursor(self.db.raw_iterator()))
+    }
+    fn scan_all(&self) -> Res<u64> {
+        let mut it = self.db.raw_iterator();
+        it.seek_to_first();
+        let mut n = 0u64;
+        let mut bytes = 0usize;
+        while it.valid() {
+            bytes += it.key().map_or(0, |k| k.len()) + it.value().map_or(0, |v| v.len());
+            n += 1;
+            it.next();
+        }
+        it.status().map_err(e)?;
+        std::hint::black_box(bytes);
+        Ok(n)
+    }
+    fn reverse_all(&self) -> Res<u64> {
+        let mut it = self.db.raw_iterator();
+        it.seek_to_last();
+        let mut n = 0u64;
+        let mut bytes = 0usize;
+        while it.valid() {
+            bytes += it.key().map_or(0, |k| k.len()) + it.value().map_or(0, |v| v.len());
+            n += 1;
+            it.prev();
+        }
+        it.status().map_err(e)?;
+        std::hint::black_box(bytes);
+        Ok(n)
+    }
+    fn flush(&self) -> Res<()> {
+        self.db.flush().map_err(e)
+    }
+    fn settle(&self) -> Res<()> {
+        // Polls properties rather than `wait_for_compact`, so a system RocksDB without
+        // that C API (ROCKSDB_LIB_DIR) works too.
+        let busy = |db: &rocksdb::DB| -> Res<bool> {
+            let mut n = 0;
+            for p in [
+                "rocksdb.num-running-flushes",
+                "rocksdb.num-running-compactions",
+                "rocksdb.mem-table-flush-pending",
+                "rocksdb.compaction-pending",
+            ] {
+                n += db.property_int_value(p).map_err(e)?.unwrap_or(0);
+            }
+            Ok(n > 0)
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut quiet = 0;
+        while quiet < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            if busy(&self.db)? {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+        }
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> Res<()> {
+        drop(self);
+        Ok(())
+    }
+}
+
+// -------------------------------------------------------------------------- fjall
+
+pub struct FjallEngine {
+    // The keyspace first, so it is dropped before the database.
+    ks: fjall::Keyspace,
+    db: fjall::Database,
+}
+
+impl FjallEngine {
+    fn open(dir: &Path) -> Res<FjallEngine> {
+        use fjall::config::{BlockSizePolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry};
+        use fjall::CompressionType;
+        let db = fjall::Database::builder(dir)
+            .cache_size(CACHE_BYTES as u64)
+            .journal_compression(CompressionType::None)
+            .manual_journal_persist(false)
+            .open()
+            .map_err(e)?;
+        let ks = db
+            .keyspace("bench", || {
+                fjall::KeyspaceCreateOptions::default()
+                    .max_memtable_size(MEMTABLE_BYTES as u64)
+                    .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+                    .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+                    .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
+                        fjall::config::BloomConstructionPolicy::BitsPerKey(BLOOM_BITS as f32),
+                    )))
+                    .data_block_size_policy(BlockSizePolicy::all(BLOCK_SIZE as u32))
+            })
+            .map_err(e)?;
+        Ok(FjallEngine { ks, db })
+    }
+}
+
+struct FjallCursor<'a>(&'a fjall::Keyspace);
+
+impl Cursor for FjallCursor<'_> {
+    fn seek_scan(&mut self, key: &[u8], nexts: usize) -> Res<(bool, usize)> {
+        use std::ops::Bound;
+        let mut hit = false;
+        let mut bytes = 0;
+        let range = (Bound::Included(key), Bound::Unbounded::<&[u8]>);
+        for (i, g) in self.0.range::<&[u8], _>(range).take(nexts + 1).enumerate() {
+            let (k, v) = g.into_inner().map_err(e)?;
+            if i == 0 {
+                hit = &*k == key;
+            }
+            bytes += k.len() + v.len();
+        }
+        Ok((hit, bytes))
+    }
+}
+
+impl Engine for FjallEngine {
+    fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
+        self.ks.insert(key, value).map_err(e)
+    }
+    fn get(&self, key: &[u8]) -> Res<Option<usize>> {
+        Ok(self.ks.get(key).map_err(e)?.map(|v| v.len()))
+    }
+    fn delete(&self, key: &[u8]) -> Res<()> {
+        self.ks.remove(key).map_err(e)
+    }
+    fn cursor(&self) -> Box<dyn Cursor + '_> {
+        Box::new(FjallCursor(&self.ks))
+    }
+    fn scan_all(&self) -> Res<u64> {
+        let mut n = 0u64;
+        let mut bytes = 0usize;
+        for g in self.ks.iter() {
+            let (k, v) = g.into_inner().map_err(e)?;
+            bytes += k.len() + v.len();
+            n += 1;
+        }
+        std::hint::black_box(bytes);
+        Ok(n)
+    }
+    fn reverse_all(&self) -> Res<u64> {
+        let mut n = 0u64;
+        let mut bytes = 0usize;
+        for g in self.ks.iter().rev() {
+            let (k, v) = g.into_inner().map_err(e)?;
+            bytes += k.len() + v.len();
+            n += 1;
+        }
+        std::hint::black_box(bytes);
+        Ok(n)
+    }
+    fn flush(&self) -> Res<()> {
+        self.ks.rotate_memtable_and_wait().map_err(e)
+    }
+    fn settle(&self) -> Res<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut quiet = 0;
+        while quiet < 5 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            if self.db.outstanding_flushes() == 0 && self.db.active_compactions() == 0 {
+                quiet += 1;
+            } else {
+                quiet = 0;
+            }
+        }
+        Ok(())
+    }
+    fn close(self: Box<Self>) -> Res<()> {
+        self.db.persist(fjall::PersistMode::Buffer).map_err(e)?;
+        drop(self);
+        Ok(())
+    }
+}

@@ -1,0 +1,592 @@
+//! `lsm-peers`: the same db_bench-style workloads on lsm, RocksDB and fjall, side by
+//! side in one run. Kept out of the main build (its own workspace under benches/).
+//!
+//! For each repetition, each engine (the order rotates every repetition, so the noise
+//! of a shared machine hits every engine alike) runs, on a fresh directory:
+//!
+//! 1. `fillseq`: `--num` puts in key order into an empty database, then flush, close;
+//! 2. `fillrandom` into a second empty database, then `overwrite` on it (both random
+//!    keys from the same splitmix64 stream as `lsm bench`), then close and delete it;
+//! 3. the fillseq database is reopened (every key exists), background work is waited
+//!    for (untimed), then `readrandom`, `readmissing`, `readseq`, `readreverse`,
+//!    `seekrandom`, `mixed` (`--threads` threads, `--read-percent` reads) and
+//!    `deleterandom` run on it.
+//!
+//! Keys are decimal numbers zero-padded to `--key-size` bytes, values `--value-size`
+//! printable bytes, as in `lsm bench`. The results (every run, the medians, ratios,
+//! machine, versions, options) go to `--out` (JSON), then `report.py` draws the chart
+//! and writes docs/BENCHMARKS.md.
+
+mod engine;
+
+use engine::{Engine, Kind, Res};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WORKLOADS: &[&str] = &[
+    "fillseq",
+    "fillrandom",
+    "overwrite",
+    "readrandom",
+    "readmissing",
+    "readseq",
+    "readreverse",
+    "seekrandom",
+    "mixed",
+    "deleterandom",
+];
+
+struct Args {
+    num: u64,
+    reps: usize,
+    key_size: usize,
+    value_size: usize,
+    threads: usize,
+    read_percent: u64,
+    seek_nexts: usize,
+    seed: u64,
+    engines: Vec<Kind>,
+    dir: PathBuf,
+    out: PathBuf,
+    report: bool,
+    /// For profiling: run only these workloads (fillseq always runs: the reads need it).
+    only: Option<Vec<String>>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: lsm-peers [--num N] [--reps R] [--key-size B] [--value-size B] [--threads T] \
+         [--read-percent P] [--seek-nexts N] [--seed S] [--engines lsm,rocksdb,fjall] \
+         [--dir DIR] [--out FILE.json] [--no-report] [--only W1,W2 (profiling)]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut a = Args {
+        num: 1_000_000,
+        reps: 3,
+        key_size: 16,
+        value_size: 100,
+        threads: 4,
+        read_percent: 90,
+        seek_nexts: 0,
+        seed: 301,
+        engines: vec![Kind::Lsm, Kind::RocksDb, Kind::Fjall],
+        dir: std::env::temp_dir().join(format!("lsm-peers-{}", std::process::id())),
+        out: manifest.join("../../docs/benchmarks/results.json"),
+        report: true,
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--no-report" {
+            a.report = false;
+            continue;
+        }
+        if flag == "-h" || flag == "--help" {
+            usage();
+        }
+        let Some(v) = it.next() else { usage() };
+        let num = |v: &str| v.replace('_', "").parse::<u64>().unwrap_or_else(|_| usage());
+        match flag.as_str() {
+            "--num" => a.num = num(&v),
+            "--reps" => a.reps = num(&v) as usize,
+            "--key-size" => a.key_size = num(&v) as usize,
+            "--value-size" => a.value_size = num(&v) as usize,
+            "--threads" => a.threads = num(&v).max(1) as usize,
+            "--read-percent" => a.read_percent = num(&v).min(100),
+            "--seek-nexts" => a.seek_nexts = num(&v) as usize,
+            "--seed" => a.seed = num(&v),
+            "--engines" => {
+                a.engines = v
+                    .split(',')
+                    .map(|s| Kind::parse(s).unwrap_or_else(|| usage()))
+                    .collect()
+            }
+            "--dir" => a.dir = PathBuf::from(v),
+            "--out" => a.out = PathBuf::from(v),
+            "--only" => a.only = Some(v.split(',').map(String::from).collect()),
+            _ => usage(),
+        }
+    }
+    let digits = (a.num * 2).to_string().len();
+    if a.key_size < digits || a.num == 0 || a.reps == 0 {
+        eprintln!("--key-size must hold {digits} digits; --num and --reps at least 1");
+        std::process::exit(2);
+    }
+    a
+}
+
+/// splitmix64, as in `lsm bench`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `i` as decimal, zero-padded to the buffer's length (the `lsm bench` key format,
+/// without an allocation per key).
+fn key_into(buf: &mut [u8], mut i: u64) {
+    for b in buf.iter_mut().rev() {
+        *b = b'0' + (i % 10) as u8;
+        i /= 10;
+    }
+}
+
+struct Run {
+    workload: &'static str,
+    ops: u64,
+    found: Option<u64>,
+    seconds: f64,
+}
+
+struct Ctx<'a> {
+    args: &'a Args,
+    value: Vec<u8>,
+}
+
+impl Ctx<'_> {
+    fn writes(&self, db: &dyn Engine, name: &'static str, seed: u64) -> Res<Run> {
+        let num = self.args.num;
+        let mut rng = Rng(seed);
+        let mut k = vec![0u8; self.args.key_size];
+        let t = Instant::now();
+        for i in 0..num {
+            let n = if name == "fillseq" { i } else { rng.below(num) };
+            key_into(&mut k, n);
+            if name == "deleterandom" {
+                db.delete(&k)?;
+            } else {
+                db.put(&k, &self.value)?;
+            }
+        }
+        Ok(Run { workload: name, ops: num, found: None, seconds: t.elapsed().as_secs_f64() })
+    }
+
+    fn reads(&self, db: &dyn Engine, name: &'static str, seed: u64) -> Res<Run> {
+        let num = self.args.num;
+        let mut rng = Rng(seed);
+        let mut k = vec![0u8; self.args.key_size];
+        let offset = if name == "readmissing" { num } else { 0 };
+        let mut hits = 0u64;
+        let t = Instant::now();
+        for _ in 0..num {
+            key_into(&mut k, rng.below(num) + offset);
+            hits += u64::from(db.get(&k)?.is_some());
+        }
+        Ok(Run { workload: name, ops: num, found: Some(hits), seconds: t.elapsed().as_secs_f64() })
+    }
+
+    fn seeks(&self, db: &dyn Engine, seed: u64) -> Res<Run> {
+        let num = self.args.num;
+        let mut rng = Rng(seed);
+        let mut k = vec![0u8; self.args.key_size];
+        let mut hits = 0u64;
+        let mut bytes = 0usize;
+        let t = Instant::now();
+        let mut cursor = db.cursor();
+        for _ in 0..num {
+            key_into(&mut k, rng.below(num));
+            let (hit, b) = cursor.seek_scan(&k, self.args.seek_nexts)?;
+            hits += u64::from(hit);
+            bytes += b;
+        }
+        drop(cursor);
+        std::hint::black_box(bytes);
+        Ok(Run {
+            workload: "seekrandom",
+            ops: num,
+            found: Some(hits),
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn scan(&self, db: &dyn Engine, name: &'static str) -> Res<Run> {
+        let t = Instant::now();
+        let n = if name == "readseq" { db.scan_all()? } else { db.reverse_all()? };
+        Ok(Run { workload: name, ops: n, found: Some(n), seconds: t.elapsed().as_secs_f64() })
+    }
+
+    fn mixed(&self, db: &dyn Engine, seed: u64) -> Res<Run> {
+        let num = self.args.num;
+        let threads = self.args.threads as u64;
+        let hits = AtomicU64::new(0);
+        let mut seeds = Rng(seed);
+        let seeds: Vec<u64> = (0..threads).map(|_| seeds.next()).collect();
+        let t = Instant::now();
+        let results: Vec<Res<()>> = std::thread::scope(|s| {
+            let handles: Vec<_> = seeds
+                .iter()
+                .enumerate()
+                .map(|(i, &seed)| {
+                    let hits = &hits;
+                    let share = num / threads + u64::from((i as u64) < num % threads);
+                    s.spawn(move || -> Res<()> {
+                        let mut rng = Rng(seed);
+                        let mut k = vec![0u8; self.args.key_size];
+                        let mut h = 0;
+                        for _ in 0..share {
+                            key_into(&mut k, rng.below(num));
+                            if rng.below(100) < self.args.read_percent {
+                                h += u64::from(db.get(&k)?.is_some());
+                            } else {
+                                db.put(&k, &self.value)?;
+                            }
+                        }
+                        hits.fetch_add(h, Ordering::Relaxed);
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a mixed thread panicked".into())))
+                .collect()
+        });
+        let seconds = t.elapsed().as_secs_f64();
+        for r in results {
+            r?;
+        }
+        Ok(Run {
+            workload: "mixed",
+            ops: num,
+            found: Some(hits.load(Ordering::Relaxed)),
+            seconds,
+        })
+    }
+
+    /// Every workload on one engine, in fresh directories under `dir`.
+    fn all(&self, kind: Kind, dir: &Path, rep: usize) -> Res<Vec<Run>> {
+        let _ = std::fs::remove_dir_all(dir);
+        let seq_dir = dir.join("seq");
+        let rand_dir = dir.join("rand");
+        let seed = |w: usize| self.args.seed.wrapping_add(w as u64 * 1_000_003);
+        let mut runs = Vec::new();
+        let log = |r: Run, runs: &mut Vec<Run>| {
+            eprintln!(
+                "  rep {rep} {:<8} {:<13} {:>12.0} ops/s  ({:.2} s{})",
+                kind.name(),
+                r.workload,
+                r.ops as f64 / r.seconds,
+                r.seconds,
+                r.found.map(|f| format!(", found {f}")).unwrap_or_default()
+            );
+            runs.push(r);
+        };
+
+        let db = kind.open(&seq_dir)?;
+        log(self.writes(&*db, "fillseq", seed(0))?, &mut runs);
+        db.flush()?;
+        db.close()?;
+
+        let on = |w: &str| self.args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
+        if on("fillrandom") || on("overwrite") {
+            let db = kind.open(&rand_dir)?;
+            log(self.writes(&*db, "fillrandom", seed(1))?, &mut runs);
+            if on("overwrite") {
+                log(self.writes(&*db, "overwrite", seed(2))?, &mut runs);
+            }
+            db.close()?;
+            let _ = std::fs::remove_dir_all(&rand_dir);
+        }
+
+        let db = kind.open(&seq_dir)?;
+        db.settle()?;
+        if on("readrandom") {
+            log(self.reads(&*db, "readrandom", seed(3))?, &mut runs);
+        }
+        if on("readmissing") {
+            log(self.reads(&*db, "readmissing", seed(4))?, &mut runs);
+        }
+        if on("readseq") {
+            log(self.scan(&*db, "readseq")?, &mut runs);
+        }
+        if on("readreverse") {
+            log(self.scan(&*db, "readreverse")?, &mut runs);
+        }
+        if on("seekrandom") {
+            log(self.seeks(&*db, seed(5))?, &mut runs);
+        }
+        if on("mixed") {
+            log(self.mixed(&*db, seed(6))?, &mut runs);
+        }
+        if on("deleterandom") {
+            log(self.writes(&*db, "deleterandom", seed(7))?, &mut runs);
+        }
+        db.close()?;
+        let _ = std::fs::remove_dir_all(dir);
+        Ok(runs)
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn command(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn load1() -> f64 {
+    read("/proc/loadavg")
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn machine() -> Value {
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let mem_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "memory_gib": (mem_kib as f64 / 1_048_576.0 * 10.0).round() / 10.0,
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "os": read("/etc/os-release").lines().find(|l| l.starts_with("PRETTY_NAME"))
+            .map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_string())
+            .unwrap_or_default(),
+    })
+}
+
+/// Versions from the lock file and the tools.
+fn versions() -> Value {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let lock = read(&format!("{manifest}/Cargo.lock"));
+    let mut pkgs = BTreeMap::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_string());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            pkgs.insert(n, v.trim_matches('"').to_string());
+        }
+    }
+    let get = |n: &str| pkgs.get(n).cloned().unwrap_or_default();
+    let sys = get("librocksdb-sys");
+    let commit = command("git", &["-C", manifest, "rev-parse", "--short=12", "HEAD"]);
+    let dirty = !command("git", &["-C", manifest, "status", "--porcelain", "--", "../../src", "../../Cargo.toml"]).is_empty();
+    // With ROCKSDB_LIB_DIR set at build time, librocksdb-sys links that library instead
+    // of building its bundled RocksDB: report the library's own version then.
+    let (rocksdb, rocksdb_source) = match option_env!("ROCKSDB_LIB_DIR") {
+        Some(dir) => {
+            let so = std::fs::canonicalize(format!("{dir}/librocksdb.so")).unwrap_or_default();
+            let file = so.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let v = file.trim_start_matches("librocksdb.so.").to_string();
+            (v, format!("system library {} (ROCKSDB_LIB_DIR={dir})", so.display()))
+        }
+        None => (
+            sys.split('+').nth(1).unwrap_or("").to_string(),
+            "bundled with librocksdb-sys, built from source".to_string(),
+        ),
+    };
+    json!({
+        "lsm": get("lsm"),
+        "rocksdb_source": rocksdb_source,
+        "lsm_commit": format!("{commit}{}", if dirty { " (with uncommitted changes)" } else { "" }),
+        "rocksdb_crate": get("rocksdb"),
+        "librocksdb_sys": sys,
+        "rocksdb": rocksdb,
+        "fjall": get("fjall"),
+        "lsm_tree": get("lsm-tree"),
+        "rustc": command("rustc", &["--version"]),
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+    })
+}
+
+fn main() {
+    let args = parse_args();
+    let mut value = vec![0u8; args.value_size];
+    let mut rng = Rng(args.seed);
+    for b in value.iter_mut() {
+        *b = b' ' + rng.below(95) as u8;
+    }
+    let ctx = Ctx { args: &args, value };
+
+    // The 1-minute load average, sampled every 5 s during the run.
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(vec![load1()]));
+    let sampler = {
+        let (stop, samples) = (stop.clone(), samples.clone());
+        std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if last.elapsed() >= Duration::from_secs(5) {
+                    samples.lock().unwrap().push(load1());
+                    last = Instant::now();
+                }
+            }
+        })
+    };
+
+    eprintln!(
+        "lsm-peers: {} ops per workload, {} B keys, {} B values, {} reps, engines {:?}, in {}",
+        args.num,
+        args.key_size,
+        args.value_size,
+        args.reps,
+        args.engines.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        args.dir.display()
+    );
+    let started = Instant::now();
+    let mut all: Vec<Value> = Vec::new();
+    // (engine, workload) -> ops/s of every repetition
+    let mut by: BTreeMap<(&str, &str), Vec<f64>> = BTreeMap::new();
+    for rep in 0..args.reps {
+        let n = args.engines.len();
+        let order: Vec<Kind> = (0..n).map(|i| args.engines[(i + rep) % n]).collect();
+        for kind in order {
+            let dir = args.dir.join(format!("{}-{rep}", kind.name()));
+            let runs = match ctx.all(kind, &dir, rep + 1) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{} failed in rep {}: {e}", kind.name(), rep + 1);
+                    std::process::exit(1);
+                }
+            };
+            for r in runs {
+                let ops_s = r.ops as f64 / r.seconds;
+                by.entry((kind.name(), r.workload)).or_default().push(ops_s);
+                all.push(json!({
+                    "rep": rep + 1, "engine": kind.name(), "workload": r.workload,
+                    "ops": r.ops, "found": r.found, "seconds": r.seconds, "ops_per_sec": ops_s,
+                }));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&args.dir);
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let mut loads = samples.lock().unwrap().clone();
+    loads.push(load1());
+
+    let mut medians = serde_json::Map::new();
+    for w in WORKLOADS {
+        let mut m = serde_json::Map::new();
+        for k in &args.engines {
+            if let Some(v) = by.get_mut(&(k.name(), *w)) {
+                m.insert(k.name().into(), json!(median(v)));
+            }
+        }
+        medians.insert(w.to_string(), Value::Object(m));
+    }
+    let mut ratios = serde_json::Map::new();
+    for w in WORKLOADS {
+        let m = &medians[*w];
+        let l = m.get("lsm").and_then(Value::as_f64);
+        let mut r = serde_json::Map::new();
+        for peer in ["rocksdb", "fjall"] {
+            if let (Some(l), Some(p)) = (l, m.get(peer).and_then(Value::as_f64)) {
+                r.insert(format!("lsm/{peer}"), json!(l / p));
+            }
+        }
+        ratios.insert(w.to_string(), Value::Object(r));
+    }
+    let mean = loads.iter().sum::<f64>() / loads.len() as f64;
+    let max = loads.iter().cloned().fold(f64::MIN, f64::max);
+    let min = loads.iter().cloned().fold(f64::MAX, f64::min);
+    let options: serde_json::Map<String, Value> = args
+        .engines
+        .iter()
+        .map(|k| (k.name().to_string(), json!(k.options())))
+        .collect();
+    let cmdline: Vec<String> = std::env::args().skip(1).collect();
+    let result = json!({
+        "settings": {
+            "num": args.num, "reps": args.reps, "key_size": args.key_size,
+            "value_size": args.value_size, "threads": args.threads,
+            "read_percent": args.read_percent, "seek_nexts": args.seek_nexts, "seed": args.seed,
+            "engines": args.engines.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            "args": cmdline.join(" "),
+        },
+        "machine": machine(),
+        "load_average_1m": { "start": loads[0], "end": loads[loads.len() - 1],
+                             "mean": mean, "min": min, "max": max, "samples": loads },
+        "date": command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "versions": versions(),
+        "options": options,
+        "workloads": WORKLOADS,
+        "medians_ops_per_sec": medians,
+        "ratios": ratios,
+        "runs": all,
+    });
+
+    println!("\n{:<13} {:>12} {:>12} {:>12} {:>10} {:>10}", "workload", "lsm", "rocksdb", "fjall", "lsm/rdb", "lsm/fjall");
+    for w in WORKLOADS {
+        let m = &result["medians_ops_per_sec"][*w];
+        let r = &result["ratios"][*w];
+        let f = |v: &Value| v.as_f64().map(|x| format!("{x:.0}")).unwrap_or("-".into());
+        let g = |v: &Value| v.as_f64().map(|x| format!("{x:.2}x")).unwrap_or("-".into());
+        println!(
+            "{:<13} {:>12} {:>12} {:>12} {:>10} {:>10}",
+            w, f(&m["lsm"]), f(&m["rocksdb"]), f(&m["fjall"]), g(&r["lsm/rocksdb"]), g(&r["lsm/fjall"])
+        );
+    }
+    println!("load average (1 min) during the run: mean {mean:.2}, min {min:.2}, max {max:.2}");
+
+    if let Some(parent) = args.out.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let text = serde_json::to_string_pretty(&result).expect("json");
+    if let Err(e) = std::fs::write(&args.out, text + "\n") {
+        eprintln!("writing {}: {e}", args.out.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {}", args.out.display());
+    if args.report {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("report.py");
+        let ok = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&args.out)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("python3 {} failed: run it by hand (needs matplotlib)", script.display());
+        }
+    }
+}
