@@ -119,15 +119,8 @@ impl DbInner {
             vs.register_table(t);
         }
         let version = vs.log_and_apply(edit)?;
-        {
-            let mut sv = self.sv.write();
-            *sv = Arc::new(SuperVersion::new(
-                sv.mem.clone(),
-                sv.imms.clone(),
-                version,
-                &self.config,
-            ));
-        }
+        self.sv
+            .update(|sv| SuperVersion::new(sv.mem.clone(), sv.imms.clone(), version, &self.config));
         drop(vs);
         Counters::add(&self.counters.compactions, 1);
         Counters::add(&self.counters.compaction_bytes_written, written);

@@ -33,7 +33,7 @@ impl DbInner {
                     if self.check_bg_error().is_err() {
                         return;
                     }
-                    if let Some(m) = self.sv.read().imms.last() {
+                    if let Some(m) = self.sv.load().imms.last() {
                         break m.clone();
                     }
                     if bg.shutdown {
@@ -71,7 +71,7 @@ impl DbInner {
         let mut vs = self.versions.lock();
         // Segments older than the next memtable's are fully in tables once this lands.
         let next_log = {
-            let sv = self.sv.read();
+            let sv = self.sv.load();
             match sv.imms.iter().position(|m| Arc::ptr_eq(m, imm)) {
                 Some(0) | None => sv.mem.wal_number(),
                 Some(i) => sv.imms[i - 1].wal_number(),
@@ -89,21 +89,15 @@ impl DbInner {
             edit.added.push((0, meta));
         }
         let version = vs.log_and_apply(edit)?;
-        {
-            let mut sv = self.sv.write();
+        self.sv.update(|sv| {
             let imms = sv
                 .imms
                 .iter()
                 .filter(|m| !Arc::ptr_eq(m, imm))
                 .cloned()
                 .collect();
-            *sv = Arc::new(SuperVersion::new(
-                sv.mem.clone(),
-                imms,
-                version,
-                &self.config,
-            ));
-        }
+            SuperVersion::new(sv.mem.clone(), imms, version, &self.config)
+        });
         drop(vs);
         Counters::add(&self.counters.flushes, 1);
         Counters::add(&self.counters.flush_bytes, bytes);

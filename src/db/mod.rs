@@ -23,7 +23,7 @@ use crate::manifest::{Version, VersionSet};
 use crate::memtable::MemTable;
 use crate::stats::Counters;
 use crate::wal::WriteAheadLogger;
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,6 +60,41 @@ impl SuperVersion {
     }
 }
 
+/// The current super version. Readers load it without a lock or a shared counter
+/// (arc-swap), so concurrent gets do not bounce one cache line between cores; the rare
+/// writers (memtable switch, flush, compaction) take turns through `update`.
+pub(crate) struct SvCell {
+    current: arc_swap::ArcSwap<SuperVersion>,
+    update: Mutex<()>,
+}
+
+impl SvCell {
+    pub fn new(sv: SuperVersion) -> SvCell {
+        SvCell {
+            current: arc_swap::ArcSwap::from_pointee(sv),
+            update: Mutex::new(()),
+        }
+    }
+
+    /// A short-lived view (no reference count taken).
+    #[inline]
+    pub fn load(&self) -> arc_swap::Guard<Arc<SuperVersion>> {
+        self.current.load()
+    }
+
+    /// A view to keep (an iterator's).
+    pub fn load_full(&self) -> Arc<SuperVersion> {
+        self.current.load_full()
+    }
+
+    /// Replaces the super version with `f(current)`; updates never interleave.
+    pub fn update(&self, f: impl FnOnce(&SuperVersion) -> SuperVersion) {
+        let _one_at_a_time = self.update.lock();
+        let next = f(&self.current.load());
+        self.current.store(Arc::new(next));
+    }
+}
+
 /// Where the database's files are.
 pub(crate) struct Paths {
     pub root: PathBuf,
@@ -85,7 +120,6 @@ pub(crate) struct BgState {
 /// One queued write (see `write.rs`).
 pub(crate) struct Writer {
     batch: crate::WriteBatch,
-    sync: bool,
     result: Mutex<Option<Result<()>>>,
     cv: Condvar,
 }
@@ -94,7 +128,7 @@ pub(crate) struct DbInner {
     pub config: Config,
     pub fs: Arc<dyn FileSystem>,
     pub paths: Paths,
-    sv: RwLock<Arc<SuperVersion>>,
+    sv: SvCell,
     writers: Mutex<VecDeque<Arc<Writer>>>,
     wal: Mutex<WalState>,
     visible_seq: AtomicU64,
@@ -166,7 +200,7 @@ impl DbInner {
     }
 
     pub fn super_version(&self) -> Arc<SuperVersion> {
-        self.sv.read().clone()
+        self.sv.load_full()
     }
 
     pub fn visible_seq(&self) -> SeqNo {

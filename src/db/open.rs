@@ -3,7 +3,7 @@
 use super::flush::build_table;
 use super::pins::FilePins;
 use super::write::apply_op;
-use super::{BgState, DbInner, Paths, SuperVersion, WalState};
+use super::{BgState, DbInner, Paths, SuperVersion, SvCell, WalState};
 use crate::cache::{BlockCache, KeyCache};
 use crate::config::{Config, SyncMode};
 use crate::error::{LsmError, Result};
@@ -14,7 +14,7 @@ use crate::memtable::MemTable;
 use crate::runtime::Runtime;
 use crate::stats::Counters;
 use crate::wal::{self, WriteAheadLogger};
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -154,12 +154,12 @@ impl DbInner {
         let version = vs.log_and_apply(edit)?;
 
         let inner = Arc::new(DbInner {
-            sv: RwLock::new(Arc::new(SuperVersion::new(
+            sv: SvCell::new(SuperVersion::new(
                 Arc::new(MemTable::new(log_number)),
                 Vec::new(),
                 version,
                 &config,
-            ))),
+            )),
             writers: Mutex::new(VecDeque::new()),
             wal: Mutex::new(WalState {
                 logger,

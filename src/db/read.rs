@@ -42,7 +42,7 @@ impl DbInner {
 
     /// The value of `user_key` at `snap`, from the memtables and tables.
     fn get_from_tree(&self, user_key: &[u8], snap: SeqNo) -> Result<Option<Vec<u8>>> {
-        let sv = self.super_version();
+        let sv = self.sv.load();
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
         // and newer deletions live in the same or a newer source, so tombstones are

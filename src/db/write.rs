@@ -1,9 +1,11 @@
 //! The write path: group commit into the WAL, then the memtable; memtable switches.
 //!
-//! Writers queue up; the one at the front becomes the leader, takes the queue's
-//! current members as its group, appends all their batches to the WAL in one write (and
-//! one fsync when any of them needs it), inserts them into the memtable, publishes the
-//! new sequence number and wakes the others. Readers never see part of a group.
+//! Writers that need an fsync queue up; the one at the front becomes the leader, takes
+//! the queue's current members as its group, appends all their batches to the WAL in
+//! one write and one fsync, inserts them into the memtable, publishes the new sequence
+//! number and wakes the others. Writers that need no fsync go straight to the WAL lock
+//! (a handoff to a leader would cost a sleep and a wake-up and save nothing). Either
+//! way readers never see part of a write.
 
 use super::{DbInner, SuperVersion, WalState, Writer};
 use crate::batch::{self, BatchOp};
@@ -43,9 +45,15 @@ impl DbInner {
     }
 
     fn write_queued(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        let sync = sync || self.config.wal.sync == SyncMode::Always;
+        if !sync {
+            // Without an fsync there is nothing to share: queueing behind a leader would
+            // only add a sleep and a wake-up. The WAL lock orders these writes with the
+            // groups of synced ones.
+            return self.write_group(&[&batch], false);
+        }
         let me = Arc::new(Writer {
             batch,
-            sync,
             result: Mutex::new(None),
             cv: Condvar::new(),
         });
@@ -71,7 +79,8 @@ impl DbInner {
         }
         drop(q);
 
-        let r = self.write_group(&group);
+        let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
+        let r = self.write_group(&batches, true);
 
         let mut q = self.writers.lock();
         for w in &group {
@@ -91,7 +100,9 @@ impl DbInner {
         r
     }
 
-    fn write_group(&self, group: &[Arc<Writer>]) -> Result<()> {
+    /// Appends `group` to the WAL as one record (fsynced when `sync`), then applies it
+    /// to the memtable and publishes it.
+    fn write_group(&self, group: &[&WriteBatch], sync: bool) -> Result<()> {
         let mut wal = self.wal.lock();
         self.check_open()?;
         self.check_bg_error()?;
@@ -101,15 +112,15 @@ impl DbInner {
         // one batch: one WAL record, all or nothing. That is exactly as atomic as
         // needed, since none of them is acknowledged before the whole record is written.
         let first = wal.last_seq + 1;
-        let count: u64 = group.iter().map(|w| w.batch.len() as u64).sum();
+        let count: u64 = group.iter().map(|b| b.len() as u64).sum();
         let count32 = u32::try_from(count).map_err(|_| {
             LsmError::InvalidArgument(format!("a write of {count} operations is too large"))
         })?;
         let mut record = std::mem::take(&mut wal.scratch);
         record.clear();
         record.extend_from_slice(&WriteBatch::header(first, count32));
-        for w in group {
-            record.extend_from_slice(w.batch.body());
+        for b in group {
+            record.extend_from_slice(b.body());
         }
         let appended = wal.logger.append(&[&record]);
         let bytes = record.len();
@@ -122,8 +133,7 @@ impl DbInner {
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);
 
-        let need_sync = self.config.wal.sync == SyncMode::Always || group.iter().any(|w| w.sync);
-        if need_sync {
+        if sync {
             if let Err(e) = wal.logger.sync() {
                 return Err(self.set_bg_error(e));
             }
@@ -132,10 +142,10 @@ impl DbInner {
             wal.unsynced = true;
         }
 
-        let mem = self.sv.read().mem.clone();
+        let mem = self.sv.load().mem.clone();
         let mut s = first;
-        for w in group {
-            for op in w.batch.iter() {
+        for b in group {
+            for op in b.iter() {
                 // Before the write is visible, so no reader can cache what it replaces.
                 if let Some(kc) = &self.key_cache {
                     match op {
@@ -200,7 +210,7 @@ impl DbInner {
             let mut bg = self.bg.lock();
             // Re-checked under `bg`: background work changes `sv` before it notifies
             // under `bg`, so the wake-up cannot be missed.
-            if blocked(&self.sv.read()) && self.check_bg_error().is_ok() && !bg.shutdown {
+            if blocked(&self.sv.load()) && self.check_bg_error().is_ok() && !bg.shutdown {
                 self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
             }
         }
@@ -226,18 +236,12 @@ impl DbInner {
         wal.logger = logger;
         wal.unsynced = false;
         let mem = Arc::new(MemTable::new(number));
-        {
-            let mut sv = self.sv.write();
+        self.sv.update(|sv| {
             let mut imms = Vec::with_capacity(sv.imms.len() + 1);
             imms.push(sv.mem.clone());
             imms.extend(sv.imms.iter().cloned());
-            *sv = Arc::new(SuperVersion::new(
-                mem,
-                imms,
-                sv.version.clone(),
-                &self.config,
-            ));
-        }
+            SuperVersion::new(mem, imms, sv.version.clone(), &self.config)
+        });
         let _bg = self.bg.lock();
         self.bg_cv.notify_all();
         Ok(())
@@ -262,7 +266,7 @@ impl DbInner {
         let mut bg = self.bg.lock();
         loop {
             self.check_bg_error()?;
-            if !self.sv.read().imms.iter().any(|m| m.wal_number() <= newest) {
+            if !self.sv.load().imms.iter().any(|m| m.wal_number() <= newest) {
                 return Ok(());
             }
             self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
