@@ -75,12 +75,39 @@ impl Bounds {
     }
 }
 
+/// Items read from the engine, back to back in one buffer: a chunk costs two
+/// allocations at most, not two per item.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    /// Per item: (key start, key end = value start, value end) in `bytes`.
+    items: Vec<(usize, usize, usize)>,
+}
+
+impl Chunk {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn push(&mut self, k: &[u8], v: &[u8]) {
+        let s = self.bytes.len();
+        self.bytes.extend_from_slice(k);
+        self.bytes.extend_from_slice(v);
+        self.items.push((s, s + k.len(), s + k.len() + v.len()));
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+}
+
 struct State {
     raw: RawIterator,
     started: bool,
     done: bool,
     error: Option<LsmError>,
-    buf: VecDeque<(Vec<u8>, Vec<u8>)>,
+    buf: Chunk,
     chunk: usize,
 }
 
@@ -92,6 +119,8 @@ const MAX_CHUNK: usize = 256;
 #[pyclass(frozen, module = "lsm", name = "Iterator")]
 pub struct Cursor {
     state: Mutex<State>,
+    /// Items already turned into Python objects, handed out one per `__next__`.
+    ready: Mutex<VecDeque<Py<PyAny>>>,
     mode: Mode,
     reverse: bool,
     bounds: Bounds,
@@ -117,15 +146,20 @@ impl Cursor {
                 started: false,
                 done: empty,
                 error: None,
-                buf: VecDeque::new(),
+                buf: Chunk::default(),
                 chunk: FIRST_CHUNK,
             }),
+            ready: Mutex::new(VecDeque::new()),
             mode,
             reverse,
             bounds,
             db_closed,
             _snapshot: snapshot,
         }
+    }
+
+    fn ready_lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Py<PyAny>>> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -174,16 +208,16 @@ impl Cursor {
                 return;
             }
             let v = if self.mode == Mode::Keys {
-                Vec::new()
+                &[][..]
             } else {
-                raw.value().to_vec()
+                raw.value()
             };
             let k = if self.mode == Mode::Values {
-                Vec::new()
+                &[][..]
             } else {
-                k.to_vec()
+                k
             };
-            st.buf.push_back((k, v));
+            st.buf.push(k, v);
             if self.reverse {
                 raw.prev();
             } else {
@@ -192,14 +226,25 @@ impl Cursor {
         }
     }
 
-    fn convert(&self, py: Python<'_>, (k, v): (Vec<u8>, Vec<u8>)) -> PyResult<Py<PyAny>> {
+    fn convert(&self, py: Python<'_>, k: &[u8], v: &[u8]) -> PyResult<Py<PyAny>> {
         Ok(match self.mode {
-            Mode::Keys => PyBytes::new(py, &k).into_any().unbind(),
-            Mode::Values => PyBytes::new(py, &v).into_any().unbind(),
-            Mode::Items => PyTuple::new(py, [PyBytes::new(py, &k), PyBytes::new(py, &v)])?
+            Mode::Keys => PyBytes::new(py, k).into_any().unbind(),
+            Mode::Values => PyBytes::new(py, v).into_any().unbind(),
+            Mode::Items => PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)])?
                 .into_any()
                 .unbind(),
         })
+    }
+
+    /// Turns a whole chunk into Python objects (with the GIL, without the state lock:
+    /// creating objects may run arbitrary Python code through the garbage collector).
+    fn convert_chunk(&self, py: Python<'_>, chunk: &Chunk) -> PyResult<VecDeque<Py<PyAny>>> {
+        let mut out = VecDeque::with_capacity(chunk.len());
+        for &(ks, ke, ve) in &chunk.items {
+            let (k, v) = (&chunk.bytes[ks..ke], &chunk.bytes[ke..ve]);
+            out.push_back(self.convert(py, k, v)?);
+        }
+        Ok(out)
     }
 
     /// The next item, or `None` at the end.
@@ -211,10 +256,27 @@ impl Cursor {
             {
                 // Never held while the GIL is released (that could deadlock with a
                 // thread holding the GIL and waiting for this lock).
+                if let Some(item) = self.ready_lock().pop_front() {
+                    return Ok(Some(item));
+                }
                 let mut st = self.lock();
-                if let Some(item) = st.buf.pop_front() {
+                if st.buf.len() > 0 {
+                    let chunk = std::mem::take(&mut st.buf);
                     drop(st);
-                    return self.convert(py, item).map(Some);
+                    let objects = self.convert_chunk(py, &chunk);
+                    // Hand the buffer back, emptied, so its capacity is reused.
+                    let mut chunk = chunk;
+                    chunk.clear();
+                    {
+                        let mut st = self.lock();
+                        if st.buf.len() == 0 {
+                            st.buf = chunk;
+                        }
+                    }
+                    // Appended, not replaced: items of one chunk never get lost, even if
+                    // two threads share one iterator.
+                    self.ready_lock().extend(objects?);
+                    continue;
                 }
                 if st.done {
                     return match st.error.take() {
@@ -242,6 +304,7 @@ impl Cursor {
             catch_unwind(AssertUnwindSafe(|| {
                 let mut st = self.lock();
                 let mut n = 0usize;
+                n += std::mem::take(&mut *self.ready_lock()).len();
                 loop {
                     n += st.buf.len();
                     st.buf.clear();
