@@ -49,15 +49,15 @@ impl DbInner {
         // only collected from the sources searched so far.
         let mut tomb: SeqNo = 0;
         let mut found = None;
+        let hash = key::hash(user_key);
         for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
             tomb = tomb.max(m.max_covering_tombstone(user_key, snap));
-            if let Some(e) = m.get(user_key, snap) {
+            if let Some(e) = m.get_hashed(user_key, hash, snap) {
                 found = Some(e);
                 break;
             }
         }
         if found.is_none() {
-            let hash = key::hash(user_key);
             let lookup = key::lookup_key(user_key, snap);
             // Level 0 newest first (its files overlap), then in each deeper level the
             // one file whose range holds the key. Newer data sits in higher levels.

@@ -95,6 +95,46 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// A concurrent bloom filter over the user keys of a memtable: 2^23 bits (1 MiB), three
+/// probes, bits set with atomic `fetch_or`. At a few hundred thousand keys it answers
+/// "not here" for about 99% of absent keys.
+struct MemFilter {
+    words: Box<[AtomicU64]>,
+}
+
+const FILTER_BITS: u64 = 1 << 23;
+
+impl MemFilter {
+    fn new() -> MemFilter {
+        MemFilter {
+            words: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    fn probes(hash: u64) -> [u64; 3] {
+        // Double hashing from the two 32-bit halves.
+        let (a, b) = (hash & 0xffff_ffff, (hash >> 32) | 1);
+        [a, a.wrapping_add(b), a.wrapping_add(b.wrapping_mul(2))].map(|h| h % FILTER_BITS)
+    }
+
+    fn insert(&self, hash: u64) {
+        for bit in MemFilter::probes(hash) {
+            if let Some(w) = self.words.get((bit / 64) as usize) {
+                w.fetch_or(1 << (bit % 64), AtomicOrdering::Relaxed);
+            }
+        }
+    }
+
+    fn may_contain(&self, hash: u64) -> bool {
+        MemFilter::probes(hash).iter().all(|&bit| {
+            self.words
+                .get((bit / 64) as usize)
+                .is_some_and(|w| w.load(AtomicOrdering::Relaxed) & (1 << (bit % 64)) != 0)
+        })
+    }
+}
+
 /// Per-entry bookkeeping counted against `memtable.max_bytes` besides key and value.
 const ENTRY_OVERHEAD: usize = 48;
 
@@ -105,6 +145,9 @@ pub struct MemTable {
     /// Set once a range deletion is added: most memtables have none, and reads skip
     /// the lock then.
     has_range_dels: std::sync::atomic::AtomicBool,
+    /// Point keys added, as a bloom filter: most lookups of keys that live in tables
+    /// skip the skiplist search (a chain of cache misses in a large memtable).
+    filter: MemFilter,
     entries: AtomicUsize,
     bytes: AtomicUsize,
     max_seq: AtomicU64,
@@ -119,6 +162,7 @@ impl MemTable {
             map: SkipMap::new(),
             range_dels: RwLock::new(Vec::new()),
             has_range_dels: std::sync::atomic::AtomicBool::new(false),
+            filter: MemFilter::new(),
             entries: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
@@ -136,6 +180,8 @@ impl MemTable {
     /// REQUIRES: one writer at a time; `seq` unique.
     pub fn add(&self, seq: SeqNo, kind: ValueKind, user_key: &[u8], value: &[u8]) {
         self.account(seq, user_key.len() + key::TRAILER_LEN + value.len());
+        // Before the entry is visible: a reader that can see it finds its bits set.
+        self.filter.insert(key::hash(user_key));
         self.map
             .insert(MemKey::from_parts(user_key, seq, kind), value.into());
     }
@@ -159,7 +205,21 @@ impl MemTable {
     }
 
     /// The newest point entry of `user_key` visible at `snapshot`.
+    #[cfg(test)]
     pub fn get(&self, user_key: &[u8], snapshot: SeqNo) -> Option<(SeqNo, ValueKind, Vec<u8>)> {
+        self.get_hashed(user_key, key::hash(user_key), snapshot)
+    }
+
+    /// [`MemTable::get`] with the key's [`key::hash`] already computed.
+    pub fn get_hashed(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        snapshot: SeqNo,
+    ) -> Option<(SeqNo, ValueKind, Vec<u8>)> {
+        if !self.filter.may_contain(hash) {
+            return None;
+        }
         let target = MemKey::lookup(user_key, snapshot);
         let e = self.map.lower_bound(Bound::Included(&target))?;
         let ik = e.key().as_slice();
@@ -432,6 +492,21 @@ mod tests {
             key::user_key(it.key()),
             format!("{:05}", CHUNK - 2).as_bytes()
         );
+    }
+
+    #[test]
+    fn the_filter_never_hides_an_added_key() {
+        let m = MemTable::new(1);
+        for i in 0..50_000u32 {
+            m.add(u64::from(i) + 1, ValueKind::Put, &i.to_be_bytes(), b"v");
+        }
+        for i in 0..50_000u32 {
+            assert!(m.get(&i.to_be_bytes(), u64::MAX >> 8).is_some(), "{i}");
+        }
+        let absent = (50_000..150_000u32)
+            .filter(|i| m.filter.may_contain(key::hash(&i.to_be_bytes())))
+            .count();
+        assert!(absent < 2_000, "{absent} false positives in 100,000");
     }
 
     #[test]
