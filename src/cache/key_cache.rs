@@ -46,6 +46,10 @@ pub struct KeyCache {
     /// again. A bit per hash bucket; cleared every `DOOR_WINDOW * capacity` misses.
     door: Vec<AtomicU64>,
     door_misses: AtomicU64,
+    /// False until the first insert: a write-only workload then skips the cache's
+    /// own lookup on every invalidation. Set and read under a stripe lock, like the
+    /// stripe's sequence number.
+    populated: std::sync::atomic::AtomicBool,
 }
 
 const DOOR_BITS: usize = 1 << 20;
@@ -63,6 +67,7 @@ impl KeyCache {
             misses: AtomicU64::new(0),
             door: (0..DOOR_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
             door_misses: AtomicU64::new(0),
+            populated: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -117,6 +122,7 @@ impl KeyCache {
         if *stripe > snapshot {
             return;
         }
+        self.populated.store(true, Ordering::Relaxed);
         self.cache.insert(key.to_vec(), Arc::from(value));
     }
 
@@ -124,7 +130,9 @@ impl KeyCache {
     pub fn invalidate(&self, key: &[u8], seq: SeqNo) {
         let mut stripe = self.stripe(key).lock();
         *stripe = (*stripe).max(seq);
-        self.cache.remove(key);
+        if self.populated.load(Ordering::Relaxed) {
+            self.cache.remove(key);
+        }
     }
 
     /// Called by the writer before a range deletion at `seq` becomes visible.
@@ -215,6 +223,9 @@ impl KeyCache {
             return Err("bytes after the last entry".into());
         }
         let n = entries.len().min(self.capacity);
+        if n > 0 {
+            self.populated.store(true, Ordering::Relaxed);
+        }
         for (k, v) in entries.into_iter().take(n) {
             self.cache.insert(k.to_vec(), Arc::from(v));
         }
