@@ -155,7 +155,7 @@ pub fn sstable_open_and_scan(bytes: &[u8]) {
     let f = fs.create(path).unwrap();
     f.append(bytes).unwrap();
     drop(f);
-    let table = match crate::sstable::Table::open(&fs, path, 1) {
+    let table = match crate::sstable::SSTable::open(&fs, path, 1) {
         Ok(t) => t,
         Err(e) => return check_error(&e, "sstable open"),
     };

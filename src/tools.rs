@@ -22,7 +22,7 @@ use crate::fs::OsFs;
 use crate::iter::InternalIterator;
 use crate::key::{self, ValueKind};
 use crate::manifest::VersionEdit;
-use crate::sstable::Table;
+use crate::sstable::SSTable;
 use crate::wal;
 use std::io::Write;
 use std::path::Path;
@@ -61,7 +61,7 @@ pub fn detect(path: &Path) -> Result<DumpKind> {
             return Ok(DumpKind::Wal);
         }
     }
-    if Table::open(&OsFs, path, 0).is_ok() {
+    if SSTable::open(&OsFs, path, 0).is_ok() {
         return Ok(DumpKind::Table);
     }
     Err(LsmError::InvalidArgument(format!(
@@ -186,7 +186,7 @@ fn kind_name(k: Option<ValueKind>) -> &'static str {
 
 fn dump_table(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
     let w = io(path);
-    let table = Table::open(&OsFs, path, file_number(path))?;
+    let table = SSTable::open(&OsFs, path, file_number(path))?;
     // First pass: the summary.
     let (mut puts, mut deletes) = (0u64, 0u64);
     let (mut min_seq, mut max_seq) = (u64::MAX, 0u64);

@@ -21,7 +21,7 @@ use crate::coding::{put_length_prefixed, Reader};
 use crate::fs::FileSystem;
 use crate::key::SeqNo;
 use parking_lot::{Mutex, RwLock};
-use quick_cache::sync::Cache;
+use quick_cache::sync::Cache as QuickCache;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,9 +31,9 @@ const MAGIC: &[u8; 8] = b"LSMKCACH";
 pub const KEY_CACHE_VERSION: u32 = 1;
 const STRIPES: usize = 256;
 
-/// Hot keys and their values.
-pub struct KeyCache {
-    cache: Cache<Vec<u8>, Arc<[u8]>>,
+/// The key cache (`Cache` in the original design): hot keys and their values.
+pub struct Cache {
+    cache: QuickCache<Vec<u8>, Arc<[u8]>>,
     capacity: usize,
     /// Per stripe of the key space: the newest write's sequence number.
     stripes: Vec<Mutex<SeqNo>>,
@@ -55,11 +55,11 @@ pub struct KeyCache {
 const DOOR_BITS: usize = 1 << 20;
 const DOOR_WINDOW: u64 = 4;
 
-impl KeyCache {
+impl Cache {
     /// A cache of at most `entries` keys.
-    pub fn new(entries: usize) -> KeyCache {
-        KeyCache {
-            cache: Cache::new(entries.max(1)),
+    pub fn new(entries: usize) -> Cache {
+        Cache {
+            cache: QuickCache::new(entries.max(1)),
             capacity: entries,
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             range_seq: RwLock::new(0),
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn an_insert_racing_a_newer_write_is_refused() {
-        let c = KeyCache::new(10);
+        let c = Cache::new(10);
         c.invalidate(b"k", 5);
         c.insert_now(b"k", b"old", 4); // read before the write at 5
         assert!(c.get(b"k").is_none());
@@ -259,25 +259,23 @@ mod tests {
         let fs = MemFs::new();
         fs.create_dir_all(Path::new("db")).unwrap();
         let p = Path::new("db/cache");
-        let c = KeyCache::new(10);
+        let c = Cache::new(10);
         c.insert_now(b"a", b"1", 0);
         c.insert_now(b"b", b"", 0);
         c.save(&fs, p, 42).unwrap();
-        let warm = KeyCache::new(10);
+        let warm = Cache::new(10);
         assert_eq!(warm.load(&fs, p, 42), Ok(2));
         assert_eq!(warm.get(b"b").as_deref(), Some(&b""[..]));
-        assert!(KeyCache::new(10).load(&fs, p, 43).is_err());
+        assert!(Cache::new(10).load(&fs, p, 43).is_err());
         let mut bytes = fs.read_all(p).unwrap();
         for i in 0..bytes.len() {
             bytes[i] ^= 0x10;
             fs.write_raw(p, bytes.clone()).unwrap();
-            assert!(KeyCache::new(10).load(&fs, p, 42).is_err(), "flip at {i}");
+            assert!(Cache::new(10).load(&fs, p, 42).is_err(), "flip at {i}");
             bytes[i] ^= 0x10;
         }
         fs.write_raw(p, bytes[..bytes.len() - 1].to_vec()).unwrap();
-        assert!(KeyCache::new(10).load(&fs, p, 42).is_err());
-        assert!(KeyCache::new(10)
-            .load(&fs, Path::new("db/none"), 42)
-            .is_err());
+        assert!(Cache::new(10).load(&fs, p, 42).is_err());
+        assert!(Cache::new(10).load(&fs, Path::new("db/none"), 42).is_err());
     }
 }

@@ -4,4 +4,4 @@ mod block_cache;
 mod key_cache;
 
 pub use block_cache::BlockCache;
-pub use key_cache::KeyCache;
+pub use key_cache::Cache;

@@ -10,7 +10,7 @@ use crate::iter::{InternalIterator, LevelIterator, MergingIterator};
 use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
 use crate::manifest::{FileMeta, TableFile, VersionEdit};
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
-use crate::sstable::{Table, TableBuilder, TableOptions};
+use crate::sstable::{SSTable, TableBuilder, TableOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub struct Outcome {
     /// Inputs deleted, outputs added.
     pub edit: VersionEdit,
     /// The opened output tables, for the next version to reuse.
-    pub tables: Vec<Arc<Table>>,
+    pub tables: Vec<Arc<SSTable>>,
     /// Bytes written.
     pub bytes_written: u64,
     /// Entries dropped (overwritten, deleted, or covered by a range deletion).
@@ -44,7 +44,7 @@ struct Output<'a> {
     /// Lower bound (inclusive) of the current file's share of the range deletions.
     lo: Option<Vec<u8>>,
     last_user: Option<Vec<u8>>,
-    done: Vec<(FileMeta, Arc<Table>)>,
+    done: Vec<(FileMeta, Arc<SSTable>)>,
 }
 
 impl Output<'_> {
@@ -83,7 +83,7 @@ impl Output<'_> {
         }
         let info = b.finish()?;
         let path = filename::table(self.dir, number);
-        let table = Table::open_cached(self.fs, &path, number, self.cache.clone())?;
+        let table = SSTable::open_cached(self.fs, &path, number, self.cache.clone())?;
         self.done.push((
             FileMeta {
                 number,

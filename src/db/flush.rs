@@ -8,7 +8,7 @@ use crate::fs::FileSystem;
 use crate::key::{self, SeqNo};
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::MemTable;
-use crate::sstable::{Table, TableBuilder, TableOptions};
+use crate::sstable::{SSTable, TableBuilder, TableOptions};
 use crate::stats::Counters;
 use std::path::Path;
 use std::sync::Arc;
@@ -144,7 +144,7 @@ pub(super) fn build_table(
     imm: &MemTable,
     number: u64,
     snapshots: &[SeqNo],
-) -> Result<(FileMeta, Arc<Table>)> {
+) -> Result<(FileMeta, Arc<SSTable>)> {
     let path = filename::table(dir, number);
     let file = fs
         .create(&path)
@@ -174,7 +174,7 @@ pub(super) fn build_table(
     let info = b.finish()?;
     fs.sync_dir(dir)
         .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
-    let table = Table::open_cached(fs, &path, number, cache.clone())?;
+    let table = SSTable::open_cached(fs, &path, number, cache.clone())?;
     let meta = FileMeta {
         number,
         size: info.file_size,

@@ -149,7 +149,7 @@ pub(crate) struct DbInner {
     /// Data blocks shared by every table (`None` when `cache.block_cache_bytes` is 0).
     block_cache: Option<Arc<crate::cache::BlockCache>>,
     /// Hot keys (`None` when `cache.key_cache_entries` is 0).
-    key_cache: Option<Arc<crate::cache::KeyCache>>,
+    key_cache: Option<Arc<crate::cache::Cache>>,
     /// Held while a compaction runs: one at a time.
     compaction_lock: Mutex<()>,
     /// Per level, the largest key of the last file compacted out of it.

@@ -4,7 +4,7 @@ use super::flush::build_table;
 use super::pins::FilePins;
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, SvCell, WalState};
-use crate::cache::{BlockCache, KeyCache};
+use crate::cache::{BlockCache, Cache};
 use crate::config::{Config, SyncMode};
 use crate::error::{LsmError, Result};
 use crate::filename;
@@ -180,7 +180,7 @@ impl DbInner {
             pins: FilePins::default(),
             compaction_lock: Mutex::new(()),
             key_cache: (config.cache.key_cache_entries > 0)
-                .then(|| Arc::new(KeyCache::new(config.cache.key_cache_entries))),
+                .then(|| Arc::new(Cache::new(config.cache.key_cache_entries))),
             block_cache,
             compact_pointers: Mutex::new(vec![Vec::new(); max_levels]),
             counters: Counters::default(),

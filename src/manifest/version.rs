@@ -4,7 +4,7 @@
 use super::version_edit::{FileMeta, VersionEdit};
 use crate::fs::FileSystem;
 use crate::key;
-use crate::sstable::Table;
+use crate::sstable::SSTable;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -76,14 +76,14 @@ pub struct TableFile {
     /// The manifest's record.
     pub meta: FileMeta,
     /// The open table.
-    pub table: Arc<Table>,
+    pub table: Arc<SSTable>,
     obsolete: AtomicBool,
     fs: Arc<dyn FileSystem>,
 }
 
 impl TableFile {
     /// A live file.
-    pub fn new(meta: FileMeta, table: Arc<Table>, fs: Arc<dyn FileSystem>) -> TableFile {
+    pub fn new(meta: FileMeta, table: Arc<SSTable>, fs: Arc<dyn FileSystem>) -> TableFile {
         TableFile {
             meta,
             table,

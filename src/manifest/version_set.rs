@@ -16,7 +16,7 @@ use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
-use crate::sstable::Table;
+use crate::sstable::SSTable;
 use crate::wal::{complete_fragment_at, read_log, LogWriter};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub struct VersionSet {
     /// Every live file, shared by the versions that hold it.
     files: HashMap<u64, Arc<TableFile>>,
     /// Opened by a flush or compaction, waiting for their edit to land.
-    opened: HashMap<u64, Arc<Table>>,
+    opened: HashMap<u64, Arc<SSTable>>,
     cache: Option<Arc<BlockCache>>,
     manifest: Option<(u64, LogWriter)>,
     /// The next unused file number (WAL segments, tables and manifests share it).
@@ -214,7 +214,7 @@ impl VersionSet {
                             Some(t) => t,
                             None => {
                                 let path = filename::table(&self.sst_dir, meta.number);
-                                Table::open_cached(
+                                SSTable::open_cached(
                                     self.fs.as_ref(),
                                     &path,
                                     meta.number,
@@ -240,7 +240,7 @@ impl VersionSet {
     }
 
     /// Lets the next version reuse a table the caller already opened.
-    pub fn register_table(&mut self, table: Arc<Table>) {
+    pub fn register_table(&mut self, table: Arc<SSTable>) {
         self.opened.insert(table.file_number(), table);
     }
 

@@ -2,7 +2,7 @@
 //! data block it names.
 
 use super::block::BlockIter;
-use super::reader::Table;
+use super::reader::SSTable;
 use crate::error::{LsmError, Result};
 use crate::iter::InternalIterator;
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// A cursor over a table's point entries in internal-key order. It owns its table, so
 /// it can outlive the version that handed the table out.
 pub struct TableIterator {
-    table: Arc<Table>,
+    table: Arc<SSTable>,
     /// Index of the block in `block`; meaningless when `block` is `None`.
     block_index: usize,
     block: Option<BlockIter>,
@@ -18,7 +18,7 @@ pub struct TableIterator {
 }
 
 impl TableIterator {
-    pub(super) fn new(table: Arc<Table>) -> TableIterator {
+    pub(super) fn new(table: Arc<SSTable>) -> TableIterator {
         TableIterator {
             table,
             block_index: 0,

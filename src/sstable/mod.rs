@@ -1,7 +1,7 @@
 //! Sorted string tables: immutable files of internal entries in key order, with a
 //! bloom filter, the range tombstones of the same key range, and an index.
 //!
-//! [`TableBuilder`] writes one; [`Table`] opens it for point lookups and
+//! [`TableBuilder`] writes one; [`SSTable`] opens it for point lookups and
 //! [`TableIterator`] walks it. The byte layout lives in `format` and
 //! `docs/FORMAT.md`.
 
@@ -19,4 +19,4 @@ mod tests;
 pub use block::Block;
 pub use builder::{TableBuilder, TableOptions};
 pub use iter::TableIterator;
-pub use reader::Table;
+pub use reader::SSTable;

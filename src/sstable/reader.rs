@@ -14,10 +14,10 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Bytes read at a time while hashing the whole file in [`Table::verify`].
+/// Bytes read at a time while hashing the whole file in [`SSTable::verify`].
 const VERIFY_CHUNK: usize = 1 << 20;
 
-/// What [`Table::verify`] found.
+/// What [`SSTable::verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableVerify {
     /// MD5 of the whole file.
@@ -67,7 +67,7 @@ impl Index {
 }
 
 /// An open, checked table file. Shared between readers through `Arc`.
-pub struct Table {
+pub struct SSTable {
     file: Arc<dyn RandomAccessFile>,
     path: Arc<Path>,
     file_number: u64,
@@ -79,9 +79,9 @@ pub struct Table {
     cache: Option<Arc<BlockCache>>,
 }
 
-impl std::fmt::Debug for Table {
+impl std::fmt::Debug for SSTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Table")
+        f.debug_struct("SSTable")
             .field("path", &self.path)
             .field("file_number", &self.file_number)
             .field("file_size", &self.file_size)
@@ -90,21 +90,21 @@ impl std::fmt::Debug for Table {
     }
 }
 
-impl Table {
+impl SSTable {
     /// Opens `path`, checking the footer and loading the index, the filter and the
     /// range tombstones. Any damage to them is a `Corruption` error.
-    pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<Table>> {
-        Table::open_cached(fs, path, file_number, None)
+    pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<SSTable>> {
+        SSTable::open_cached(fs, path, file_number, None)
     }
 
-    /// Like [`Table::open`], with data blocks kept in `cache` once read. The index
+    /// Like [`SSTable::open`], with data blocks kept in `cache` once read. The index
     /// and filter stay pinned in the table itself.
     pub fn open_cached(
         fs: &dyn FileSystem,
         path: &Path,
         file_number: u64,
         cache: Option<Arc<BlockCache>>,
-    ) -> Result<Arc<Table>> {
+    ) -> Result<Arc<SSTable>> {
         let file = fs
             .open(path)
             .map_err(|e| LsmError::io_at("open", path, e))?;
@@ -145,7 +145,7 @@ impl Table {
             None => None,
         };
         let tombstones = Self::load_tombstones(&*file, &path, footer.range_del)?;
-        Ok(Arc::new(Table {
+        Ok(Arc::new(SSTable {
             file,
             path,
             file_number,
@@ -228,7 +228,7 @@ impl Table {
 
     /// The newest point entry of `user_key` with `seq <= snapshot`, as
     /// `(seq, kind, value)`. `hash` is [`crate::key::hash`] of `user_key`.
-    /// Range tombstones are not applied here; see [`Table::range_tombstones`].
+    /// Range tombstones are not applied here; see [`SSTable::range_tombstones`].
     pub fn get(
         &self,
         user_key: &[u8],

@@ -86,7 +86,7 @@ fn model_get(entries: &Entries, uk: &[u8], snap: SeqNo) -> Option<(SeqNo, ValueK
         .map(|(k, v)| (key::seq(k), key::kind(k).unwrap(), v.clone()))
 }
 
-fn check_gets(t: &Table, entries: &Entries, rng: &mut Rng) {
+fn check_gets(t: &SSTable, entries: &Entries, rng: &mut Rng) {
     let mut users: Vec<Vec<u8>> = entries
         .iter()
         .map(|(k, _)| key::user_key(k).to_vec())
@@ -118,7 +118,7 @@ fn collect_forward(it: &mut TableIterator) -> Entries {
     out
 }
 
-fn check_iter(t: &Arc<Table>, entries: &Entries, rng: &mut Rng) {
+fn check_iter(t: &Arc<SSTable>, entries: &Entries, rng: &mut Rng) {
     let mut it = t.iter();
     assert_eq!(&collect_forward(&mut it), entries);
 
@@ -218,7 +218,7 @@ fn random_round_trip_against_model() {
         assert_eq!(info.entries, entries.len() as u64);
         assert_eq!(info.smallest, entries[0].0);
         assert_eq!(info.largest, entries[entries.len() - 1].0);
-        let t = Table::open(&fs, &path, 7).unwrap();
+        let t = SSTable::open(&fs, &path, 7).unwrap();
         assert_eq!(t.file_number(), 7);
         assert_eq!(t.path(), path.as_path());
         assert_eq!(t.entries(), entries.len() as u64);
@@ -241,7 +241,7 @@ fn ten_thousand_entries_with_several_versions() {
     let path = PathBuf::from("/db/000001.sst");
     let info = build(&fs, &path, &entries, &[], TableOptions::default());
     assert!(info.min_seq <= info.max_seq);
-    let t = Table::open(&fs, &path, 1).unwrap();
+    let t = SSTable::open(&fs, &path, 1).unwrap();
     check_gets(&t, &entries, &mut rng);
     check_iter(&t, &entries, &mut rng);
 }
@@ -273,7 +273,7 @@ fn extreme_keys_and_values() {
         let fs = MemFs::new();
         let path = PathBuf::from(format!("/db/{i}.sst"));
         build(&fs, &path, &entries, &[], o);
-        let t = Table::open(&fs, &path, 1).unwrap();
+        let t = SSTable::open(&fs, &path, 1).unwrap();
         let mut rng = Rng(5);
         check_gets(&t, &entries, &mut rng);
         let mut it = t.iter();
@@ -342,7 +342,7 @@ fn table_with_only_range_tombstones() {
         info.largest,
         key::encode(b"p", key::MAX_SEQ, ValueKind::RangeDelete)
     );
-    let t = Table::open(&fs, &path, 3).unwrap();
+    let t = SSTable::open(&fs, &path, 3).unwrap();
     let got: Vec<(&[u8], SeqNo)> = t
         .range_tombstones()
         .iter()
@@ -392,7 +392,7 @@ fn empty_table_opens() {
     let path = PathBuf::from("/db/1.sst");
     let info = build(&fs, &path, &Vec::new(), &[], TableOptions::default());
     assert!(info.smallest.is_empty() && info.largest.is_empty());
-    let t = Table::open(&fs, &path, 1).unwrap();
+    let t = SSTable::open(&fs, &path, 1).unwrap();
     assert_eq!(t.get(b"a", 1, key::hash(b"a")).unwrap(), None);
     let mut it = t.iter();
     it.seek_to_first();
@@ -489,7 +489,7 @@ fn small_table() -> (MemFs, PathBuf, Entries, Vec<u8>) {
 
 /// Every answer is either right or a `Corruption` error.
 fn check_damaged(fs: &MemFs, path: &Path, entries: &Entries, what: &str) {
-    let t = match Table::open(fs, path, 9) {
+    let t = match SSTable::open(fs, path, 9) {
         Ok(t) => t,
         Err(e) => {
             assert!(e.is_corruption(), "{what}: open gave {e}");
@@ -535,7 +535,7 @@ fn check_damaged(fs: &MemFs, path: &Path, entries: &Entries, what: &str) {
 #[test]
 fn every_flipped_byte_is_caught_or_harmless() {
     let (fs, path, entries, bytes) = small_table();
-    assert!(Table::open(&fs, &path, 9).unwrap().verify().is_ok());
+    assert!(SSTable::open(&fs, &path, 9).unwrap().verify().is_ok());
     for pos in 0..bytes.len() {
         for mask in [0x01u8, 0x80, 0xff] {
             let mut b = bytes.clone();
@@ -551,7 +551,7 @@ fn every_truncation_fails_to_open() {
     let (fs, path, _, bytes) = small_table();
     for len in 0..bytes.len() {
         fs.write_raw(&path, bytes[..len].to_vec()).unwrap();
-        match Table::open(&fs, &path, 9) {
+        match SSTable::open(&fs, &path, 9) {
             Ok(_) => panic!("truncated to {len} bytes but opened"),
             Err(e) => assert!(e.is_corruption(), "len {len}: {e}"),
         }
@@ -562,7 +562,7 @@ fn every_truncation_fails_to_open() {
 fn iterator_is_send_and_static() {
     fn assert_send_static<T: Send + 'static>(_: &T) {}
     let (fs, path, entries, _) = small_table();
-    let t = Table::open(&fs, &path, 9).unwrap();
+    let t = SSTable::open(&fs, &path, 9).unwrap();
     let mut it = t.iter();
     drop(t);
     assert_send_static(&it);
