@@ -77,25 +77,21 @@ impl DbInner {
             let mut snapshot = vs.state().snapshot_edit();
             snapshot.log_number = Some(vs.log_number);
             let mut segments = Vec::new();
-            for name in self
-                .fs
-                .list_dir(&self.paths.wal_dir)
-                .map_err(|e| LsmError::io_at("list", &self.paths.wal_dir, e))?
-            {
-                if let Some(n) = wal::parse_segment_file_name(&name) {
-                    if n >= vs.log_number {
-                        let len = if n == wal.logger.number() {
-                            wal.logger.len()
-                        } else {
-                            let p = self.paths.wal_dir.join(&name);
-                            self.fs
-                                .open(&p)
-                                .map_err(|e| LsmError::io_at("open", &p, e))?
-                                .len()
-                        };
-                        segments.push((name, len));
-                    }
+            for n in self.wal_segments()? {
+                if n < vs.log_number {
+                    continue;
                 }
+                let name = wal::segment_file_name(n);
+                let len = if n == wal.logger.number() {
+                    wal.logger.len()
+                } else {
+                    let p = self.paths.wal_dir.join(&name);
+                    self.fs
+                        .open(&p)
+                        .map_err(|e| LsmError::io_at("open", &p, e))?
+                        .len()
+                };
+                segments.push((name, len));
             }
             (
                 snapshot,
@@ -181,21 +177,17 @@ impl DbInner {
             (vs.log_number, wal.logger.number(), vs.manifest_number())
         };
         let mut logs: Vec<(PathBuf, FileKind, bool)> = Vec::new();
-        for name in self
-            .fs
-            .list_dir(&self.paths.wal_dir)
-            .map_err(|e| LsmError::io_at("list", &self.paths.wal_dir, e))?
+        for n in self
+            .wal_segments()?
+            .into_iter()
+            .filter(|&n| n >= log_number)
         {
-            if let Some(n) = wal::parse_segment_file_name(&name) {
-                if n >= log_number {
-                    // The live segment may be mid-append while it is read.
-                    logs.push((
-                        self.paths.wal_dir.join(name),
-                        FileKind::Wal,
-                        n == live_segment,
-                    ));
-                }
-            }
+            // The live segment may be mid-append while it is read.
+            logs.push((
+                self.paths.wal_dir.join(wal::segment_file_name(n)),
+                FileKind::Wal,
+                n == live_segment,
+            ));
         }
         if let Some(m) = manifest {
             logs.push((

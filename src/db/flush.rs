@@ -107,20 +107,17 @@ impl DbInner {
 
     /// Deletes WAL segments numbered below `log_number` (their data is in tables).
     pub(super) fn delete_wal_segments_below(&self, log_number: u64) {
-        let dir = &self.paths.wal_dir;
-        let names = match self.fs.list_dir(dir) {
+        let numbers = match self.wal_segments() {
             Ok(n) => n,
             Err(e) => {
-                log::warn!("cannot list {}: {e}", dir.display());
+                log::warn!("cannot list the WAL segments: {e}");
                 return;
             }
         };
-        let doomed = names
-            .iter()
-            .filter(|name| {
-                crate::wal::parse_segment_file_name(name).is_some_and(|n| n < log_number)
-            })
-            .map(|name| dir.join(name))
+        let doomed = numbers
+            .into_iter()
+            .filter(|&n| n < log_number)
+            .map(|n| self.paths.wal_dir.join(crate::wal::segment_file_name(n)))
             .collect();
         self.pins.delete(self.fs.as_ref(), doomed);
     }

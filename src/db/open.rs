@@ -233,6 +233,15 @@ impl DbInner {
         Ok(())
     }
 
+    /// The numbers of the WAL segments on disk, ascending.
+    pub(super) fn wal_segments(&self) -> Result<Vec<u64>> {
+        list_numbers(
+            self.fs.as_ref(),
+            &self.paths.wal_dir,
+            wal::parse_segment_file_name,
+        )
+    }
+
     /// Removes what a crash can leave behind: tables no version references, WAL
     /// segments already in tables, old manifests, temporary files.
     fn delete_obsolete_files(&self) -> Result<()> {
@@ -252,9 +261,9 @@ impl DbInner {
                 doomed.push(self.paths.sst_dir.join(name));
             }
         }
-        for name in list(fs, &self.paths.wal_dir)? {
-            if wal::parse_segment_file_name(&name).is_some_and(|n| n < log_number) {
-                doomed.push(self.paths.wal_dir.join(name));
+        for n in self.wal_segments()? {
+            if n < log_number {
+                doomed.push(self.paths.wal_dir.join(wal::segment_file_name(n)));
             }
         }
         for name in list(fs, &self.paths.root)? {
@@ -277,7 +286,7 @@ fn list(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<String>> {
 }
 
 /// The file numbers in `dir` that `parse` recognises, ascending.
-fn list_numbers(
+pub(super) fn list_numbers(
     fs: &dyn FileSystem,
     dir: &Path,
     parse: impl Fn(&str) -> Option<u64>,
