@@ -71,23 +71,23 @@ impl Cache {
         }
     }
 
-    /// True when `key` missed recently already (and should be cached now); marks it.
-    fn admit(&self, key: &[u8]) -> bool {
+    /// True when the key with `hash` missed recently already (and should be cached
+    /// now); marks it.
+    fn admit(&self, hash: u64) -> bool {
         let n = self.door_misses.fetch_add(1, Ordering::Relaxed);
         if n > 0 && n.is_multiple_of(DOOR_WINDOW * self.capacity.max(1024) as u64) {
             for w in &self.door {
                 w.store(0, Ordering::Relaxed);
             }
         }
-        let bit = (crate::key::hash(key) >> 20) as usize % DOOR_BITS;
+        let bit = (hash >> 20) as usize % DOOR_BITS;
         let mask = 1u64 << (bit % 64);
         let prev = self.door[bit / 64].fetch_or(mask, Ordering::Relaxed);
         prev & mask != 0
     }
 
-    fn stripe(&self, key: &[u8]) -> &Mutex<SeqNo> {
-        let h = crate::key::hash(key) as usize;
-        &self.stripes[h % STRIPES]
+    fn stripe(&self, hash: u64) -> &Mutex<SeqNo> {
+        &self.stripes[hash as usize % STRIPES]
     }
 
     /// The cached value of `key`.
@@ -104,21 +104,21 @@ impl Cache {
         v
     }
 
-    /// Caches `value` for `key`, read at `snapshot`, unless a newer write may have
-    /// changed it.
-    pub fn insert(&self, key: &[u8], value: &[u8], snapshot: SeqNo) {
-        if !self.admit(key) {
+    /// Caches `value` for `key` (whose [`crate::key::hash`] is `hash`), read at
+    /// `snapshot`, unless a newer write may have changed it.
+    pub fn insert(&self, key: &[u8], hash: u64, value: &[u8], snapshot: SeqNo) {
+        if !self.admit(hash) {
             return;
         }
-        self.insert_now(key, value, snapshot);
+        self.insert_now(key, hash, value, snapshot);
     }
 
-    fn insert_now(&self, key: &[u8], value: &[u8], snapshot: SeqNo) {
+    fn insert_now(&self, key: &[u8], hash: u64, value: &[u8], snapshot: SeqNo) {
         let range = self.range_seq.read();
         if *range > snapshot {
             return;
         }
-        let stripe = self.stripe(key).lock();
+        let stripe = self.stripe(hash).lock();
         if *stripe > snapshot {
             return;
         }
@@ -126,9 +126,10 @@ impl Cache {
         self.cache.insert(key.to_vec(), Arc::from(value));
     }
 
-    /// Called by the writer before a write of `key` at `seq` becomes visible.
-    pub fn invalidate(&self, key: &[u8], seq: SeqNo) {
-        let mut stripe = self.stripe(key).lock();
+    /// Called by the writer before a write of `key` (hash `hash`) at `seq` becomes
+    /// visible.
+    pub fn invalidate(&self, key: &[u8], hash: u64, seq: SeqNo) {
+        let mut stripe = self.stripe(hash).lock();
         *stripe = (*stripe).max(seq);
         if self.populated.load(Ordering::Relaxed) {
             self.cache.remove(key);
@@ -238,19 +239,23 @@ mod tests {
     use super::*;
     use crate::fs::MemFs;
 
+    fn h(key: &[u8]) -> u64 {
+        crate::key::hash(key)
+    }
+
     #[test]
     fn an_insert_racing_a_newer_write_is_refused() {
         let c = Cache::new(10);
-        c.invalidate(b"k", 5);
-        c.insert_now(b"k", b"old", 4); // read before the write at 5
+        c.invalidate(b"k", h(b"k"), 5);
+        c.insert_now(b"k", h(b"k"), b"old", 4); // read before the write at 5
         assert!(c.get(b"k").is_none());
-        c.insert(b"k", b"new", 5);
+        c.insert(b"k", h(b"k"), b"new", 5);
         assert!(c.get(b"k").is_none(), "admitted on the first miss");
-        c.insert(b"k", b"new", 5);
+        c.insert(b"k", h(b"k"), b"new", 5);
         assert_eq!(c.get(b"k").as_deref(), Some(&b"new"[..]));
         c.invalidate_all(9);
         assert!(c.get(b"k").is_none());
-        c.insert_now(b"k", b"x", 8);
+        c.insert_now(b"k", h(b"k"), b"x", 8);
         assert!(c.get(b"k").is_none());
     }
 
@@ -260,8 +265,8 @@ mod tests {
         fs.create_dir_all(Path::new("db")).unwrap();
         let p = Path::new("db/cache");
         let c = Cache::new(10);
-        c.insert_now(b"a", b"1", 0);
-        c.insert_now(b"b", b"", 0);
+        c.insert_now(b"a", h(b"a"), b"1", 0);
+        c.insert_now(b"b", h(b"b"), b"", 0);
         c.save(&fs, p, 42).unwrap();
         let warm = Cache::new(10);
         assert_eq!(warm.load(&fs, p, 42), Ok(2));

@@ -33,15 +33,19 @@ impl DbInner {
             return Ok(Some(v.to_vec()));
         }
         let snap = snapshot.unwrap_or_else(|| self.visible_seq());
-        let value = self.get_from_tree(user_key, snap)?;
+        // One hash of the key serves the memtable filters, the bloom filters of the
+        // tables and the key cache.
+        let hash = key::hash(user_key);
+        let value = self.get_from_tree(user_key, hash, snap)?;
         if let (Some(kc), Some(v)) = (cache, &value) {
-            kc.insert(user_key, v, snap);
+            kc.insert(user_key, hash, v, snap);
         }
         Ok(value)
     }
 
-    /// The value of `user_key` at `snap`, from the memtables and tables.
-    fn get_from_tree(&self, user_key: &[u8], snap: SeqNo) -> Result<Option<Vec<u8>>> {
+    /// The value of `user_key` (whose [`key::hash`] is `hash`) at `snap`, from the
+    /// memtables and tables.
+    fn get_from_tree(&self, user_key: &[u8], hash: u64, snap: SeqNo) -> Result<Option<Vec<u8>>> {
         let sv = self.sv.load();
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
@@ -49,7 +53,6 @@ impl DbInner {
         // only collected from the sources searched so far.
         let mut tomb: SeqNo = 0;
         let mut found = None;
-        let hash = key::hash(user_key);
         for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
             tomb = tomb.max(m.max_covering_tombstone(user_key, snap));
             if let Some(e) = m.get_hashed(user_key, hash, snap) {

@@ -146,14 +146,23 @@ impl DbInner {
         let mut s = first;
         for b in group {
             for op in b.iter() {
-                // Before the write is visible, so no reader can cache what it replaces.
-                if let Some(kc) = &self.key_cache {
-                    match op {
-                        BatchOp::Put(k, _) | BatchOp::Delete(k) => kc.invalidate(k, s),
-                        BatchOp::DeleteRange(..) => kc.invalidate_all(s),
+                match op {
+                    BatchOp::Put(k, _) | BatchOp::Delete(k) => {
+                        let hash = crate::key::hash(k);
+                        // Before the write is visible, so no reader can cache what it
+                        // replaces.
+                        if let Some(kc) = &self.key_cache {
+                            kc.invalidate(k, hash, s);
+                        }
+                        apply_op_hashed(&mem, s, op, hash);
+                    }
+                    BatchOp::DeleteRange(..) => {
+                        if let Some(kc) = &self.key_cache {
+                            kc.invalidate_all(s);
+                        }
+                        apply_op(&mem, s, op);
                     }
                 }
-                apply_op(&mem, s, op);
                 s += 1;
             }
         }
@@ -322,9 +331,18 @@ impl DbInner {
 
 /// Inserts one batch operation at sequence number `seq`.
 pub(super) fn apply_op(mem: &MemTable, seq: u64, op: BatchOp<'_>) {
+    let hash = match op {
+        BatchOp::Put(k, _) | BatchOp::Delete(k) => crate::key::hash(k),
+        BatchOp::DeleteRange(..) => 0,
+    };
+    apply_op_hashed(mem, seq, op, hash);
+}
+
+/// [`apply_op`] with the point key's [`crate::key::hash`] already computed.
+fn apply_op_hashed(mem: &MemTable, seq: u64, op: BatchOp<'_>, hash: u64) {
     match op {
-        BatchOp::Put(k, v) => mem.add(seq, ValueKind::Put, k, v),
-        BatchOp::Delete(k) => mem.add(seq, ValueKind::Delete, k, &[]),
+        BatchOp::Put(k, v) => mem.add_hashed(seq, ValueKind::Put, k, hash, v),
+        BatchOp::Delete(k) => mem.add_hashed(seq, ValueKind::Delete, k, hash, &[]),
         BatchOp::DeleteRange(start, end) => mem.add_range_tombstone(start, end, seq),
     }
 }

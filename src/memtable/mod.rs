@@ -175,13 +175,27 @@ impl MemTable {
         self.wal_number
     }
 
-    /// Adds a point entry (put or delete).
+    /// [`MemTable::add_hashed`], hashing the key itself.
+    #[cfg(test)]
+    pub fn add(&self, seq: SeqNo, kind: ValueKind, user_key: &[u8], value: &[u8]) {
+        self.add_hashed(seq, kind, user_key, key::hash(user_key), value);
+    }
+
+    /// Adds a point entry (put or delete); `hash` is [`key::hash`] of `user_key`,
+    /// computed once by the caller for this filter and the key cache.
     ///
     /// REQUIRES: one writer at a time; `seq` unique.
-    pub fn add(&self, seq: SeqNo, kind: ValueKind, user_key: &[u8], value: &[u8]) {
+    pub fn add_hashed(
+        &self,
+        seq: SeqNo,
+        kind: ValueKind,
+        user_key: &[u8],
+        hash: u64,
+        value: &[u8],
+    ) {
         self.account(seq, user_key.len() + key::TRAILER_LEN + value.len());
         // Before the entry is visible: a reader that can see it finds its bits set.
-        self.filter.insert(key::hash(user_key));
+        self.filter.insert(hash);
         self.map
             .insert(MemKey::from_parts(user_key, seq, kind), value.into());
     }
