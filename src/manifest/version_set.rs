@@ -43,6 +43,8 @@ pub struct VersionSet {
     opened: HashMap<u64, Arc<SSTable>>,
     cache: Option<Arc<BlockCache>>,
     manifest: Option<(u64, LogWriter)>,
+    /// Set by the first failed manifest write or sync; every later edit is refused.
+    failed: Option<String>,
     /// The next unused file number (WAL segments, tables and manifests share it).
     pub next_file_number: u64,
     /// WAL segments numbered below this hold only flushed data.
@@ -76,6 +78,7 @@ impl VersionSet {
             opened: HashMap::new(),
             cache: None,
             manifest: None,
+            failed: None,
             next_file_number: 1,
             log_number: 0,
             last_sequence: 0,
@@ -270,6 +273,15 @@ impl VersionSet {
     /// memory changed, but the manifest may hold a partial record: the caller must stop
     /// writing (the engine's sticky error) until a reopen re-reads it.
     pub fn log_and_apply(&mut self, mut edit: VersionEdit) -> Result<Arc<Version>> {
+        if let Some(why) = &self.failed {
+            // The manifest may hold the failed edit or part of it: anything appended
+            // after it could contradict it (the same compaction logged twice), so
+            // nothing more is written until a reopen re-reads the file.
+            return Err(LsmError::io(
+                "manifest refuses edits after an earlier failure (reopen the database)",
+                std::io::Error::other(why.clone()),
+            ));
+        }
         let mut next = self.state.clone();
         next.apply(&edit)
             .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
@@ -279,6 +291,19 @@ impl VersionSet {
         edit.next_file_number = Some(self.next_file_number);
         edit.last_sequence = Some(edit.last_sequence.unwrap_or(0).max(self.last_sequence));
 
+        if let Err(e) = self.write_edit(&edit, &next) {
+            self.failed = Some(e.to_string());
+            return Err(e);
+        }
+        self.absorb_counters(&edit);
+        self.state = next;
+        self.rebuild_version()?;
+        Ok(self.current.clone())
+    }
+
+    /// Logs `edit` (whose result is `next`) durably: appended to the live manifest, or
+    /// in a new manifest holding all of `next` when there is none yet or it grew large.
+    fn write_edit(&mut self, edit: &VersionEdit, next: &LevelState) -> Result<()> {
         let roll = match &self.manifest {
             None => true,
             Some((_, w)) => w.len() > MAX_MANIFEST_BYTES,
@@ -304,10 +329,7 @@ impl VersionSet {
                 .and_then(|()| w.sync())
                 .map_err(|e| LsmError::io_at("append to", &path, e))?;
         }
-        self.absorb_counters(&edit);
-        self.state = next;
-        self.rebuild_version()?;
-        Ok(self.current.clone())
+        Ok(())
     }
 }
 
@@ -349,4 +371,41 @@ pub fn set_current(fs: &dyn FileSystem, root: &Path, number: u64) -> Result<()> 
         .map_err(|e| LsmError::io_at("rename to", &current, e))?;
     fs.sync_dir(root)
         .map_err(|e| LsmError::io_at("sync directory", root, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+
+    /// Regression (found by tests/io_errors.rs): after a failed manifest sync the edit
+    /// may be on disk while memory does not know it; a compaction logged again after
+    /// that wrote a second edit deleting the same files, and the reopen failed with
+    /// "edit deletes file N, which is not in level 0".
+    #[test]
+    fn regression_no_edit_is_logged_after_a_failed_manifest_sync() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("db/ss_tables")).unwrap();
+        let mut vs = VersionSet::create(
+            Arc::new(fs.clone()),
+            Path::new("db"),
+            Path::new("db/ss_tables"),
+            4,
+        );
+        let edit = |n| VersionEdit {
+            log_number: Some(n),
+            ..Default::default()
+        };
+        vs.log_and_apply(edit(1)).unwrap();
+        fs.fail_after(2, true); // the append succeeds, its sync fails
+        assert!(vs.log_and_apply(edit(2)).is_err());
+        match vs.log_and_apply(edit(3)) {
+            Err(e) => assert!(e.to_string().contains("earlier failure"), "{e}"),
+            Ok(_) => panic!("an edit was logged after a failed manifest sync"),
+        }
+        // Nothing after the failed edit reached the file.
+        let m = filename::manifest(Path::new("db"), vs.manifest_number().unwrap());
+        let records = read_log(&fs.read_all(&m).unwrap(), &m).records.len();
+        assert_eq!(records, 3, "header, snapshot, the edit whose sync failed");
+    }
 }
