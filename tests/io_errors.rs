@@ -95,12 +95,14 @@ impl Tap {
             return false;
         }
         if rec.kind == "sync_dir" {
-            // A directory sync that follows deletions (or the key cache's rename)
-            // belongs to them.
-            let prev = log[..n as usize - 1]
-                .iter()
-                .rev()
-                .find(|r| r.kind != "sync_dir");
+            // A directory sync belongs to the last change of that directory's entries
+            // (create, rename, remove, link); the writes of other threads in between
+            // (appends to the live WAL segment, say) have nothing to do with it. After
+            // deletions, or the key cache's rename, it is not critical.
+            let prev = log[..n as usize - 1].iter().rev().find(|r| {
+                matches!(r.kind, "create" | "rename" | "remove" | "link")
+                    && r.path.parent() == Some(rec.path.as_path())
+            });
             if prev.is_some_and(quiet) {
                 return false;
             }
