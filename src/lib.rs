@@ -40,6 +40,7 @@ pub(crate) mod filename;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzz_api;
+pub(crate) mod gate;
 mod histogram;
 pub(crate) mod iter;
 pub(crate) mod key;

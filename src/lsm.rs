@@ -371,10 +371,12 @@ impl Iter {
         if self.done {
             return None;
         }
-        if self.view.inner.is_closed() {
+        // Held for the step, which may read table files: `close` waits for it.
+        let inner = self.view.inner.clone();
+        let Ok(_op) = inner.enter() else {
             self.done = true;
             return Some(Err(LsmError::Closed));
-        }
+        };
         let slot = if forward {
             &mut self.front
         } else {
@@ -459,35 +461,51 @@ impl RawIterator {
 
     /// Positions on the first key.
     pub fn seek_to_first(&mut self) {
-        self.cursor.seek_to_first();
+        // Held for the move, which may read table files: `close` waits for it.
+        if let Ok(_op) = self.view.inner.enter() {
+            self.cursor.seek_to_first();
+        }
     }
 
     /// Positions on the last key.
     pub fn seek_to_last(&mut self) {
-        self.cursor.seek_to_last();
+        // Held for the move, which may read table files: `close` waits for it.
+        if let Ok(_op) = self.view.inner.enter() {
+            self.cursor.seek_to_last();
+        }
     }
 
     /// Positions on the first key `>= key`.
     pub fn seek(&mut self, key: &[u8]) {
-        self.cursor.seek(key);
+        // Held for the move, which may read table files: `close` waits for it.
+        if let Ok(_op) = self.view.inner.enter() {
+            self.cursor.seek(key);
+        }
     }
 
     /// Positions on the last key `<= key`.
     pub fn seek_for_prev(&mut self, key: &[u8]) {
-        self.cursor.seek_for_prev(key);
+        // Held for the move, which may read table files: `close` waits for it.
+        if let Ok(_op) = self.view.inner.enter() {
+            self.cursor.seek_for_prev(key);
+        }
     }
 
     /// Moves to the next key; does nothing when not valid.
     pub fn next(&mut self) {
-        if self.valid() {
-            self.cursor.next();
+        if let Ok(_op) = self.view.inner.enter() {
+            if self.cursor.valid() {
+                self.cursor.next();
+            }
         }
     }
 
     /// Moves to the previous key; does nothing when not valid.
     pub fn prev(&mut self) {
-        if self.valid() {
-            self.cursor.prev();
+        if let Ok(_op) = self.view.inner.enter() {
+            if self.cursor.valid() {
+                self.cursor.prev();
+            }
         }
     }
 

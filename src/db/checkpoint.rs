@@ -52,7 +52,7 @@ impl DbInner {
     /// tables hard-linked (copied where links are impossible), WAL segments copied up
     /// to the last acknowledged write, a fresh manifest and `CURRENT`.
     pub fn checkpoint(&self, dir: &Path) -> Result<()> {
-        self.check_open()?;
+        let _op = self.enter()?;
         if self.fs.exists(dir) {
             return Err(LsmError::InvalidArgument(format!(
                 "checkpoint directory {} already exists",
@@ -145,7 +145,7 @@ impl DbInner {
     /// Reads every live file and checks every checksum; a table's md5 must match the
     /// manifest's record of it.
     pub fn verify(&self) -> Result<VerifyReport> {
-        self.check_open()?;
+        let _op = self.enter()?;
         let _pin = self.pins.pin(self.fs.as_ref());
         let sv = self.super_version();
         let mut report = VerifyReport::default();

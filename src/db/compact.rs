@@ -23,7 +23,7 @@ impl DbInner {
             {
                 let mut bg = self.bg.lock();
                 loop {
-                    if bg.shutdown || self.check_bg_error().is_err() {
+                    if bg.shutdown || self.is_closed() || self.check_bg_error().is_err() {
                         return;
                     }
                     if self.needs_compaction() {
@@ -49,7 +49,7 @@ impl DbInner {
         let v = self.super_version().version.clone();
         let pointers = self.compact_pointers.lock().clone();
         match picker::pick(&v, &self.config.compaction, &pointers) {
-            Some(c) => self.execute(c, true),
+            Some(c) => self.execute(c),
             None => Ok(()),
         }
     }
@@ -57,13 +57,14 @@ impl DbInner {
     /// Compacts every file overlapping `[lo, hi]` (inclusive; `None` unbounded) into
     /// the deepest level holding any of them, after flushing the memtable. Waits.
     pub fn compact_range(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> Result<()> {
+        let _op = self.enter()?;
         self.flush()?;
         let _one_at_a_time = self.compaction_lock.lock();
         self.check_open()?;
         self.check_bg_error()?;
         let v = self.super_version().version.clone();
         match picker::pick_manual(&v, lo, hi) {
-            Some(c) => self.execute(c, false).map_err(|e| match e {
+            Some(c) => self.execute(c).map_err(|e| match e {
                 LsmError::Closed => e,
                 e => self.set_bg_error(e),
             }),
@@ -72,15 +73,16 @@ impl DbInner {
     }
 
     /// Runs `c` and installs its result. Abandoned (with `Closed`) when the database
-    /// starts closing, if `abandon_on_close`; its partial outputs are orphans that the
+    /// starts closing, whether it runs in the background or on request: no compaction
+    /// logs an edit once `close` has begun. Its partial outputs are orphans that the
     /// next open deletes.
-    fn execute(&self, c: Compaction, abandon_on_close: bool) -> Result<()> {
+    fn execute(&self, c: Compaction) -> Result<()> {
         let snapshots = self.snapshot_list();
         let (edit, tables, written) = if c.trivial_move {
             Counters::add(&self.counters.trivial_moves, 1);
             (c.move_edit(), Vec::new(), 0)
         } else {
-            let stop = || abandon_on_close && self.bg.lock().shutdown;
+            let stop = || self.is_closed();
             let target = run::Target {
                 fs: self.fs.as_ref(),
                 dir: &self.paths.sst_dir,
@@ -115,6 +117,9 @@ impl DbInner {
             }
         }
         let mut vs = self.versions.lock();
+        // `close` sets the flag before it flushes under this lock, so a compaction
+        // that gets here later logs nothing.
+        self.check_open()?;
         for t in tables {
             vs.register_table(t);
         }

@@ -18,6 +18,7 @@ pub use checkpoint::{FileKind, FileReport, VerifyReport};
 use crate::config::Config;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileLock, FileSystem};
+use crate::gate::{Gate, OpGuard};
 use crate::key::SeqNo;
 use crate::manifest::{Version, VersionSet};
 use crate::memtable::MemTable;
@@ -140,7 +141,8 @@ pub(crate) struct DbInner {
     has_bg_error: AtomicBool,
     /// Live snapshots: sequence number -> how many.
     snapshots: Mutex<BTreeMap<SeqNo, usize>>,
-    closed: AtomicBool,
+    /// Operations in flight; closing it refuses new ones and waits for these.
+    pub(crate) gate: Arc<Gate>,
     lock: Mutex<Option<Box<dyn FileLock>>>,
     pub runtime: crate::runtime::Runtime,
     /// Deletions of WAL segments and orphans wait while a checkpoint or verification
@@ -158,9 +160,17 @@ pub(crate) struct DbInner {
 }
 
 impl DbInner {
-    /// `Closed` once the database was closed.
+    /// Starts an operation that may touch the database's files: `Closed` once the
+    /// database is closing. `close` waits for the guard to drop (see [`Gate`]).
+    #[inline]
+    pub fn enter(&self) -> Result<OpGuard<'_>> {
+        self.gate.enter()
+    }
+
+    /// `Closed` once the database is closing (for a check inside an operation that
+    /// already holds a guard).
     pub fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.gate.is_closing() {
             Err(LsmError::Closed)
         } else {
             Ok(())
@@ -168,7 +178,7 @@ impl DbInner {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.gate.is_closing()
     }
 
     /// The sticky error, if a write or sync failed earlier.
@@ -270,12 +280,25 @@ impl DbInner {
         }
     }
 
-    /// Stops accepting operations, makes every acknowledged write durable in an
-    /// SSTable, stops the background threads and releases the lock. Idempotent.
+    /// Stops accepting operations, waits for those in flight, makes every acknowledged
+    /// write durable in an SSTable, stops the background threads and releases the
+    /// lock. Idempotent. When it returns, nothing of this instance works on the
+    /// directory any more: a new instance may open it.
+    ///
+    /// REQUIRES: the calling thread is not inside an operation of this database.
     pub fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if !self.gate.close() {
             return Ok(());
         }
+        // Operations in flight finish or give up: a stalled writer or a `flush()` that
+        // waits is woken to see the gate closed, a manual compaction abandons its work.
+        self.gate.wait_idle(|| {
+            let _bg = self.bg.lock();
+            self.bg_cv.notify_all();
+        });
+        // A background compaction that checked the flag before it was set has logged
+        // its edit once this lock is free; every later one sees the flag and gives up.
+        drop(self.versions.lock());
         let mut result = Ok(());
         {
             // Taking the WAL lock waits for the group being written; later writers see

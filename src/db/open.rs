@@ -9,6 +9,7 @@ use crate::config::{Config, SyncMode};
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
+use crate::gate::Gate;
 use crate::manifest::{VersionEdit, VersionSet};
 use crate::memtable::MemTable;
 use crate::runtime::Runtime;
@@ -44,6 +45,7 @@ impl DbInner {
         })?;
         let max_levels = config.compaction.max_levels;
 
+        let gate = Arc::new(Gate::new());
         let block_cache = (config.cache.block_cache_bytes > 0)
             .then(|| Arc::new(BlockCache::new(config.cache.block_cache_bytes)));
         let mut vs = if fs.exists(&paths.root.join(filename::CURRENT)) {
@@ -53,6 +55,7 @@ impl DbInner {
                 &paths.sst_dir,
                 max_levels,
                 block_cache.clone(),
+                gate.clone(),
             )?
         } else {
             let tables = list_numbers(fs.as_ref(), &paths.sst_dir, filename::parse_table)?;
@@ -63,7 +66,13 @@ impl DbInner {
                     "CURRENT is missing but the database holds tables",
                 ));
             }
-            let mut vs = VersionSet::create(fs.clone(), &paths.root, &paths.sst_dir, max_levels);
+            let mut vs = VersionSet::create(
+                fs.clone(),
+                &paths.root,
+                &paths.sst_dir,
+                max_levels,
+                gate.clone(),
+            );
             vs.set_block_cache(block_cache.clone());
             vs
         };
@@ -174,7 +183,7 @@ impl DbInner {
             bg_error: Mutex::new(None),
             has_bg_error: AtomicBool::new(false),
             snapshots: Mutex::new(BTreeMap::new()),
-            closed: AtomicBool::new(false),
+            gate,
             lock: Mutex::new(Some(lock)),
             runtime: Runtime::new(config.compaction.background_threads)?,
             pins: FilePins::default(),

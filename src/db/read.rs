@@ -8,10 +8,26 @@ use crate::manifest::TableFile;
 use crate::range_del::FragmentedTombstones;
 use std::sync::Arc;
 
+/// Where a test may stop a get between its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadPause {
+    /// After the view is loaded, before the sequence number is read.
+    AfterView,
+}
+
+#[cfg(not(test))]
+#[inline(always)]
+fn pause_point(_: ReadPause) {}
+
+#[cfg(test)]
+fn pause_point(at: ReadPause) {
+    tests::pause_point(at)
+}
+
 impl DbInner {
     /// The value of `user_key` as of `snapshot` (now when `None`).
     pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
-        self.check_open()?;
+        let _op = self.enter()?;
         if !crate::histogram::sample() {
             return self.get_inner(user_key, snapshot);
         }
@@ -32,11 +48,18 @@ impl DbInner {
         if let Some(v) = cache.and_then(|kc| kc.get(user_key)) {
             return Ok(Some(v.to_vec()));
         }
+        // The view first, then the sequence number: the view then holds every version
+        // up to that number. Taken the other way round, a flush and a compaction
+        // between the two steps could drop the version the number needs (nothing
+        // registers it as a snapshot), and a key present all along would read as
+        // missing.
+        let sv = self.sv.load();
+        pause_point(ReadPause::AfterView);
         let snap = snapshot.unwrap_or_else(|| self.visible_seq());
         // One hash of the key serves the memtable filters, the bloom filters of the
         // tables and the key cache.
         let hash = key::hash(user_key);
-        let value = self.get_from_tree(user_key, hash, snap)?;
+        let value = self.get_from_tree(&sv, user_key, hash, snap)?;
         if let (Some(kc), Some(v)) = (cache, &value) {
             kc.insert(user_key, hash, v, snap);
         }
@@ -45,8 +68,13 @@ impl DbInner {
 
     /// The value of `user_key` (whose [`key::hash`] is `hash`) at `snap`, from the
     /// memtables and tables.
-    fn get_from_tree(&self, user_key: &[u8], hash: u64, snap: SeqNo) -> Result<Option<Vec<u8>>> {
-        let sv = self.sv.load();
+    fn get_from_tree(
+        &self,
+        sv: &SuperVersion,
+        user_key: &[u8],
+        hash: u64,
+        snap: SeqNo,
+    ) -> Result<Option<Vec<u8>>> {
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
         // and newer deletions live in the same or a newer source, so tombstones are
@@ -132,5 +160,84 @@ impl DbInner {
             lower,
             upper,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Interleavings of a get with flushes and compactions, forced through the pause
+    //! point.
+    use super::ReadPause;
+    use crate::config::Config;
+    use crate::fs::MemFs;
+    use crate::Lsm;
+    use parking_lot::Mutex;
+    use std::sync::mpsc::{channel, Receiver, Sender};
+    use std::sync::Arc;
+
+    type Hook = (std::thread::ThreadId, ReadPause, Sender<()>, Receiver<()>);
+
+    /// The one thread that stops at a pause point: it says it arrived, then waits.
+    static HOOK: Mutex<Option<Hook>> = Mutex::new(None);
+
+    pub(super) fn pause_point(at: ReadPause) {
+        let mut hook = HOOK.lock();
+        let stop =
+            matches!(&*hook, Some((t, p, _, _)) if *t == std::thread::current().id() && *p == at);
+        if stop {
+            if let Some((_, _, arrived, resume)) = hook.take() {
+                drop(hook);
+                let _ = arrived.send(());
+                let _ = resume.recv();
+            }
+        }
+    }
+
+    fn small_levels() -> Config {
+        let mut c = Config::with_root("db");
+        c.cache.key_cache_entries = 0;
+        c.compaction.background_threads = 1;
+        c
+    }
+
+    /// Regression: `get` read the sequence number before loading its view. Stopped
+    /// between the two, it missed an overwrite that was then flushed and compacted
+    /// (which dropped the version its old number needed) and returned `None` for a
+    /// key present the whole time. Taking the view first makes it read a version that
+    /// existed.
+    #[test]
+    fn regression_get_never_misses_a_key_overwritten_and_compacted_meanwhile() {
+        let fs = Arc::new(MemFs::new());
+        let db = Lsm::open_on(small_levels(), fs).unwrap();
+        db.put(b"k", b"v1").unwrap();
+        db.flush().unwrap();
+        db.compact().unwrap();
+
+        let (arrived_tx, arrived_rx) = channel();
+        let (resume_tx, resume_rx) = channel();
+        let reader = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                *HOOK.lock() = Some((
+                    std::thread::current().id(),
+                    ReadPause::AfterView,
+                    arrived_tx,
+                    resume_rx,
+                ));
+                db.get(b"k").unwrap()
+            })
+        };
+        arrived_rx.recv().unwrap();
+        // While the reader is stopped: overwrite, flush and compact everything to the
+        // bottom, where the old version (no snapshot holds it) is dropped.
+        db.put(b"k", b"v2").unwrap();
+        db.flush().unwrap();
+        db.compact().unwrap();
+        resume_tx.send(()).unwrap();
+        let got = reader.join().unwrap();
+        assert!(
+            got.as_deref() == Some(b"v1") || got.as_deref() == Some(b"v2"),
+            "a key present all along read as {got:?}"
+        );
     }
 }

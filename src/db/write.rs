@@ -28,7 +28,7 @@ const MAX_GROUP_BYTES: usize = 1 << 20;
 impl DbInner {
     /// Applies `batch` atomically; with `sync`, durably (fsync) before returning.
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
-        self.check_open()?;
+        let _op = self.enter()?;
         batch::check_sizes(&batch)?;
         if batch.is_empty() {
             return Ok(());
@@ -180,6 +180,9 @@ impl DbInner {
         let c = &self.config.compaction;
         let mut slowed = false;
         loop {
+            // A closing database wakes stalled writers so they give up (unacknowledged)
+            // instead of waiting for compactions that will not run any more.
+            self.check_open()?;
             let sv = self.super_version();
             let stop = sv.l0_files >= c.level0_stop_files
                 || sv.pending_compaction_bytes >= c.pending_bytes_stop;
@@ -260,7 +263,7 @@ impl DbInner {
     /// an SSTable, and waits until they are in the manifest: every write acknowledged
     /// before the call is then durable.
     pub fn flush(&self) -> Result<()> {
-        self.check_open()?;
+        let _op = self.enter()?;
         let wait_for = {
             let mut wal = self.wal.lock();
             self.check_bg_error()?;
@@ -284,7 +287,7 @@ impl DbInner {
 
     /// Makes every acknowledged write durable (fsync of the WAL).
     pub fn sync(&self) -> Result<()> {
-        self.check_open()?;
+        let _op = self.enter()?;
         self.check_bg_error()?;
         // Earlier segments were synced when they were finished; only the live one can
         // hold unsynced writes. Syncing outside the lock lets writers go on meanwhile.

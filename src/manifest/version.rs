@@ -3,6 +3,7 @@
 
 use super::version_edit::{FileMeta, VersionEdit};
 use crate::fs::FileSystem;
+use crate::gate::Gate;
 use crate::key;
 use crate::sstable::SSTable;
 use std::collections::BTreeMap;
@@ -79,16 +80,25 @@ pub struct TableFile {
     pub table: Arc<SSTable>,
     obsolete: AtomicBool,
     fs: Arc<dyn FileSystem>,
+    /// The owning database's operations: the deletion is one, so none happens once
+    /// its `close` has returned (the next open deletes the file as an orphan).
+    gate: Arc<Gate>,
 }
 
 impl TableFile {
-    /// A live file.
-    pub fn new(meta: FileMeta, table: Arc<SSTable>, fs: Arc<dyn FileSystem>) -> TableFile {
+    /// A live file of the database whose operations `gate` counts.
+    pub fn new(
+        meta: FileMeta,
+        table: Arc<SSTable>,
+        fs: Arc<dyn FileSystem>,
+        gate: Arc<Gate>,
+    ) -> TableFile {
         TableFile {
             meta,
             table,
             obsolete: AtomicBool::new(false),
             fs,
+            gate,
         }
     }
 
@@ -117,6 +127,10 @@ impl Drop for TableFile {
     fn drop(&mut self) {
         if self.obsolete.load(AtomicOrdering::Acquire) {
             let path = self.table.path();
+            let Ok(_op) = self.gate.enter() else {
+                log::debug!("{} left for the next open to delete", path.display());
+                return;
+            };
             match self.fs.remove_file(path) {
                 Ok(()) => log::debug!("deleted obsolete table {}", path.display()),
                 // Already gone (for example removed as an orphan by a later open).

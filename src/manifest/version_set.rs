@@ -16,6 +16,7 @@ use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
+use crate::gate::Gate;
 use crate::sstable::SSTable;
 use crate::wal::{complete_fragment_at, read_log, LogWriter};
 use std::collections::HashMap;
@@ -42,6 +43,8 @@ pub struct VersionSet {
     /// Opened by a flush or compaction, waiting for their edit to land.
     opened: HashMap<u64, Arc<SSTable>>,
     cache: Option<Arc<BlockCache>>,
+    /// The owning database's operations, handed to every table (see [`TableFile`]).
+    gate: Arc<Gate>,
     manifest: Option<(u64, LogWriter)>,
     /// Set by the first failed manifest write or sync; every later edit is refused.
     failed: Option<String>,
@@ -67,6 +70,7 @@ impl VersionSet {
         root: &Path,
         sst_dir: &Path,
         max_levels: usize,
+        gate: Arc<Gate>,
     ) -> VersionSet {
         VersionSet {
             fs,
@@ -77,6 +81,7 @@ impl VersionSet {
             files: HashMap::new(),
             opened: HashMap::new(),
             cache: None,
+            gate,
             manifest: None,
             failed: None,
             next_file_number: 1,
@@ -97,6 +102,7 @@ impl VersionSet {
         sst_dir: &Path,
         max_levels: usize,
         cache: Option<Arc<BlockCache>>,
+        gate: Arc<Gate>,
     ) -> Result<VersionSet> {
         let current_path = root.join(filename::CURRENT);
         let current = fs
@@ -160,7 +166,8 @@ impl VersionSet {
         }
         // Replayed with room for any level an edit may name, so a database written with
         // more levels than `max_levels` is a configuration error, not corruption.
-        let mut vs = VersionSet::create(fs, root, sst_dir, MAX_LEVELS_ON_DISK.max(max_levels));
+        let mut vs =
+            VersionSet::create(fs, root, sst_dir, MAX_LEVELS_ON_DISK.max(max_levels), gate);
         vs.cache = cache;
         for (offset, rec) in records {
             let edit = VersionEdit::decode(&rec)
@@ -225,7 +232,12 @@ impl VersionSet {
                                 )?
                             }
                         };
-                        Arc::new(TableFile::new(meta.clone(), table, self.fs.clone()))
+                        Arc::new(TableFile::new(
+                            meta.clone(),
+                            table,
+                            self.fs.clone(),
+                            self.gate.clone(),
+                        ))
                     }
                 };
                 live.insert(meta.number, file.clone());
@@ -391,6 +403,7 @@ mod tests {
             Path::new("db"),
             Path::new("db/ss_tables"),
             4,
+            Arc::new(Gate::new()),
         );
         let edit = |n| VersionEdit {
             log_number: Some(n),
