@@ -14,9 +14,10 @@ fn a_panic_in_a_flush_poisons_writes_and_does_not_hang() {
     db.put(b"k", b"v").unwrap();
     db.sync().unwrap();
     // `flush()` first switches memtables on this thread (sync the WAL, create the
-    // next segment, write and sync its header, sync the directory: 5 operations);
-    // the 6th, creating the table in the background flush job, panics.
-    fs.panic_after(6);
+    // next segment, write and sync its header, sync the directory, then record the
+    // segment in the manifest with an append and a sync: 7 operations); the 8th,
+    // creating the table in the background flush job, panics.
+    fs.panic_after(8);
     let e = db.flush().unwrap_err();
     assert!(matches!(e, LsmError::Io { .. }), "{e}");
     let e = db.put(b"k2", b"v").unwrap_err();

@@ -103,6 +103,24 @@ impl DbInner {
             }
         }
 
+        // Every segment from `log_number` to the newest one the manifest recorded as
+        // created must be there; the sequence check below finds a missing one in the
+        // middle, this one a missing newest segment (which no later batch would show).
+        if vs.newest_wal >= vs.log_number
+            && vs.newest_wal != 0
+            && !wal_numbers.contains(&vs.newest_wal)
+        {
+            let missing = paths.wal_dir.join(wal::segment_file_name(vs.newest_wal));
+            let why =
+                "the newest WAL segment the manifest recorded is missing (deleted by hand?); \
+                       its writes would be lost";
+            if config.wal.recovery == crate::config::RecoveryMode::Salvage {
+                log::warn!("{}: {why}; salvage mode opens anyway", missing.display());
+            } else {
+                return Err(LsmError::corruption(missing, 0, why));
+            }
+        }
+
         // Replay the segments that hold writes not yet in tables.
         let replay: Vec<u64> = wal_numbers
             .iter()
@@ -111,12 +129,14 @@ impl DbInner {
             .collect();
         let recovered = MemTable::new(0);
         let mut last_seq = vs.last_sequence;
+        let mut continuity = SequenceContinuity::new(vs.last_sequence, config.wal.recovery);
         let report = wal::replay_segments(
             fs.as_ref(),
             &paths.wal_dir,
             &replay,
             config.wal.recovery,
             |batch, ops| {
+                continuity.check(&paths.wal_dir, batch.seq, ops.len() as u64)?;
                 for (i, op) in ops.iter().enumerate() {
                     let seq = batch.seq + i as u64;
                     apply_op(&recovered, seq, *op);
@@ -159,6 +179,7 @@ impl DbInner {
         let log_number = vs.new_file_number();
         let logger = WriteAheadLogger::create(fs.as_ref(), &paths.wal_dir, log_number)?;
         edit.log_number = Some(log_number);
+        edit.wal_segment = Some(log_number);
         edit.last_sequence = Some(last_seq);
         let version = vs.log_and_apply(edit)?;
 
@@ -303,4 +324,50 @@ pub(super) fn list_numbers(
     let mut v: Vec<u64> = list(fs, dir)?.iter().filter_map(|n| parse(n)).collect();
     v.sort_unstable();
     Ok(v)
+}
+
+/// Checks that the replayed batches carry consecutive sequence numbers, following on
+/// from what the manifest says is in tables: a gap means a WAL segment (or part of
+/// one) holding acknowledged writes is gone, which replaying the rest would hide.
+struct SequenceContinuity {
+    /// The sequence number the next batch must start at; `None` before the first,
+    /// which may start at or below `flushed + 1` (a checkpoint's segments repeat writes
+    /// its tables already hold) but not above.
+    next: Option<u64>,
+    flushed: u64,
+    mode: crate::config::RecoveryMode,
+}
+
+impl SequenceContinuity {
+    fn new(flushed: u64, mode: crate::config::RecoveryMode) -> SequenceContinuity {
+        SequenceContinuity {
+            next: None,
+            flushed,
+            mode,
+        }
+    }
+
+    fn check(&mut self, wal_dir: &std::path::Path, seq: u64, count: u64) -> Result<()> {
+        let gap = match self.next {
+            None if seq > self.flushed + 1 => Some(format!(
+                "the WAL starts at sequence number {seq}, but the tables end at {}",
+                self.flushed
+            )),
+            Some(next) if seq != next => Some(format!(
+                "a batch at sequence number {seq} follows one that ended before {next}"
+            )),
+            _ => None,
+        };
+        self.next = Some(seq + count);
+        let Some(gap) = gap else {
+            return Ok(());
+        };
+        let why = format!("{gap}: acknowledged writes are missing (a deleted WAL segment?)");
+        if self.mode == crate::config::RecoveryMode::Salvage {
+            log::warn!("{}: {why}; salvage mode opens anyway", wal_dir.display());
+            Ok(())
+        } else {
+            Err(LsmError::corruption(wal_dir, 0, why))
+        }
+    }
 }

@@ -12,6 +12,7 @@ use crate::batch::{self, BatchOp};
 use crate::config::SyncMode;
 use crate::error::{LsmError, Result};
 use crate::key::ValueKind;
+use crate::manifest::VersionEdit;
 use crate::memtable::MemTable;
 use crate::stats::Counters;
 use crate::wal::WriteAheadLogger;
@@ -245,6 +246,16 @@ impl DbInner {
             Ok(l) => l,
             Err(e) => return Err(self.set_bg_error(e)),
         };
+        // Recorded once the segment is durable, before any write goes into it: an open
+        // that finds the manifest naming a segment that is not there knows writes were
+        // lost (a segment deleted by hand), instead of replaying less without a word.
+        let recorded = self.versions.lock().log_and_apply(VersionEdit {
+            wal_segment: Some(number),
+            ..Default::default()
+        });
+        if let Err(e) = recorded {
+            return Err(self.set_bg_error(e));
+        }
         wal.logger = logger;
         wal.unsynced = false;
         let mem = Arc::new(MemTable::new(number));

@@ -11,7 +11,11 @@
 //!                       | min_seq: varint | max_seq: varint
 //!                       | smallest: varint len ++ internal key | largest: varint len ++ internal key
 //!                       | md5: 16 bytes
+//!   6 wal_segment       varint      a WAL segment was created: every segment from
+//!                                   log_number up to this number must exist
 //! ```
+//!
+//! Tag 6 is new in manifest format version 2; version 1 manifests never hold it.
 
 use crate::coding::{put_length_prefixed, put_varint, Reader};
 
@@ -45,6 +49,9 @@ pub struct VersionEdit {
     pub next_file_number: Option<u64>,
     /// The last sequence number used.
     pub last_sequence: Option<u64>,
+    /// The newest WAL segment created (recorded when it is created, so an open can
+    /// tell a segment deleted by hand from one never written).
+    pub wal_segment: Option<u64>,
     /// Files removed: `(level, number)`.
     pub deleted: Vec<(u32, u64)>,
     /// Files added: `(level, meta)`.
@@ -56,6 +63,7 @@ const TAG_NEXT_FILE: u64 = 2;
 const TAG_LAST_SEQ: u64 = 3;
 const TAG_DELETED: u64 = 4;
 const TAG_ADDED: u64 = 5;
+const TAG_WAL_SEGMENT: u64 = 6;
 
 impl VersionEdit {
     /// The encoding logged in the manifest.
@@ -65,6 +73,7 @@ impl VersionEdit {
             (TAG_LOG_NUMBER, self.log_number),
             (TAG_NEXT_FILE, self.next_file_number),
             (TAG_LAST_SEQ, self.last_sequence),
+            (TAG_WAL_SEGMENT, self.wal_segment),
         ] {
             if let Some(v) = v {
                 put_varint(&mut out, tag);
@@ -100,6 +109,7 @@ impl VersionEdit {
                 TAG_LOG_NUMBER => e.log_number = Some(r.varint().ok_or_else(short)?),
                 TAG_NEXT_FILE => e.next_file_number = Some(r.varint().ok_or_else(short)?),
                 TAG_LAST_SEQ => e.last_sequence = Some(r.varint().ok_or_else(short)?),
+                TAG_WAL_SEGMENT => e.wal_segment = Some(r.varint().ok_or_else(short)?),
                 TAG_DELETED => {
                     let level = level(r.varint().ok_or_else(short)?)?;
                     e.deleted.push((level, r.varint().ok_or_else(short)?));
@@ -153,6 +163,7 @@ mod tests {
             log_number: Some(3),
             next_file_number: Some(9),
             last_sequence: Some(1 << 40),
+            wal_segment: Some(12),
             deleted: vec![(0, 4)],
             added: vec![(
                 1,

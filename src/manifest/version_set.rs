@@ -54,6 +54,9 @@ pub struct VersionSet {
     pub log_number: u64,
     /// The last sequence number recorded as used.
     pub last_sequence: u64,
+    /// The newest WAL segment recorded as created (0 when no edit named one, as in a
+    /// manifest older than format version 2).
+    pub newest_wal: u64,
 }
 
 fn header() -> Vec<u8> {
@@ -87,6 +90,7 @@ impl VersionSet {
             next_file_number: 1,
             log_number: 0,
             last_sequence: 0,
+            newest_wal: 0,
         }
     }
 
@@ -203,6 +207,9 @@ impl VersionSet {
         }
         if let Some(s) = edit.last_sequence {
             self.last_sequence = self.last_sequence.max(s);
+        }
+        if let Some(n) = edit.wal_segment {
+            self.newest_wal = self.newest_wal.max(n);
         }
         for (_, f) in &edit.added {
             self.next_file_number = self.next_file_number.max(f.number + 1);
@@ -327,6 +334,8 @@ impl VersionSet {
             snapshot.log_number = Some(edit.log_number.unwrap_or(self.log_number));
             snapshot.next_file_number = Some(self.next_file_number);
             snapshot.last_sequence = edit.last_sequence;
+            snapshot.wal_segment =
+                Some(edit.wal_segment.unwrap_or(0).max(self.newest_wal)).filter(|&n| n > 0);
             let writer = write_manifest(self.fs.as_ref(), &self.root, number, &snapshot)?;
             set_current(self.fs.as_ref(), &self.root, number)?;
             if let Some((old, _)) = self.manifest.replace((number, writer)) {
