@@ -29,6 +29,7 @@
 
 mod async_lsm;
 pub mod batch;
+mod bounds;
 pub(crate) mod cache;
 pub(crate) mod coding;
 pub(crate) mod compaction;
@@ -43,16 +44,20 @@ pub mod fuzz_api;
 pub(crate) mod gate;
 mod histogram;
 pub(crate) mod iter;
+mod iterator;
 pub(crate) mod key;
 mod logging;
 mod lsm;
 pub(crate) mod manifest;
 pub(crate) mod memtable;
 pub(crate) mod range_del;
+mod raw_iterator;
 mod runtime;
+mod snapshot;
 pub(crate) mod sstable;
 mod stats;
 pub mod tools;
+mod view;
 pub(crate) mod wal;
 
 pub use async_lsm::AsyncLsm;
@@ -63,5 +68,8 @@ pub use config::{
 };
 pub use db::{FileKind, FileReport, VerifyReport};
 pub use error::{LsmError, Result};
-pub use lsm::{Iter, Lsm, RawIterator, Snapshot, WriteOptions};
+pub use iterator::Iter;
+pub use lsm::{Lsm, WriteOptions};
+pub use raw_iterator::RawIterator;
+pub use snapshot::Snapshot;
 pub use stats::{LevelStats, Percentiles, Stats};

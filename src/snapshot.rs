@@ -1,0 +1,66 @@
+//! `Snapshot`: a consistent read-only view of the database at one sequence number.
+
+use crate::bounds::{bounds, prefix_end};
+use crate::db::DbInner;
+use crate::error::Result;
+use crate::iterator::Iter;
+use crate::key::SeqNo;
+use crate::raw_iterator::RawIterator;
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+/// A consistent read-only view: reads through it see the database as it was when it
+/// was taken. Dropping it lets the engine discard versions kept for it.
+pub struct Snapshot {
+    inner: Arc<DbInner>,
+    seq: SeqNo,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.inner.release_snapshot(self.seq);
+    }
+}
+
+impl Snapshot {
+    /// Wraps the snapshot `seq`, already registered with `inner`; released on drop.
+    pub(crate) fn new(inner: Arc<DbInner>, seq: SeqNo) -> Snapshot {
+        Snapshot { inner, seq }
+    }
+
+    /// The value of `key` in this view.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key, Some(self.seq))
+    }
+
+    /// Every key and value in this view.
+    pub fn iter(&self) -> Iter {
+        Iter::new(self.inner.clone(), Some(self.seq), None, None)
+    }
+
+    /// The keys in `range` in this view.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let (lo, hi) = bounds(&range);
+        Iter::new(self.inner.clone(), Some(self.seq), lo, hi)
+    }
+
+    /// The keys starting with `prefix` in this view.
+    pub fn prefix(&self, prefix: &[u8]) -> Iter {
+        Iter::new(
+            self.inner.clone(),
+            Some(self.seq),
+            Some(prefix.to_vec()),
+            prefix_end(prefix),
+        )
+    }
+
+    /// A seekable cursor over this view.
+    pub fn raw_iter(&self) -> RawIterator {
+        RawIterator::new(self.inner.clone(), Some(self.seq), None, None)
+    }
+
+    /// The sequence number this view reads at.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+}
