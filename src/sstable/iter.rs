@@ -17,8 +17,17 @@ pub struct TableIterator {
     err: Option<LsmError>,
 }
 
+// The cursor is built here rather than in `reader.rs`, so the reader does not depend
+// on its cursor: data flows one way, from the table to what reads it.
+impl SSTable {
+    /// A cursor over all point entries.
+    pub fn iter(self: &Arc<Self>) -> TableIterator {
+        TableIterator::new(self.clone())
+    }
+}
+
 impl TableIterator {
-    pub(super) fn new(table: Arc<SSTable>) -> TableIterator {
+    fn new(table: Arc<SSTable>) -> TableIterator {
         TableIterator {
             table,
             block_index: 0,

@@ -3,7 +3,6 @@
 use super::block::{read_block, read_contents, Block};
 use super::bloom::BloomFilter;
 use super::format::{BlockHandle, Footer, FOOTER_SIZE};
-use super::iter::TableIterator;
 use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
@@ -262,11 +261,6 @@ impl SSTable {
             i += 1;
         }
         Ok(None)
-    }
-
-    /// A cursor over all point entries.
-    pub fn iter(self: &Arc<Self>) -> TableIterator {
-        TableIterator::new(self.clone())
     }
 
     /// The range tombstones of the table, sorted by start key, then newest first.
