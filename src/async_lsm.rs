@@ -6,9 +6,9 @@
 
 use crate::batch::WriteBatch;
 use crate::config::Config;
-use crate::db::VerifyReport;
 use crate::error::{LsmError, Result};
 use crate::lsm::{Lsm, WriteOptions};
+use crate::report::VerifyReport;
 use crate::stats::Stats;
 use std::path::PathBuf;
 

@@ -52,6 +52,7 @@ pub(crate) mod manifest;
 pub(crate) mod memtable;
 pub(crate) mod range_del;
 mod raw_iterator;
+mod report;
 mod runtime;
 mod snapshot;
 pub(crate) mod sstable;
@@ -66,10 +67,10 @@ pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
     SSTableConfig, SyncMode, WALConfig,
 };
-pub use db::{FileKind, FileReport, VerifyReport};
 pub use error::{LsmError, Result};
 pub use iterator::Iter;
 pub use lsm::{Lsm, WriteOptions};
 pub use raw_iterator::RawIterator;
+pub use report::{FileKind, FileReport, VerifyReport};
 pub use snapshot::Snapshot;
 pub use stats::{LevelStats, Percentiles, Stats};

@@ -3,11 +3,12 @@
 use crate::batch::WriteBatch;
 use crate::bounds::{bounds, prefix_end};
 use crate::config::Config;
-use crate::db::{DbInner, VerifyReport};
+use crate::db::DbInner;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, OsFs};
 use crate::iterator::Iter;
 use crate::raw_iterator::RawIterator;
+use crate::report::VerifyReport;
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
 use std::ops::RangeBounds;

@@ -5,43 +5,9 @@ use crate::config::Directories;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::manifest::{set_current, write_manifest};
+use crate::report::{FileKind, FileReport, VerifyReport};
 use crate::wal;
 use std::path::{Path, PathBuf};
-
-/// What kind of file a [`FileReport`] is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    /// An SSTable.
-    Table,
-    /// A WAL segment.
-    Wal,
-    /// The manifest.
-    Manifest,
-}
-
-/// One checked file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileReport {
-    /// Where it is.
-    pub path: PathBuf,
-    /// What it is.
-    pub kind: FileKind,
-    /// Its size.
-    pub bytes: u64,
-    /// Entries (tables) or records (WAL segments, manifest).
-    pub entries: u64,
-    /// For tables: the md5 of the file, in hex as `md5sum` prints it.
-    pub md5: Option<String>,
-}
-
-/// The result of [`crate::Lsm::verify`]: every file read and every checksum checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VerifyReport {
-    /// Each checked file.
-    pub files: Vec<FileReport>,
-    /// Bytes read.
-    pub total_bytes: u64,
-}
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -13,8 +13,6 @@ mod pins;
 mod read;
 mod write;
 
-pub use checkpoint::{FileKind, FileReport, VerifyReport};
-
 use crate::config::Config;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileLock, FileSystem};
