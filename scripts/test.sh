@@ -71,6 +71,9 @@ stage_rust() {
 
     section "cargo test --doc"
     cargo test --doc
+
+    section "cargo doc --no-deps --workspace (RUSTDOCFLAGS=-D warnings)"
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 }
 
 # ----------------------------------------------------------------------------------
