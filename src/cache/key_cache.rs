@@ -17,6 +17,9 @@
 //! any write since it was saved makes it stale, and a stale, damaged or missing file
 //! means a cold start.
 
+// Decoders of on-disk bytes: a bad byte must be an error value, never a panic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use crate::coding::{put_length_prefixed, Reader};
 use crate::fs::FileSystem;
 use crate::key::SeqNo;
@@ -82,10 +85,16 @@ impl Cache {
         }
         let bit = (hash >> 20) as usize % DOOR_BITS;
         let mask = 1u64 << (bit % 64);
-        let prev = self.door[bit / 64].fetch_or(mask, Ordering::Relaxed);
-        prev & mask != 0
+        // `bit < DOOR_BITS`, the doorkeeper's size in bits.
+        self.door
+            .get(bit / 64)
+            .is_some_and(|w| w.fetch_or(mask, Ordering::Relaxed) & mask != 0)
     }
 
+    #[expect(
+        clippy::indexing_slicing,
+        reason = "an index modulo STRIPES, the array's length, is always in range"
+    )]
     fn stripe(&self, hash: u64) -> &Mutex<SeqNo> {
         &self.stripes[hash as usize % STRIPES]
     }
@@ -176,7 +185,9 @@ impl Cache {
             put_length_prefixed(&mut out, &v);
             count += 1;
         }
-        out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+        if let Some(slot) = out.get_mut(count_at..count_at + 4) {
+            slot.copy_from_slice(&count.to_le_bytes());
+        }
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
 
@@ -195,7 +206,7 @@ impl Cache {
         let data = fs.read_all(path).map_err(|e| e.to_string())?;
         let body_len = data.len().checked_sub(4).ok_or("file too short")?;
         let (body, crc) = data.split_at(body_len);
-        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        let stored = u32::from_le_bytes(crc.try_into().map_err(|_| "file too short")?);
         if crc32c::crc32c(body) != stored {
             return Err("checksum mismatch".into());
         }

@@ -47,7 +47,7 @@ impl BlockBuilder {
             self.counter = 0;
             0
         };
-        let non_shared = &key[shared..];
+        let non_shared = key.get(shared..).unwrap_or_default();
         put_varint(&mut self.buf, shared as u64);
         put_varint(&mut self.buf, non_shared.len() as u64);
         put_varint(&mut self.buf, value.len() as u64);

@@ -26,7 +26,10 @@ pub fn build(hashes: &[u64], bits_per_key: u32) -> Vec<u8> {
         let (mut h1, h2) = split(h);
         for _ in 0..k {
             let bit = h1 % bits;
-            out[(bit / 8) as usize] |= 1 << (bit % 8);
+            // `bit < bits = 8 * out.len()`, so the byte always exists.
+            if let Some(byte) = out.get_mut((bit / 8) as usize) {
+                *byte |= 1 << (bit % 8);
+            }
             h1 = h1.wrapping_add(h2);
         }
     }

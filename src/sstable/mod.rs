@@ -5,6 +5,9 @@
 //! [`TableIterator`] walks it. The byte layout lives in `format` and
 //! `docs/FORMAT.md`.
 
+// Decoders of on-disk bytes: a bad byte must be an error value, never a panic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod block;
 mod block_builder;
 mod bloom;
