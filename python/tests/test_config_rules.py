@@ -48,7 +48,7 @@ def test_a_bad_value_is_a_config_error_naming_it(
     path: Path, option: str, value: int | str
 ) -> None:
     with pytest.raises(lsm.ConfigError, match=option):
-        lsm.open(path, **{option: value})
+        lsm.open(path, **{option: value})  # type: ignore[arg-type]
     assert not path.exists()
 
 
@@ -73,4 +73,4 @@ def test_options_that_do_not_fit_together(
     path: Path, options: dict[str, int], key: str
 ) -> None:
     with pytest.raises(lsm.ConfigError, match=key):
-        lsm.open(path, **options)
+        lsm.open(path, **options)  # type: ignore[arg-type]
