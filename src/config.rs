@@ -480,9 +480,7 @@ impl Config {
             }
             "memtable.max_entries" => self.memtable.max_entries = to_usize(key, v.uint(key)?)?,
             "memtable.max_bytes" => self.memtable.max_bytes = to_usize(key, v.uint(key)?)?,
-            "memtable.max_immutable" => {
-                self.memtable.max_immutable = to_usize(key, v.uint(key)?)?
-            }
+            "memtable.max_immutable" => self.memtable.max_immutable = to_usize(key, v.uint(key)?)?,
             "directory.root" => {
                 let log = self.directory.log.clone();
                 self.directory = Directories {
@@ -578,9 +576,7 @@ impl Config {
             "compaction.target_file_bytes" => at_least(key, c.target_file_bytes, 1),
             // L0 is compacted into L1: with one level it never is, and writes stall.
             "compaction.max_levels" => between(key, c.max_levels as u64, 2, 16),
-            "compaction.pending_bytes_slowdown" => {
-                at_least(key, c.pending_bytes_slowdown, 1)
-            }
+            "compaction.pending_bytes_slowdown" => at_least(key, c.pending_bytes_slowdown, 1),
             "compaction.pending_bytes_stop" => at_least(key, c.pending_bytes_stop, 1),
             // No worker means no flush and no compaction; the runtime starts every
             // worker at open, so the count is bounded.
@@ -606,11 +602,37 @@ impl Config {
         // Spelled out so that a new field does not compile until it has a key (and
         // with it a rule in `check`).
         let Config {
-            wal: WALConfig { version: _, sync: _, recovery: _ },
-            memtable: MemTableConfig { max_entries: _, max_bytes: _, max_immutable: _ },
-            directory: Directories { wal: _, ss_table: _, cache: _, log: _ },
-            cache: CacheConfig { block_cache_bytes: _, key_cache_entries: _, persist_on_close: _ },
-            sstable: SSTableConfig { block_size: _, bloom_bits_per_key: _, compression: _ },
+            wal:
+                WALConfig {
+                    version: _,
+                    sync: _,
+                    recovery: _,
+                },
+            memtable:
+                MemTableConfig {
+                    max_entries: _,
+                    max_bytes: _,
+                    max_immutable: _,
+                },
+            directory:
+                Directories {
+                    wal: _,
+                    ss_table: _,
+                    cache: _,
+                    log: _,
+                },
+            cache:
+                CacheConfig {
+                    block_cache_bytes: _,
+                    key_cache_entries: _,
+                    persist_on_close: _,
+                },
+            sstable:
+                SSTableConfig {
+                    block_size: _,
+                    bloom_bits_per_key: _,
+                    compression: _,
+                },
             compaction:
                 CompactionConfig {
                     level0_file_trigger: _,

@@ -38,7 +38,12 @@ const fn rule(
 }
 
 const RULES: &[Rule] = &[
-    rule("wal.version", &["2", "0"], &["2", "\"1x\""], Some(|c| c.wal.version = 2)),
+    rule(
+        "wal.version",
+        &["2", "0"],
+        &["2", "\"1x\""],
+        Some(|c| c.wal.version = 2),
+    ),
     rule(
         "wal.sync",
         &["0ms", "sometimes", ""],
@@ -196,7 +201,10 @@ fn the_table_lists_every_key() {
     listed.sort_unstable();
     let mut keys = KEYS.to_vec();
     keys.sort_unstable();
-    assert_eq!(listed, keys, "RULES must have exactly one row per key of KEYS");
+    assert_eq!(
+        listed, keys,
+        "RULES must have exactly one row per key of KEYS"
+    );
     for r in RULES {
         assert!(
             !r.text.is_empty() || !r.toml.is_empty() || r.break_field.is_some(),
@@ -232,7 +240,12 @@ fn set_refuses_bad_text_and_changes_nothing() {
         for bad in r.text {
             let mut c = Config::default();
             assert_names(c.set(r.key, bad), r.key, &format!("set({bad:?})"));
-            assert_eq!(c, Config::default(), "{}: a failed set changed the config", r.key);
+            assert_eq!(
+                c,
+                Config::default(),
+                "{}: a failed set changed the config",
+                r.key
+            );
         }
     }
 }
@@ -246,7 +259,11 @@ fn load_refuses_bad_values() {
         let quoted = r.text.iter().map(|t| format!("{t:?}"));
         for value in r.toml.iter().map(|v| v.to_string()).chain(quoted) {
             std::fs::write(&file, format!("[{section}]\n{name} = {value}\n")).unwrap();
-            assert_names(Config::load(&file), r.key, &format!("load {name} = {value}"));
+            assert_names(
+                Config::load(&file),
+                r.key,
+                &format!("load {name} = {value}"),
+            );
         }
     }
 }

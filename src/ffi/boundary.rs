@@ -371,8 +371,12 @@ mod tests {
 
     #[test]
     fn every_status_has_a_text_and_unknown_ones_are_safe() {
-        // SAFETY: lsm_status_str returns a static NUL-terminated string.
-        let text = |s: c_int| unsafe { CStr::from_ptr(lsm_status_str(s)) }.to_str().unwrap();
+        let text = |s: c_int| {
+            // SAFETY: lsm_status_str returns a static NUL-terminated string.
+            unsafe { CStr::from_ptr(lsm_status_str(s)) }
+                .to_str()
+                .unwrap()
+        };
         assert_eq!(STATUSES.len(), LSM_INTERNAL as usize + 1);
         for (i, s) in STATUSES.iter().enumerate() {
             assert_eq!(*s as usize, i);

@@ -43,7 +43,10 @@ impl Gate {
         let before = self.state.fetch_add(1, Ordering::Acquire);
         if before & CLOSING != 0 {
             self.leave();
-            return Err(Failure::new(LSM_CLOSED, format!("the {what} is being closed")));
+            return Err(Failure::new(
+                LSM_CLOSED,
+                format!("the {what} is being closed"),
+            ));
         }
         Ok(Pass { gate: self, value })
     }
@@ -123,7 +126,10 @@ mod tests {
             rx.recv().unwrap();
         }
         assert!(g.close());
-        assert!(released.load(Ordering::SeqCst), "close returned with passes out");
+        assert!(
+            released.load(Ordering::SeqCst),
+            "close returned with passes out"
+        );
         for h in holders {
             h.join().unwrap();
         }
