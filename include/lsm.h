@@ -15,6 +15,11 @@
  *   lsm_free (or free). A const handle argument is not changed.
  * - Threads: an lsm_db may be used by many threads at once, and so may an
  *   lsm_snapshot; an iterator, a batch or an options object by one at a time.
+ *   lsm_close and lsm_snapshot_free wait for the calls on the handle that are
+ *   running in other threads. Starting a call on a handle at the same time as or
+ *   after its _close/_free, freeing a handle twice, or freeing an iterator, batch or
+ *   options object another thread is using, is the caller's bug (undefined
+ *   behaviour).
  * - Lifetimes: iterators and snapshots keep the data they read alive. One that
  *   outlives lsm_close of its database is safe to use and must still be freed: reads
  *   return LSM_CLOSED and iterators are not valid.
@@ -114,9 +119,10 @@ typedef struct lsm_options lsm_options;
 
 /**
  * A consistent read-only view of the database as it was when taken. May be read by
- * many threads at once. It keeps the data it needs alive: after `lsm_close` of its
- * database it is still safe to use (reads return `LSM_CLOSED`) and must still be
- * freed with `lsm_snapshot_free`.
+ * many threads at once. It keeps the data it needs alive (it holds the engine,
+ * reference-counted, not the `lsm_db`): after `lsm_close` of its database it is still
+ * safe to use (reads return `LSM_CLOSED`) and must still be freed with
+ * `lsm_snapshot_free`.
  */
 typedef struct lsm_snapshot lsm_snapshot;
 
@@ -145,10 +151,10 @@ const char *lsm_version(void);
 const char *lsm_errmsg(void);
 
 /**
- * A short static description of a status, e.g. "not found". `s` must be one of the
- * `lsm_status` values.
+ * A short static description of a status, e.g. "not found"; "unknown status" for
+ * a value that is not an `lsm_status`. Takes an `int`, so any value is safe to pass.
  */
-const char *lsm_status_str(lsm_status s);
+const char *lsm_status_str(int s);
 
 /**
  * Frees memory returned by `lsm_get`, `lsm_snapshot_get`, `lsm_property` and
@@ -183,7 +189,8 @@ lsm_status lsm_options_load(lsm_options *o, const char *config_toml_path);
 lsm_status lsm_options_set(lsm_options *o, const char *key, const char *value);
 
 /**
- * Frees options. NULL is a no-op.
+ * Frees options. NULL is a no-op. Freeing options that another thread is using (in
+ * `lsm_open` too) is the caller's bug; `lsm_open` does not keep them.
  */
 void lsm_options_free(lsm_options *o);
 
@@ -199,9 +206,18 @@ lsm_status lsm_open(const char *path, const lsm_options *o, lsm_db **out);
 
 /**
  * Closes the database: flushes the memtable, stops background work, releases the
- * lock, and frees `db` whatever the result. Iterators and snapshots still open stay
- * safe to use and free; they report `LSM_CLOSED` / not valid. NULL is a no-op
- * returning `LSM_OK`.
+ * lock, and frees `db` whatever the result. NULL is a no-op returning `LSM_OK`.
+ *
+ * Threads: calls on `db` already running in other threads when `lsm_close` is
+ * called are waited for, and finish normally or with `LSM_CLOSED`, before `db` is
+ * freed. The caller's bug (undefined behaviour, which no library can detect):
+ * starting a call on `db` on another thread at the same time as or after
+ * `lsm_close` (it may read the freed handle before it can see the close), and
+ * calling `lsm_close` twice on one handle, concurrently or not. So: stop other
+ * threads from starting new calls, then close.
+ *
+ * Iterators and snapshots hold the engine (reference-counted), not `db`: they stay
+ * safe to use and free after `lsm_close`, and report `LSM_CLOSED` / not valid.
  */
 lsm_status lsm_close(lsm_db *db);
 
@@ -307,7 +323,8 @@ lsm_status lsm_write_batch_delete(lsm_write_batch *b, const uint8_t *k, size_t k
 void lsm_write_batch_clear(lsm_write_batch *b);
 
 /**
- * Frees a batch. NULL is a no-op.
+ * Frees a batch. NULL is a no-op. Freeing a batch that another thread is using (in
+ * `lsm_write` too) is the caller's bug.
  */
 void lsm_write_batch_free(lsm_write_batch *b);
 
@@ -335,13 +352,17 @@ lsm_status lsm_snapshot_get(const lsm_snapshot *s,
 /**
  * Frees a snapshot (before or after `lsm_close`). Iterators made from it stay
  * valid. NULL is a no-op.
+ *
+ * Threads: as `lsm_close`: calls on `s` (`lsm_snapshot_get`, `lsm_iter_new`) running
+ * in other threads are waited for; starting one at the same time as or after
+ * `lsm_snapshot_free`, or freeing `s` twice, is the caller's bug.
  */
 void lsm_snapshot_free(lsm_snapshot *s);
 
 /**
  * Makes an iterator over the database as it is now (`s` NULL) or over snapshot
- * `s`, and stores it in `*out` (NULL on failure). The iterator does not need `s`
- * afterwards.
+ * `s`, and stores it in `*out` (NULL on failure). The iterator does not need `s` or
+ * `db` afterwards: it holds the engine (reference-counted), so it outlives both.
  */
 lsm_status lsm_iter_new(lsm_db *db, const lsm_snapshot *s, lsm_iterator **out);
 
@@ -395,7 +416,9 @@ const uint8_t *lsm_iter_value(const lsm_iterator *it, size_t *len);
 lsm_status lsm_iter_status(const lsm_iterator *it);
 
 /**
- * Frees an iterator (before or after `lsm_close`). NULL is a no-op.
+ * Frees an iterator (before or after `lsm_close`). NULL is a no-op. Like every call
+ * on an iterator it must not overlap another call on the same iterator: freeing one
+ * that another thread is using is the caller's bug.
  */
 void lsm_iter_free(lsm_iterator *it);
 

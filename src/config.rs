@@ -331,14 +331,6 @@ fn parse_duration(s: &str) -> Option<Duration> {
     }
 }
 
-fn positive(key: &str, v: u64) -> Result<u64> {
-    if v == 0 {
-        Err(LsmError::config(key, "must be greater than 0"))
-    } else {
-        Ok(v)
-    }
-}
-
 fn to_usize(key: &str, v: u64) -> Result<usize> {
     usize::try_from(v).map_err(|_| LsmError::config(key, format!("{v} is too large")))
 }
@@ -387,7 +379,8 @@ impl Config {
     }
 
     /// Loads a `config.toml`. Keys it does not name keep their defaults; an unknown
-    /// section or key, or a bad value, is a `Config` error naming the key.
+    /// section or key, a bad value, or options that do not fit together (as
+    /// [`Config::validate`] checks) are a `Config` error naming the key.
     pub fn load(path: impl AsRef<Path>) -> Result<Config> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -426,35 +419,42 @@ impl Config {
                 }
             }
         }
+        // A file is a whole configuration, so the rules between options apply too.
+        c.validate()?;
         Ok(c)
     }
 
     /// Sets one option from text, as the C API, the CLI and Python do:
-    /// `set("memtable.max_entries", "100000")`, `set("wal.sync", "10ms")`.
+    /// `set("memtable.max_entries", "100000")`, `set("wal.sync", "10ms")`. The value
+    /// is checked by the same rule [`Config::validate`] applies to the field; on an
+    /// error nothing changes.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         self.apply(key, Input::Text(value))
     }
 
+    /// Parses `v` into the field `key` names, then checks the field's rule, so a value
+    /// from text is held to exactly the rule a value set in code is.
     fn apply(&mut self, key: &str, v: Input<'_>) -> Result<()> {
+        let mut next = self.clone();
+        next.parse_into(key, v)?;
+        next.check(key)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Only parsing: a value of the field's type, or a `Config` error. The rules on
+    /// the value live in [`Config::check`].
+    fn parse_into(&mut self, key: &str, v: Input<'_>) -> Result<()> {
         match key {
-            "wal.version" => {
-                let n = v.uint(key)?;
-                if n != 1 {
-                    return Err(LsmError::config(
-                        key,
-                        format!("only WAL format version 1 exists, got {n}"),
-                    ));
-                }
-                self.wal.version = 1;
-            }
+            "wal.version" => self.wal.version = to_u32(key, v.uint(key)?)?,
             "wal.sync" => {
                 let s = v.string(key)?;
                 self.wal.sync = match s.as_str() {
                     "none" => SyncMode::None,
                     "always" => SyncMode::Always,
                     other => match parse_duration(other) {
-                        Some(d) if !d.is_zero() => SyncMode::Interval(d),
-                        _ => {
+                        Some(d) => SyncMode::Interval(d),
+                        None => {
                             return Err(LsmError::config(
                                 key,
                                 format!(
@@ -478,15 +478,9 @@ impl Config {
                     }
                 };
             }
-            "memtable.max_entries" => {
-                self.memtable.max_entries = to_usize(key, positive(key, v.uint(key)?)?)?
-            }
-            "memtable.max_bytes" => {
-                self.memtable.max_bytes = to_usize(key, positive(key, v.uint(key)?)?)?
-            }
-            "memtable.max_immutable" => {
-                self.memtable.max_immutable = to_usize(key, positive(key, v.uint(key)?)?)?
-            }
+            "memtable.max_entries" => self.memtable.max_entries = to_usize(key, v.uint(key)?)?,
+            "memtable.max_bytes" => self.memtable.max_bytes = to_usize(key, v.uint(key)?)?,
+            "memtable.max_immutable" => self.memtable.max_immutable = to_usize(key, v.uint(key)?)?,
             "directory.root" => {
                 let log = self.directory.log.clone();
                 self.directory = Directories {
@@ -494,34 +488,18 @@ impl Config {
                     ..Directories::under(Path::new(&v.string(key)?))
                 };
             }
-            "directory.wal" => self.directory.wal = non_empty(key, v.string(key)?)?,
-            "directory.ss_table" => self.directory.ss_table = non_empty(key, v.string(key)?)?,
-            "directory.cache" => self.directory.cache = non_empty(key, v.string(key)?)?,
+            "directory.wal" => self.directory.wal = v.string(key)?,
+            "directory.ss_table" => self.directory.ss_table = v.string(key)?,
+            "directory.cache" => self.directory.cache = v.string(key)?,
             "directory.log" => self.directory.log = v.string(key)?,
             "cache.block_cache_bytes" => self.cache.block_cache_bytes = v.uint(key)?,
             "cache.key_cache_entries" => {
                 self.cache.key_cache_entries = to_usize(key, v.uint(key)?)?
             }
             "cache.persist_on_close" => self.cache.persist_on_close = v.bool(key)?,
-            "sstable.block_size" => {
-                let n = v.uint(key)?;
-                if !(256..=(16 << 20)).contains(&n) {
-                    return Err(LsmError::config(
-                        key,
-                        format!("must be between 256 bytes and 16 MiB, got {n}"),
-                    ));
-                }
-                self.sstable.block_size = to_usize(key, n)?;
-            }
+            "sstable.block_size" => self.sstable.block_size = to_usize(key, v.uint(key)?)?,
             "sstable.bloom_bits_per_key" => {
-                let n = v.uint(key)?;
-                if n > 64 {
-                    return Err(LsmError::config(
-                        key,
-                        format!("must be at most 64, got {n}"),
-                    ));
-                }
-                self.sstable.bloom_bits_per_key = n as u32;
+                self.sstable.bloom_bits_per_key = to_u32(key, v.uint(key)?)?
             }
             "sstable.compression" => {
                 self.sstable.compression = match v.string(key)?.as_str() {
@@ -537,48 +515,24 @@ impl Config {
                 };
             }
             "compaction.level0_file_trigger" => {
-                self.compaction.level0_file_trigger = to_usize(key, positive(key, v.uint(key)?)?)?
+                self.compaction.level0_file_trigger = to_usize(key, v.uint(key)?)?
             }
             "compaction.level0_slowdown_files" => {
-                self.compaction.level0_slowdown_files = to_usize(key, positive(key, v.uint(key)?)?)?
+                self.compaction.level0_slowdown_files = to_usize(key, v.uint(key)?)?
             }
             "compaction.level0_stop_files" => {
-                self.compaction.level0_stop_files = to_usize(key, positive(key, v.uint(key)?)?)?
+                self.compaction.level0_stop_files = to_usize(key, v.uint(key)?)?
             }
-            "compaction.level_fanout" => {
-                let n = v.uint(key)?;
-                if n < 2 {
-                    return Err(LsmError::config(
-                        key,
-                        format!("must be at least 2, got {n}"),
-                    ));
-                }
-                self.compaction.level_fanout = n;
-            }
-            "compaction.base_level_bytes" => {
-                self.compaction.base_level_bytes = positive(key, v.uint(key)?)?
-            }
-            "compaction.target_file_bytes" => {
-                self.compaction.target_file_bytes = positive(key, v.uint(key)?)?
-            }
-            "compaction.max_levels" => {
-                let n = v.uint(key)?;
-                if !(2..=16).contains(&n) {
-                    return Err(LsmError::config(
-                        key,
-                        format!("must be between 2 and 16, got {n}"),
-                    ));
-                }
-                self.compaction.max_levels = n as usize;
-            }
+            "compaction.level_fanout" => self.compaction.level_fanout = v.uint(key)?,
+            "compaction.base_level_bytes" => self.compaction.base_level_bytes = v.uint(key)?,
+            "compaction.target_file_bytes" => self.compaction.target_file_bytes = v.uint(key)?,
+            "compaction.max_levels" => self.compaction.max_levels = to_usize(key, v.uint(key)?)?,
             "compaction.pending_bytes_slowdown" => {
-                self.compaction.pending_bytes_slowdown = positive(key, v.uint(key)?)?
+                self.compaction.pending_bytes_slowdown = v.uint(key)?
             }
-            "compaction.pending_bytes_stop" => {
-                self.compaction.pending_bytes_stop = positive(key, v.uint(key)?)?
-            }
+            "compaction.pending_bytes_stop" => self.compaction.pending_bytes_stop = v.uint(key)?,
             "compaction.background_threads" => {
-                self.compaction.background_threads = to_usize(key, positive(key, v.uint(key)?)?)?
+                self.compaction.background_threads = to_usize(key, v.uint(key)?)?
             }
             _ => {
                 return Err(LsmError::config(
@@ -590,37 +544,192 @@ impl Config {
         Ok(())
     }
 
-    /// Checks that the options fit together (called by `Lsm::open_with_config`).
+    /// The rule of option `key` on its current value: the one place each rule lives.
+    /// [`Config::set`] runs it for the key it set, [`Config::validate`] for every key.
+    /// Each bound is what the engine needs to neither panic nor stall forever.
+    fn check(&self, key: &str) -> Result<()> {
+        let (m, s, c) = (&self.memtable, &self.sstable, &self.compaction);
+        match key {
+            "wal.version" => one_of(key, self.wal.version.into(), &[1]),
+            // A zero interval would make the syncer spin.
+            "wal.sync" => match self.wal.sync {
+                SyncMode::Interval(d) if d.is_zero() => {
+                    Err(LsmError::config(key, "the interval must be longer than 0"))
+                }
+                _ => Ok(()),
+            },
+            "memtable.max_entries" => at_least(key, m.max_entries as u64, 1),
+            "memtable.max_bytes" => at_least(key, m.max_bytes as u64, 1),
+            // 0 would make every writer wait for a flush that cannot start.
+            "memtable.max_immutable" => at_least(key, m.max_immutable as u64, 1),
+            "directory.wal" => non_empty(key, &self.directory.wal),
+            "directory.ss_table" => non_empty(key, &self.directory.ss_table),
+            "directory.cache" => non_empty(key, &self.directory.cache),
+            "sstable.block_size" => between(key, s.block_size as u64, 256, 16 << 20),
+            "sstable.bloom_bits_per_key" => between(key, s.bloom_bits_per_key.into(), 0, 64),
+            "compaction.level0_file_trigger" => at_least(key, c.level0_file_trigger as u64, 1),
+            "compaction.level0_slowdown_files" => at_least(key, c.level0_slowdown_files as u64, 1),
+            "compaction.level0_stop_files" => at_least(key, c.level0_stop_files as u64, 1),
+            // A fanout of 1 gives every level the same target: data never settles.
+            "compaction.level_fanout" => at_least(key, c.level_fanout, 2),
+            "compaction.base_level_bytes" => at_least(key, c.base_level_bytes, 1),
+            "compaction.target_file_bytes" => at_least(key, c.target_file_bytes, 1),
+            // L0 is compacted into L1: with one level it never is, and writes stall.
+            "compaction.max_levels" => between(key, c.max_levels as u64, 2, 16),
+            "compaction.pending_bytes_slowdown" => at_least(key, c.pending_bytes_slowdown, 1),
+            "compaction.pending_bytes_stop" => at_least(key, c.pending_bytes_stop, 1),
+            // No worker means no flush and no compaction; the runtime starts every
+            // worker at open, so the count is bounded.
+            "compaction.background_threads" => between(key, c.background_threads as u64, 1, 256),
+            // Any value of these types is acceptable: the enums, the booleans, the
+            // byte budgets where 0 disables, the optional log file, and the root
+            // (which is the directories above).
+            "wal.recovery"
+            | "directory.root"
+            | "directory.log"
+            | "cache.block_cache_bytes"
+            | "cache.key_cache_entries"
+            | "cache.persist_on_close"
+            | "sstable.compression" => Ok(()),
+            _ => Err(LsmError::config(key, "unknown key")),
+        }
+    }
+
+    /// Checks every option by its rule (the same rules [`Config::set`] applies);
+    /// called by `Lsm::open_with_config`, so a `Config` built in code is held to the
+    /// rules of `config.toml`. The error names the first key that breaks one.
     pub fn validate(&self) -> Result<()> {
+        // Spelled out so that a new field does not compile until it has a key (and
+        // with it a rule in `check`).
+        let Config {
+            wal:
+                WALConfig {
+                    version: _,
+                    sync: _,
+                    recovery: _,
+                },
+            memtable:
+                MemTableConfig {
+                    max_entries: _,
+                    max_bytes: _,
+                    max_immutable: _,
+                },
+            directory:
+                Directories {
+                    wal: _,
+                    ss_table: _,
+                    cache: _,
+                    log: _,
+                },
+            cache:
+                CacheConfig {
+                    block_cache_bytes: _,
+                    key_cache_entries: _,
+                    persist_on_close: _,
+                },
+            sstable:
+                SSTableConfig {
+                    block_size: _,
+                    bloom_bits_per_key: _,
+                    compression: _,
+                },
+            compaction:
+                CompactionConfig {
+                    level0_file_trigger: _,
+                    level0_slowdown_files: _,
+                    level0_stop_files: _,
+                    level_fanout: _,
+                    base_level_bytes: _,
+                    target_file_bytes: _,
+                    max_levels: _,
+                    pending_bytes_slowdown: _,
+                    pending_bytes_stop: _,
+                    background_threads: _,
+                },
+        } = self;
+        KEYS.iter().try_for_each(|key| self.check(key))?;
+        self.check_relations()
+    }
+
+    /// The rules between options. Only [`Config::validate`] runs them: single sets
+    /// arrive in any order, so a relation can only be judged on the finished config.
+    fn check_relations(&self) -> Result<()> {
         let c = &self.compaction;
-        if c.level0_slowdown_files < c.level0_file_trigger {
-            return Err(LsmError::config(
-                "compaction.level0_slowdown_files",
-                "must be at least compaction.level0_file_trigger",
-            ));
-        }
-        if c.level0_stop_files < c.level0_slowdown_files {
-            return Err(LsmError::config(
-                "compaction.level0_stop_files",
-                "must be at least compaction.level0_slowdown_files",
-            ));
-        }
-        if c.pending_bytes_stop < c.pending_bytes_slowdown {
-            return Err(LsmError::config(
-                "compaction.pending_bytes_stop",
-                "must be at least compaction.pending_bytes_slowdown",
-            ));
-        }
-        Ok(())
+        // Writes slowed or stopped before L0 is due for compaction would wait for a
+        // compaction that never starts.
+        at_least_key(
+            "compaction.level0_slowdown_files",
+            c.level0_slowdown_files as u64,
+            "compaction.level0_file_trigger",
+            c.level0_file_trigger as u64,
+        )?;
+        at_least_key(
+            "compaction.level0_stop_files",
+            c.level0_stop_files as u64,
+            "compaction.level0_slowdown_files",
+            c.level0_slowdown_files as u64,
+        )?;
+        at_least_key(
+            "compaction.pending_bytes_stop",
+            c.pending_bytes_stop,
+            "compaction.pending_bytes_slowdown",
+            c.pending_bytes_slowdown,
+        )
     }
 }
 
-fn non_empty(key: &str, s: String) -> Result<String> {
-    if s.is_empty() {
-        Err(LsmError::config(key, "must not be empty"))
-    } else {
-        Ok(s)
+fn at_least(key: &str, v: u64, min: u64) -> Result<()> {
+    if v < min {
+        let reason = if min == 1 {
+            "must be greater than 0".to_string()
+        } else {
+            format!("must be at least {min}, got {v}")
+        };
+        return Err(LsmError::config(key, reason));
     }
+    Ok(())
+}
+
+/// `v` (option `key`) must be at least the value of option `other`.
+fn at_least_key(key: &str, v: u64, other: &str, min: u64) -> Result<()> {
+    if v < min {
+        return Err(LsmError::config(
+            key,
+            format!("must be at least {other} ({min}), got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn between(key: &str, v: u64, min: u64, max: u64) -> Result<()> {
+    if !(min..=max).contains(&v) {
+        return Err(LsmError::config(
+            key,
+            format!("must be between {min} and {max}, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn one_of(key: &str, v: u64, allowed: &[u64]) -> Result<()> {
+    if !allowed.contains(&v) {
+        return Err(LsmError::config(
+            key,
+            format!("must be one of {allowed:?}, got {v}"),
+        ));
+    }
+    Ok(())
+}
+
+fn to_u32(key: &str, v: u64) -> Result<u32> {
+    u32::try_from(v).map_err(|_| LsmError::config(key, format!("{v} is too large")))
+}
+
+fn non_empty(key: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(LsmError::config(key, "must not be empty"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -709,6 +818,7 @@ mod tests {
                 "wal.version" => "1",
                 "compaction.level_fanout"
                 | "compaction.max_levels"
+                | "compaction.background_threads"
                 | "sstable.bloom_bits_per_key" => "4",
                 _ => "4096",
             };

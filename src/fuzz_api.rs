@@ -354,7 +354,7 @@ impl Input<'_> {
 fn ops_config() -> Config {
     let mut c = config();
     c.memtable.max_entries = 8;
-    c.sstable.block_size = 128;
+    c.sstable.block_size = 256; // the smallest allowed: many blocks per table
     for (k, v) in [
         ("compaction.base_level_bytes", "4KiB"),
         ("compaction.level_fanout", "2"),

@@ -70,7 +70,8 @@ pub unsafe extern "C" fn lsm_write_batch_clear(b: *mut lsm_write_batch) {
     });
 }
 
-/// Frees a batch. NULL is a no-op.
+/// Frees a batch. NULL is a no-op. Freeing a batch that another thread is using (in
+/// `lsm_write` too) is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_write_batch_free(b: *mut lsm_write_batch) {
     let _ = guard(|| {

@@ -5,7 +5,7 @@
 
 use crate::error::LsmError;
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -286,23 +286,48 @@ pub extern "C" fn lsm_errmsg() -> *const c_char {
         .unwrap_or(c"".as_ptr())
 }
 
-/// A short static description of a status, e.g. "not found". `s` must be one of the
-/// `lsm_status` values.
+/// A short static description of a status, e.g. "not found"; "unknown status" for
+/// a value that is not an `lsm_status`. Takes an `int`, so any value is safe to pass.
 #[no_mangle]
-pub extern "C" fn lsm_status_str(s: lsm_status) -> *const c_char {
-    match s {
-        LSM_OK => c"ok",
-        LSM_NOT_FOUND => c"not found",
-        LSM_INVALID_ARGUMENT => c"invalid argument",
-        LSM_IO_ERROR => c"I/O error",
-        LSM_CORRUPTION => c"corruption",
-        LSM_CONFIG_ERROR => c"configuration error",
-        LSM_LOCKED => c"locked",
-        LSM_CLOSED => c"closed",
-        LSM_BUFFER_TOO_SMALL => c"buffer too small",
-        LSM_INTERNAL => c"internal error",
+pub extern "C" fn lsm_status_str(s: c_int) -> *const c_char {
+    // An out-of-range value must never become an `lsm_status`: that would be undefined
+    // behaviour in Rust, so the integer is compared, not converted.
+    STATUSES
+        .iter()
+        .find(|&&known| known as c_int == s)
+        .map_or(c"unknown status", |known| known.text())
+        .as_ptr()
+}
+
+/// Every status, for turning an integer from C back into one.
+const STATUSES: [lsm_status; 10] = [
+    LSM_OK,
+    LSM_NOT_FOUND,
+    LSM_INVALID_ARGUMENT,
+    LSM_IO_ERROR,
+    LSM_CORRUPTION,
+    LSM_CONFIG_ERROR,
+    LSM_LOCKED,
+    LSM_CLOSED,
+    LSM_BUFFER_TOO_SMALL,
+    LSM_INTERNAL,
+];
+
+impl lsm_status {
+    fn text(self) -> &'static CStr {
+        match self {
+            LSM_OK => c"ok",
+            LSM_NOT_FOUND => c"not found",
+            LSM_INVALID_ARGUMENT => c"invalid argument",
+            LSM_IO_ERROR => c"I/O error",
+            LSM_CORRUPTION => c"corruption",
+            LSM_CONFIG_ERROR => c"configuration error",
+            LSM_LOCKED => c"locked",
+            LSM_CLOSED => c"closed",
+            LSM_BUFFER_TOO_SMALL => c"buffer too small",
+            LSM_INTERNAL => c"internal error",
+        }
     }
-    .as_ptr()
 }
 
 /// Frees memory returned by `lsm_get`, `lsm_snapshot_get`, `lsm_property` and
@@ -342,6 +367,24 @@ mod tests {
         assert_eq!(status(|| Err(LsmError::Closed.into())), LSM_CLOSED);
         let s = status(|| Err(Failure::invalid("a\0b")));
         assert_eq!((s, message()), (LSM_INVALID_ARGUMENT, "a?b".to_string()));
+    }
+
+    #[test]
+    fn every_status_has_a_text_and_unknown_ones_are_safe() {
+        let text = |s: c_int| {
+            // SAFETY: lsm_status_str returns a static NUL-terminated string.
+            unsafe { CStr::from_ptr(lsm_status_str(s)) }
+                .to_str()
+                .unwrap()
+        };
+        assert_eq!(STATUSES.len(), LSM_INTERNAL as usize + 1);
+        for (i, s) in STATUSES.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+            assert_ne!(text(i as c_int), "unknown status");
+        }
+        for bad in [-1, 10, 12345, c_int::MIN, c_int::MAX] {
+            assert_eq!(text(bad), "unknown status");
+        }
     }
 
     #[test]

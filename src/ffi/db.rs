@@ -2,24 +2,30 @@
 
 use super::boundary::lsm_status::{self, LSM_BUFFER_TOO_SMALL, LSM_NOT_FOUND};
 use super::boundary::{bytes, handle, malloc_copy, out, path, status, text, Failure, Outcome};
+use super::gate::{Gate, Pass};
 use super::options::{config_for, lsm_options};
-use crate::{FileKind, Lsm, VerifyReport};
+use crate::{FileKind, Lsm, LsmError, VerifyReport};
 use std::ffi::c_char;
 use std::fmt::Write as _;
 use std::ptr::null_mut;
 
 /// An open database. May be used by many threads at once. Close it with `lsm_close`.
 pub struct lsm_db {
-    pub(crate) db: Lsm,
+    db: Lsm,
+    /// Passed by every call, so `lsm_close` can wait for the calls running.
+    gate: Gate,
 }
 
-/// The database behind a handle.
+/// The database behind a handle, held until the pass is dropped; `LSM_CLOSED` once
+/// `lsm_close` began.
 ///
 /// # Safety
 /// `db` is NULL or a live handle from `lsm_open`.
-pub(crate) unsafe fn db<'a>(db: *const lsm_db) -> Outcome<&'a Lsm> {
-    // SAFETY: forwarded from the caller; lsm_db is only ever read through `&`.
-    Ok(&unsafe { handle(db, "db") }?.db)
+pub(crate) unsafe fn db<'a>(db: *const lsm_db) -> Outcome<Pass<'a, Lsm>> {
+    // SAFETY: forwarded from the caller; lsm_db is only ever read through `&`, and
+    // lsm_close frees it only after every pass is returned.
+    let h = unsafe { handle(db, "db") }?;
+    h.gate.enter(&h.db, "database")
 }
 
 /// Opens (creating if needed) the database in directory `path` and stores its handle
@@ -43,25 +49,45 @@ pub unsafe extern "C" fn lsm_open(
         // SAFETY: o is NULL or live options.
         let config = unsafe { config_for(o, &root) }?;
         let db = Lsm::open_with_config(config)?;
-        out.write(Box::into_raw(Box::new(lsm_db { db })));
+        out.write(Box::into_raw(Box::new(lsm_db {
+            db,
+            gate: Gate::default(),
+        })));
         Ok(())
     })
 }
 
 /// Closes the database: flushes the memtable, stops background work, releases the
-/// lock, and frees `db` whatever the result. Iterators and snapshots still open stay
-/// safe to use and free; they report `LSM_CLOSED` / not valid. NULL is a no-op
-/// returning `LSM_OK`.
+/// lock, and frees `db` whatever the result. NULL is a no-op returning `LSM_OK`.
+///
+/// Threads: calls on `db` already running in other threads when `lsm_close` is
+/// called are waited for, and finish normally or with `LSM_CLOSED`, before `db` is
+/// freed. The caller's bug (undefined behaviour, which no library can detect):
+/// starting a call on `db` on another thread at the same time as or after
+/// `lsm_close` (it may read the freed handle before it can see the close), and
+/// calling `lsm_close` twice on one handle, concurrently or not. So: stop other
+/// threads from starting new calls, then close.
+///
+/// Iterators and snapshots hold the engine (reference-counted), not `db`: they stay
+/// safe to use and free after `lsm_close`, and report `LSM_CLOSED` / not valid.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_close(db: *mut lsm_db) -> lsm_status {
     status(|| {
         if db.is_null() {
             return Ok(());
         }
-        // SAFETY: db came from lsm_open and is closed once, by one thread (contract).
-        let db = unsafe { Box::from_raw(db) };
-        db.db.close()?;
-        Ok(())
+        // SAFETY: db came from lsm_open and is not freed yet: the caller closes it
+        // once and starts no call after this one (contract).
+        let h = unsafe { handle(db, "db") }?;
+        if !h.gate.close() {
+            return Err(LsmError::Closed.into());
+        }
+        let closed = h.db.close();
+        // SAFETY: the gate is closed and drained, so no running call uses the handle;
+        // a call starting from now on is the caller's bug (contract above). db is the
+        // Box from lsm_open, and only the closer that closed the gate frees it.
+        drop(unsafe { Box::from_raw(db) });
+        Ok(closed?)
     })
 }
 

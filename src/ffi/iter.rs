@@ -67,8 +67,8 @@ impl lsm_iterator {
 }
 
 /// Makes an iterator over the database as it is now (`s` NULL) or over snapshot
-/// `s`, and stores it in `*out` (NULL on failure). The iterator does not need `s`
-/// afterwards.
+/// `s`, and stores it in `*out` (NULL on failure). The iterator does not need `s` or
+/// `db` afterwards: it holds the engine (reference-counted), so it outlives both.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_iter_new(
     db: *mut lsm_db,
@@ -211,7 +211,9 @@ pub unsafe extern "C" fn lsm_iter_status(it: *const lsm_iterator) -> lsm_status 
     })
 }
 
-/// Frees an iterator (before or after `lsm_close`). NULL is a no-op.
+/// Frees an iterator (before or after `lsm_close`). NULL is a no-op. Like every call
+/// on an iterator it must not overlap another call on the same iterator: freeing one
+/// that another thread is using is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_iter_free(it: *mut lsm_iterator) {
     let _ = guard(|| {

@@ -14,8 +14,10 @@
 //! freed or closed; a `(pointer, length)` pair is NULL with length 0 or `length`
 //! readable bytes; a `const char *` is NULL or NUL-terminated; an out-pointer is NULL
 //! or writable. NULL where a value is required is `LSM_INVALID_ARGUMENT`, never a crash.
-//! An `lsm_db` may be used by many threads at once; an iterator, a batch or an options
-//! object by one thread at a time.
+//! An `lsm_db` or an `lsm_snapshot` may be used by many threads at once (its free
+//! function waits for the calls running, see [`gate`]); an iterator, a batch or an
+//! options object by one thread at a time, and freeing one while another thread uses it
+//! is the caller's bug.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -26,6 +28,8 @@
 
 // The order here is the order of the header.
 pub mod boundary;
+
+mod gate;
 
 pub mod options;
 

@@ -93,7 +93,8 @@ pub unsafe extern "C" fn lsm_options_set(
     })
 }
 
-/// Frees options. NULL is a no-op.
+/// Frees options. NULL is a no-op. Freeing options that another thread is using (in
+/// `lsm_open` too) is the caller's bug; `lsm_open` does not keep them.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_options_free(o: *mut lsm_options) {
     let _ = guard(|| {

@@ -3,30 +3,31 @@
 use super::boundary::lsm_status;
 use super::boundary::{bytes, guard, handle, malloc_copy, out, status, Outcome};
 use super::db::{db, found, lsm_db};
+use super::gate::{Gate, Pass};
 use crate::Snapshot;
 use std::ptr::null_mut;
 
 /// A consistent read-only view of the database as it was when taken. May be read by
-/// many threads at once. It keeps the data it needs alive: after `lsm_close` of its
-/// database it is still safe to use (reads return `LSM_CLOSED`) and must still be
-/// freed with `lsm_snapshot_free`.
+/// many threads at once. It keeps the data it needs alive (it holds the engine,
+/// reference-counted, not the `lsm_db`): after `lsm_close` of its database it is still
+/// safe to use (reads return `LSM_CLOSED`) and must still be freed with
+/// `lsm_snapshot_free`.
 pub struct lsm_snapshot {
     snap: Snapshot,
+    /// Passed by every call, so `lsm_snapshot_free` can wait for the calls running.
+    gate: Gate,
 }
 
-impl lsm_snapshot {
-    pub(crate) fn get(&self) -> &Snapshot {
-        &self.snap
-    }
-}
-
-/// The snapshot behind a handle.
+/// The snapshot behind a handle, held until the pass is dropped; `LSM_CLOSED` once
+/// `lsm_snapshot_free` began.
 ///
 /// # Safety
 /// `s` is NULL or a live snapshot.
-pub(crate) unsafe fn snapshot<'a>(s: *const lsm_snapshot) -> Outcome<&'a Snapshot> {
-    // SAFETY: forwarded from the caller.
-    Ok(unsafe { handle(s, "snapshot") }?.get())
+pub(crate) unsafe fn snapshot<'a>(s: *const lsm_snapshot) -> Outcome<Pass<'a, Snapshot>> {
+    // SAFETY: forwarded from the caller; lsm_snapshot_free frees it only after every
+    // pass is returned.
+    let h = unsafe { handle(s, "snapshot") }?;
+    h.gate.enter(&h.snap, "snapshot")
 }
 
 /// Takes a snapshot of the database as it is now and stores it in `*out` (NULL on
@@ -42,7 +43,10 @@ pub unsafe extern "C" fn lsm_snapshot_new(
         out.write(null_mut());
         // SAFETY: handle per the contract.
         let snap = unsafe { self::db(db) }?.snapshot();
-        out.write(Box::into_raw(Box::new(lsm_snapshot { snap })));
+        out.write(Box::into_raw(Box::new(lsm_snapshot {
+            snap,
+            gate: Gate::default(),
+        })));
         Ok(())
     })
 }
@@ -72,11 +76,20 @@ pub unsafe extern "C" fn lsm_snapshot_get(
 
 /// Frees a snapshot (before or after `lsm_close`). Iterators made from it stay
 /// valid. NULL is a no-op.
+///
+/// Threads: as `lsm_close`: calls on `s` (`lsm_snapshot_get`, `lsm_iter_new`) running
+/// in other threads are waited for; starting one at the same time as or after
+/// `lsm_snapshot_free`, or freeing `s` twice, is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_snapshot_free(s: *mut lsm_snapshot) {
     let _ = guard(|| {
-        if !s.is_null() {
-            // SAFETY: s came from lsm_snapshot_new and is freed once (contract).
+        if s.is_null() {
+            return Ok(());
+        }
+        // SAFETY: s came from lsm_snapshot_new and is not freed yet (contract).
+        if unsafe { handle(s, "snapshot") }?.gate.close() {
+            // SAFETY: the gate is closed and drained, so no running call uses s; only
+            // the caller that closed the gate frees the Box from lsm_snapshot_new.
             drop(unsafe { Box::from_raw(s) });
         }
         Ok(())

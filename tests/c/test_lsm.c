@@ -126,6 +126,14 @@ static void test_status_values_and_strings(void) {
     CHECK(strcmp(lsm_status_str(LSM_NOT_FOUND), "not found") == 0);
 }
 
+/* lsm_status_str takes an int: a value that is no status is answered, not UB. */
+static void test_status_str_of_unknown_values(void) {
+    CHECK(strcmp(lsm_status_str(12345), "unknown status") == 0);
+    CHECK(strcmp(lsm_status_str(-1), "unknown status") == 0);
+    CHECK(strcmp(lsm_status_str(LSM_INTERNAL + 1), "unknown status") == 0);
+    CHECK(strcmp(lsm_status_str(LSM_CLOSED), "closed") == 0);
+}
+
 static void test_errmsg(void) {
     CHECK_STATUS(lsm_put(NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
     CHECK(strstr(lsm_errmsg(), "db is NULL") != NULL);
@@ -175,6 +183,56 @@ static void test_options(void) {
     CHECK_OK(lsm_close(db));
     lsm_options_free(o);
     lsm_options_free(NULL);
+}
+
+/* Every per-option rule, through lsm_options_set (the full table is
+ * tests/config_rules.rs): LSM_CONFIG_ERROR naming the key, and the options unchanged. */
+static void test_options_rules(void) {
+    static const char *const bad[][2] = {
+        {"wal.version", "2"},
+        {"wal.sync", "0ms"},
+        {"wal.recovery", "maybe"},
+        {"memtable.max_entries", "0"},
+        {"memtable.max_bytes", "0"},
+        {"memtable.max_immutable", "0"},
+        {"directory.wal", ""},
+        {"directory.ss_table", ""},
+        {"directory.cache", ""},
+        {"cache.block_cache_bytes", "-1"},
+        {"cache.key_cache_entries", "-1"},
+        {"cache.persist_on_close", "maybe"},
+        {"sstable.block_size", "0"},
+        {"sstable.block_size", "255"},
+        {"sstable.bloom_bits_per_key", "65"},
+        {"sstable.compression", "gzip"},
+        {"compaction.level0_file_trigger", "0"},
+        {"compaction.level0_slowdown_files", "0"},
+        {"compaction.level0_stop_files", "0"},
+        {"compaction.level_fanout", "1"},
+        {"compaction.base_level_bytes", "0"},
+        {"compaction.target_file_bytes", "0"},
+        {"compaction.max_levels", "1"}, /* L0 never compacted: writes would stall */
+        {"compaction.max_levels", "17"},
+        {"compaction.pending_bytes_slowdown", "0"},
+        {"compaction.pending_bytes_stop", "0"},
+        {"compaction.background_threads", "0"},
+        {"compaction.background_threads", "257"},
+    };
+    lsm_options *o = lsm_options_new();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lsm_status s = lsm_options_set(o, bad[i][0], bad[i][1]);
+        if (s != LSM_CONFIG_ERROR || strstr(lsm_errmsg(), bad[i][0]) == NULL) {
+            test_failed = 1;
+            fprintf(stderr, "lsm_options_set(%s, \"%s\") returned %s: %s\n", bad[i][0],
+                    bad[i][1], lsm_status_str(s), lsm_errmsg());
+        }
+    }
+    /* None of them stuck: the options still open a database. */
+    char path[600];
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    CHECK_OK(lsm_close(db));
+    lsm_options_free(o);
 }
 
 static void test_open_path_wins_over_config_root(void) {
@@ -701,8 +759,10 @@ int main(int argc, char **argv) {
 
     RUN(test_version);
     RUN(test_status_values_and_strings);
+    RUN(test_status_str_of_unknown_values);
     RUN(test_errmsg);
     RUN(test_options);
+    RUN(test_options_rules);
     RUN(test_open_path_wins_over_config_root);
     RUN(test_open_errors);
     RUN(test_put_get_delete);

@@ -1,18 +1,22 @@
-//! Bytes-like arguments: `bytes` borrowed as is, anything exporting a buffer of
-//! unsigned bytes (`bytearray`, `memoryview`, `array('B')`) through the buffer
-//! protocol, without copying when the buffer is contiguous.
+//! Bytes-like arguments. The engine reads them with the GIL released, when any other
+//! Python thread may run, so only memory nobody can change is lent to it as is: a
+//! `bytes` object, or a read-only `memoryview` of one. Everything else that exports a
+//! buffer of unsigned bytes (`bytearray`, a writable or read-only `memoryview` of
+//! one, `array('B')`, `mmap`, a NumPy array) is copied while the GIL is still held,
+//! since another thread could write it during the call; a read-only flag on a view
+//! says nothing about its exporter, so when in doubt it is a copy.
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyMemoryView};
 
-/// A borrowed byte string; `as_slice` is valid while `self` lives.
+/// A byte string for an engine call; `as_slice` is valid while `self` lives.
 pub enum ByteArg<'a> {
     Bytes(&'a [u8]),
-    /// The exporter cannot be resized while the buffer is held (a `bytearray` raises
-    /// `BufferError`), so the memory stays put while the GIL is released.
-    Buffer(PyBuffer<u8>),
+    /// A read-only, C-contiguous view of a `bytes` object: immutable memory, kept
+    /// alive and in place by the export until the buffer is released.
+    Immutable(PyBuffer<u8>),
     Copied(Vec<u8>),
 }
 
@@ -20,15 +24,25 @@ impl ByteArg<'_> {
     pub fn as_slice(&self) -> &[u8] {
         match self {
             ByteArg::Bytes(b) => b,
-            ByteArg::Buffer(buf) => {
+            ByteArg::Immutable(buf) => {
                 // SAFETY: the buffer is C-contiguous (checked when it was taken), its
-                // `len_bytes` bytes start at `buf_ptr`, and the export keeps them alive
-                // and in place until `buf` is released, which outlives the slice.
+                // `len_bytes` bytes start at `buf_ptr`, the export keeps them alive and
+                // in place until `buf` is released, which outlives the slice, and the
+                // exporter is a `bytes`, which no one can write.
                 unsafe { std::slice::from_raw_parts(buf.buf_ptr() as *const u8, buf.len_bytes()) }
             }
             ByteArg::Copied(v) => v,
         }
     }
+}
+
+/// True for a `memoryview` that views a `bytes` object: the one buffer besides
+/// `bytes` itself whose memory cannot change during a call.
+fn views_bytes(obj: &Bound<'_, PyAny>) -> bool {
+    obj.cast::<PyMemoryView>().is_ok()
+        && obj
+            .getattr("obj")
+            .is_ok_and(|exporter| exporter.cast::<PyBytes>().is_ok())
 }
 
 /// `obj` as bytes, or `TypeError: {what} must be bytes-like, not {type}`.
@@ -37,9 +51,10 @@ pub fn byte_arg<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<ByteArg<'
         return Ok(ByteArg::Bytes(b.as_bytes()));
     }
     if let Ok(buf) = PyBuffer::<u8>::get(obj) {
-        if buf.is_c_contiguous() {
-            return Ok(ByteArg::Buffer(buf));
+        if buf.readonly() && buf.is_c_contiguous() && views_bytes(obj) {
+            return Ok(ByteArg::Immutable(buf));
         }
+        // Copied now, with the GIL held: no Python thread can write it meanwhile.
         return Ok(ByteArg::Copied(buf.to_vec(obj.py())?));
     }
     let type_name = obj
