@@ -4,8 +4,15 @@
 //! `LsmError` to exceptions; `python/lsm/__init__.py` adds the Pythonic layer
 //! (`MutableMapping`, the context manager, `async` methods, `stats()` as a dict).
 
+// `unsafe` is allowed only where a module says why (the buffer protocol).
+#![deny(unsafe_code)]
+
 mod asyncio;
 mod batch;
+#[expect(
+    unsafe_code,
+    reason = "reads the memory of an immutable `bytes` object through the buffer protocol"
+)]
 mod bytes;
 mod call;
 mod cursor;
