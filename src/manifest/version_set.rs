@@ -503,4 +503,66 @@ mod torn_tail_tests {
             assert!(vs.log_number < LAST, "cut {cut}");
         }
     }
+
+    fn recover(fs: &MemFs) -> Result<VersionSet> {
+        VersionSet::recover(
+            Arc::new(fs.clone()),
+            Path::new("db"),
+            Path::new("db/ss_tables"),
+            4,
+            None,
+        )
+    }
+
+    /// Under the hole model a lost page of the last (unsynced) edit reads as zeros;
+    /// a lost page anywhere before it is damage to synced edits, which the later edits
+    /// prove (their synced length is past it).
+    #[test]
+    fn a_lost_page_of_the_last_edit_is_dropped_and_one_before_it_is_corruption() {
+        let fs = MemFs::new();
+        let (path, data, last_start) = straddling_manifest(&fs, 7);
+        // The last edit's second fragment, in the page at the block boundary, zeroed.
+        let mut holed = data.clone();
+        holed[BLOCK_SIZE..].fill(0);
+        fs.write_raw(&path, holed).unwrap();
+        let vs = recover(&fs).unwrap();
+        assert!(vs.log_number < LAST);
+        // A zeroed page of synced edits.
+        let mut holed = data.clone();
+        holed[8192..12288].fill(0);
+        fs.write_raw(&path, holed).unwrap();
+        assert!(recover(&fs).err().is_some_and(|e| e.is_corruption()));
+        // A flipped bit in the last edit, complete: no lost page explains it.
+        let mut flipped = data.clone();
+        flipped[last_start as usize + HEADER_SIZE] ^= 1;
+        fs.write_raw(&path, flipped).unwrap();
+        assert!(recover(&fs).err().is_some_and(|e| e.is_corruption()));
+    }
+
+    /// A manifest an older build wrote (v1 framing, version 1 header) is read; a
+    /// version that disagrees with the framing is not.
+    #[test]
+    fn a_v1_manifest_is_read() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("db/ss_tables")).unwrap();
+        let mut h = header();
+        h[8..12].copy_from_slice(&MANIFEST_VERSION_V1.to_le_bytes());
+        let edit = VersionEdit {
+            log_number: Some(12),
+            next_file_number: Some(13),
+            last_sequence: Some(99),
+            ..Default::default()
+        }
+        .encode();
+        let path = filename::manifest(Path::new("db"), 5);
+        let f = fs.create(&path).unwrap();
+        f.append(&crate::wal::encode_log_v1(&[&h, &edit])).unwrap();
+        set_current(&fs, Path::new("db"), 5).unwrap();
+        let vs = recover(&fs).unwrap();
+        assert_eq!((vs.log_number, vs.last_sequence), (12, 99));
+        // A v2 header in a v1-framed log.
+        let f = fs.create(&path).unwrap();
+        f.append(&crate::wal::encode_log_v1(&[&header(), &edit])).unwrap();
+        assert!(recover(&fs).err().is_some_and(|e| e.is_corruption()));
+    }
 }
