@@ -586,10 +586,18 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut w = crate::wal::WriteAheadLogger::create(&sfs, Path::new("s"), number).unwrap();
     let refs: Vec<&[u8]> = batches.iter().map(|b| b.as_slice()).collect();
     w.append(&refs).unwrap();
-    let v2 = sfs
-        .read_all(&Path::new("s").join(crate::wal::segment_file_name(number)))
-        .unwrap();
-    out.push(("wal_reader", "segment".to_string(), v2));
+    let seg_path = Path::new("s").join(crate::wal::segment_file_name(number));
+    out.push(("wal_reader", "segment".to_string(), sfs.read_all(&seg_path).unwrap()));
+    // One batch per record, synced every few: fragments claim growing synced lengths,
+    // which the reader's hole-or-damage rule looks at.
+    let mut w = crate::wal::WriteAheadLogger::create(&sfs, Path::new("s"), number).unwrap();
+    for (i, b) in refs.iter().enumerate() {
+        w.append(&[b]).unwrap();
+        if i % 4 == 3 {
+            w.sync().unwrap();
+        }
+    }
+    out.push(("wal_reader", "segment_synced".to_string(), sfs.read_all(&seg_path).unwrap()));
     let header = crate::wal::format::encode_segment_header_version(number, 1);
     let mut v1: Vec<&[u8]> = vec![&header];
     v1.extend(refs);
