@@ -517,7 +517,11 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
         h[8..12].copy_from_slice(&crate::manifest::MANIFEST_VERSION_V1.to_le_bytes());
     }
     let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
-    out.push(("manifest", "real_v1".to_string(), crate::wal::encode_log_v1(&refs)));
+    out.push((
+        "manifest",
+        "real_v1".to_string(),
+        crate::wal::encode_log_v1(&refs),
+    ));
     out.push(("manifest", "real".to_string(), manifest));
     out.push(("key_cache", "real".to_string(), read(Path::new("db/cache"))));
     let mut tables: Vec<String> = fs.list_dir(Path::new("db/ss_tables")).unwrap();
@@ -587,7 +591,11 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     let refs: Vec<&[u8]> = batches.iter().map(|b| b.as_slice()).collect();
     w.append(&refs).unwrap();
     let seg_path = Path::new("s").join(crate::wal::segment_file_name(number));
-    out.push(("wal_reader", "segment".to_string(), sfs.read_all(&seg_path).unwrap()));
+    out.push((
+        "wal_reader",
+        "segment".to_string(),
+        sfs.read_all(&seg_path).unwrap(),
+    ));
     // One batch per record, synced every few: fragments claim growing synced lengths,
     // which the reader's hole-or-damage rule looks at.
     let mut w = crate::wal::WriteAheadLogger::create(&sfs, Path::new("s"), number).unwrap();
@@ -597,11 +605,19 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
             w.sync().unwrap();
         }
     }
-    out.push(("wal_reader", "segment_synced".to_string(), sfs.read_all(&seg_path).unwrap()));
+    out.push((
+        "wal_reader",
+        "segment_synced".to_string(),
+        sfs.read_all(&seg_path).unwrap(),
+    ));
     let header = crate::wal::format::encode_segment_header_version(number, 1);
     let mut v1: Vec<&[u8]> = vec![&header];
     v1.extend(refs);
-    out.push(("wal_reader", "segment_v1".to_string(), crate::wal::encode_log_v1(&v1)));
+    out.push((
+        "wal_reader",
+        "segment_v1".to_string(),
+        crate::wal::encode_log_v1(&v1),
+    ));
     // Operation sequences: a mixed one, and one heavy on flush/compact/reopen.
     let mixed: Vec<u8> = (0u32..400)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -32,12 +32,18 @@ fn load_fixture() -> MemFs {
 fn expected() -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut m = BTreeMap::new();
     for i in 0..40u32 {
-        m.insert(format!("k{i:03}").into_bytes(), format!("table-{i}").into_bytes());
+        m.insert(
+            format!("k{i:03}").into_bytes(),
+            format!("table-{i}").into_bytes(),
+        );
     }
     for i in 30..60u32 {
-        m.insert(format!("k{i:03}").into_bytes(), format!("wal-{i}").into_bytes());
+        m.insert(
+            format!("k{i:03}").into_bytes(),
+            format!("wal-{i}").into_bytes(),
+        );
     }
-    m.remove(&b"k005".to_vec());
+    m.remove(b"k005".as_slice());
     for i in 10..15u32 {
         m.remove(&format!("k{i:03}").into_bytes());
     }
@@ -78,7 +84,9 @@ fn a_format_1_database_opens_and_replays_its_wal() {
         assert_eq!(db.get(b"new").unwrap().as_deref(), Some(&b"write"[..]));
         assert_eq!(db.get(b"k045").unwrap().as_deref(), Some(&b"wal-45"[..]));
         let current = String::from_utf8(fs.read_all(Path::new("db/CURRENT")).unwrap()).unwrap();
-        let manifest = fs.read_all(&Path::new("db").join(current.trim_end())).unwrap();
+        let manifest = fs
+            .read_all(&Path::new("db").join(current.trim_end()))
+            .unwrap();
         assert_eq!(manifest[6], 5, "a v2 FULL fragment");
         db.close().unwrap();
     }

@@ -69,13 +69,7 @@ fn regression_resync_never_replays_a_fragment_hidden_in_a_value() {
     let fs = MemFs::new();
     let db = Lsm::open_on(config(RecoveryMode::TolerateTail), Arc::new(fs.clone())).unwrap();
     let seg = live_segment(&fs);
-    let number: u64 = seg
-        .file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let number: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
     let evil = batch(1_000_000, b"evil", b"replayed from a value");
     let crafted_v1 = [b"<<".to_vec(), v1_fragment(&evil), b">>".to_vec()].concat();
     let crafted_v2 = [

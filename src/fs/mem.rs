@@ -565,7 +565,7 @@ mod tests {
             assert!(got.len() >= synced.len() && got.len() <= all.len());
             assert_eq!(&got[..synced.len()], &synced[..], "seed {seed}");
             // The file ends at a page boundary or at its full length.
-            assert!(got.len() == all.len() || got.len() % CRASH_PAGE_SIZE == 0);
+            assert!(got.len() == all.len() || got.len().is_multiple_of(CRASH_PAGE_SIZE));
             lost_ends += usize::from(got.len() < all.len());
             // Every unsynced page is whole or zeros.
             let mut page = synced.len();
@@ -578,7 +578,10 @@ mod tests {
                 page = end;
             }
         }
-        assert!(holes > 10 && lost_ends > 10, "{holes} holes, {lost_ends} cut ends");
+        assert!(
+            holes > 10 && lost_ends > 10,
+            "{holes} holes, {lost_ends} cut ends"
+        );
     }
 
     #[test]

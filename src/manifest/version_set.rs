@@ -164,7 +164,10 @@ impl VersionSet {
                     return Err(LsmError::corruption(
                         &manifest_path,
                         0,
-                        format!("manifest format version {v} in a log framed as {:?}", log.framing),
+                        format!(
+                            "manifest format version {v} in a log framed as {:?}",
+                            log.framing
+                        ),
                     ));
                 }
             }
@@ -562,7 +565,8 @@ mod torn_tail_tests {
         assert_eq!((vs.log_number, vs.last_sequence), (12, 99));
         // A v2 header in a v1-framed log.
         let f = fs.create(&path).unwrap();
-        f.append(&crate::wal::encode_log_v1(&[&header(), &edit])).unwrap();
+        f.append(&crate::wal::encode_log_v1(&[&header(), &edit]))
+            .unwrap();
         assert!(recover(&fs).err().is_some_and(|e| e.is_corruption()));
     }
 }

@@ -196,7 +196,11 @@ impl FragmentHeader {
             length: usize::from(u16::from_le_bytes([h[4], h[5]])),
             type_byte: h[6],
             log: if framing == Framing::V2 { u32_at(7) } else { 0 },
-            synced: if framing == Framing::V2 { u32_at(11) } else { 0 },
+            synced: if framing == Framing::V2 {
+                u32_at(11)
+            } else {
+                0
+            },
         })
     }
 
@@ -368,7 +372,10 @@ mod tests {
         put_fragment(&mut out, FragmentType::First, 0xdead_beef, 27, b"payload");
         assert_eq!(out.len(), HEADER_SIZE + 7);
         let h = FragmentHeader::parse(Framing::V2, &out).unwrap();
-        assert_eq!((h.length, h.type_byte, h.log, h.synced), (7, 6, 0xdead_beef, 27));
+        assert_eq!(
+            (h.length, h.type_byte, h.log, h.synced),
+            (7, 6, 0xdead_beef, 27)
+        );
         assert!(h.crc_matches(Framing::V2, &out[HEADER_SIZE..]));
         assert_eq!(first_log_number(&out), Some(0xdead_beef));
         let mut v1 = Vec::new();
@@ -389,7 +396,10 @@ mod tests {
             })
         );
         let v1 = encode_segment_header_version(42, 1);
-        assert_eq!(decode_segment_header(&v1).map(|h| h.framing()), Ok(Framing::V1));
+        assert_eq!(
+            decode_segment_header(&v1).map(|h| h.framing()),
+            Ok(Framing::V1)
+        );
         assert!(decode_segment_header(&h[..19]).is_err());
         let mut bad = h;
         bad[0] ^= 1;

@@ -115,7 +115,9 @@ enum Event {
         foreign: bool,
     },
     /// The file ends inside a fragment or a record.
-    Cut { lost_from: u64 },
+    Cut {
+        lost_from: u64,
+    },
 }
 
 struct Parser<'a> {
@@ -212,7 +214,9 @@ impl Parser<'_> {
                 pos = block_end;
                 continue;
             }
-            let Some(h) = data.get(pos..).and_then(|d| FragmentHeader::parse(self.framing, d))
+            let Some(h) = data
+                .get(pos..)
+                .and_then(|d| FragmentHeader::parse(self.framing, d))
             else {
                 r.cut(pos as u64);
                 break;
@@ -230,7 +234,10 @@ impl Parser<'_> {
             if frag_end > block_end {
                 damage(
                     &mut r,
-                    format!("fragment length {} runs past the end of its block", h.length),
+                    format!(
+                        "fragment length {} runs past the end of its block",
+                        h.length
+                    ),
                     block_end,
                 );
                 pos = self.resync(pos + 1);
@@ -246,7 +253,11 @@ impl Parser<'_> {
                     data.len()
                 };
                 if next < data.len() {
-                    damage(&mut r, format!("fragment length {} runs past a later fragment", h.length), pos + hs);
+                    damage(
+                        &mut r,
+                        format!("fragment length {} runs past a later fragment", h.length),
+                        pos + hs,
+                    );
                     pos = next;
                     continue;
                 }
@@ -544,7 +555,11 @@ mod tests {
                 let got = read(&data[..cut]);
                 assert_eq!(payloads(&got), &recs[..5], "cut {cut}");
                 assert!(got.damage.is_empty(), "cut {cut}: {:?}", got.damage);
-                assert!(got.tail_damage.is_empty(), "cut {cut}: {:?}", got.tail_damage);
+                assert!(
+                    got.tail_damage.is_empty(),
+                    "cut {cut}: {:?}",
+                    got.tail_damage
+                );
                 // A cut inside the padding before the next record loses nothing.
                 if cut > prefix.len() {
                     assert_eq!(got.torn_tail, Some(prefix.len() as u64), "cut {cut}");
@@ -574,7 +589,11 @@ mod tests {
     fn regression_damage_followed_by_records_in_the_same_block_is_not_a_torn_tail() {
         let recs: Vec<Vec<u8>> = (0..30u8).map(|i| vec![i + 1; 50]).collect();
         // v2: unsynced, a flipped bit is no lost page; synced, the later records say so.
-        for mut data in [write_log(&recs, false), write_log(&recs, true), write_v1(&recs)] {
+        for mut data in [
+            write_log(&recs, false),
+            write_log(&recs, true),
+            write_v1(&recs),
+        ] {
             let at = data.len() / 4;
             data[at] ^= 0x10;
             let got = read(&data);
@@ -626,8 +645,20 @@ mod tests {
         let tag = log_tag(NUMBER);
         let mut evil = b"<<".to_vec();
         put_fragment_v1(&mut evil, FragmentType::Full, b"EVIL-v1");
-        put_fragment(&mut evil, FragmentType::Full, tag.wrapping_add(1), 0, b"EVIL-v2+1");
-        put_fragment(&mut evil, FragmentType::Full, tag.wrapping_sub(1), 0, b"EVIL-v2-1");
+        put_fragment(
+            &mut evil,
+            FragmentType::Full,
+            tag.wrapping_add(1),
+            0,
+            b"EVIL-v2+1",
+        );
+        put_fragment(
+            &mut evil,
+            FragmentType::Full,
+            tag.wrapping_sub(1),
+            0,
+            b"EVIL-v2-1",
+        );
         put_fragment(&mut evil, FragmentType::Full, 0, 0, b"EVIL-v2-0");
         evil.extend_from_slice(b">>");
         (0..10u8)
@@ -676,7 +707,11 @@ mod tests {
         assert!(got.records.is_empty());
         assert_eq!(got.framing, Framing::V2);
         assert!(!got.damage.is_empty() || !got.tail_damage.is_empty());
-        assert!(got.damage.iter().chain(&got.tail_damage).all(|d| d.reason.contains("of log")));
+        assert!(got
+            .damage
+            .iter()
+            .chain(&got.tail_damage)
+            .all(|d| d.reason.contains("of log")));
     }
 
     /// The bytes of `data` with the pages `lost` (4 KiB, by index) zeroed, as a power

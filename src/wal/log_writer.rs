@@ -1,9 +1,7 @@
 //! `LogWriter`: appends records to a log in the block framing of [`super::format`] (v2).
 //! Generic over what a record holds, so the WAL and the MANIFEST share it.
 
-use super::format::{
-    log_tag, put_fragment, put_fragment_v1, Framing, FragmentType, BLOCK_SIZE,
-};
+use super::format::{log_tag, put_fragment, put_fragment_v1, FragmentType, Framing, BLOCK_SIZE};
 use crate::fs::WritableFile;
 use std::io;
 use std::path::{Path, PathBuf};

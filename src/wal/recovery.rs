@@ -31,8 +31,10 @@ pub struct ReplayReport {
 /// in log order, with its decoded operations.
 ///
 /// The last segment may end torn, or even be empty or hold only a torn header, as a
-/// crash while creating or appending to it leaves it; earlier segments were complete
-/// when a later one was created, so any loss in them is damage. What damage means
+/// crash while creating or appending to it leaves it; earlier segments were synced
+/// when a later one was created, so any loss in them is damage — unless every later
+/// segment is empty, which is what a power cut during the open that dropped the torn
+/// tail leaves. What damage means
 /// depends on `mode`; see [`RecoveryMode`] and `docs/FORMAT.md`.
 ///
 /// On an error, `apply` may already have seen batches of the segments before it; the
@@ -45,20 +47,30 @@ pub fn replay_segments(
     mut apply: impl FnMut(&DecodedBatch<'_>, &[BatchOp<'_>]) -> Result<()>,
 ) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
-    for (i, &number) in numbers.iter().enumerate() {
+    let mut logs = Vec::with_capacity(numbers.len());
+    for &number in numbers {
         let path = dir.join(segment_file_name(number));
         let data = fs
             .read_all(&path)
             .map_err(|e| LsmError::io_at("read", &path, e))?;
+        let contents = read_log(&data, &path, number);
+        logs.push((number, path, contents));
+    }
+    // A segment may end torn when only segments without batches follow it: an open
+    // creates its new segment before the manifest edit that retires the segments it
+    // replayed lands, so a power cut in between leaves the torn segment followed by an
+    // empty one. Damage may hide batches, so a damaged segment counts as holding some.
+    let holds_batches = |c: &LogContents| c.records.len() > 1 || !c.damage.is_empty();
+    let last_with_batches = logs.iter().rposition(|(_, _, c)| holds_batches(c));
+    for (i, (number, path, contents)) in logs.into_iter().enumerate() {
         report.segments += 1;
         let mut seg = Segment {
             path: &path,
             number,
-            last: i + 1 == numbers.len(),
+            last: last_with_batches.is_none_or(|l| i >= l),
             mode,
             report: &mut report,
         };
-        let contents = read_log(&data, &path, number);
         seg.replay(contents, &mut apply)?;
     }
     Ok(report)
@@ -359,8 +371,13 @@ mod tests {
                 let (seqs, _) = replay(&fs, &[1, 2], mode).unwrap();
                 assert_eq!(seqs, vec![1], "cut {cut}");
             }
-            // Not the last segment: it lost its header, which no crash explains.
+            // Followed by an empty segment only (an open that crashed before its
+            // manifest edit), it still is the end of the log.
             write_segment(&fs, 3, &[]);
+            let (seqs, _) = replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail).unwrap();
+            assert_eq!(seqs, vec![1], "cut {cut}");
+            // Not the last segment: it lost its header, which no crash explains.
+            write_segment(&fs, 3, &[batch(2, 1)]);
             assert!(replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail)
                 .unwrap_err()
                 .is_corruption());
@@ -389,7 +406,10 @@ mod tests {
                         seq += 1;
                         // Smaller under holes, so that whole groups survive often.
                         let max = if holes { 2500 } else { 9000 };
-                        batch(seq, ((seed * 7919 + round * 104_729 + i * 31) % max) as usize)
+                        batch(
+                            seq,
+                            ((seed * 7919 + round * 104_729 + i * 31) % max) as usize,
+                        )
                     })
                     .collect();
                 let refs: Vec<&[u8]> = group.iter().map(|b| b.as_slice()).collect();
@@ -466,7 +486,11 @@ mod tests {
         let fs = setup();
         let path = partly_synced(&fs, 20, 15);
         let data = fs.read_all(&path).unwrap();
-        let offsets: Vec<u64> = read_log(&data, &path, 1).records.iter().map(|r| r.0).collect();
+        let offsets: Vec<u64> = read_log(&data, &path, 1)
+            .records
+            .iter()
+            .map(|r| r.0)
+            .collect();
         let flip = offsets[3] as usize + HEADER_SIZE + 100;
         let mut flipped = data.clone();
         flipped[flip] ^= 0x01;
@@ -508,7 +532,31 @@ mod tests {
         // A v1 header on v2 framing (or the reverse) is no segment this build wrote.
         let mut w = LogWriter::new(fs.create(&path).unwrap(), path.clone(), 3);
         w.add_records(&[&header, &batches[0]]).unwrap();
-        assert_eq!(corruption_at(replay(&fs, &[3], RecoveryMode::TolerateTail)).1, 0);
+        assert_eq!(
+            corruption_at(replay(&fs, &[3], RecoveryMode::TolerateTail)).1,
+            0
+        );
+    }
+
+    /// An open that dropped a torn tail creates its new segment before its manifest
+    /// edit retires the torn one; a power cut in between leaves both.
+    #[test]
+    fn a_torn_segment_followed_only_by_empty_segments_is_still_the_last() {
+        let fs = setup();
+        let path = write_segment(&fs, 1, &[batch(1, 10), batch(2, 10)]);
+        let data = fs.read_all(&path).unwrap();
+        fs.write_raw(&path, data[..data.len() - 3].to_vec()).unwrap();
+        write_segment(&fs, 2, &[]);
+        write_segment(&fs, 3, &[]);
+        let (seqs, report) = replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail).unwrap();
+        assert_eq!(seqs, vec![1]);
+        assert_eq!(report.dropped_tail.map(|(p, _)| p), Some(path));
+        assert!(replay(&fs, &[1, 2, 3], RecoveryMode::Absolute).is_err());
+        // A batch in a later segment makes the torn one an earlier segment again.
+        write_segment(&fs, 3, &[batch(3, 10)]);
+        assert!(replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail)
+            .unwrap_err()
+            .is_corruption());
     }
 
     #[test]

@@ -93,7 +93,10 @@ mod tests {
         assert_eq!(data.len() as u64, w.len());
         let got = read_log(&data, w.path(), 12);
         assert_eq!(got.records.len(), 1);
-        assert_eq!(decode_segment_header(&got.records[0].1).map(|h| h.number), Ok(12));
+        assert_eq!(
+            decode_segment_header(&got.records[0].1).map(|h| h.number),
+            Ok(12)
+        );
     }
 
     #[test]
