@@ -406,4 +406,3 @@ fn power_cut_during_the_open_after_a_torn_tail_loses_nothing_more() {
     }
     eprintln!("opens after a torn tail: {} cuts", t.cuts);
 }
-

@@ -545,7 +545,8 @@ mod tests {
         let fs = setup();
         let path = write_segment(&fs, 1, &[batch(1, 10), batch(2, 10)]);
         let data = fs.read_all(&path).unwrap();
-        fs.write_raw(&path, data[..data.len() - 3].to_vec()).unwrap();
+        fs.write_raw(&path, data[..data.len() - 3].to_vec())
+            .unwrap();
         write_segment(&fs, 2, &[]);
         write_segment(&fs, 3, &[]);
         let (seqs, report) = replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail).unwrap();
