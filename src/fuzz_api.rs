@@ -89,10 +89,12 @@ fn scan(db: &Lsm, what: &str) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
     Some(out)
 }
 
-/// `bytes` as a WAL segment (log framing + batches), decoded directly. Returns the
-/// number of well-formed batches.
+/// `bytes` as a WAL segment (log framing v1 or v2 + batches), decoded directly, as the
+/// segment of [`wal_replay`]'s database (whose number v2 fragments must carry). Returns
+/// the number of well-formed batches.
 pub fn wal_read(bytes: &[u8]) -> usize {
-    let log = crate::wal::read_log(bytes, Path::new("fuzz.log"));
+    let (_, seg) = wal_base();
+    let log = crate::wal::read_log(bytes, seg, segment_number(seg));
     let mut batches = 0;
     for (_, rec) in &log.records {
         if let Ok(b) = DecodedBatch::parse(rec) {
@@ -122,6 +124,12 @@ fn wal_base() -> &'static (MemFs, PathBuf) {
             .expect("fuzz base: a WAL segment");
         (fs.crash(None), wal_dir.join(name))
     })
+}
+
+fn segment_number(seg: &Path) -> u64 {
+    seg.file_name()
+        .and_then(|n| crate::wal::parse_segment_file_name(&n.to_string_lossy()))
+        .expect("fuzz base: a segment name")
 }
 
 /// `bytes` as the live WAL segment of a database, opened under every recovery mode:
@@ -270,14 +278,15 @@ pub fn base() -> &'static Base {
 /// `bytes` as the MANIFEST that a valid CURRENT names: the open fails with a typed
 /// error or the database reads consistently.
 pub fn manifest_open(bytes: &[u8]) {
-    let log = crate::wal::read_log(bytes, Path::new("MANIFEST-fuzz"));
-    for (_, rec) in &log.records {
-        let _ = crate::manifest::VersionEdit::decode(rec);
-    }
     let b = base();
     let fs = b.fs.crash(None);
     let current = fs.read_all(Path::new("db/CURRENT")).unwrap();
     let name = String::from_utf8(current).unwrap();
+    let number = crate::filename::parse_manifest(name.trim_end()).expect("fuzz base: CURRENT");
+    let log = crate::wal::read_log(bytes, Path::new(name.trim_end()), number);
+    for (_, rec) in &log.records {
+        let _ = crate::manifest::VersionEdit::decode(rec);
+    }
     let manifest = Path::new("db").join(name.trim_end());
     fs.write_raw(&manifest, bytes.to_vec()).unwrap();
     let mut c = config();
@@ -498,11 +507,22 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     let fs = &b.fs;
     let read = |p: &Path| fs.read_all(p).unwrap();
     let current = String::from_utf8(read(Path::new("db/CURRENT"))).unwrap();
+    let manifest = read(&Path::new("db").join(current.trim_end()));
+    let number = crate::filename::parse_manifest(current.trim_end()).unwrap();
+    // The same manifest in the v1 framing, with a version-1 header, as an old build
+    // wrote it: both framings stay reachable.
+    let log = crate::wal::read_log(&manifest, Path::new("seed"), number);
+    let mut records: Vec<Vec<u8>> = log.records.into_iter().map(|(_, r)| r).collect();
+    if let Some(h) = records.first_mut() {
+        h[8..12].copy_from_slice(&crate::manifest::MANIFEST_VERSION_V1.to_le_bytes());
+    }
+    let refs: Vec<&[u8]> = records.iter().map(|r| r.as_slice()).collect();
     out.push((
         "manifest",
-        "real".to_string(),
-        read(&Path::new("db").join(current.trim_end())),
+        "real_v1".to_string(),
+        crate::wal::encode_log_v1(&refs),
     ));
+    out.push(("manifest", "real".to_string(), manifest));
     out.push(("key_cache", "real".to_string(), read(Path::new("db/cache"))));
     let mut tables: Vec<String> = fs.list_dir(Path::new("db/ss_tables")).unwrap();
     tables.sort();
@@ -551,12 +571,53 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     db.sync().unwrap();
     let cut = wfs.crash(None);
     drop(db);
-    for name in cut.list_dir(Path::new("db/wals")).unwrap() {
-        let bytes = cut.read_all(&Path::new("db/wals").join(&name)).unwrap();
-        if !bytes.is_empty() {
-            out.push(("wal_reader", "segment".to_string(), bytes));
+    // Its batches, framed again as the segment `wal_replay` replaces (whose number v2
+    // fragments carry), in both framings.
+    let mut batches = Vec::new();
+    let mut names = cut.list_dir(Path::new("db/wals")).unwrap();
+    names.sort();
+    for name in names {
+        let path = Path::new("db/wals").join(&name);
+        let bytes = cut.read_all(&path).unwrap();
+        let n = crate::wal::parse_segment_file_name(&name).unwrap();
+        let log = crate::wal::read_log(&bytes, &path, n);
+        batches.extend(log.records.into_iter().skip(1).map(|(_, r)| r));
+    }
+    let (_, seg) = wal_base();
+    let number = segment_number(seg);
+    let sfs = MemFs::new();
+    sfs.create_dir_all(Path::new("s")).unwrap();
+    let mut w = crate::wal::WriteAheadLogger::create(&sfs, Path::new("s"), number).unwrap();
+    let refs: Vec<&[u8]> = batches.iter().map(|b| b.as_slice()).collect();
+    w.append(&refs).unwrap();
+    let seg_path = Path::new("s").join(crate::wal::segment_file_name(number));
+    out.push((
+        "wal_reader",
+        "segment".to_string(),
+        sfs.read_all(&seg_path).unwrap(),
+    ));
+    // One batch per record, synced every few: fragments claim growing synced lengths,
+    // which the reader's hole-or-damage rule looks at.
+    let mut w = crate::wal::WriteAheadLogger::create(&sfs, Path::new("s"), number).unwrap();
+    for (i, b) in refs.iter().enumerate() {
+        w.append(&[b]).unwrap();
+        if i % 4 == 3 {
+            w.sync().unwrap();
         }
     }
+    out.push((
+        "wal_reader",
+        "segment_synced".to_string(),
+        sfs.read_all(&seg_path).unwrap(),
+    ));
+    let header = crate::wal::format::encode_segment_header_version(number, 1);
+    let mut v1: Vec<&[u8]> = vec![&header];
+    v1.extend(refs);
+    out.push((
+        "wal_reader",
+        "segment_v1".to_string(),
+        crate::wal::encode_log_v1(&v1),
+    ));
     // Operation sequences: a mixed one, and one heavy on flush/compact/reopen.
     let mixed: Vec<u8> = (0u32..400)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

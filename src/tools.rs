@@ -55,7 +55,7 @@ pub fn detect(path: &Path) -> Result<DumpKind> {
         return Ok(DumpKind::Manifest);
     }
     let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
-    let log = wal::read_log(&data, path);
+    let log = wal::read_log(&data, path, log_number(path, &data));
     if let Some((_, first)) = log.records.first() {
         if wal::format::decode_segment_header(first).is_ok() {
             return Ok(DumpKind::Wal);
@@ -102,10 +102,19 @@ fn file_number(path: &Path) -> u64 {
     name.trim_start_matches("MANIFEST-").parse().unwrap_or(0)
 }
 
+/// The number a log's fragments should carry: the one in its file name, else (a file
+/// renamed by hand) the one its first fragment claims.
+fn log_number(path: &Path, data: &[u8]) -> u64 {
+    match file_number(path) {
+        0 => wal::format::first_log_number(data).map_or(0, u64::from),
+        n => n,
+    }
+}
+
 fn dump_wal(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
     let w = io(path);
     let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
-    let log = wal::read_log(&data, path);
+    let log = wal::read_log(&data, path, log_number(path, &data));
     writeln!(
         out,
         "# WAL segment {} ({} bytes)",
@@ -116,10 +125,10 @@ fn dump_wal(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) ->
     let mut records = log.records.iter();
     match records.next() {
         Some((_, first)) => match wal::format::decode_segment_header(first) {
-            Ok(n) => writeln!(
+            Ok(h) => writeln!(
                 out,
-                "header: segment {n}, format version {}",
-                wal::format::WAL_FORMAT_VERSION
+                "header: segment {}, format version {}",
+                h.number, h.version
             ),
             Err(reason) => writeln!(out, "header: bad ({reason})"),
         }
@@ -258,7 +267,7 @@ fn dump_table(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) 
 fn dump_manifest(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
     let w = io(path);
     let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
-    let log = wal::read_log(&data, path);
+    let log = wal::read_log(&data, path, log_number(path, &data));
     writeln!(out, "# manifest {} ({} bytes)", path.display(), data.len()).map_err(&w)?;
     for (i, (offset, rec)) in log.records.iter().enumerate() {
         if i == 0 {

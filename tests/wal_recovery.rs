@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 const N: u32 = 600;
 const BLOCK: u64 = 32 * 1024;
-const HEADER: u64 = 7;
+/// A v2 fragment header: crc, length, type, log number, synced length (FORMAT.md).
+const HEADER: u64 = 15;
 
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:05}").into_bytes()
@@ -91,7 +92,8 @@ struct Record {
     payloads: Vec<(u64, u64)>,
 }
 
-/// Parses the framing of an undamaged log (the engine's documented format).
+/// Parses the framing of an undamaged log (the engine's documented format, v2: types
+/// 5 FULL, 6 FIRST, 7 MIDDLE, 8 LAST).
 fn records(data: &[u8]) -> Vec<Record> {
     let mut out = Vec::new();
     let mut cur: Option<Record> = None;
@@ -107,23 +109,23 @@ fn records(data: &[u8]) -> Vec<Record> {
         let ty = data[p + 6];
         let payload = (pos + HEADER, pos + HEADER + len);
         match ty {
-            1 => out.push(Record {
+            5 => out.push(Record {
                 start: pos,
                 end: payload.1,
                 payloads: vec![payload],
             }),
-            2 => {
+            6 => {
                 cur = Some(Record {
                     start: pos,
                     end: payload.1,
                     payloads: vec![payload],
                 })
             }
-            3 | 4 => {
+            7 | 8 => {
                 let r = cur.as_mut().expect("MIDDLE/LAST without FIRST");
                 r.payloads.push(payload);
                 r.end = payload.1;
-                if ty == 4 {
+                if ty == 8 {
                     out.push(cur.take().unwrap());
                 }
             }

@@ -142,7 +142,7 @@ impl DbInner {
             let vs = self.versions.lock();
             (vs.log_number, wal.logger.number(), vs.manifest_number())
         };
-        let mut logs: Vec<(PathBuf, FileKind, bool)> = Vec::new();
+        let mut logs: Vec<(PathBuf, u64, FileKind, bool)> = Vec::new();
         for n in self
             .wal_segments()?
             .into_iter()
@@ -151,6 +151,7 @@ impl DbInner {
             // The live segment may be mid-append while it is read.
             logs.push((
                 self.paths.wal_dir.join(wal::segment_file_name(n)),
+                n,
                 FileKind::Wal,
                 n == live_segment,
             ));
@@ -158,16 +159,17 @@ impl DbInner {
         if let Some(m) = manifest {
             logs.push((
                 filename::manifest(&self.paths.root, m),
+                m,
                 FileKind::Manifest,
                 false,
             ));
         }
-        for (path, kind, live) in logs {
+        for (path, number, kind, live) in logs {
             let data = self
                 .fs
                 .read_all(&path)
                 .map_err(|e| LsmError::io_at("read", &path, e))?;
-            let log = wal::read_log(&data, &path);
+            let log = wal::read_log(&data, &path, number);
             if let Some(d) = log.damage.first() {
                 return Err(LsmError::corruption(&path, d.offset, d.reason.clone()));
             }

@@ -3,10 +3,11 @@
 //!
 //! The model: a file's bytes become durable when the file is synced (appends only, so
 //! a durable prefix length is enough); a directory entry (a create, rename or delete)
-//! becomes durable when its directory is synced. [`MemFs::crash`] returns the file
+//! becomes durable when its directory is synced. [`MemFs::crash_with`] returns the file
 //! system a machine would find after losing power now: only durable entries, each
-//! file cut back to its durable prefix, optionally keeping a torn piece of the unsynced
-//! tail. Directories themselves are durable as soon as they are created.
+//! file's durable prefix, and of its unsynced bytes what the [`CrashModel`] keeps (none,
+//! a torn prefix, or any subset of its 4 KiB pages). Directories themselves are durable
+//! as soon as they are created.
 
 use super::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use parking_lot::Mutex;
@@ -49,6 +50,29 @@ struct State {
     locks: BTreeSet<PathBuf>,
     faults: Faults,
 }
+
+/// What a power cut keeps of the bytes appended to a file since its last sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashModel {
+    /// Nothing: each file is its durable prefix.
+    Synced,
+    /// A pseudo-random prefix of the unsynced tail (a torn append), chosen by `seed`.
+    Torn {
+        /// Seeds the choice of each file's cut.
+        seed: u64,
+    },
+    /// Each 4 KiB page (aligned to file offsets) holding unsynced bytes persists or is
+    /// lost independently, chosen by `seed`, as a disk writes back dirty pages in any
+    /// order. A lost page reads as zeros when a later page persisted; otherwise the
+    /// file ends before it.
+    Holes {
+        /// Seeds the choice of each page.
+        seed: u64,
+    },
+}
+
+/// The size of the pages [`CrashModel::Holes`] keeps or loses.
+pub const CRASH_PAGE_SIZE: usize = 4096;
 
 /// The in-memory file system. Clones share the same files.
 #[derive(Clone, Default)]
@@ -137,8 +161,24 @@ impl MemFs {
     /// pseudo-random part of its unsynced tail (a torn write); without, exactly its
     /// durable prefix. This file system is left as it was.
     pub fn crash(&self, torn_seed: Option<u64>) -> MemFs {
+        self.crash_with(match torn_seed {
+            None => CrashModel::Synced,
+            Some(seed) => CrashModel::Torn { seed },
+        })
+    }
+
+    /// The file system found after a power cut now, keeping of each file's unsynced
+    /// bytes what `model` says. Directory entries survive only when their directory
+    /// was synced, whatever the model. This file system is left as it was.
+    pub fn crash_with(&self, model: CrashModel) -> MemFs {
         let st = self.state.lock();
-        let mut rng = torn_seed.unwrap_or(0) | 1;
+        let mut rng = match model {
+            CrashModel::Synced => 0,
+            CrashModel::Torn { seed } => seed,
+            // Mixed, so that nearby seeds (0, 1, 2, ...) do not draw alike first pages:
+            // xorshift's first outputs keep the low bits of a small state.
+            CrashModel::Holes { seed } => splitmix(seed),
+        } | 1;
         let mut next = move || {
             rng ^= rng << 13;
             rng ^= rng >> 7;
@@ -152,14 +192,10 @@ impl MemFs {
             for (name, inode) in &dir.durable {
                 let copy = copies.entry(Arc::as_ptr(inode)).or_insert_with(|| {
                     let src = inode.lock();
-                    let mut keep = src.synced_len;
-                    let unsynced = src.data.len() - src.synced_len;
-                    if torn_seed.is_some() && unsynced > 0 {
-                        keep += (next() % (unsynced as u64 + 1)) as usize;
-                    }
+                    let data = after_power_cut(&src, model, &mut next);
                     Arc::new(Mutex::new(Inode {
-                        data: src.data[..keep].to_vec(),
-                        synced_len: keep,
+                        synced_len: data.len(),
+                        data,
                     }))
                 });
                 entries.insert(name.clone(), copy.clone());
@@ -225,6 +261,48 @@ impl MemFs {
         i.data = data;
         Ok(())
     }
+}
+
+fn splitmix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The bytes of `file` that a power cut under `model` leaves; `next` draws the chances.
+fn after_power_cut(file: &Inode, model: CrashModel, next: &mut impl FnMut() -> u64) -> Vec<u8> {
+    let synced = file.synced_len;
+    let len = file.data.len();
+    let mut out = file.data[..synced].to_vec();
+    match model {
+        CrashModel::Synced => {}
+        CrashModel::Torn { .. } => {
+            if len > synced {
+                let keep = (next() % (len - synced + 1) as u64) as usize;
+                out.extend_from_slice(&file.data[synced..synced + keep]);
+            }
+        }
+        CrashModel::Holes { .. } => {
+            let mut page = synced / CRASH_PAGE_SIZE * CRASH_PAGE_SIZE;
+            let mut kept = Vec::new();
+            while page < len {
+                let from = page.max(synced);
+                let to = (page + CRASH_PAGE_SIZE).min(len);
+                if (next() >> 32) & 1 == 0 {
+                    kept.push((from, to));
+                }
+                page += CRASH_PAGE_SIZE;
+            }
+            if let Some(&(_, end)) = kept.last() {
+                out.resize(end, 0);
+                for (from, to) in kept {
+                    out[from..to].copy_from_slice(&file.data[from..to]);
+                }
+            }
+        }
+    }
+    out
 }
 
 struct MemWritable {
@@ -464,6 +542,46 @@ mod tests {
         let torn = fs.crash(Some(7));
         let a2 = torn.read_all(Path::new("db/a")).unwrap();
         assert!(a2.starts_with(b"hello") && b"hello world".starts_with(&a2[..]));
+    }
+
+    #[test]
+    fn a_power_cut_with_holes_keeps_or_zeroes_each_unsynced_page() {
+        let fs = MemFs::new();
+        fs.create_dir_all(Path::new("db")).unwrap();
+        let f = fs.create(Path::new("db/f")).unwrap();
+        fs.sync_dir(Path::new("db")).unwrap();
+        let synced: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8 + 1).collect();
+        f.append(&synced).unwrap();
+        f.sync().unwrap();
+        let tail: Vec<u8> = (0..30_000u32).map(|i| (i % 241) as u8 + 1).collect();
+        f.append(&tail).unwrap();
+        let all = [synced.clone(), tail].concat();
+        let (mut holes, mut lost_ends) = (0, 0);
+        for seed in 0..64 {
+            let got = fs
+                .crash_with(CrashModel::Holes { seed })
+                .read_all(Path::new("db/f"))
+                .unwrap();
+            assert!(got.len() >= synced.len() && got.len() <= all.len());
+            assert_eq!(&got[..synced.len()], &synced[..], "seed {seed}");
+            // The file ends at a page boundary or at its full length.
+            assert!(got.len() == all.len() || got.len().is_multiple_of(CRASH_PAGE_SIZE));
+            lost_ends += usize::from(got.len() < all.len());
+            // Every unsynced page is whole or zeros.
+            let mut page = synced.len();
+            while page < got.len() {
+                let end = ((page / CRASH_PAGE_SIZE + 1) * CRASH_PAGE_SIZE).min(got.len());
+                let kept = got[page..end] == all[page..end];
+                let zero = got[page..end].iter().all(|&b| b == 0);
+                assert!(kept || zero, "seed {seed}: page at {page} is neither");
+                holes += usize::from(zero);
+                page = end;
+            }
+        }
+        assert!(
+            holes > 10 && lost_ends > 10,
+            "{holes} holes, {lost_ends} cut ends"
+        );
     }
 
     #[test]

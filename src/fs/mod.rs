@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use mem::MemFs;
+pub use mem::{CrashModel, MemFs, CRASH_PAGE_SIZE};
 pub use os::OsFs;
 
 /// A file opened for appending.

@@ -6,4 +6,4 @@ mod version_set;
 
 pub use version::{TableFile, Version};
 pub use version_edit::{FileMeta, VersionEdit};
-pub use version_set::{set_current, write_manifest, VersionSet};
+pub use version_set::{set_current, write_manifest, VersionSet, MANIFEST_VERSION_V1};

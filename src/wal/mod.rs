@@ -3,8 +3,10 @@
 //!
 //! The log is a sequence of segments `000001.log`, `000002.log`, ...; a new one starts
 //! when the memtable is frozen, and one is deleted once its memtable is flushed. The
-//! framing ([`format`]) is LevelDB's: 32 KiB blocks of checksummed fragments, which lets
-//! recovery tell a torn tail left by a power cut from damage in the middle of the log.
+//! framing ([`format`]) is LevelDB's, 32 KiB blocks of checksummed fragments, with each
+//! fragment naming its log and how much of the file was synced when it was framed
+//! (v2); that lets recovery tell what a power cut left (a torn tail, or holes in the
+//! unsynced end) from damage in the middle of the log.
 //! [`LogWriter`] and [`read_log`] know nothing of batches, so the MANIFEST uses them too.
 
 pub mod format;
@@ -13,7 +15,8 @@ mod log_writer;
 mod recovery;
 mod writer;
 
-pub use log_reader::{complete_fragment_at, read_log};
+pub use log_reader::read_log;
+pub use log_writer::encode_log_v1;
 pub use log_writer::LogWriter;
 pub use recovery::replay_segments;
 pub use writer::WriteAheadLogger;

@@ -31,8 +31,10 @@ pub struct ReplayReport {
 /// in log order, with its decoded operations.
 ///
 /// The last segment may end torn, or even be empty or hold only a torn header, as a
-/// crash while creating or appending to it leaves it; earlier segments were complete
-/// when a later one was created, so any loss in them is damage. What damage means
+/// crash while creating or appending to it leaves it; earlier segments were synced
+/// when a later one was created, so any loss in them is damage — unless every later
+/// segment is empty, which is what a power cut during the open that dropped the torn
+/// tail leaves. What damage means
 /// depends on `mode`; see [`RecoveryMode`] and `docs/FORMAT.md`.
 ///
 /// On an error, `apply` may already have seen batches of the segments before it; the
@@ -45,20 +47,30 @@ pub fn replay_segments(
     mut apply: impl FnMut(&DecodedBatch<'_>, &[BatchOp<'_>]) -> Result<()>,
 ) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
-    for (i, &number) in numbers.iter().enumerate() {
+    let mut logs = Vec::with_capacity(numbers.len());
+    for &number in numbers {
         let path = dir.join(segment_file_name(number));
         let data = fs
             .read_all(&path)
             .map_err(|e| LsmError::io_at("read", &path, e))?;
+        let contents = read_log(&data, &path, number);
+        logs.push((number, path, contents));
+    }
+    // A segment may end torn when only segments without batches follow it: an open
+    // creates its new segment before the manifest edit that retires the segments it
+    // replayed lands, so a power cut in between leaves the torn segment followed by an
+    // empty one. Damage may hide batches, so a damaged segment counts as holding some.
+    let holds_batches = |c: &LogContents| c.records.len() > 1 || !c.damage.is_empty();
+    let last_with_batches = logs.iter().rposition(|(_, _, c)| holds_batches(c));
+    for (i, (number, path, contents)) in logs.into_iter().enumerate() {
         report.segments += 1;
         let mut seg = Segment {
             path: &path,
             number,
-            last: i + 1 == numbers.len(),
+            last: last_with_batches.is_none_or(|l| i >= l),
             mode,
             report: &mut report,
         };
-        let contents = read_log(&data, &path);
         seg.replay(contents, &mut apply)?;
     }
     Ok(report)
@@ -101,11 +113,20 @@ impl Segment<'_> {
                 return Ok(());
             }
             Some((offset, header)) => match decode_segment_header(header) {
-                Ok(n) if n == self.number => {
+                Ok(h) if h.number != self.number => {
+                    let n = h.number;
+                    self.damaged(*offset, &format!("segment header names segment {n}"))?;
                     records.next();
                 }
-                Ok(n) => {
-                    self.damaged(*offset, &format!("segment header names segment {n}"))?;
+                Ok(h) if h.framing() != contents.framing => {
+                    let reason = format!(
+                        "segment header says format version {} but the segment is framed as {:?}",
+                        h.version, contents.framing
+                    );
+                    self.damaged(*offset, &reason)?;
+                    records.next();
+                }
+                Ok(_) => {
                     records.next();
                 }
                 Err(reason) => self.damaged(*offset, &reason)?,
@@ -171,9 +192,9 @@ impl Segment<'_> {
 mod tests {
     use super::*;
     use crate::batch::WriteBatch;
-    use crate::fs::MemFs;
-    use crate::wal::format::{BLOCK_SIZE, HEADER_SIZE};
-    use crate::wal::{LogWriter, WriteAheadLogger};
+    use crate::fs::{CrashModel, MemFs};
+    use crate::wal::format::{encode_segment_header_version, BLOCK_SIZE, HEADER_SIZE};
+    use crate::wal::{encode_log_v1, LogWriter, WriteAheadLogger};
 
     const DIR: &str = "db";
 
@@ -245,7 +266,7 @@ mod tests {
         let last = batch(2, 1200);
         let path = write_segment(&fs, 7, &[first, last]);
         let data = fs.read_all(&path).unwrap();
-        let clean = read_log(&data, &path);
+        let clean = read_log(&data, &path, 7);
         let last_start = clean.records[2].0;
         assert!(last_start < BLOCK_SIZE as u64 && data.len() > BLOCK_SIZE);
         for cut in last_start as usize + 1..data.len() {
@@ -283,7 +304,7 @@ mod tests {
         let batches: Vec<Vec<u8>> = (1..=8).map(|s| batch(s, 20_000)).collect();
         let path = write_segment(&fs, 4, &batches);
         let mut data = fs.read_all(&path).unwrap();
-        let clean = read_log(&data, &path);
+        let clean = read_log(&data, &path, 4);
         // Batch 2 is record 2; flip a byte of its first fragment.
         let offset = clean.records[2].0;
         assert!((offset as usize % BLOCK_SIZE) + HEADER_SIZE + 100 < BLOCK_SIZE);
@@ -305,14 +326,14 @@ mod tests {
     fn a_record_that_is_no_batch_is_corruption_unless_salvaging() {
         let fs = setup();
         let path = Path::new(DIR).join(segment_file_name(9));
-        let mut log = LogWriter::new(fs.create(&path).unwrap(), path.clone());
+        let mut log = LogWriter::new(fs.create(&path).unwrap(), path.clone(), 9);
         log.add_record(&super::super::format::encode_segment_header(9))
             .unwrap();
         let good = batch(1, 3);
         let mut bad = batch(2, 3);
         bad.push(0xff); // bytes after the last operation
         log.add_records(&[&good, &bad, &batch(3, 3)]).unwrap();
-        let bad_offset = read_log(&fs.read_all(&path).unwrap(), &path).records[2].0;
+        let bad_offset = read_log(&fs.read_all(&path).unwrap(), &path, 9).records[2].0;
         let err = replay(&fs, &[9], RecoveryMode::TolerateTail);
         assert_eq!(corruption_at(err), (path.clone(), bad_offset));
         let (seqs, report) = replay(&fs, &[9], RecoveryMode::Salvage).unwrap();
@@ -329,8 +350,9 @@ mod tests {
         for mode in [RecoveryMode::TolerateTail, RecoveryMode::Absolute] {
             assert_eq!(corruption_at(replay(&fs, &[6], mode)), (six.clone(), 0));
         }
+        // v2 fragments name their log: salvage skips every record of the other one.
         let (seqs, report) = replay(&fs, &[6], RecoveryMode::Salvage).unwrap();
-        assert_eq!((seqs, report.salvaged.len()), (vec![1], 1));
+        assert_eq!((seqs, report.salvaged.len()), (vec![], 2));
     }
 
     #[test]
@@ -349,16 +371,29 @@ mod tests {
                 let (seqs, _) = replay(&fs, &[1, 2], mode).unwrap();
                 assert_eq!(seqs, vec![1], "cut {cut}");
             }
-            // Not the last segment: it lost its header, which no crash explains.
+            // Followed by an empty segment only (an open that crashed before its
+            // manifest edit), it still is the end of the log.
             write_segment(&fs, 3, &[]);
+            let (seqs, _) = replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail).unwrap();
+            assert_eq!(seqs, vec![1], "cut {cut}");
+            // Not the last segment: it lost its header, which no crash explains.
+            write_segment(&fs, 3, &[batch(2, 1)]);
             assert!(replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail)
                 .unwrap_err()
                 .is_corruption());
         }
     }
 
+    /// Under both crash models: a torn prefix of the unsynced tail, and unsynced 4 KiB
+    /// pages lost in any order (zeros where a later page persisted).
     #[test]
     fn a_power_cut_keeps_a_prefix_including_every_synced_batch() {
+        for holes in [false, true] {
+            a_power_cut_keeps_a_prefix(holes);
+        }
+    }
+
+    fn a_power_cut_keeps_a_prefix(holes: bool) {
         let (mut torn, mut kept_unsynced) = (0, 0);
         for seed in 0..60u64 {
             let fs = setup();
@@ -369,9 +404,11 @@ mod tests {
                 let group: Vec<Vec<u8>> = (0..=round % 3)
                     .map(|i| {
                         seq += 1;
+                        // Smaller under holes, so that whole groups survive often.
+                        let max = if holes { 2500 } else { 9000 };
                         batch(
                             seq,
-                            ((seed * 7919 + round * 104_729 + i * 31) % 9000) as usize,
+                            ((seed * 7919 + round * 104_729 + i * 31) % max) as usize,
                         )
                     })
                     .collect();
@@ -382,13 +419,18 @@ mod tests {
                     synced = seq;
                 }
             }
-            let after = fs.crash(Some(seed));
-            let (seqs, report) = replay(&after, &[1], RecoveryMode::TolerateTail).unwrap();
+            let after = fs.crash_with(if holes {
+                CrashModel::Holes { seed }
+            } else {
+                CrashModel::Torn { seed }
+            });
+            let (seqs, report) = replay(&after, &[1], RecoveryMode::TolerateTail)
+                .unwrap_or_else(|e| panic!("holes {holes}, seed {seed}: {e}"));
             let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
-            assert_eq!(seqs, expected, "seed {seed}: not a prefix");
+            assert_eq!(seqs, expected, "holes {holes}, seed {seed}: not a prefix");
             assert!(
                 seqs.len() as u64 >= synced,
-                "seed {seed}: lost a synced batch"
+                "holes {holes}, seed {seed}: lost a synced batch"
             );
             torn += usize::from(report.dropped_tail.is_some());
             kept_unsynced += usize::from(seqs.len() as u64 > synced);
@@ -396,8 +438,126 @@ mod tests {
         // The seeds reach both outcomes, so the checks above are not vacuous.
         assert!(
             torn > 10 && kept_unsynced > 10,
-            "{torn} torn, {kept_unsynced} kept"
+            "holes {holes}: {torn} torn, {kept_unsynced} kept"
         );
+    }
+
+    /// Batches 1..=n of ~3 KiB in segment 1, synced after batch `synced_through`.
+    fn partly_synced(fs: &MemFs, n: u64, synced_through: u64) -> PathBuf {
+        let mut w = WriteAheadLogger::create(fs, Path::new(DIR), 1).unwrap();
+        for seq in 1..=n {
+            w.append(&[&batch(seq, 3000)]).unwrap();
+            if seq == synced_through {
+                w.sync().unwrap();
+            }
+        }
+        w.path().to_path_buf()
+    }
+
+    /// A lost (zeroed) unsynced page with valid records after it: the history up to
+    /// the hole, nothing after it (point-in-time recovery), in `tolerate_tail`.
+    #[test]
+    fn a_hole_in_the_unsynced_tail_keeps_the_history_before_it() {
+        let fs = setup();
+        let path = partly_synced(&fs, 20, 5);
+        let data = fs.read_all(&path).unwrap();
+        let durable = read_log(&data, &path, 1).records[6].0 as usize;
+        let page = durable.div_ceil(4096) + 3;
+        let mut holed = data.clone();
+        holed[page * 4096..(page + 1) * 4096].fill(0);
+        fs.write_raw(&path, holed).unwrap();
+        let (seqs, report) = replay(&fs, &[1], RecoveryMode::TolerateTail).unwrap();
+        let k = seqs.len() as u64;
+        assert!((5..20).contains(&k), "{k} batches");
+        assert_eq!(seqs, (1..=k).collect::<Vec<_>>());
+        let (_, tail) = report.dropped_tail.expect("a dropped tail");
+        assert!(tail <= (page * 4096) as u64);
+        // Absolute refuses any loss; salvage keeps the same prefix.
+        assert!(replay(&fs, &[1], RecoveryMode::Absolute).is_err());
+        let (salvaged, _) = replay(&fs, &[1], RecoveryMode::Salvage).unwrap();
+        assert_eq!(salvaged, seqs);
+    }
+
+    /// Damage in synced data, with records framed after the sync that covered it
+    /// (their synced length is past the damage): corruption, even when it looks like a
+    /// lost page.
+    #[test]
+    fn damage_before_synced_data_is_corruption_even_when_it_looks_like_a_hole() {
+        let fs = setup();
+        let path = partly_synced(&fs, 20, 15);
+        let data = fs.read_all(&path).unwrap();
+        let offsets: Vec<u64> = read_log(&data, &path, 1)
+            .records
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        let flip = offsets[3] as usize + HEADER_SIZE + 100;
+        let mut flipped = data.clone();
+        flipped[flip] ^= 0x01;
+        let mut zeroed = data.clone();
+        zeroed[8192..12288].fill(0);
+        for bad in [flipped, zeroed] {
+            fs.write_raw(&path, bad).unwrap();
+            for mode in [RecoveryMode::TolerateTail, RecoveryMode::Absolute] {
+                let (file, _) = corruption_at(replay(&fs, &[1], mode));
+                assert_eq!(file, path);
+            }
+            let (seqs, report) = replay(&fs, &[1], RecoveryMode::Salvage).unwrap();
+            assert!(seqs.len() >= 17 && seqs.contains(&20), "{seqs:?}");
+            assert!(!report.salvaged.is_empty());
+        }
+    }
+
+    /// A segment an older build wrote (v1 framing, header version 1) replays.
+    #[test]
+    fn a_v1_segment_still_replays() {
+        let fs = setup();
+        let header = encode_segment_header_version(3, 1);
+        let batches: Vec<Vec<u8>> = (1..=4).map(|s| batch(s, 20_000)).collect();
+        let mut records: Vec<&[u8]> = vec![&header];
+        records.extend(batches.iter().map(|b| b.as_slice()));
+        let data = encode_log_v1(&records);
+        let path = Path::new(DIR).join(segment_file_name(3));
+        let f = fs.create(&path).unwrap();
+        f.append(&data).unwrap();
+        f.sync().unwrap();
+        for mode in [
+            RecoveryMode::TolerateTail,
+            RecoveryMode::Absolute,
+            RecoveryMode::Salvage,
+        ] {
+            let (seqs, report) = replay(&fs, &[3], mode).unwrap();
+            assert_eq!((seqs, report.salvaged.len()), (vec![1, 2, 3, 4], 0));
+        }
+        // A v1 header on v2 framing (or the reverse) is no segment this build wrote.
+        let mut w = LogWriter::new(fs.create(&path).unwrap(), path.clone(), 3);
+        w.add_records(&[&header, &batches[0]]).unwrap();
+        assert_eq!(
+            corruption_at(replay(&fs, &[3], RecoveryMode::TolerateTail)).1,
+            0
+        );
+    }
+
+    /// An open that dropped a torn tail creates its new segment before its manifest
+    /// edit retires the torn one; a power cut in between leaves both.
+    #[test]
+    fn a_torn_segment_followed_only_by_empty_segments_is_still_the_last() {
+        let fs = setup();
+        let path = write_segment(&fs, 1, &[batch(1, 10), batch(2, 10)]);
+        let data = fs.read_all(&path).unwrap();
+        fs.write_raw(&path, data[..data.len() - 3].to_vec())
+            .unwrap();
+        write_segment(&fs, 2, &[]);
+        write_segment(&fs, 3, &[]);
+        let (seqs, report) = replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail).unwrap();
+        assert_eq!(seqs, vec![1]);
+        assert_eq!(report.dropped_tail.map(|(p, _)| p), Some(path));
+        assert!(replay(&fs, &[1, 2, 3], RecoveryMode::Absolute).is_err());
+        // A batch in a later segment makes the torn one an earlier segment again.
+        write_segment(&fs, 3, &[batch(3, 10)]);
+        assert!(replay(&fs, &[1, 2, 3], RecoveryMode::TolerateTail)
+            .unwrap_err()
+            .is_corruption());
     }
 
     #[test]

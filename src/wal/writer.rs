@@ -24,7 +24,7 @@ impl WriteAheadLogger {
         let file = fs
             .create(&path)
             .map_err(|e| LsmError::io_at("create", &path, e))?;
-        let mut log = LogWriter::new(file, path);
+        let mut log = LogWriter::new(file, path, number);
         log.add_record(&encode_segment_header(number))
             .map_err(|e| LsmError::io_at("write the header of", log.path(), e))?;
         log.sync()
@@ -91,9 +91,12 @@ mod tests {
         let after = fs.crash(None);
         let data = after.read_all(w.path()).unwrap();
         assert_eq!(data.len() as u64, w.len());
-        let got = read_log(&data, w.path());
+        let got = read_log(&data, w.path(), 12);
         assert_eq!(got.records.len(), 1);
-        assert_eq!(decode_segment_header(&got.records[0].1), Ok(12));
+        assert_eq!(
+            decode_segment_header(&got.records[0].1).map(|h| h.number),
+            Ok(12)
+        );
     }
 
     #[test]
@@ -106,7 +109,7 @@ mod tests {
         w.append(&[b"one", b"two", b"three"]).unwrap();
         assert_eq!(fs.ops() - before, 1);
         w.sync_handle().sync().unwrap();
-        let got = read_log(&fs.crash(None).read_all(w.path()).unwrap(), w.path());
+        let got = read_log(&fs.crash(None).read_all(w.path()).unwrap(), w.path(), 1);
         assert_eq!(got.records.len(), 4);
     }
 
