@@ -519,6 +519,7 @@ mod torn_tail_tests {
                 Path::new("db/ss_tables"),
                 4,
                 None,
+                Arc::new(Gate::new()),
             )
         };
         assert_eq!(open(&fs).unwrap().log_number, LAST);
@@ -536,6 +537,7 @@ mod torn_tail_tests {
             Path::new("db/ss_tables"),
             4,
             None,
+            Arc::new(Gate::new()),
         )
     }
 
