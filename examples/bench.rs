@@ -1,30 +1,19 @@
 //! Writes and reads a million keys and prints throughput: the db_bench workloads
 //! fillseq, fillrandom, readrandom (after a reopen) and readseq, single-threaded with
 //! `wal.sync = "none"`, then 8 threads writing with `wal.sync = "always"` to show group
-//! commit (fsyncs per write).
+//! commit (fsyncs per write). The workloads, keys (16 B) and values (100 B) are those of
+//! `lsm bench`, from `lsm::workload`.
 //!
-//! `cargo run --release --example bench [-- --num N --dir PATH]`
+//! `cargo run --release --example bench [-- --num N --dir PATH --only WORKLOAD]`
 
+use lsm::workload::{Options, Runner, Workload};
 use lsm::{Config, Lsm};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-const KEY_SIZE: usize = 16;
-const VALUE_SIZE: usize = 100;
-
-fn key(i: u64) -> [u8; KEY_SIZE] {
-    let mut k = [b'0'; KEY_SIZE];
-    let s = format!("{i:016}");
-    k.copy_from_slice(s.as_bytes());
-    k
-}
-
-fn report(name: &str, ops: u64, start: Instant, extra: &str) {
+fn report(name: &str, ops: u64, bytes_per_op: usize, start: Instant, extra: &str) {
     let secs = start.elapsed().as_secs_f64();
-    let mbs = ops as f64 * (KEY_SIZE + VALUE_SIZE) as f64 / secs / 1e6;
+    let mbs = ops as f64 * bytes_per_op as f64 / secs / 1e6;
     println!(
         "{name:<12} {:>10.0} ops/s {:>8.1} MB/s {:>9.3} s  {extra}",
         ops as f64 / secs,
@@ -42,82 +31,76 @@ fn fresh(dir: &Path, name: &str, sync: &str) -> (Config, Lsm) {
     (cfg, db)
 }
 
+/// Runs `workload` on `db` and prints its throughput.
+fn timed(runner: &mut Runner, workload: Workload, db: &Lsm) -> lsm::Result<()> {
+    let t = Instant::now();
+    let counts = runner.run(workload, db, &mut ())?;
+    let extra = counts
+        .found
+        .map(|f| format!("({f} found)"))
+        .unwrap_or_default();
+    let o = runner.options();
+    report(
+        workload.name(),
+        counts.ops,
+        o.key_size + o.value_size,
+        t,
+        &extra,
+    );
+    Ok(())
+}
+
 fn main() -> lsm::Result<()> {
-    let mut num: u64 = 1_000_000;
+    let mut options = Options {
+        seed: 42,
+        ..Options::default()
+    };
     let mut dir = std::env::temp_dir().join("lsm-bench");
-    let mut only: Option<String> = None;
+    let mut only: Option<Workload> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--num" => num = args.next().and_then(|v| v.parse().ok()).expect("--num N"),
+            "--num" => options.num = args.next().and_then(|v| v.parse().ok()).expect("--num N"),
             "--dir" => dir = PathBuf::from(args.next().expect("--dir PATH")),
-            "--only" => only = Some(args.next().expect("--only fillseq|fillrandom")),
+            "--only" => {
+                let name = args.next().expect("--only fillseq|fillrandom|...");
+                only = Some(name.parse().unwrap_or_else(|e| panic!("--only: {e}")));
+            }
             other => panic!("unknown argument {other}; use --num N --dir PATH --only NAME"),
         }
     }
     std::fs::create_dir_all(&dir).expect("create bench dir");
-    let value = vec![b'v'; VALUE_SIZE];
+    let num = options.num;
     println!(
-        "lsm bench: {num} keys, {KEY_SIZE} B keys, {VALUE_SIZE} B values, in {}",
+        "lsm bench: {num} keys, {} B keys, {} B values, in {}",
+        options.key_size,
+        options.value_size,
         dir.display()
     );
+    let mut runner = Runner::new(options.clone());
 
-    if let Some(name) = only {
-        // One write workload alone, for profiling.
-        let (_, db) = fresh(&dir, &name, "none");
-        let mut rng = StdRng::seed_from_u64(42);
-        let t = Instant::now();
-        for i in 0..num {
-            let k = if name == "fillseq" {
-                i
-            } else {
-                rng.random_range(0..num)
-            };
-            db.put(&key(k), &value)?;
-        }
-        report(&name, num, t, "");
+    if let Some(workload) = only {
+        // One workload alone on a fresh database, for profiling.
+        let (_, db) = fresh(&dir, workload.name(), "none");
+        timed(&mut runner, workload, &db)?;
         return db.close();
     }
 
     let (_, db) = fresh(&dir, "fillseq", "none");
-    let t = Instant::now();
-    for i in 0..num {
-        db.put(&key(i), &value)?;
-    }
-    report("fillseq", num, t, "");
+    timed(&mut runner, Workload::FillSeq, &db)?;
     db.close()?;
 
     let (cfg, db) = fresh(&dir, "fillrandom", "none");
-    let mut rng = StdRng::seed_from_u64(42);
-    let t = Instant::now();
-    for _ in 0..num {
-        db.put(&key(rng.random_range(0..num)), &value)?;
-    }
-    report("fillrandom", num, t, "");
+    timed(&mut runner, Workload::FillRandom, &db)?;
     db.close()?;
 
-    // Make every key exist for the reads, then read after a reopen.
+    // Make every key exist for the reads (untimed), then read after a reopen.
     let db = Lsm::open_with_config(cfg.clone())?;
-    for i in 0..num {
-        db.put(&key(i), &value)?;
-    }
+    runner.run(Workload::FillSeq, &db, &mut ())?;
     db.close()?;
     let db = Lsm::open_with_config(cfg)?;
-    let t = Instant::now();
-    let mut found = 0u64;
-    for _ in 0..num {
-        if db.get(&key(rng.random_range(0..num)))?.is_some() {
-            found += 1;
-        }
-    }
-    report("readrandom", num, t, &format!("({found} found)"));
-    let t = Instant::now();
-    let mut n = 0u64;
-    for item in db.iter() {
-        item?;
-        n += 1;
-    }
-    report("readseq", n, t, "");
+    timed(&mut runner, Workload::ReadRandom, &db)?;
+    timed(&mut runner, Workload::ReadSeq, &db)?;
     let levels = db.stats().levels;
     println!(
         "             tables per level: {:?}",
@@ -125,32 +108,25 @@ fn main() -> lsm::Result<()> {
     );
     db.close()?;
 
+    // Group commit: `mixed` with no reads is 8 threads putting random keys.
     let (_, db) = fresh(&dir, "fillsync", "always");
-    let threads = 8u64;
-    let per = (num / 100).max(100);
+    let threads = 8;
+    let mut sync_runner = Runner::new(Options {
+        num: (num / 100).max(100) * threads as u64,
+        threads,
+        read_percent: 0,
+        ..options
+    });
     let t = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|th| {
-            let db = db.clone();
-            let value = Arc::new(value.clone());
-            std::thread::spawn(move || -> lsm::Result<()> {
-                for i in 0..per {
-                    db.put(&key(th * per + i), &value)?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().expect("writer thread")?;
-    }
+    let counts = sync_runner.run(Workload::Mixed, &db, &mut ())?;
     let s = db.stats();
     report(
         "fillsync8",
-        threads * per,
+        counts.ops,
+        runner.options().key_size + runner.options().value_size,
         t,
         &format!(
-            "(8 threads, wal.sync=always: {} fsyncs for {} writes = {:.3} fsyncs/write)",
+            "({threads} threads, wal.sync=always: {} fsyncs for {} writes = {:.3} fsyncs/write)",
             s.wal_syncs,
             s.writes,
             s.wal_syncs as f64 / s.writes as f64

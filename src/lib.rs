@@ -66,6 +66,7 @@ mod stats;
 pub mod tools;
 mod view;
 pub(crate) mod wal;
+pub mod workload;
 
 pub use async_lsm::AsyncLsm;
 pub use batch::WriteBatch;

@@ -133,7 +133,7 @@ pub struct BenchArgs {
     /// Comma-separated workloads, run in the order given: fillseq, fillrandom,
     /// overwrite, readrandom, readmissing, readseq, readreverse, seekrandom,
     /// deleterandom, mixed.
-    #[arg(long, value_delimiter = ',', default_value = crate::bench::DEFAULT_ORDER)]
+    #[arg(long, value_delimiter = ',', default_value = lsm::workload::DEFAULT_ORDER)]
     pub benchmarks: Vec<String>,
     /// Operations per workload (and keys in the key space).
     #[arg(long, default_value_t = 1_000_000)]

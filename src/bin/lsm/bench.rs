@@ -1,24 +1,23 @@
-//! `lsm bench`: db_bench-style workloads with per-operation latency histograms.
+//! `lsm bench`: the workloads of `lsm::workload` with per-operation latency histograms,
+//! a progress bar on a terminal, and the results as a table or as JSON.
 //!
-//! Fill workloads (`fillseq`, `fillrandom`) start from an empty database; the others
-//! run on whatever the previous workloads left, as in db_bench, so the default order
-//! fills first and reads afterwards. Keys are `--num` decimal numbers zero-padded to
-//! `--key-size` bytes; `readmissing` asks for numbers past the key space.
+//! Fill workloads (`fillseq`, `fillrandom`) start from an empty database: the bench
+//! closes and deletes it first. The others run on whatever the previous workloads left,
+//! as in db_bench, so the default order fills first and reads afterwards. Keys are
+//! `--num` decimal numbers zero-padded to `--key-size` bytes; `readmissing` asks for
+//! numbers past the key space.
 
 use crate::args::BenchArgs;
-use crate::commands::Failure;
+use crate::failure::Failure;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
+use lsm::workload::{Op, Options, Probe, Runner, Workload};
 use lsm::{Config, Lsm};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-type KeyValue = lsm::Result<(Vec<u8>, Vec<u8>)>;
-
-/// Every workload, in the default order.
-pub const DEFAULT_ORDER: &str = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,mixed,deleterandom";
 
 /// Latencies are recorded in nanoseconds, up to a minute, to 3 significant digits.
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
@@ -49,24 +48,56 @@ impl Outcome {
     }
 }
 
-/// splitmix64: a small, fast, seedable generator; benchmarks need no more.
-struct Rng(u64);
+/// The probe of one workload (one per thread in `mixed`): records each operation's
+/// latency and moves the progress bar.
+struct Meter {
+    latency: Histogram<u64>,
+    bar: ProgressBar,
+    /// Operations reported to the bar, by every thread of the workload.
+    shown: Arc<AtomicU64>,
+    /// Operations of this meter's thread.
+    ops: u64,
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+impl Meter {
+    fn new(bar: ProgressBar) -> Result<Self, Failure> {
+        let latency = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
+            .map_err(|e| Failure::Invalid(format!("latency histogram: {e}")))?;
+        Ok(Meter {
+            latency,
+            bar,
+            shown: Arc::default(),
+            ops: 0,
+        })
+    }
+}
+
+impl Probe for Meter {
+    fn op(&mut self, _: Op, started: Instant) {
+        let ns = (started.elapsed().as_nanos() as u64).clamp(1, MAX_LATENCY_NS);
+        // Within the bounds by construction, so this cannot fail.
+        let _ = self.latency.record(ns);
+        self.ops += 1;
+        if self.ops.is_multiple_of(PROGRESS_STEP) {
+            let n = self.shown.fetch_add(PROGRESS_STEP, Ordering::Relaxed);
+            self.bar.set_position(n + PROGRESS_STEP);
+        }
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
+    fn fork(&self) -> Self {
+        let mut latency = self.latency.clone();
+        latency.reset();
+        Meter {
+            latency,
+            bar: self.bar.clone(),
+            shown: Arc::clone(&self.shown),
+            ops: 0,
         }
+    }
+
+    fn join(&mut self, forked: Self) {
+        // Both histograms have the same bounds, so adding cannot fail.
+        let _ = self.latency.add(forked.latency);
     }
 }
 
@@ -76,27 +107,11 @@ struct Bench {
     config: Config,
     dir: PathBuf,
     db: Option<Lsm>,
-    value: Vec<u8>,
-    rng: Rng,
+    runner: Runner,
     show_progress: bool,
 }
 
-fn histogram() -> Result<Histogram<u64>, Failure> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
-        .map_err(|e| Failure::Invalid(format!("latency histogram: {e}")))
-}
-
-fn record(h: &mut Histogram<u64>, since: Instant) {
-    let ns = (since.elapsed().as_nanos() as u64).clamp(1, MAX_LATENCY_NS);
-    // Within the bounds by construction, so this cannot fail.
-    let _ = h.record(ns);
-}
-
 impl Bench {
-    fn key(&self, i: u64) -> Vec<u8> {
-        format!("{i:0width$}", width = self.args.key_size).into_bytes()
-    }
-
     fn db(&mut self) -> Result<Lsm, Failure> {
         if let Some(db) = &self.db {
             return Ok(db.clone());
@@ -133,206 +148,31 @@ impl Bench {
         bar
     }
 
-    fn run(&mut self, name: &str) -> Result<Outcome, Failure> {
-        let num = self.args.num;
-        let bar = self.progress(name, num);
-        let mut lat = histogram()?;
-        let mut found = None;
-        let start = Instant::now();
-        let ops = match name {
-            "fillseq" | "fillrandom" | "overwrite" | "deleterandom" => {
-                let db = if name.starts_with("fill") {
-                    self.fresh_db()?
-                } else {
-                    self.db()?
-                };
-                let start = Instant::now();
-                for i in 0..num {
-                    let n = if name == "fillseq" {
-                        i
-                    } else {
-                        self.rng.below(num)
-                    };
-                    let k = self.key(n);
-                    let t = Instant::now();
-                    if name == "deleterandom" {
-                        db.delete(&k)?;
-                    } else {
-                        db.put(&k, &self.value)?;
-                    }
-                    record(&mut lat, t);
-                    tick(&bar, i);
-                }
-                return self.finish(name, num, None, start, lat, bar);
-            }
-            "readrandom" | "readmissing" => {
-                let db = self.db()?;
-                let mut hits = 0;
-                for i in 0..num {
-                    let n = self.rng.below(num) + if name == "readmissing" { num } else { 0 };
-                    let k = self.key(n);
-                    let t = Instant::now();
-                    let v = db.get(&k)?;
-                    record(&mut lat, t);
-                    hits += u64::from(v.is_some());
-                    tick(&bar, i);
-                }
-                found = Some(hits);
-                num
-            }
-            "readseq" | "readreverse" => {
-                let db = self.db()?;
-                let iter = db.iter();
-                let mut iter: Box<dyn Iterator<Item = KeyValue>> = if name == "readreverse" {
-                    Box::new(iter.rev())
-                } else {
-                    Box::new(iter)
-                };
-                let mut n = 0;
-                while n < num {
-                    let t = Instant::now();
-                    let Some(item) = iter.next() else { break };
-                    item?;
-                    record(&mut lat, t);
-                    tick(&bar, n);
-                    n += 1;
-                }
-                n
-            }
-            "seekrandom" => {
-                let db = self.db()?;
-                let mut it = db.raw_iter();
-                let mut hits = 0;
-                for i in 0..num {
-                    let n = self.rng.below(num);
-                    let k = self.key(n);
-                    let t = Instant::now();
-                    it.seek(&k);
-                    let hit = it.valid() && it.key() == k.as_slice();
-                    record(&mut lat, t);
-                    it.status()?;
-                    hits += u64::from(hit);
-                    tick(&bar, i);
-                }
-                found = Some(hits);
-                num
-            }
-            "mixed" => {
-                let db = self.db()?;
-                let (ops, hits, h) = self.mixed(&db, &bar)?;
-                lat = h;
-                found = Some(hits);
-                ops
-            }
-            other => {
-                return Err(Failure::Invalid(format!(
-                    "unknown benchmark {other:?} (known: {DEFAULT_ORDER})"
-                )))
-            }
+    fn run(&mut self, workload: Workload) -> Result<Outcome, Failure> {
+        let mut meter = Meter::new(self.progress(workload.name(), self.args.num))?;
+        let opening = Instant::now();
+        let db = if workload.starts_empty() {
+            self.fresh_db()?
+        } else {
+            self.db()?
         };
-        self.finish(name, ops, found, start, lat, bar)
-    }
-
-    fn finish(
-        &self,
-        name: &str,
-        ops: u64,
-        found: Option<u64>,
-        start: Instant,
-        latency: Histogram<u64>,
-        bar: ProgressBar,
-    ) -> Result<Outcome, Failure> {
+        // The time of a workload that reads includes opening the database when no
+        // workload before it did; a write-only workload's does not.
+        let start = if workload.only_writes() {
+            Instant::now()
+        } else {
+            opening
+        };
+        let counts = self.runner.run(workload, &db, &mut meter)?;
         let elapsed = start.elapsed();
-        bar.finish_and_clear();
+        meter.bar.finish_and_clear();
         Ok(Outcome {
-            name: name.to_string(),
-            ops,
-            found,
+            name: workload.name().to_string(),
+            ops: counts.ops,
+            found: counts.found,
             elapsed,
-            latency,
+            latency: meter.latency,
         })
-    }
-
-    /// `--threads` threads sharing `--num` operations, each a read with probability
-    /// `--read-percent` and otherwise a write, on random keys.
-    fn mixed(
-        &mut self,
-        db: &Lsm,
-        bar: &ProgressBar,
-    ) -> Result<(u64, u64, Histogram<u64>), Failure> {
-        let threads = self.args.threads.max(1) as u64;
-        let num = self.args.num;
-        let deadline = self
-            .args
-            .duration
-            .map(|s| Instant::now() + std::time::Duration::from_secs(s));
-        let done = AtomicU64::new(0);
-        let total = AtomicU64::new(0);
-        let hits = AtomicU64::new(0);
-        let seeds: Vec<u64> = (0..threads).map(|_| self.rng.next()).collect();
-        let this = &*self;
-        let results: Vec<Result<Histogram<u64>, Failure>> = std::thread::scope(|s| {
-            let handles: Vec<_> = seeds
-                .iter()
-                .enumerate()
-                .map(|(t, &seed)| {
-                    let (done, hits, total) = (&done, &hits, &total);
-                    let share = match deadline {
-                        Some(_) => u64::MAX,
-                        None => num / threads + u64::from((t as u64) < num % threads),
-                    };
-                    s.spawn(move || -> Result<Histogram<u64>, Failure> {
-                        let mut rng = Rng(seed);
-                        let mut lat = histogram()?;
-                        for i in 0..share {
-                            if deadline.is_some_and(|d| i % 256 == 0 && Instant::now() >= d) {
-                                break;
-                            }
-                            total.fetch_add(1, Ordering::Relaxed);
-                            let k = this.key(rng.below(num));
-                            let read = rng.below(100) < u64::from(this.args.read_percent);
-                            let t = Instant::now();
-                            if read {
-                                if db.get(&k)?.is_some() {
-                                    hits.fetch_add(1, Ordering::Relaxed);
-                                }
-                            } else {
-                                db.put(&k, &this.value)?;
-                            }
-                            record(&mut lat, t);
-                            if (i + 1).is_multiple_of(PROGRESS_STEP) {
-                                let n = done.fetch_add(PROGRESS_STEP, Ordering::Relaxed);
-                                bar.set_position(n + PROGRESS_STEP);
-                            }
-                        }
-                        Ok(lat)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Failure::Invalid("a bench thread panicked".into())))
-                })
-                .collect()
-        });
-        let mut all = histogram()?;
-        for r in results {
-            all.add(r?)
-                .map_err(|e| Failure::Invalid(format!("latency histogram: {e}")))?;
-        }
-        Ok((
-            total.load(Ordering::Relaxed),
-            hits.load(Ordering::Relaxed),
-            all,
-        ))
-    }
-}
-
-fn tick(bar: &ProgressBar, i: u64) {
-    if (i + 1).is_multiple_of(PROGRESS_STEP) {
-        bar.set_position(i + 1);
     }
 }
 
@@ -361,21 +201,28 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
     if args.num == 0 {
         return Err(Failure::Invalid("--num must be at least 1".into()));
     }
-    let digits = (args.num.saturating_mul(2)).to_string().len();
+    let options = Options {
+        num: args.num,
+        key_size: args.key_size,
+        value_size: args.value_size,
+        seed: args.seed,
+        threads: args.threads,
+        read_percent: args.read_percent,
+        duration: args.duration.map(Duration::from_secs),
+    };
+    let digits = options.min_key_size();
     if args.key_size < digits {
         return Err(Failure::Invalid(format!(
             "--key-size {} is too small for --num {}: keys need {digits} digits",
             args.key_size, args.num
         )));
     }
-    let known: Vec<&str> = DEFAULT_ORDER.split(',').collect();
-    for b in &args.benchmarks {
-        if !known.contains(&b.as_str()) {
-            return Err(Failure::Invalid(format!(
-                "unknown benchmark {b:?} (known: {DEFAULT_ORDER})"
-            )));
-        }
-    }
+    let workloads = args
+        .benchmarks
+        .iter()
+        .map(|b| b.parse::<Workload>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
     let (dir, _cleanup) = match &args.db {
         Some(d) => (d.clone(), TempDir(None)),
         None => {
@@ -389,11 +236,6 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
     };
     if args.sync {
         config.wal.sync = lsm::SyncMode::Always;
-    }
-    let mut value = vec![0u8; args.value_size];
-    let mut rng = Rng(args.seed);
-    for b in value.iter_mut() {
-        *b = b' ' + (rng.below(95) as u8);
     }
     let show_progress = !args.json && std::io::stdout().is_terminal();
     let json = args.json;
@@ -411,19 +253,17 @@ pub fn run(args: BenchArgs, mut config: Config, out: &mut dyn Write) -> Result<(
             dir.display()
         )?;
     }
-    let names = args.benchmarks.clone();
     let mut bench = Bench {
         args,
         config,
         dir,
         db: None,
-        value,
-        rng,
+        runner: Runner::new(options),
         show_progress,
     };
     let mut results = Vec::new();
-    for name in &names {
-        let r = bench.run(name)?;
+    for workload in workloads {
+        let r = bench.run(workload)?;
         if !json {
             if results.is_empty() {
                 print_header(out)?;
@@ -520,20 +360,5 @@ fn ratio(hits: u64, misses: u64) -> f64 {
         0.0
     } else {
         hits as f64 / (hits + misses) as f64
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Rng;
-
-    #[test]
-    fn rng_is_deterministic_and_bounded() {
-        let (mut a, mut b) = (Rng(7), Rng(7));
-        for _ in 0..100 {
-            let x = a.below(10);
-            assert_eq!(x, b.below(10));
-            assert!(x < 10);
-        }
     }
 }

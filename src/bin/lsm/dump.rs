@@ -1,8 +1,8 @@
 //! `lsm dump FILE`: a WAL segment, an SSTable or a manifest as readable lines, with keys
 //! and values escaped as everywhere else in the tool.
 
-use crate::commands::Failure;
 use crate::escape;
+use crate::failure::Failure;
 use std::io::Write;
 use std::path::Path;
 

@@ -2,17 +2,29 @@
 //! configuration (`--config` or `./config.toml`, then `--db`, then each `--set`), runs
 //! the command and turns its outcome into an exit status:
 //! 0 success, 1 error, 2 usage error (clap's), 3 key not found.
+//!
+//! The modules of the tool depend on each other in one direction only:
+//!
+//! ```text
+//! main ─────> shell, commands, bench, dump, args, failure
+//! shell ────> commands, args, failure        (the shell runs the same database commands)
+//! commands ─> args, escape, failure
+//! bench ────> args, failure                  (its workloads: lsm::workload)
+//! dump ─────> escape, failure
+//! args, escape, failure: nothing of the tool  (args names lsm::workload::DEFAULT_ORDER)
+//! ```
 
 mod args;
 mod bench;
 mod commands;
 mod dump;
 mod escape;
+mod failure;
 mod shell;
 
 use args::{Cli, Command};
 use clap::Parser;
-use commands::Failure;
+use failure::Failure;
 use lsm::{Config, Lsm};
 use std::io::{self, Write};
 use std::path::Path;

@@ -4,7 +4,8 @@
 //! non-zero when any command failed.
 
 use crate::args::{ShellCommand, ShellLine};
-use crate::commands::{self, Failure};
+use crate::commands;
+use crate::failure::Failure;
 use clap::Parser;
 use lsm::Lsm;
 use std::io::{self, BufRead, IsTerminal, Write};
