@@ -18,7 +18,7 @@
 
 use crate::batch::{BatchOp, DecodedBatch};
 use crate::error::{LsmError, Result};
-use crate::fs::OsFs;
+use crate::fs::{FileSystem, OsFs};
 use crate::iter::InternalIterator;
 use crate::key::{self, ValueKind};
 use crate::manifest::VersionEdit;
@@ -41,6 +41,11 @@ pub enum DumpKind {
 /// The kind of the file at `path`: by its name (`*.log`, `*.sst`, `MANIFEST-*`), and
 /// otherwise by its contents (a WAL segment header, or a table footer).
 pub fn detect(path: &Path) -> Result<DumpKind> {
+    detect_on(&OsFs, path)
+}
+
+/// [`detect`] for a file on `fs` (for example a [`crate::fs::MemFs`] in a test).
+pub fn detect_on(fs: &dyn FileSystem, path: &Path) -> Result<DumpKind> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -54,14 +59,16 @@ pub fn detect(path: &Path) -> Result<DumpKind> {
     if name.starts_with("MANIFEST-") {
         return Ok(DumpKind::Manifest);
     }
-    let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
+    let data = fs
+        .read_all(path)
+        .map_err(|e| LsmError::io_at("read", path, e))?;
     let log = wal::read_log(&data, path, log_number(path, &data));
     if let Some((_, first)) = log.records.first() {
         if wal::format::decode_segment_header(first).is_ok() {
             return Ok(DumpKind::Wal);
         }
     }
-    if SSTable::open(&OsFs, path, 0).is_ok() {
+    if SSTable::open(fs, path, 0).is_ok() {
         return Ok(DumpKind::Table);
     }
     Err(LsmError::InvalidArgument(format!(
@@ -83,10 +90,21 @@ pub fn detect(path: &Path) -> Result<DumpKind> {
 ///
 /// Damage is printed where it is met and then returned as a `Corruption` error.
 pub fn dump_file(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
-    match detect(path)? {
-        DumpKind::Wal => dump_wal(path, out, show),
-        DumpKind::Table => dump_table(path, out, show),
-        DumpKind::Manifest => dump_manifest(path, out, show),
+    dump_file_on(&OsFs, path, out, show)
+}
+
+/// [`dump_file`] for a file on `fs`: the tools read through the same file-system seam
+/// as the engine, so they can dump a file of a [`crate::fs::MemFs`].
+pub fn dump_file_on(
+    fs: &dyn FileSystem,
+    path: &Path,
+    out: &mut dyn Write,
+    show: &dyn Fn(&[u8]) -> String,
+) -> Result<()> {
+    match detect_on(fs, path)? {
+        DumpKind::Wal => dump_wal(fs, path, out, show),
+        DumpKind::Table => dump_table(fs, path, out, show),
+        DumpKind::Manifest => dump_manifest(fs, path, out, show),
     }
 }
 
@@ -111,9 +129,16 @@ fn log_number(path: &Path, data: &[u8]) -> u64 {
     }
 }
 
-fn dump_wal(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
+fn dump_wal(
+    fs: &dyn FileSystem,
+    path: &Path,
+    out: &mut dyn Write,
+    show: &dyn Fn(&[u8]) -> String,
+) -> Result<()> {
     let w = io(path);
-    let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
+    let data = fs
+        .read_all(path)
+        .map_err(|e| LsmError::io_at("read", path, e))?;
     let log = wal::read_log(&data, path, log_number(path, &data));
     writeln!(
         out,
@@ -193,9 +218,14 @@ fn kind_name(k: Option<ValueKind>) -> &'static str {
     }
 }
 
-fn dump_table(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
+fn dump_table(
+    fs: &dyn FileSystem,
+    path: &Path,
+    out: &mut dyn Write,
+    show: &dyn Fn(&[u8]) -> String,
+) -> Result<()> {
     let w = io(path);
-    let table = SSTable::open(&OsFs, path, file_number(path))?;
+    let table = SSTable::open(fs, path, file_number(path))?;
     // First pass: the summary.
     let (mut puts, mut deletes) = (0u64, 0u64);
     let (mut min_seq, mut max_seq) = (u64::MAX, 0u64);
@@ -264,9 +294,16 @@ fn dump_table(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) 
     Ok(())
 }
 
-fn dump_manifest(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> String) -> Result<()> {
+fn dump_manifest(
+    fs: &dyn FileSystem,
+    path: &Path,
+    out: &mut dyn Write,
+    show: &dyn Fn(&[u8]) -> String,
+) -> Result<()> {
     let w = io(path);
-    let data = std::fs::read(path).map_err(|e| LsmError::io_at("read", path, e))?;
+    let data = fs
+        .read_all(path)
+        .map_err(|e| LsmError::io_at("read", path, e))?;
     let log = wal::read_log(&data, path, log_number(path, &data));
     writeln!(out, "# manifest {} ({} bytes)", path.display(), data.len()).map_err(&w)?;
     for (i, (offset, rec)) in log.records.iter().enumerate() {
@@ -314,4 +351,49 @@ fn dump_manifest(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> Strin
         return Err(LsmError::corruption(path, d.offset, d.reason.clone()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::MemFs;
+    use crate::{Config, Lsm};
+    use std::sync::Arc;
+
+    /// The tools read through the seam: every file of a database on a `MemFs` dumps,
+    /// and the dumps show what was written.
+    #[test]
+    fn dumps_the_files_of_a_database_on_a_mem_fs() {
+        let fs = MemFs::new();
+        let db = Lsm::open_on(Config::with_root("db"), Arc::new(fs.clone())).unwrap();
+        db.put(b"in-a-table", b"v1").unwrap();
+        db.flush().unwrap();
+        db.put(b"in-the-wal", b"v2").unwrap();
+        let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let dump = |path: &Path| {
+            let mut out = Vec::new();
+            dump_file_on(&fs, path, &mut out, &show).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let files = |dir: &str, suffix: &str| -> Vec<std::path::PathBuf> {
+            fs.list_dir(Path::new(dir))
+                .unwrap()
+                .into_iter()
+                .filter(|n| n.ends_with(suffix) || n.starts_with(suffix))
+                .map(|n| Path::new(dir).join(n))
+                .collect()
+        };
+        let tables = files("db/ss_tables", ".sst");
+        assert_eq!(tables.len(), 1);
+        assert_eq!(detect_on(&fs, &tables[0]).unwrap(), DumpKind::Table);
+        assert!(dump(&tables[0]).contains("in-a-table"));
+        let wal: String = files("db/wals", ".log").iter().map(|p| dump(p)).collect();
+        assert!(wal.contains("in-the-wal"), "{wal}");
+        let manifests = files("db", "MANIFEST-");
+        assert_eq!(manifests.len(), 1);
+        let manifest = dump(&manifests[0]);
+        assert!(manifest.contains("edit offset="), "{manifest}");
+        assert!(dump_file_on(&fs, Path::new("db/missing.sst"), &mut Vec::new(), &show).is_err());
+        db.close().unwrap();
+    }
 }
