@@ -29,16 +29,16 @@ die() {
 }
 
 missing=()
-for tool in make cc c++ pkg-config; do
+for tool in make cc c++ pkg-config valgrind nm; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     # Install what is missing where we can (root on Debian/Ubuntu, as on CI).
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        printf '==> installing build-essential pkg-config (missing: %s)\n' "${missing[*]}"
-        apt-get update -qq && apt-get install -y -qq build-essential pkg-config >/dev/null
+        printf '==> installing build-essential pkg-config valgrind (missing: %s)\n' "${missing[*]}"
+        apt-get update -qq && apt-get install -y -qq build-essential pkg-config valgrind >/dev/null
     else
-        die "${missing[*]} missing (Debian/Ubuntu: apt-get install build-essential pkg-config)"
+        die "${missing[*]} missing (Debian/Ubuntu: apt-get install build-essential pkg-config valgrind)"
     fi
 fi
 command -v cargo >/dev/null 2>&1 || die "cargo is missing (see README: install rustup)"
@@ -72,6 +72,18 @@ if command -v objdump >/dev/null 2>&1; then
         die "liblsm.so has no soname liblsm.so.$major"
 fi
 echo "ok: liblsm.so.$version (soname liblsm.so.$major), liblsm.a, lsm.h, lsm.hpp, lsm.pc"
+
+section "the default liblsm.so and liblsm.a hold no test machinery (nm: no MemFs, no fuzz_api)"
+# Its symbols, local ones included: the simulator (feature `sim`) and the fuzz entry
+# points (feature `fuzzing`) are only compiled into tests and fuzzers.
+for lib in "$PREFIX/lib/liblsm.so.$version" "$PREFIX/lib/liblsm.a"; do
+    if nm -C "$lib" 2>/dev/null | grep -E 'lsm::fs::mem::|MemFs|lsm::fuzz_api::' | head -5 | grep .; then
+        die "$(basename "$lib") contains test machinery (see the symbols above)"
+    fi
+done
+nm -C "$PREFIX/lib/liblsm.so.$version" | grep -q 'lsm::fs::os::' ||
+    die "nm found no lsm::fs::os:: symbol: the symbol check would pass vacuously"
+echo "ok: $(nm -C "$PREFIX/lib/liblsm.so.$version" | grep -c 'lsm::') lsm:: symbols, none of them sim or fuzzing"
 
 CFLAGS_C=(-std=c11 -Wall -Wextra -Werror -g)
 CFLAGS_CXX=(-std=c++17 -Wall -Wextra -Werror -g)

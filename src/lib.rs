@@ -46,6 +46,7 @@ mod ffi;
 pub(crate) mod filename;
 pub mod fs;
 #[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_api;
 pub(crate) mod gate;
 mod histogram;

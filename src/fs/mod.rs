@@ -6,6 +6,7 @@
 //! them, renames and deletes them. That small vocabulary is what makes the power-cut
 //! model in [`MemFs`] exact.
 
+#[cfg(any(test, feature = "sim"))]
 mod mem;
 mod os;
 
@@ -13,6 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[cfg(any(test, feature = "sim"))]
 pub use mem::{CrashModel, MemFs, CRASH_PAGE_SIZE};
 pub use os::OsFs;
 

@@ -6,4 +6,6 @@ mod version_set;
 
 pub use version::{TableFile, Version};
 pub use version_edit::{FileMeta, VersionEdit};
-pub use version_set::{set_current, write_manifest, VersionSet, MANIFEST_VERSION_V1};
+#[cfg(any(test, feature = "fuzzing"))]
+pub use version_set::MANIFEST_VERSION_V1;
+pub use version_set::{set_current, write_manifest, VersionSet};

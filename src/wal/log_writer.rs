@@ -149,6 +149,7 @@ impl WritableFile for SyncTracked {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// The bytes of a whole log holding `records` in the v1 framing. The engine writes v2;
 /// this is kept so tests and fuzz seeds can make the old files this build must read.
 pub fn encode_log_v1(records: &[&[u8]]) -> Vec<u8> {

@@ -16,6 +16,7 @@ mod recovery;
 mod writer;
 
 pub use log_reader::read_log;
+#[cfg(any(test, feature = "fuzzing"))]
 pub use log_writer::encode_log_v1;
 pub use log_writer::LogWriter;
 pub use recovery::replay_segments;
