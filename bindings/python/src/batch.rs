@@ -3,7 +3,7 @@
 
 use crate::bytes::byte_arg;
 use crate::call::call;
-use crate::db::Db;
+use crate::handle::DbHandle;
 use lsm::{WriteBatch, WriteOptions};
 use pyo3::prelude::*;
 use std::sync::{Mutex, MutexGuard};
@@ -14,12 +14,12 @@ use std::sync::{Mutex, MutexGuard};
 pub struct Batch {
     ops: Mutex<WriteBatch>,
     /// The database a `with` block commits to (`db.write_batch()`).
-    db: Option<Py<Db>>,
+    db: Option<DbHandle>,
     sync: bool,
 }
 
 impl Batch {
-    pub fn bound_to(db: Py<Db>, sync: bool) -> Batch {
+    pub fn bound_to(db: DbHandle, sync: bool) -> Batch {
         Batch {
             ops: Mutex::new(WriteBatch::new()),
             db: Some(db),
@@ -101,7 +101,7 @@ impl Batch {
         let ops = self.take_ops();
         let clean = exc_type.is_none_or(|t| t.is_none());
         if let (true, Some(db)) = (clean, &self.db) {
-            let db = db.get().lsm(py)?.clone();
+            let db = db.lsm(py)?.clone();
             let opts = WriteOptions { sync: self.sync };
             call(py, move || db.write_opt(ops, opts))?;
         }

@@ -75,3 +75,11 @@ pub fn opt_bytes(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<
         Some(o) => Ok(Some(byte_arg(o, what)?.as_slice().to_vec())),
     }
 }
+
+/// The value found, as `bytes`, or `default` (`None` when not given) for a missing key.
+pub fn value_or(py: Python<'_>, v: Option<Vec<u8>>, default: Option<Py<PyAny>>) -> Py<PyAny> {
+    match v {
+        Some(v) => PyBytes::new(py, &v).into_any().unbind(),
+        None => default.unwrap_or_else(|| py.None()),
+    }
+}

@@ -3,10 +3,11 @@
 
 use crate::asyncio::submit;
 use crate::batch::Batch;
-use crate::bytes::byte_arg;
+use crate::bytes::{byte_arg, value_or};
 use crate::call::call;
 use crate::cursor::{Bounds, Cursor, Mode};
 use crate::errors::{closed, config_error, to_py};
+use crate::handle::DbHandle;
 use crate::snapshot::Snapshot;
 use lsm::config::KEYS;
 use lsm::{Config, Directories, FileKind, Lsm, LsmError, VerifyReport, WriteOptions};
@@ -129,13 +130,6 @@ fn verify_dict(py: Python<'_>, report: VerifyReport) -> PyResult<Py<PyAny>> {
     Ok(d.into_any().unbind())
 }
 
-pub fn value_or(py: Python<'_>, v: Option<Vec<u8>>, default: Option<Py<PyAny>>) -> Py<PyAny> {
-    match v {
-        Some(v) => PyBytes::new(py, &v).into_any().unbind(),
-        None => default.unwrap_or_else(|| py.None()),
-    }
-}
-
 impl Db {
     /// The engine, or `ClosedError`.
     pub fn lsm(&self, py: Python<'_>) -> PyResult<&Lsm> {
@@ -254,7 +248,11 @@ impl Db {
     #[pyo3(signature = (*, sync=false))]
     fn write_batch(slf: &Bound<'_, Self>, sync: bool) -> PyResult<Batch> {
         slf.get().lsm(slf.py())?;
-        Ok(Batch::bound_to(slf.clone().unbind(), sync))
+        let me = slf.get();
+        Ok(Batch::bound_to(
+            DbHandle::new(me.db.clone(), me.closed.clone()),
+            sync,
+        ))
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {

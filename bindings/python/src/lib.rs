@@ -18,6 +18,7 @@ mod call;
 mod cursor;
 mod db;
 mod errors;
+mod handle;
 mod snapshot;
 
 use pyo3::prelude::*;

@@ -1,10 +1,9 @@
 //! `lsm.Snapshot`: a consistent read-only view, also a context manager that
 //! releases it on exit.
 
-use crate::bytes::byte_arg;
+use crate::bytes::{byte_arg, value_or};
 use crate::call::call;
 use crate::cursor::{Bounds, Cursor, Mode};
-use crate::db::value_or;
 use crate::errors::closed;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
