@@ -1,5 +1,8 @@
 //! The manifest: version edits, the current `Version`, and the `CURRENT` swap.
 
+// Decoders of on-disk bytes: a bad byte must be an error value, never a panic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod version;
 mod version_edit;
 mod version_set;

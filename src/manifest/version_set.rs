@@ -157,8 +157,11 @@ impl VersionSet {
         }
         let mut records = log.records.into_iter();
         match records.next() {
-            Some((_, h)) if h.len() == 12 && &h[..8] == MAGIC => {
-                let v = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+            Some((_, h)) if h.len() == 12 && h.get(..8) == Some(&MAGIC[..]) => {
+                let v = h
+                    .get(8..12)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u32::from_le_bytes);
                 let framing = match v {
                     MANIFEST_VERSION_V1 => Framing::V1,
                     MANIFEST_VERSION => Framing::V2,

@@ -187,14 +187,20 @@ impl FragmentHeader {
     /// The header at the start of `bytes`, or `None` when `bytes` is shorter than one.
     pub fn parse(framing: Framing, bytes: &[u8]) -> Option<FragmentHeader> {
         let h = bytes.get(..framing.header_size())?;
+        // `h` holds a whole header, so every field is there; the fallbacks are unreachable.
         let u32_at = |i: usize| {
             h.get(i..i + 4)
-                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_le_bytes)
         };
+        let length = h
+            .get(4..6)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u16::from_le_bytes);
         Some(FragmentHeader {
             crc: u32_at(0),
-            length: usize::from(u16::from_le_bytes([h[4], h[5]])),
-            type_byte: h[6],
+            length: usize::from(length),
+            type_byte: h.get(6).copied().unwrap_or(0),
             log: if framing == Framing::V2 { u32_at(7) } else { 0 },
             synced: if framing == Framing::V2 {
                 u32_at(11)
@@ -302,24 +308,20 @@ pub fn decode_segment_header(payload: &[u8]) -> Result<SegmentHeader, String> {
             payload.len()
         ));
     }
-    if payload[..8] != SEGMENT_MAGIC {
+    if payload.get(..8) != Some(&SEGMENT_MAGIC[..]) {
         return Err("segment header has a wrong magic (not a WAL segment)".into());
     }
-    let mut v = [0u8; 4];
-    v.copy_from_slice(&payload[8..12]);
-    let version = u32::from_le_bytes(v);
+    // The length was checked above, so the fields are there.
+    let field = |r: std::ops::Range<usize>| payload.get(r).unwrap_or_default();
+    let version = u32::from_le_bytes(field(8..12).try_into().map_err(|_| "short header")?);
     if !(WAL_FORMAT_VERSION_V1..=WAL_FORMAT_VERSION).contains(&version) {
         return Err(format!(
             "WAL format version {version} is not supported (this build reads \
              {WAL_FORMAT_VERSION_V1}..={WAL_FORMAT_VERSION})"
         ));
     }
-    let mut n = [0u8; 8];
-    n.copy_from_slice(&payload[12..]);
-    Ok(SegmentHeader {
-        number: u64::from_le_bytes(n),
-        version,
-    })
+    let number = u64::from_le_bytes(field(12..20).try_into().map_err(|_| "short header")?);
+    Ok(SegmentHeader { number, version })
 }
 
 #[cfg(test)]

@@ -234,7 +234,10 @@ impl Parser<'_> {
                 let explained = self.lost_page_in(pos, end);
                 r.damage(pos as u64, reason, explained);
             };
-            if data[pos..pos + hs].iter().all(|&b| b == 0) {
+            if data
+                .get(pos..pos + hs)
+                .is_some_and(|b| b.iter().all(|&b| b == 0))
+            {
                 damage(&mut r, "zeroed fragment header".into(), pos + hs);
                 pos = self.resync(pos + 1);
                 continue;
@@ -412,18 +415,21 @@ impl Reader {
         // For each event, whether a complete record follows it.
         let mut record_after = vec![false; self.events.len()];
         let mut seen = false;
-        for (i, e) in self.events.iter().enumerate().rev() {
-            record_after[i] = seen;
+        for (slot, e) in record_after.iter_mut().zip(&self.events).rev() {
+            *slot = seen;
             seen |= matches!(e, Event::Record { .. });
         }
-        // The largest synced length claimed by a fragment after each mark.
+        // The largest synced length claimed by a fragment at or after each mark (and 0
+        // past the last one).
         let mut max_after = vec![0u64; self.marks.len() + 1];
-        for i in (0..self.marks.len()).rev() {
-            max_after[i] = max_after[i + 1].max(self.marks[i].1);
+        let mut most = 0;
+        for (slot, (_, synced)) in max_after.iter_mut().zip(&self.marks).rev() {
+            most = most.max(*synced);
+            *slot = most;
         }
         let synced_after = |at: u64| {
             let i = self.marks.partition_point(|(o, _)| *o <= at);
-            max_after[i]
+            max_after.get(i).copied().unwrap_or(0)
         };
         for (i, e) in self.events.into_iter().enumerate() {
             match e {
@@ -451,7 +457,7 @@ impl Reader {
                     }
                     let torn = if foreign || (framing == Framing::V2 && synced_after(at) > at) {
                         false
-                    } else if !record_after[i] {
+                    } else if !record_after.get(i).copied().unwrap_or(false) {
                         true
                     } else {
                         framing == Framing::V2 && explained

@@ -190,12 +190,14 @@ fn frame(
                 (false, false) => FragmentType::Middle,
                 (false, true) => FragmentType::Last,
             };
+            // `n <= rest.len()` by its definition above.
+            let (piece, after) = rest.split_at_checked(n).unwrap_or((rest, &[]));
             match framing {
-                Framing::V1 => put_fragment_v1(out, ty, &rest[..n]),
-                Framing::V2 => put_fragment(out, ty, log, synced, &rest[..n]),
+                Framing::V1 => put_fragment_v1(out, ty, piece),
+                Framing::V2 => put_fragment(out, ty, log, synced, piece),
             }
             block_offset += header_size + n;
-            rest = &rest[n..];
+            rest = after;
             first = false;
             if last {
                 break;

@@ -9,6 +9,9 @@
 //! unsynced end) from damage in the middle of the log.
 //! [`LogWriter`] and [`read_log`] know nothing of batches, so the MANIFEST uses them too.
 
+// Decoders of on-disk bytes: a bad byte must be an error value, never a panic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 pub mod format;
 mod log_reader;
 mod log_writer;
