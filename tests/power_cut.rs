@@ -87,6 +87,8 @@ struct Tally {
     lost: usize,
     /// Cuts after which the database held at least one table.
     with_tables: usize,
+    /// Cuts under the hole model (unsynced pages lost in any order).
+    holes: usize,
 }
 
 /// One seed: `GENERATIONS` cuts on one file system.
@@ -206,6 +208,7 @@ fn run_seed_with(
             );
         }
         tally.cuts += 1;
+        tally.holes += usize::from(matches!(torn, CrashModel::Holes { .. }));
         tally.ops += ops_done;
         tally.lost += pending.len() - k;
         if recovered.stats().levels.iter().any(|l| l.files > 0) {
@@ -232,8 +235,8 @@ fn power_cut_without_wal_sync_keeps_a_prefix_with_every_synced_write() {
         run_seed(seed, SyncMode::None, &mut t);
     }
     eprintln!(
-        "{} cuts, {} ops, {} unsynced ops lost, {} cuts with tables",
-        t.cuts, t.ops, t.lost, t.with_tables
+        "{} cuts ({} under the hole model), {} ops, {} unsynced ops lost, {} cuts with tables",
+        t.cuts, t.holes, t.ops, t.lost, t.with_tables
     );
     assert_eq!(t.cuts, seeds as usize * GENERATIONS);
     assert!(
@@ -250,8 +253,8 @@ fn power_cut_with_wal_sync_always_keeps_every_acknowledged_write() {
         run_seed(seed, SyncMode::Always, &mut t);
     }
     eprintln!(
-        "{} cuts, {} ops, {} cuts with tables",
-        t.cuts, t.ops, t.with_tables
+        "{} cuts ({} under the hole model), {} ops, {} cuts with tables",
+        t.cuts, t.holes, t.ops, t.with_tables
     );
     assert_eq!(t.cuts, seeds as usize * GENERATIONS);
     assert_eq!(t.lost, 0);
@@ -278,8 +281,8 @@ fn power_cut_during_compactions_keeps_every_synced_write() {
         run_seed_with(seed, sync, compacting(seed, sync), cut, gen_op, &mut t);
     }
     eprintln!(
-        "compacting: {} cuts, {} ops, {} unsynced ops lost, {} cuts with tables",
-        t.cuts, t.ops, t.lost, t.with_tables
+        "compacting: {} cuts ({} under the hole model), {} ops, {} unsynced ops lost, {} cuts with tables",
+        t.cuts, t.holes, t.ops, t.lost, t.with_tables
     );
     assert!(
         t.with_tables > t.cuts / 2,
@@ -302,8 +305,8 @@ fn power_cut_with_holes_in_a_long_unsynced_tail_keeps_a_prefix() {
         run_seed_with(seed | 1, SyncMode::None, cfg, Cut::Now, gen_big_op, &mut t);
     }
     eprintln!(
-        "holes: {} cuts, {} ops, {} unsynced ops lost",
-        t.cuts, t.ops, t.lost
+        "holes: {} cuts ({} under the hole model), {} ops, {} unsynced ops lost",
+        t.cuts, t.holes, t.ops, t.lost
     );
     assert!(t.lost > 0, "no cut lost anything: the test is too weak");
 }
