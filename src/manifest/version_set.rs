@@ -515,20 +515,10 @@ mod torn_tail_tests {
     fn regression_a_torn_edit_straddling_a_block_boundary_opens_at_every_cut() {
         let fs = MemFs::new();
         let (path, data, last_start) = straddling_manifest(&fs, 7);
-        let open = |fs: &MemFs| {
-            VersionSet::recover(
-                Arc::new(fs.clone()),
-                Path::new("db"),
-                Path::new("db/ss_tables"),
-                4,
-                None,
-                Arc::new(Gate::new()),
-            )
-        };
-        assert_eq!(open(&fs).unwrap().log_number, LAST);
+        assert_eq!(recover(&fs).unwrap().log_number, LAST);
         for cut in last_start as usize..data.len() {
             fs.write_raw(&path, data[..cut].to_vec()).unwrap();
-            let vs = open(&fs).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
+            let vs = recover(&fs).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
             assert!(vs.log_number < LAST, "cut {cut}");
         }
     }
