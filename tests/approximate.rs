@@ -67,7 +67,10 @@ fn after_loading_and_flushing_the_estimates_track_the_data() {
         last = size;
     }
     let tenth = db.approximate_size(Some(&key(0)), Some(&key(N / 10)));
-    assert!(tenth > 0 && tenth < all, "a tenth of the keys is {tenth} of {all} bytes");
+    assert!(
+        tenth > 0 && tenth < all,
+        "a tenth of the keys is {tenth} of {all} bytes"
+    );
 
     // Empty ranges: start == end, start > end, and a range past every key.
     assert_eq!(db.approximate_size(Some(&key(5)), Some(&key(5))), 0);
@@ -93,5 +96,8 @@ fn overwrites_and_deletes_are_counted_until_compaction() {
     db.compact().unwrap();
     // The 500 live keys, once overwritten versions and tombstones are gone.
     let len = db.approximate_len();
-    assert!((500..=1000).contains(&len), "after compaction approximate_len is {len}");
+    assert!(
+        (500..=1000).contains(&len),
+        "after compaction approximate_len is {len}"
+    );
 }
