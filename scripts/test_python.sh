@@ -109,7 +109,8 @@ install_wheel() {
     env PATH="$CLEAN_PATH" "$WORK/venv/bin/python" -m pip install --quiet --upgrade pip
     env PATH="$CLEAN_PATH" "$WORK/venv/bin/python" -m pip install --quiet --only-binary lsm-kv \
         "$WHEEL" pytest hypothesis mypy
-    env PATH="$CLEAN_PATH" "$WORK/venv/bin/python" -m pip show lsm-kv | head -n 2
+    env PATH="$CLEAN_PATH" "$WORK/venv/bin/python" -m pip show lsm-kv >"$WORK/pip-show"
+    sed -n '1,2p' "$WORK/pip-show"
 }
 
 run_tests() {
