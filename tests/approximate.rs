@@ -54,7 +54,7 @@ fn after_loading_and_flushing_the_estimates_track_the_data() {
 
     let all = db.approximate_size(None, None);
     assert!(
-        all >= N * 50 && all <= N * 400,
+        (N * 50..=N * 400).contains(&all),
         "approximate_size of everything is {all} bytes for {N} entries of ~110 bytes"
     );
 
