@@ -35,7 +35,7 @@ check_list() {
     done
     [ "${#missing[@]}" = 0 ] || die "the crate lacks ${missing[*]}"
     local stray
-    stray="$(grep -E '^(target|\.venv|tests|fuzz|python|bindings|scripts|benches|log|\.ci)/|\.(so|a|whl|png|json)$' <<<"$list" || true)"
+    stray="$(grep -vx "\.cargo_vcs_info\.json" <<<"$list" | grep -E '^(target|\.venv|tests|fuzz|python|bindings|scripts|benches|log|\.ci)/|\.(so|a|whl|png|json)$' || true)"
     [ -z "$stray" ] || die "the crate holds files it does not need: $(head -n 5 <<<"$stray")"
     echo "ok: $(wc -l <<<"$list") files"
 }
@@ -43,9 +43,7 @@ check_list() {
 dry_run() {
     section "cargo publish --dry-run -p lsm (builds the packed crate)"
     cargo publish --dry-run --allow-dirty -p lsm
-    local crate
-    crate="$(ls target/package/lsm-*.crate | head -n 1)"
-    echo "ok: $crate ($(du -k "$crate" | cut -f1) KiB)"
+    echo "ok: the packed crate builds"
 }
 
 check_list
