@@ -95,15 +95,27 @@ stage_c() {
 stage_python() {
     command -v python3 >/dev/null 2>&1 || die "python3 is not installed (the Python stage needs 3.11+)"
     python3 -c 'import venv' 2>/dev/null || die "python3 has no venv module (apt-get install python3-venv)"
-    section "Python: scripts/test_python.sh (pip install . into .venv, pytest, stubtest)"
+    section "Python: scripts/test_python.sh (wheel + sdist, fresh venv, pytest, stubtest)"
     ./scripts/test_python.sh
+}
+
+# ----------------------------------------------------------------------------------
+# Stage: the Rust crate as published
+# ----------------------------------------------------------------------------------
+
+stage_packaging() {
+    ensure_rust
+    # cargo package --list (what the crate holds) and cargo publish --dry-run (it
+    # builds from the packed sources); needs the crates.io index, not an account.
+    section "Rust packaging: scripts/test_packaging.sh"
+    ./scripts/test_packaging.sh
 }
 
 # ----------------------------------------------------------------------------------
 # Main
 # ----------------------------------------------------------------------------------
 
-STAGES=(stage_rust stage_c stage_python)
+STAGES=(stage_rust stage_c stage_python stage_packaging)
 
 for stage in "${STAGES[@]}"; do
     "$stage"

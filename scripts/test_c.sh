@@ -14,7 +14,11 @@
 #    locks; the engine synchronises with atomics and futexes, so they report hundreds
 #    of false races, and TSan would need the whole crate rebuilt on nightly.);
 # 4. bindings/c/examples/example.c, linked against liblsm.so and against liblsm.a, and
-#    bench.c on a few keys.
+#    bench.c on a few keys;
+# 5. the CMake package: bindings/cpp/examples built with find_package(lsm) against the
+#    install (test_cmake_package; cmake comes from apt when missing);
+# 6. `make deb`, unpacked into a scratch root with dpkg -x, and a program built there
+#    through pkg-config (PKG_CONFIG_SYSROOT_DIR) and CMake and run (test_deb).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -160,5 +164,74 @@ section "examples"
 "$WORK/example" "$WORK/example-db"
 "$WORK/example_static" "$WORK/example-static-db" >/dev/null
 "$WORK/bench" --num 2000 --dir "$WORK/bench-db"
+
+# Installs the Debian packages named when `tool` is missing (root with apt only).
+need_tool() { # need_tool TOOL PACKAGE...
+    local tool="$1"
+    shift
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        printf '==> installing %s (for %s)\n' "$*" "$tool"
+        apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+    else
+        die "$tool missing (Debian/Ubuntu: apt-get install $*)"
+    fi
+}
+
+# Configures, builds and runs bindings/cpp/examples with CMAKE_PREFIX_PATH=$2.
+cmake_example() { # cmake_example NAME PREFIX
+    local build="$WORK/cmake-$1"
+    cmake -S bindings/cpp/examples -B "$build" -DCMAKE_PREFIX_PATH="$2" >"$build.log" 2>&1 ||
+        { cat "$build.log"; die "cmake could not configure bindings/cpp/examples against $2"; }
+    local found
+    found="$(sed -n 's/^lsm_DIR:PATH=//p' "$build/CMakeCache.txt")"
+    [ "$found" = "$2/lib/cmake/lsm" ] || die "find_package(lsm) found $found, not $2/lib/cmake/lsm"
+    cmake --build "$build" >>"$build.log" 2>&1 || { cat "$build.log"; die "cmake --build failed"; }
+    "$build/lsm_example" "$WORK/cmake-$1-db" | tail -n 1 | grep -qx ok || die "lsm_example ($1) failed"
+    "$build/lsm_example_static" "$WORK/cmake-$1-static-db" | tail -n 1 | grep -qx ok ||
+        die "lsm_example_static ($1) failed"
+    echo "ok: find_package(lsm) in $found; lsm::lsm and lsm::lsm_static examples ran"
+}
+
+test_cmake_package() {
+    section "CMake package: find_package(lsm) against $PREFIX"
+    need_tool cmake cmake
+    [ -f "$PREFIX/lib/cmake/lsm/lsmConfig.cmake" ] && [ -f "$PREFIX/lib/cmake/lsm/lsmConfigVersion.cmake" ] ||
+        die "make install did not install lib/cmake/lsm/lsmConfig.cmake and lsmConfigVersion.cmake"
+    cmake_example prefix "$PREFIX"
+}
+
+test_deb() {
+    section "make deb, unpacked into a scratch root"
+    need_tool dpkg-deb dpkg
+    make --no-print-directory deb PROFILE="$PROFILE"
+    local deb root="$WORK/debroot"
+    deb="$(ls target/deb/liblsm_"$version"_*.deb)"
+    dpkg-deb --info "$deb" | grep -q "Package: liblsm" || die "$deb is not the liblsm package"
+    dpkg-deb --contents "$deb" | awk '{print $6}' | sort >"$WORK/deb.list"
+    local f
+    for f in ./usr/lib/liblsm.so.$version ./usr/lib/liblsm.so.$major ./usr/lib/liblsm.so \
+        ./usr/lib/liblsm.a ./usr/include/lsm.h ./usr/include/lsm.hpp ./usr/lib/pkgconfig/lsm.pc \
+        ./usr/lib/cmake/lsm/lsmConfig.cmake ./usr/lib/cmake/lsm/lsmConfigVersion.cmake; do
+        grep -qx "$f" "$WORK/deb.list" || die "$deb lacks $f"
+    done
+    dpkg -x "$deb" "$root"
+    # Only the scratch root: neither the temporary install nor the system's lsm.
+    (
+        export PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_LIBDIR="$root/usr/lib/pkgconfig"
+        export PKG_CONFIG_PATH="" LD_LIBRARY_PATH="$root/usr/lib"
+        # shellcheck disable=SC2046
+        cc "${CFLAGS_C[@]}" bindings/c/examples/example.c $(pkg-config --cflags --libs lsm) \
+            -o "$WORK/example_deb"
+        ldd "$WORK/example_deb" | grep -q "liblsm.so.$major => $root/usr/lib/" ||
+            die "example_deb does not load liblsm from the scratch root"
+        "$WORK/example_deb" "$WORK/example-deb-db" >/dev/null
+        cmake_example deb "$root/usr"
+    )
+    echo "ok: $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB): pkg-config and CMake builds from it ran"
+}
+
+test_cmake_package
+test_deb
 
 section "C and C++: all passed (leaks checked with $LEAKS)"

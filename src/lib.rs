@@ -24,6 +24,16 @@
 //! Writes go to a write-ahead log and an in-memory table; full tables are flushed to
 //! sorted, checksummed files in the background. See `docs/FORMAT.md` for every byte on
 //! disk and the README for the durability contract.
+//!
+//! ## Features
+//!
+//! - `cli` (default): the `lsm` command-line tool (`src/bin/lsm`) and what only it
+//!   needs (clap, rustyline, indicatif, hdrhistogram, serde_json). A library user
+//!   turns it off with `lsm = { version = "0.1", default-features = false }`; the C
+//!   library (`make install`) and the Python package are built without it.
+//!
+//! Every engine capability (compression, caches, the C ABI in `liblsm.so`/`liblsm.a`)
+//! is always built in; there is no feature to enable for it.
 
 #![deny(missing_docs)]
 // `unsafe` is allowed only where a module says why (the C ABI).

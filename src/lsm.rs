@@ -206,6 +206,30 @@ impl Lsm {
         }
     }
 
+    /// About how many entries the database holds, from metadata alone (no I/O): the
+    /// point entries of every table per the manifest plus those of the memtables.
+    /// Overwritten versions and deletions are counted until a compaction drops them,
+    /// so it can exceed the number of live keys; counting those exactly takes a scan.
+    pub fn approximate_len(&self) -> u64 {
+        let sv = self.inner().super_version();
+        let mems: u64 = std::iter::once(&sv.mem)
+            .chain(&sv.imms)
+            .map(|m| m.len() as u64)
+            .sum();
+        sv.version.entries() + mems
+    }
+
+    /// About how many bytes of tables hold keys in `[start, end)` (`None` is
+    /// unbounded), from metadata alone: the sizes of the tables whose key range
+    /// overlaps it, whole (not prorated). Data still in the memtables is not counted,
+    /// so it is 0 for an empty range or before the first flush.
+    pub fn approximate_size(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> u64 {
+        self.inner()
+            .super_version()
+            .version
+            .bytes_overlapping(start, end)
+    }
+
     /// Runs `job` on the engine's runtime (its blocking pool) and returns at once;
     /// bindings use it to complete asynchronous calls from the engine's own threads.
     /// `Closed` once the database is closed.

@@ -206,6 +206,31 @@ impl Version {
             .unwrap_or_default()
     }
 
+    /// The point entries of every table (manifest metadata; versions and deletions
+    /// included).
+    pub fn entries(&self) -> u64 {
+        self.levels.iter().flatten().map(|f| f.meta.entries).sum()
+    }
+
+    /// The bytes of the tables that may hold keys in `[start, end)` (user keys, end
+    /// exclusive; `None` is unbounded).
+    pub fn bytes_overlapping(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> u64 {
+        if let (Some(s), Some(e)) = (start, end) {
+            if s >= e {
+                return 0;
+            }
+        }
+        self.levels
+            .iter()
+            .flatten()
+            .filter(|f| {
+                let (smallest, largest) = f.user_range();
+                end.is_none_or(|e| smallest < e) && start.is_none_or(|s| largest >= s)
+            })
+            .map(|f| f.meta.size)
+            .sum()
+    }
+
     /// Number of files per level.
     pub fn files_per_level(&self) -> Vec<usize> {
         self.levels.iter().map(Vec::len).collect()

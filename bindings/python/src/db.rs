@@ -409,6 +409,30 @@ impl Db {
         verify_dict(py, report)
     }
 
+    /// About how many entries the database holds, from metadata (no scan): table
+    /// entries plus memtable entries, overwritten versions and deletions included
+    /// until a compaction drops them. `len(db)` is the exact count (a full scan).
+    fn approximate_len(&self, py: Python<'_>) -> PyResult<u64> {
+        let db = self.lsm(py)?;
+        call(py, || Ok(db.approximate_len()))
+    }
+
+    /// About how many bytes of tables hold keys in `[start, stop)` (`None` is
+    /// unbounded), from metadata: whole tables whose key range overlaps it; data not
+    /// yet flushed is not counted.
+    #[pyo3(signature = (start=None, stop=None))]
+    fn approximate_size(
+        &self,
+        py: Python<'_>,
+        start: Option<&Bound<'_, PyAny>>,
+        stop: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let db = self.lsm(py)?;
+        let s = crate::bytes::opt_bytes(start, "start")?;
+        let e = crate::bytes::opt_bytes(stop, "stop")?;
+        call(py, || Ok(db.approximate_size(s.as_deref(), e.as_deref())))
+    }
+
     fn _stats_json(&self, py: Python<'_>) -> PyResult<String> {
         let db = self.lsm(py)?;
         call(py, || Ok(db.stats().to_json()))

@@ -85,6 +85,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
+    // `.cargo/config.toml` sets this for `cargo test`'s harness, and `cargo run` would
+    // pass it on; the tool's log goes where log/config/log4rs.yaml says instead.
+    std::env::remove_var("LSM_LOG_CAPTURE");
     // Clap prints its own messages and exits with 2 on a usage error, 0 for --help.
     let cli = Cli::parse();
     match run(cli) {
