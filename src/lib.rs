@@ -32,8 +32,15 @@
 //!   turns it off with `lsm = { version = "0.1", default-features = false }`; the C
 //!   library (`make install`) and the Python package are built without it.
 //!
-//! Every engine capability (compression, caches, the C ABI in `liblsm.so`/`liblsm.a`)
-//! is always built in; there is no feature to enable for it.
+//! - `sim` (off): [`fs::MemFs`], the in-memory file system that simulates power cuts
+//!   (a synced prefix, a torn tail, or unsynced pages lost in any order) and injects
+//!   failures, for testing code built on `lsm` the way its own tests do.
+//! - `fuzzing` (off, implies `sim`): the entry points of the fuzz targets in `fuzz/`.
+//!
+//! Neither is in the default build, so `liblsm.so` and `liblsm.a` carry no test
+//! machinery (`scripts/test_c.sh` checks with `nm`). Every engine capability
+//! (compression, caches, the C ABI in `liblsm.so`/`liblsm.a`) is always built in; there
+//! is no feature to enable for it.
 
 #![deny(missing_docs)]
 // `unsafe` is allowed only where a module says why (the C ABI).
