@@ -32,7 +32,7 @@
 //!   turns it off with `lsm = { version = "0.1", default-features = false }`; the C
 //!   library (`make install`) and the Python package are built without it.
 //!
-//! - `sim` (off): [`fs::MemFs`], the in-memory file system that simulates power cuts
+//! - `sim` (off): `fs::MemFs`, the in-memory file system that simulates power cuts
 //!   (a synced prefix, a torn tail, or unsynced pages lost in any order) and injects
 //!   failures, for testing code built on `lsm` the way its own tests do.
 //! - `fuzzing` (off, implies `sim`): the entry points of the fuzz targets in `fuzz/`.

@@ -63,7 +63,7 @@ impl Lsm {
         Lsm::open_on(config, Arc::new(OsFs))
     }
 
-    /// Opens the database on a custom file system, such as [`crate::fs::MemFs`] for
+    /// Opens the database on a custom file system, such as `lsm::fs::MemFs` (feature `sim`) for
     /// power-cut and fault-injection tests.
     pub fn open_on(config: Config, fs: Arc<dyn FileSystem>) -> Result<Lsm> {
         let inner = DbInner::open(config, fs)?;

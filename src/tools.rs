@@ -44,7 +44,7 @@ pub fn detect(path: &Path) -> Result<DumpKind> {
     detect_on(&OsFs, path)
 }
 
-/// [`detect`] for a file on `fs` (for example a [`crate::fs::MemFs`] in a test).
+/// [`detect`] for a file on `fs` (for example a `lsm::fs::MemFs` (feature `sim`) in a test).
 pub fn detect_on(fs: &dyn FileSystem, path: &Path) -> Result<DumpKind> {
     let name = path
         .file_name()
@@ -94,7 +94,7 @@ pub fn dump_file(path: &Path, out: &mut dyn Write, show: &dyn Fn(&[u8]) -> Strin
 }
 
 /// [`dump_file`] for a file on `fs`: the tools read through the same file-system seam
-/// as the engine, so they can dump a file of a [`crate::fs::MemFs`].
+/// as the engine, so they can dump a file of a `lsm::fs::MemFs` (feature `sim`).
 pub fn dump_file_on(
     fs: &dyn FileSystem,
     path: &Path,

@@ -1,10 +1,10 @@
 //! The file-system seam: every byte the engine reads or writes goes through
-//! [`FileSystem`], so tests can swap the operating system for [`MemFs`], which drops
+//! [`FileSystem`], so tests can swap the operating system for `MemFs` (feature `sim`), which drops
 //! unsynced data on a simulated power cut and fails chosen operations on demand.
 //!
 //! The engine only ever creates files, appends to them, reads them at offsets, syncs
 //! them, renames and deletes them. That small vocabulary is what makes the power-cut
-//! model in [`MemFs`] exact.
+//! model in `MemFs` exact.
 
 #[cfg(any(test, feature = "sim"))]
 mod mem;
