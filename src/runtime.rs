@@ -78,15 +78,17 @@ impl Runtime {
     /// Runs `job` on the runtime without counting it: shutdown does not wait for it.
     /// For calls made on behalf of bindings, which may themselves hold (and drop) the
     /// last handle and so start the shutdown that would otherwise wait for them.
+    ///
+    /// The job runs exactly once, even when the database closes before a thread
+    /// picked it up and the runtime's shutdown drops it: it then runs where it is
+    /// dropped, finds the database closed, and so still reports back (a binding's
+    /// future is resolved with `Closed` instead of never).
     pub fn spawn_detached(&self, job: impl FnOnce() + Send + 'static) -> Result<()> {
         if self.rt.lock().is_none() {
             return Err(LsmError::Closed);
         }
-        self.handle.spawn_blocking(move || {
-            if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                log::error!("a binding call panicked");
-            }
-        });
+        let mut once = RunOnce(Some(job));
+        self.handle.spawn_blocking(move || once.run());
         Ok(())
     }
 
@@ -106,6 +108,9 @@ impl Runtime {
                 None => Err(LsmError::Closed),
                 Some(t) => match t.await {
                     Ok(r) => r,
+                    // Queued when the database closed, and dropped by the runtime's
+                    // shutdown before it ran: the call never happened.
+                    Err(e) if e.is_cancelled() => Err(LsmError::Closed),
                     Err(e) => Err(LsmError::io(
                         "background task",
                         std::io::Error::other(e.to_string()),
@@ -130,6 +135,25 @@ impl Runtime {
     }
 }
 
+/// A job that runs when asked, or else when dropped: never zero times, never twice.
+struct RunOnce<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> RunOnce<F> {
+    fn run(&mut self) {
+        if let Some(job) = self.0.take() {
+            if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                log::error!("a binding call panicked");
+            }
+        }
+    }
+}
+
+impl<F: FnOnce()> Drop for RunOnce<F> {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         // Dropping a Tokio runtime blocks, which panics inside async code; this never
@@ -137,5 +161,46 @@ impl Drop for Runtime {
         if let Some(rt) = self.rt.get_mut().take() {
             rt.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_detached_job_runs_once_whether_run_or_dropped() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let job = |runs: &Arc<AtomicUsize>| {
+            let runs = runs.clone();
+            move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let mut ran = RunOnce(Some(job(&runs)));
+        ran.run();
+        drop(ran);
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "run, then dropped: once");
+        drop(RunOnce(Some(job(&runs))));
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "dropped unrun (a cancelled task): runs"
+        );
+        drop(RunOnce(Some(|| panic!("a panicking job is caught"))));
+    }
+
+    #[test]
+    fn run_blocking_after_shutdown_is_closed() {
+        let rt = Runtime::new(1).unwrap();
+        rt.shutdown();
+        let fut = rt.run_blocking(|| Ok(()));
+        let r = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(fut);
+        assert!(matches!(r, Err(LsmError::Closed)));
+        assert!(matches!(rt.spawn_detached(|| {}), Err(LsmError::Closed)));
     }
 }
