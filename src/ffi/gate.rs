@@ -8,31 +8,21 @@
 //! What no gate can do: a call that starts after the handle was freed reads freed
 //! memory before it reaches the gate. The header states that race as the caller's.
 //!
-//! Cost on the hot path: one atomic add and one atomic subtract per call; the mutex
-//! and condition variable are only used while closing.
+//! It is the engine's own [`crate::gate::Gate`] (a striped in-flight counter; the
+//! same protocol `Lsm::close` uses), with C's status and the handle's contents.
 
 use super::boundary::lsm_status::LSM_CLOSED;
 use super::boundary::{Failure, Outcome};
-use parking_lot::{Condvar, Mutex};
+use crate::gate::OpGuard;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Set in `state` once closing began; the other bits count the passes out.
-const CLOSING: usize = 1 << (usize::BITS - 1);
 
 #[derive(Default)]
-pub(crate) struct Gate {
-    state: AtomicUsize,
-    /// Held by the closer while it checks for passes out, and by the last pass
-    /// returned while it wakes the closer, so the wake-up cannot be missed.
-    lock: Mutex<()>,
-    drained: Condvar,
-}
+pub(crate) struct Gate(crate::gate::Gate);
 
 /// Permission to use the handle behind a [`Gate`] until dropped. Derefs to what the
 /// handle holds.
 pub(crate) struct Pass<'a, T> {
-    gate: &'a Gate,
+    _op: OpGuard<'a>,
     value: &'a T,
 }
 
@@ -40,36 +30,22 @@ impl Gate {
     /// A pass for a call on `value`, the handle's contents; `LSM_CLOSED` once closing
     /// began.
     pub fn enter<'a, T>(&'a self, value: &'a T, what: &str) -> Outcome<Pass<'a, T>> {
-        let before = self.state.fetch_add(1, Ordering::Acquire);
-        if before & CLOSING != 0 {
-            self.leave();
-            return Err(Failure::new(
+        match self.0.enter() {
+            Ok(op) => Ok(Pass { _op: op, value }),
+            Err(_) => Err(Failure::new(
                 LSM_CLOSED,
                 format!("the {what} is being closed"),
-            ));
-        }
-        Ok(Pass { gate: self, value })
-    }
-
-    fn leave(&self) {
-        let after = self.state.fetch_sub(1, Ordering::Release) - 1;
-        if after == CLOSING {
-            let _locked = self.lock.lock();
-            self.drained.notify_all();
+            )),
         }
     }
 
     /// Refuses new passes and waits until every pass out is returned. False when
     /// another thread already began closing (it frees the handle, not this caller).
     pub fn close(&self) -> bool {
-        let mut locked = self.lock.lock();
-        let before = self.state.fetch_or(CLOSING, Ordering::AcqRel);
-        if before & CLOSING != 0 {
+        if !self.0.close() {
             return false;
         }
-        while self.state.load(Ordering::Acquire) != CLOSING {
-            self.drained.wait(&mut locked);
-        }
+        self.0.wait_idle(|| {});
         true
     }
 }
@@ -82,16 +58,10 @@ impl<T> Deref for Pass<'_, T> {
     }
 }
 
-impl<T> Drop for Pass<'_, T> {
-    fn drop(&mut self) {
-        self.gate.leave();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::Duration;
 
