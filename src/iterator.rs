@@ -42,8 +42,7 @@ impl Iter {
             return None;
         }
         // Held for the step, which may read table files: `close` waits for it.
-        let inner = self.view.inner.clone();
-        let Ok(_op) = inner.enter() else {
+        let Ok(_op) = self.view.inner.enter() else {
             self.done = true;
             return Some(Err(LsmError::Closed));
         };
