@@ -3,8 +3,15 @@
 
 use std::ops::{Bound, RangeBounds};
 
-/// The exclusive upper bound of the keys starting with `prefix` (`None`: no bound).
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+/// The exclusive upper bound of the keys starting with `prefix` (`None`: no bound):
+/// the keys with that prefix are exactly `[prefix, prefix_end(prefix))`.
+///
+/// ```
+/// assert_eq!(lsm::prefix_end(b"ab"), Some(b"ac".to_vec()));
+/// assert_eq!(lsm::prefix_end(b"a\xff"), Some(b"b".to_vec()));
+/// assert_eq!(lsm::prefix_end(b"\xff"), None);
+/// ```
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {

@@ -88,6 +88,7 @@ pub mod workload;
 
 pub use async_lsm::AsyncLsm;
 pub use batch::WriteBatch;
+pub use bounds::prefix_end;
 pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
     SSTableConfig, SyncMode, WALConfig,

@@ -27,18 +27,6 @@ pub struct Bounds {
     pub upper: Option<Vec<u8>>,
 }
 
-/// The exclusive upper bound of the keys starting with `prefix` (`None`: no bound).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 impl Bounds {
     /// The keys in `[start, stop)` that also start with `prefix`.
     pub fn new(
@@ -52,7 +40,7 @@ impl Bounds {
             if lower.as_ref().is_none_or(|l| *l < p) {
                 lower = Some(p.clone());
             }
-            if let Some(pe) = prefix_end(&p) {
+            if let Some(pe) = lsm::prefix_end(&p) {
                 if upper.as_ref().is_none_or(|u| *u > pe) {
                     upper = Some(pe);
                 }
