@@ -204,8 +204,15 @@ pub struct CompactionConfig {
     pub pending_bytes_slowdown: u64,
     /// Bytes of pending compaction at which writes stall.
     pub pending_bytes_stop: u64,
-    /// Background worker threads.
+    /// Background jobs (flushes and compactions) that run at once; with two or more,
+    /// one is kept for flushes. Also the engine runtime's worker threads.
     pub background_threads: usize,
+    /// Key ranges a large compaction is split into, merged in parallel (1: never
+    /// split).
+    pub max_subcompactions: usize,
+    /// Bytes a second that writes are held to while compaction falls behind (past
+    /// `level0_slowdown_files` or `pending_bytes_slowdown`).
+    pub delayed_write_rate: u64,
 }
 
 impl Default for CompactionConfig {
@@ -221,6 +228,8 @@ impl Default for CompactionConfig {
             pending_bytes_slowdown: 64 << 30,
             pending_bytes_stop: 256 << 30,
             background_threads: 2,
+            max_subcompactions: 1,
+            delayed_write_rate: 16 << 20,
         }
     }
 }
@@ -364,6 +373,8 @@ pub const KEYS: &[&str] = &[
     "compaction.pending_bytes_slowdown",
     "compaction.pending_bytes_stop",
     "compaction.background_threads",
+    "compaction.max_subcompactions",
+    "compaction.delayed_write_rate",
 ];
 
 impl Config {
@@ -534,6 +545,10 @@ impl Config {
             "compaction.background_threads" => {
                 self.compaction.background_threads = to_usize(key, v.uint(key)?)?
             }
+            "compaction.max_subcompactions" => {
+                self.compaction.max_subcompactions = to_usize(key, v.uint(key)?)?
+            }
+            "compaction.delayed_write_rate" => self.compaction.delayed_write_rate = v.uint(key)?,
             _ => {
                 return Err(LsmError::config(
                     key,
@@ -581,6 +596,10 @@ impl Config {
             // No worker means no flush and no compaction; the runtime starts every
             // worker at open, so the count is bounded.
             "compaction.background_threads" => between(key, c.background_threads as u64, 1, 256),
+            // Each piece is a thread of its own for the job's duration.
+            "compaction.max_subcompactions" => between(key, c.max_subcompactions as u64, 1, 64),
+            // 0 would stop writes for good instead of slowing them.
+            "compaction.delayed_write_rate" => at_least(key, c.delayed_write_rate, 1),
             // Any value of these types is acceptable: the enums, the booleans, the
             // byte budgets where 0 disables, the optional log file, and the root
             // (which is the directories above).
@@ -645,6 +664,8 @@ impl Config {
                     pending_bytes_slowdown: _,
                     pending_bytes_stop: _,
                     background_threads: _,
+                    max_subcompactions: _,
+                    delayed_write_rate: _,
                 },
         } = self;
         KEYS.iter().try_for_each(|key| self.check(key))?;
@@ -819,6 +840,7 @@ mod tests {
                 "compaction.level_fanout"
                 | "compaction.max_levels"
                 | "compaction.background_threads"
+                | "compaction.max_subcompactions"
                 | "sstable.bloom_bits_per_key" => "4",
                 _ => "4096",
             };

@@ -602,7 +602,7 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     for (i, b) in refs.iter().enumerate() {
         w.append(&[b]).unwrap();
         if i % 4 == 3 {
-            w.sync().unwrap();
+            w.sync_handle().sync().unwrap();
         }
     }
     out.push((

@@ -24,6 +24,14 @@ pub(crate) struct Counters {
     pub write_latency: crate::histogram::Histogram,
     pub stalls: AtomicU64,
     pub stall_micros: AtomicU64,
+    pub stall_level0_micros: AtomicU64,
+    pub stall_pending_micros: AtomicU64,
+    pub stall_memtable_micros: AtomicU64,
+    pub longest_stall_micros: AtomicU64,
+    pub delay_micros: AtomicU64,
+    pub subcompactions: AtomicU64,
+    /// Per level: compaction bytes read from it, and written into it.
+    pub level_io: parking_lot::Mutex<Vec<(u64, u64)>>,
 }
 
 impl Counters {
@@ -34,6 +42,32 @@ impl Counters {
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
     }
+
+    /// Raises `c` to `n` if it is below.
+    pub fn max(c: &AtomicU64, n: u64) {
+        c.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// Charges a compaction's reads to its input levels and its writes to its output
+    /// level (once per job, so a lock is cheap enough).
+    pub fn record_compaction_io(&self, c: &crate::compaction::Compaction, written: u64) {
+        let mut io = self.level_io.lock();
+        let grow = |io: &mut Vec<(u64, u64)>, level: usize| {
+            if io.len() <= level {
+                io.resize(level + 1, (0, 0));
+            }
+        };
+        for (level, f) in &c.inputs {
+            grow(&mut io, *level);
+            if let Some(slot) = io.get_mut(*level) {
+                slot.0 += f.meta.size;
+            }
+        }
+        grow(&mut io, c.output_level);
+        if let Some(slot) = io.get_mut(c.output_level) {
+            slot.1 += written;
+        }
+    }
 }
 
 /// Files and bytes of one level.
@@ -43,6 +77,10 @@ pub struct LevelStats {
     pub files: usize,
     /// Their total size.
     pub bytes: u64,
+    /// Bytes compactions read from the level.
+    pub compaction_bytes_read: u64,
+    /// Bytes compactions wrote into the level.
+    pub compaction_bytes_written: u64,
 }
 
 /// A snapshot of the engine's counters and shape.
@@ -88,12 +126,34 @@ pub struct Stats {
     /// Latency of writes (put, delete, delete_range, write), queueing included; one in
     /// eight timed.
     pub write_latency: Percentiles,
-    /// Write groups delayed by 1 ms because compaction was falling behind.
+    /// Writes delayed (by at least 1 ms) to hold writes to
+    /// `compaction.delayed_write_rate` while compaction falls behind.
     pub slowdowns: u64,
-    /// Times a writer waited for a flush to free a memtable.
+    /// Microseconds writes were delayed by the slowdown.
+    pub delay_micros: u64,
+    /// Times a writer stopped to wait for a flush or a compaction.
     pub stalls: u64,
-    /// Microseconds writers spent waiting.
+    /// Microseconds writers spent stopped, all causes.
     pub stall_micros: u64,
+    /// ... of which with level 0 at `compaction.level0_stop_files`.
+    pub stall_level0_micros: u64,
+    /// ... of which with pending compaction bytes at `compaction.pending_bytes_stop`.
+    pub stall_pending_micros: u64,
+    /// ... of which with `memtable.max_immutable` memtables waiting for flush.
+    pub stall_memtable_micros: u64,
+    /// The longest single stop of one writer, in microseconds.
+    pub longest_stall_micros: u64,
+    /// Flushes running now (0 or 1).
+    pub flushes_running: u64,
+    /// Full memtables waiting for a flush to start on them.
+    pub flushes_queued: u64,
+    /// Compactions running now.
+    pub compactions_running: u64,
+    /// Levels that need a compaction for which no slot was free (at the last time the
+    /// scheduler looked).
+    pub compactions_queued: u64,
+    /// Key ranges merged in parallel by compactions that were split.
+    pub subcompactions: u64,
     /// Entries in the active memtable.
     pub memtable_entries: u64,
     /// Full memtables waiting to be flushed.
@@ -119,8 +179,8 @@ impl Stats {
             .enumerate()
             .map(|(i, l)| {
                 format!(
-                    "{{\"level\":{i},\"files\":{},\"bytes\":{}}}",
-                    l.files, l.bytes
+                    "{{\"level\":{i},\"files\":{},\"bytes\":{},\"compaction_bytes_read\":{},\"compaction_bytes_written\":{}}}",
+                    l.files, l.bytes, l.compaction_bytes_read, l.compaction_bytes_written
                 )
             })
             .collect();
@@ -148,7 +208,26 @@ impl Stats {
             ),
             ("stalls", self.stalls.to_string()),
             ("stall_micros", self.stall_micros.to_string()),
+            ("stall_level0_micros", self.stall_level0_micros.to_string()),
+            (
+                "stall_pending_micros",
+                self.stall_pending_micros.to_string(),
+            ),
+            (
+                "stall_memtable_micros",
+                self.stall_memtable_micros.to_string(),
+            ),
+            (
+                "longest_stall_micros",
+                self.longest_stall_micros.to_string(),
+            ),
             ("slowdowns", self.slowdowns.to_string()),
+            ("delay_micros", self.delay_micros.to_string()),
+            ("flushes_running", self.flushes_running.to_string()),
+            ("flushes_queued", self.flushes_queued.to_string()),
+            ("compactions_running", self.compactions_running.to_string()),
+            ("compactions_queued", self.compactions_queued.to_string()),
+            ("subcompactions", self.subcompactions.to_string()),
             ("memtable_entries", self.memtable_entries.to_string()),
             ("immutable_memtables", self.immutable_memtables.to_string()),
             ("last_sequence", self.last_sequence.to_string()),
@@ -199,8 +278,24 @@ impl fmt::Display for Stats {
         writeln!(f, "write amplification: {:.2}", self.write_amplification())?;
         writeln!(
             f,
-            "stalls: {} ({} us), slowdowns: {}",
-            self.stalls, self.stall_micros, self.slowdowns
+            "stalls: {} ({} us: level 0 {} us, pending bytes {} us, memtables {} us; longest {} us), slowdowns: {} ({} us)",
+            self.stalls,
+            self.stall_micros,
+            self.stall_level0_micros,
+            self.stall_pending_micros,
+            self.stall_memtable_micros,
+            self.longest_stall_micros,
+            self.slowdowns,
+            self.delay_micros
+        )?;
+        writeln!(
+            f,
+            "jobs: flushes {} running, {} queued; compactions {} running, {} queued; {} subcompactions",
+            self.flushes_running,
+            self.flushes_queued,
+            self.compactions_running,
+            self.compactions_queued,
+            self.subcompactions
         )?;
         writeln!(
             f,
@@ -230,7 +325,11 @@ impl fmt::Display for Stats {
         )?;
         for (i, l) in self.levels.iter().enumerate() {
             if l.files > 0 {
-                writeln!(f, "L{i}: {} files, {} bytes", l.files, l.bytes)?;
+                writeln!(
+                    f,
+                    "L{i}: {} files, {} bytes; compactions read {} bytes, wrote {} bytes",
+                    l.files, l.bytes, l.compaction_bytes_read, l.compaction_bytes_written
+                )?;
             }
         }
         Ok(())

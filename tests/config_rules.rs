@@ -166,6 +166,18 @@ const RULES: &[Rule] = &[
         &["0", "100000"],
         Some(|c| c.compaction.background_threads = 0),
     ),
+    rule(
+        "compaction.max_subcompactions",
+        &["0", "65"],
+        &["0", "100000"],
+        Some(|c| c.compaction.max_subcompactions = 0),
+    ),
+    rule(
+        "compaction.delayed_write_rate",
+        &["0", "-1", "fast"],
+        &["0"],
+        Some(|c| c.compaction.delayed_write_rate = 0),
+    ),
 ];
 
 /// Rules between options: `validate` (so open and load) refuses these, naming the key.

@@ -33,6 +33,12 @@ impl Compaction {
         e
     }
 
+    /// The user keys the inputs cover, which bound what the output holds.
+    pub fn output_range(&self) -> Option<picker::Range> {
+        let files: Vec<Arc<TableFile>> = self.inputs.iter().map(|(_, f)| f.clone()).collect();
+        picker::union(&files)
+    }
+
     /// Bytes of the inputs.
     pub fn input_bytes(&self) -> u64 {
         self.inputs.iter().map(|(_, f)| f.meta.size).sum()

@@ -3,6 +3,7 @@
 use super::Compaction;
 use crate::config::CompactionConfig;
 use crate::manifest::{TableFile, Version};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// The target size of `level` (>= 1): `base_level_bytes * fanout^(level - 1)`.
@@ -50,9 +51,10 @@ pub fn pending_bytes(v: &Version, cfg: &CompactionConfig) -> u64 {
         .sum()
 }
 
-type Range = (Vec<u8>, Vec<u8>);
+/// An inclusive range of user keys.
+pub type Range = (Vec<u8>, Vec<u8>);
 
-fn union(files: &[Arc<TableFile>]) -> Option<Range> {
+pub(crate) fn union(files: &[Arc<TableFile>]) -> Option<Range> {
     let mut it = files.iter();
     let first = it.next()?;
     let (s, l) = first.user_range();
@@ -74,26 +76,62 @@ fn below_is_empty(v: &Version, output_level: usize, range: &Range) -> bool {
         .all(|l| v.overlapping(l, Some(&range.0), Some(&range.1)).is_empty())
 }
 
-/// The most urgent compaction, if any level needs one. `pointers[level]` is the
-/// largest key of the last file compacted out of `level`, so files take turns.
-pub fn pick(v: &Version, cfg: &CompactionConfig, pointers: &[Vec<u8>]) -> Option<Compaction> {
-    let s = scores(v, cfg);
-    let (level, &score) = s.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
-    if score < 1.0 {
-        return None;
+/// What the compactions already running hold: a new pick must leave it alone.
+#[derive(Debug, Default, Clone)]
+pub struct Busy {
+    /// Numbers of the files being compacted.
+    pub files: HashSet<u64>,
+    /// Per running job, its output level and the user-key range it writes there.
+    pub outputs: Vec<(usize, Range)>,
+}
+
+impl Busy {
+    /// Marks `c`'s inputs and output range as taken.
+    pub fn add(&mut self, c: &Compaction) {
+        self.files
+            .extend(c.inputs.iter().map(|(_, f)| f.meta.number));
+        if let Some(r) = c.output_range() {
+            self.outputs.push((c.output_level, r));
+        }
     }
-    let files = v.levels.get(level)?;
-    let chosen: Vec<Arc<TableFile>> = if level == 0 {
-        // Level-0 files overlap each other: they go down together.
-        files.clone()
-    } else {
-        let after = pointers.get(level).filter(|p| !p.is_empty());
-        let f = files
+
+    /// Releases what [`Busy::add`] took for `c`.
+    pub fn remove(&mut self, c: &Compaction) {
+        for (_, f) in &c.inputs {
+            self.files.remove(&f.meta.number);
+        }
+        if let Some(r) = c.output_range() {
+            if let Some(i) = self
+                .outputs
+                .iter()
+                .position(|(l, o)| *l == c.output_level && *o == r)
+            {
+                self.outputs.swap_remove(i);
+            }
+        }
+    }
+
+    /// True when `c` takes a busy file, or writes into a level where a running job
+    /// writes an overlapping range (two jobs would then add overlapping files to one
+    /// sorted level).
+    fn conflicts(&self, c: &Compaction) -> bool {
+        if c.inputs
             .iter()
-            .find(|f| after.is_none_or(|p| f.user_range().0 > p.as_slice()))
-            .or_else(|| files.first())?;
-        vec![f.clone()]
-    };
+            .any(|(_, f)| self.files.contains(&f.meta.number))
+        {
+            return true;
+        }
+        let Some((lo, hi)) = c.output_range() else {
+            return false;
+        };
+        self.outputs
+            .iter()
+            .any(|(l, (olo, ohi))| *l == c.output_level && lo <= *ohi && *olo <= hi)
+    }
+}
+
+/// The plan that compacts `chosen` (files of `level`) into the next level.
+fn plan(v: &Version, level: usize, chosen: Vec<Arc<TableFile>>) -> Option<Compaction> {
     let range = union(&chosen)?;
     let output_level = level + 1;
     let next = v.overlapping(output_level, Some(&range.0), Some(&range.1));
@@ -109,6 +147,61 @@ pub fn pick(v: &Version, cfg: &CompactionConfig, pointers: &[Vec<u8>]) -> Option
         output_level,
         trivial_move,
     })
+}
+
+/// The most urgent compaction that can run beside the ones in `busy`, if any level
+/// needs one: levels are tried from the most urgent down, and within a level the files
+/// in turn (`pointers[level]` is the largest key of the last file compacted out of
+/// `level`), until one needs none of the busy files and writes nowhere a running job
+/// writes.
+pub fn pick_avoiding(
+    v: &Version,
+    cfg: &CompactionConfig,
+    pointers: &[Vec<u8>],
+    busy: &Busy,
+) -> Option<Compaction> {
+    let s = scores(v, cfg);
+    let mut levels: Vec<(usize, f64)> = s
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, score)| *score >= 1.0)
+        .collect();
+    levels.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (level, _) in levels {
+        let Some(files) = v.levels.get(level) else {
+            continue;
+        };
+        if level == 0 {
+            // Level-0 files overlap each other: they go down together, one job at a
+            // time (a second would have to order its files against the first's).
+            if files.iter().any(|f| busy.files.contains(&f.meta.number)) {
+                continue;
+            }
+            if let Some(c) = plan(v, 0, files.clone()).filter(|c| !busy.conflicts(c)) {
+                return Some(c);
+            }
+            continue;
+        }
+        let after = pointers.get(level).filter(|p| !p.is_empty());
+        let start = files
+            .iter()
+            .position(|f| after.is_none_or(|p| f.user_range().0 > p.as_slice()))
+            .unwrap_or(0);
+        let n = files.len();
+        for i in 0..n {
+            let Some(f) = files.get((start + i) % n) else {
+                continue;
+            };
+            if busy.files.contains(&f.meta.number) {
+                continue;
+            }
+            if let Some(c) = plan(v, level, vec![f.clone()]).filter(|c| !busy.conflicts(c)) {
+                return Some(c);
+            }
+        }
+    }
+    None
 }
 
 /// A compaction of every file that overlaps `[lo, hi]` (inclusive user keys, `None`

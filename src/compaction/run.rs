@@ -25,6 +25,8 @@ pub struct Outcome {
     pub bytes_written: u64,
     /// Entries dropped (overwritten, deleted, or covered by a range deletion).
     pub dropped: u64,
+    /// Key ranges merged in parallel (1 when the job was not split).
+    pub subcompactions: usize,
 }
 
 /// The stripe of sequence number `seq`: how many snapshots are older than it. Two
@@ -114,17 +116,158 @@ pub struct Target<'a> {
     pub cache: Option<Arc<BlockCache>>,
     /// Output files are cut at about this size.
     pub target_file_bytes: u64,
+    /// At most this many key ranges of the job are merged in parallel.
+    pub max_subcompactions: usize,
+}
+
+/// A job smaller than this is never split: the threads would cost more than they save.
+const MIN_SUBCOMPACTION_BYTES: u64 = 8 << 20;
+
+/// Up to `n - 1` user keys that cut `c` into key ranges of about equal input size.
+/// Candidates are the largest keys of the input files of the sorted levels: between
+/// two of them the work is known to be that of the files in between.
+pub fn split_points(c: &Compaction, n: usize) -> Vec<Vec<u8>> {
+    if n <= 1 || c.trivial_move || c.input_bytes() < MIN_SUBCOMPACTION_BYTES {
+        return Vec::new();
+    }
+    let mut ends: Vec<(Vec<u8>, u64)> = c
+        .inputs
+        .iter()
+        .filter(|(level, _)| *level > 0)
+        .map(|(_, f)| (f.user_range().1.to_vec(), f.meta.size))
+        .collect();
+    ends.sort();
+    let Some(((last, _), rest)) = ends.split_last() else {
+        return Vec::new();
+    };
+    let total: u64 = ends.iter().map(|(_, b)| b).sum();
+    let share = total / n as u64;
+    let mut points: Vec<Vec<u8>> = Vec::new();
+    let mut acc = 0u64;
+    for (k, bytes) in rest {
+        acc += bytes;
+        // A piece starts just after its left boundary's key; the key itself belongs
+        // to the piece on the left, so a point is the next possible key.
+        if acc >= share * (points.len() as u64 + 1) && points.len() + 1 < n && k != last {
+            let mut p = k.clone();
+            p.push(0);
+            if points.last() != Some(&p) {
+                points.push(p);
+            }
+        }
+    }
+    points
 }
 
 /// Runs `c`, writing tables as `to` says. `snapshots` are the live snapshots
 /// (sorted); `next_number` hands out file numbers; `should_stop` abandons the run.
+/// A large job is split into up to `to.max_subcompactions` key ranges merged in
+/// parallel; their outputs are disjoint, so together they are one result.
 pub fn run(
     c: &Compaction,
     to: Target<'_>,
     snapshots: &[SeqNo],
-    mut next_number: impl FnMut() -> u64,
-    should_stop: &dyn Fn() -> bool,
+    next_number: &(dyn Fn() -> u64 + Sync),
+    should_stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Outcome> {
+    let points = split_points(c, to.max_subcompactions);
+    let mut bounds: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = Vec::new();
+    let mut lo: Option<Vec<u8>> = None;
+    for p in points {
+        bounds.push((lo.take(), Some(p.clone())));
+        lo = Some(p);
+    }
+    bounds.push((lo, None));
+    let pieces: Vec<Result<Piece>> = if bounds.len() == 1 {
+        vec![run_range(
+            c,
+            &to,
+            snapshots,
+            next_number,
+            should_stop,
+            None,
+            None,
+        )]
+    } else {
+        let to = &to;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = bounds
+                .iter()
+                .map(|(lo, hi)| {
+                    scope.spawn(move || {
+                        run_range(
+                            c,
+                            to,
+                            snapshots,
+                            next_number,
+                            should_stop,
+                            lo.as_deref(),
+                            hi.as_deref(),
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LsmError::io(
+                            "subcompaction",
+                            std::io::Error::other("a subcompaction thread panicked"),
+                        ))
+                    })
+                })
+                .collect()
+        })
+    };
+    let mut done = Vec::new();
+    let mut dropped = 0;
+    for p in pieces {
+        let p = p?;
+        done.extend(p.done);
+        dropped += p.dropped;
+    }
+    to.fs
+        .sync_dir(to.dir)
+        .map_err(|e| LsmError::io_at("sync directory", to.dir, e))?;
+
+    let mut edit = VersionEdit::default();
+    for (level, f) in &c.inputs {
+        edit.deleted.push((*level as u32, f.meta.number));
+    }
+    let mut tables = Vec::new();
+    let mut bytes_written = 0;
+    for (meta, table) in done {
+        bytes_written += meta.size;
+        edit.added.push((c.output_level as u32, meta));
+        tables.push(table);
+    }
+    Ok(Outcome {
+        edit,
+        tables,
+        bytes_written,
+        dropped,
+        subcompactions: bounds.len(),
+    })
+}
+
+/// What one key range of a job produced.
+struct Piece {
+    done: Vec<(FileMeta, Arc<SSTable>)>,
+    dropped: u64,
+}
+
+/// Merges the entries of `c` whose user keys are in `[lo, hi)` (`None` unbounded) into
+/// new tables, with the range deletions clipped to the same range.
+fn run_range(
+    c: &Compaction,
+    to: &Target<'_>,
+    snapshots: &[SeqNo],
+    next_number: &(dyn Fn() -> u64 + Sync),
+    should_stop: &(dyn Fn() -> bool + Sync),
+    lo: Option<&[u8]>,
+    hi: Option<&[u8]>,
+) -> Result<Piece> {
     // Children: each level-0 table alone (they overlap), each deeper level as one
     // concatenation.
     let mut by_level: BTreeMap<usize, Vec<Arc<TableFile>>> = BTreeMap::new();
@@ -154,30 +297,30 @@ pub fn run(
     } else {
         tombstones.sort_by(|a, b| a.start.cmp(&b.start).then(b.seq.cmp(&a.seq)));
         tombstones.dedup();
+        // Only this piece's share: those that reach into `[lo, hi)`.
+        tombstones.retain(|t| {
+            lo.is_none_or(|lo| t.end.as_slice() > lo) && hi.is_none_or(|hi| t.start.as_slice() < hi)
+        });
     }
 
-    let Target {
-        fs,
-        dir,
-        opts,
-        cache,
-        target_file_bytes,
-    } = to;
     let mut out = Output {
-        fs,
-        dir,
-        opts,
-        cache,
+        fs: to.fs,
+        dir: to.dir,
+        opts: to.opts.clone(),
+        cache: to.cache.clone(),
         tombstones: &tombstones,
         builder: None,
-        lo: None,
+        lo: lo.map(<[u8]>::to_vec),
         last_user: None,
         done: Vec::new(),
     };
     let mut dropped = 0u64;
     let mut cur_user: Vec<u8> = Vec::new();
     let mut prev_stripe: Option<usize> = None;
-    merge.seek_to_first();
+    match lo {
+        Some(lo) => merge.seek(&key::lookup_key(lo, MAX_SEQ)),
+        None => merge.seek_to_first(),
+    }
     let mut steps = 0u32;
     while merge.valid() {
         steps = steps.wrapping_add(1);
@@ -186,6 +329,9 @@ pub fn run(
         }
         let ik = merge.key();
         let uk = key::user_key(ik);
+        if hi.is_some_and(|hi| uk >= hi) {
+            break;
+        }
         let seq = key::seq(ik);
         let kind = key::kind(ik);
         if prev_stripe.is_none() || uk != cur_user.as_slice() {
@@ -211,7 +357,7 @@ pub fn run(
         let roll = match &out.builder {
             None => true,
             Some((_, b)) => {
-                b.estimated_size() >= target_file_bytes && out.last_user.as_deref() != Some(uk)
+                b.estimated_size() >= to.target_file_bytes && out.last_user.as_deref() != Some(uk)
             }
         };
         if roll {
@@ -232,25 +378,9 @@ pub fn run(
     if out.builder.is_none() && !tombstones.is_empty() {
         out.start(next_number())?;
     }
-    out.finish(None)?;
-    fs.sync_dir(dir)
-        .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
-
-    let mut edit = VersionEdit::default();
-    for (level, f) in &c.inputs {
-        edit.deleted.push((*level as u32, f.meta.number));
-    }
-    let mut tables = Vec::new();
-    let mut bytes_written = 0;
-    for (meta, table) in out.done {
-        bytes_written += meta.size;
-        edit.added.push((c.output_level as u32, meta));
-        tables.push(table);
-    }
-    Ok(Outcome {
-        edit,
-        tables,
-        bytes_written,
+    out.finish(hi)?;
+    Ok(Piece {
+        done: out.done,
         dropped,
     })
 }

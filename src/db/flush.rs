@@ -12,7 +12,6 @@ use crate::sstable::{SSTable, TableBuilder, TableOptions};
 use crate::stats::Counters;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 impl DbInner {
     pub(super) fn table_options(&self) -> TableOptions {
@@ -23,36 +22,9 @@ impl DbInner {
         }
     }
 
-    /// The body of the flush thread: flush the oldest immutable memtable while there is
-    /// one; stop at shutdown once none is left, or at the first failure.
-    pub(super) fn flush_loop(self: Arc<Self>) {
-        loop {
-            let imm = {
-                let mut bg = self.bg.lock();
-                loop {
-                    if self.check_bg_error().is_err() {
-                        return;
-                    }
-                    if let Some(m) = self.sv.load().imms.last() {
-                        break m.clone();
-                    }
-                    if bg.shutdown {
-                        return;
-                    }
-                    self.bg_cv.wait_for(&mut bg, Duration::from_secs(1));
-                }
-            };
-            if let Err(e) = self.flush_one(&imm) {
-                self.set_bg_error(e);
-            }
-            let _bg = self.bg.lock();
-            self.bg_cv.notify_all();
-        }
-    }
-
     /// Writes `imm` to a level-0 table, records it in the manifest, swaps it out of
     /// the read path and deletes the WAL segments no longer needed.
-    fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
+    pub(super) fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
         let snapshots = self.snapshot_list();
         let number = self.versions.lock().new_file_number();
         let built = if imm.is_empty() {

@@ -2,12 +2,15 @@
 //! and background thread.
 //!
 //! Lock order (never taken the other way round): `writers` (released before I/O) ->
-//! `wal` -> `versions` -> `sv` -> `bg`. Whoever holds `wal` is the only thread that
-//! appends to the WAL, inserts into the memtable or switches memtables.
+//! `manual_lock` -> `wal` -> `versions` -> `sv` -> `bg` -> `publish_lock`. Whoever
+//! holds `wal` is the only thread that appends to the WAL, inserts into the memtable or
+//! switches memtables. No lock is held across a stall, an fsync of the WAL or the
+//! creation of a WAL segment (see `write.rs`); the version lock is held across a
+//! manifest write.
 
 mod checkpoint;
-mod compact;
 mod flush;
+mod jobs;
 mod open;
 mod pins;
 mod read;
@@ -105,15 +108,32 @@ pub(crate) struct Paths {
 /// leader, and by anything that needs writes to pause (flush, checkpoint, close).
 pub(crate) struct WalState {
     pub logger: WriteAheadLogger,
+    /// The last sequence number assigned (written to the WAL; maybe not yet visible).
     pub last_seq: SeqNo,
     pub unsynced: bool,
+    /// A memtable switch has released the lock for its I/O: writers wait for it.
+    pub rotating: bool,
     /// The WAL record being built, kept to reuse its allocation.
     pub scratch: Vec<u8>,
 }
 
+/// The scheduler's state (see `jobs.rs`), under `DbInner::bg`.
 #[derive(Default)]
 pub(crate) struct BgState {
+    /// Set by close: no compaction starts any more (flushes still do).
     pub shutdown: bool,
+    pub flush_running: bool,
+    pub compactions_running: usize,
+    /// Levels that need a compaction for which no slot was free, at the last look.
+    pub compactions_queued: usize,
+    /// The files and output ranges of the running compactions.
+    pub busy: crate::compaction::picker::Busy,
+    /// Manual compactions waiting or running: no background compaction starts.
+    pub manual: usize,
+    /// Set by a test hook: no background compaction starts.
+    pub paused: bool,
+    /// Per level, the largest key of the last file compacted out of it.
+    pub pointers: Vec<Vec<u8>>,
 }
 
 /// One queued write (see `write.rs`).
@@ -130,10 +150,25 @@ pub(crate) struct DbInner {
     sv: SvCell,
     writers: Mutex<VecDeque<Arc<Writer>>>,
     wal: Mutex<WalState>,
+    /// Writers wait here for a memtable switch to finish (with `wal`).
+    rotated_cv: Condvar,
+    /// The last sequence number readers may see: every group up to it is published.
     visible_seq: AtomicU64,
+    /// Groups published out of the WAL lock wait here for the groups before them.
+    publish_lock: Mutex<()>,
+    publish_cv: Condvar,
     versions: Mutex<VersionSet>,
     bg: Mutex<BgState>,
+    /// Background progress (a job ended, an error, close), for whoever waits on it.
     bg_cv: Condvar,
+    /// The interval syncer's own wake-up (only shutdown uses it).
+    sync_cv: Condvar,
+    /// The write controller's clock: writes slowed down are delayed until it.
+    delay_until: Mutex<std::time::Instant>,
+    /// This instance, for the scheduler to hand to the jobs it starts.
+    this: std::sync::OnceLock<std::sync::Weak<DbInner>>,
+    /// Called at the start of each compaction (a test hook).
+    compaction_hook: Mutex<Option<jobs::CompactionHook>>,
     /// The first failed WAL/table/manifest write or sync; writes are refused after it.
     bg_error: Mutex<Option<LsmError>>,
     has_bg_error: AtomicBool,
@@ -150,10 +185,8 @@ pub(crate) struct DbInner {
     block_cache: Option<Arc<crate::cache::BlockCache>>,
     /// Hot keys (`None` when `cache.key_cache_entries` is 0).
     key_cache: Option<Arc<crate::cache::Cache>>,
-    /// Held while a compaction runs: one at a time.
-    compaction_lock: Mutex<()>,
-    /// Per level, the largest key of the last file compacted out of it.
-    compact_pointers: Mutex<Vec<Vec<u8>>>,
+    /// Held by a manual compaction: one at a time.
+    manual_lock: Mutex<()>,
     pub counters: Counters,
 }
 
@@ -202,8 +235,8 @@ impl DbInner {
         }
         self.has_bg_error.store(true, Ordering::Release);
         drop(g);
-        let _bg = self.bg.lock();
-        self.bg_cv.notify_all();
+        self.notify_progress();
+        self.wake_publish_waiters();
         e
     }
 
@@ -242,6 +275,25 @@ impl DbInner {
     pub fn stats(&self) -> crate::stats::Stats {
         let sv = self.super_version();
         let c = &self.counters;
+        let (flush_running, compactions_running, compactions_queued) = {
+            let bg = self.bg.lock();
+            (
+                bg.flush_running,
+                bg.compactions_running,
+                bg.compactions_queued,
+            )
+        };
+        struct Jobs {
+            flush_running: bool,
+            compactions_running: usize,
+            compactions_queued: usize,
+        }
+        let bg = Jobs {
+            flush_running,
+            compactions_running,
+            compactions_queued,
+        };
+        let level_io = c.level_io.lock().clone();
         crate::stats::Stats {
             writes: Counters::get(&c.writes),
             write_groups: Counters::get(&c.write_groups),
@@ -253,6 +305,16 @@ impl DbInner {
             compaction_bytes_read: Counters::get(&c.compaction_bytes_read),
             compaction_bytes_written: Counters::get(&c.compaction_bytes_written),
             slowdowns: Counters::get(&c.slowdowns),
+            delay_micros: Counters::get(&c.delay_micros),
+            stall_level0_micros: Counters::get(&c.stall_level0_micros),
+            stall_pending_micros: Counters::get(&c.stall_pending_micros),
+            stall_memtable_micros: Counters::get(&c.stall_memtable_micros),
+            longest_stall_micros: Counters::get(&c.longest_stall_micros),
+            subcompactions: Counters::get(&c.subcompactions),
+            flushes_running: u64::from(bg.flush_running),
+            flushes_queued: (sv.imms.len() as u64).saturating_sub(u64::from(bg.flush_running)),
+            compactions_running: bg.compactions_running as u64,
+            compactions_queued: bg.compactions_queued as u64,
             compaction_dropped: Counters::get(&c.compaction_dropped),
             block_cache_hits: self.block_cache.as_ref().map_or(0, |b| b.hits()),
             block_cache_misses: self.block_cache.as_ref().map_or(0, |b| b.misses()),
@@ -273,7 +335,16 @@ impl DbInner {
                 .files_per_level()
                 .into_iter()
                 .zip(sv.version.bytes_per_level())
-                .map(|(files, bytes)| crate::stats::LevelStats { files, bytes })
+                .enumerate()
+                .map(|(i, (files, bytes))| {
+                    let (read, written) = level_io.get(i).copied().unwrap_or((0, 0));
+                    crate::stats::LevelStats {
+                        files,
+                        bytes,
+                        compaction_bytes_read: read,
+                        compaction_bytes_written: written,
+                    }
+                })
                 .collect(),
         }
     }
@@ -299,13 +370,12 @@ impl DbInner {
         drop(self.versions.lock());
         let mut result = Ok(());
         {
-            // Taking the WAL lock waits for the group being written; later writers see
-            // `closed` and are refused.
-            let mut wal = self.wal.lock();
+            // Writers in flight are done (the gate); later ones see it closed.
+            let mut wal = self.lock_wal_settled();
             if self.check_bg_error().is_ok() {
                 let mem = self.super_version().mem.clone();
                 if !mem.is_empty() {
-                    if let Err(e) = self.rotate_memtable(&mut wal) {
+                    if let Err(e) = self.switch_memtable(&mut wal) {
                         result = Err(e);
                     }
                 }
@@ -315,7 +385,11 @@ impl DbInner {
             let mut bg = self.bg.lock();
             bg.shutdown = true;
             self.bg_cv.notify_all();
+            self.sync_cv.notify_all();
         }
+        // The flush of what is left: started now if none runs, and it keeps going
+        // until no full memtable is left.
+        self.maybe_schedule();
         // Flushes finish (so acknowledged writes are in tables); a compaction in
         // progress is abandoned and its partial output removed at the next open.
         self.runtime.shutdown();

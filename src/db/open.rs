@@ -195,12 +195,23 @@ impl DbInner {
                 logger,
                 last_seq,
                 unsynced: false,
+                rotating: false,
                 scratch: Vec::new(),
             }),
+            rotated_cv: Condvar::new(),
             visible_seq: AtomicU64::new(last_seq),
+            publish_lock: Mutex::new(()),
+            publish_cv: Condvar::new(),
             versions: Mutex::new(vs),
-            bg: Mutex::new(BgState::default()),
+            bg: Mutex::new(BgState {
+                pointers: vec![Vec::new(); max_levels],
+                ..BgState::default()
+            }),
             bg_cv: Condvar::new(),
+            sync_cv: Condvar::new(),
+            delay_until: Mutex::new(std::time::Instant::now()),
+            this: std::sync::OnceLock::new(),
+            compaction_hook: Mutex::new(None),
             bg_error: Mutex::new(None),
             has_bg_error: AtomicBool::new(false),
             snapshots: Mutex::new(BTreeMap::new()),
@@ -208,11 +219,10 @@ impl DbInner {
             lock: Mutex::new(Some(lock)),
             runtime: Runtime::new(config.compaction.background_threads)?,
             pins: FilePins::default(),
-            compaction_lock: Mutex::new(()),
+            manual_lock: Mutex::new(()),
             key_cache: (config.cache.key_cache_entries > 0)
                 .then(|| Arc::new(Cache::new(config.cache.key_cache_entries))),
             block_cache,
-            compact_pointers: Mutex::new(vec![Vec::new(); max_levels]),
             counters: Counters::default(),
             config,
             fs,
@@ -246,12 +256,8 @@ impl DbInner {
                 me.set_bg_error(LsmError::io("background work", std::io::Error::other(msg)));
             }
         };
-        let me = self.clone();
-        self.runtime
-            .spawn_job("flush", move || me.flush_loop(), poison(self))?;
-        let me = self.clone();
-        self.runtime
-            .spawn_job("compaction", move || me.compaction_loop(), poison(self))?;
+        // Flushes and compactions are jobs the scheduler starts when there is work.
+        let _ = self.this.set(Arc::downgrade(self));
         if let SyncMode::Interval(every) = self.config.wal.sync {
             let me = self.clone();
             self.runtime.spawn_job(
@@ -260,6 +266,8 @@ impl DbInner {
                 poison(self),
             )?;
         }
+        // Work left by the last run (level 0 over its trigger, say).
+        self.maybe_schedule();
         Ok(())
     }
 

@@ -11,13 +11,14 @@ use super::{DbInner, SuperVersion, WalState, Writer};
 use crate::batch::{self, BatchOp};
 use crate::config::SyncMode;
 use crate::error::{LsmError, Result};
+use crate::key::SeqNo;
 use crate::key::ValueKind;
 use crate::manifest::VersionEdit;
 use crate::memtable::MemTable;
 use crate::stats::Counters;
 use crate::wal::WriteAheadLogger;
 use crate::WriteBatch;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,13 +102,42 @@ impl DbInner {
         r
     }
 
-    /// Appends `group` to the WAL as one record (fsynced when `sync`), then applies it
-    /// to the memtable and publishes it.
+    /// Appends `group` to the WAL as one record (fsynced when `sync`), applies it to
+    /// the memtable and publishes it.
+    ///
+    /// The WAL lock is held only to append and insert: flow-control waits happen
+    /// before it is taken, a memtable switch releases it for its fsync and file
+    /// creation, and the fsync of a synced group runs after it is released. Groups
+    /// are published in WAL order all the same (see [`DbInner::publish`]).
     fn write_group(&self, group: &[&WriteBatch], sync: bool) -> Result<()> {
+        let bytes: usize = group.iter().map(|b| b.approximate_size()).sum();
+        self.throttle(bytes)?;
         let mut wal = self.wal.lock();
-        self.check_open()?;
-        self.check_bg_error()?;
-        self.make_room(&mut wal)?;
+        loop {
+            self.check_open()?;
+            self.check_bg_error()?;
+            if wal.rotating {
+                self.rotated_cv.wait(&mut wal);
+                continue;
+            }
+            let m = &self.config.memtable;
+            let sv = self.sv.load();
+            if sv.mem.len() < m.max_entries && sv.mem.approximate_bytes() < m.max_bytes {
+                break;
+            }
+            if sv.imms.len() >= m.max_immutable {
+                drop(sv);
+                let r = MutexGuard::unlocked(&mut wal, || {
+                    self.stall_for_background(StallCause::Memtables, |sv| {
+                        sv.imms.len() >= m.max_immutable
+                    })
+                });
+                r?;
+                continue;
+            }
+            drop(sv);
+            self.switch_memtable(&mut wal)?;
+        }
 
         // The group's batches take consecutive sequence numbers, so together they are
         // one batch: one WAL record, all or nothing. That is exactly as atomic as
@@ -124,25 +154,18 @@ impl DbInner {
             record.extend_from_slice(b.body());
         }
         let appended = wal.logger.append(&[&record]);
-        let bytes = record.len();
+        let record_bytes = record.len();
         wal.scratch = record;
         if let Err(e) = appended {
             return Err(self.set_bg_error(e));
         }
-        let seq = first + count;
-        Counters::add(&self.counters.wal_bytes, bytes as u64);
+        let last = first + count - 1;
+        Counters::add(&self.counters.wal_bytes, record_bytes as u64);
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);
 
-        if sync {
-            if let Err(e) = wal.logger.sync() {
-                return Err(self.set_bg_error(e));
-            }
-            Counters::add(&self.counters.wal_syncs, 1);
-        } else {
-            wal.unsynced = true;
-        }
-
+        // Into the memtable now, visible only once published: a reader's sequence
+        // number stays below `first` until then.
         let mem = self.sv.load().mem.clone();
         let mut s = first;
         for b in group {
@@ -167,95 +190,177 @@ impl DbInner {
                 s += 1;
             }
         }
-        wal.last_seq = seq - 1;
-        self.visible_seq.store(seq - 1, Ordering::Release);
+        wal.last_seq = last;
+
+        if !sync {
+            wal.unsynced = true;
+            if self.visible_seq() == first - 1 {
+                // Every earlier group is published, and later ones wait for this lock:
+                // publishing here needs no handoff.
+                self.visible_seq.store(last, Ordering::Release);
+                return Ok(());
+            }
+            drop(wal);
+            return self.publish(first, last);
+        }
+        let handle = wal.logger.sync_handle();
+        drop(wal);
+        if let Err(e) = handle.sync() {
+            let path = self.paths.wal_dir.clone();
+            let e = self.set_bg_error(LsmError::io_at("sync WAL in", &path, e));
+            self.wake_publish_waiters();
+            return Err(e);
+        }
+        Counters::add(&self.counters.wal_syncs, 1);
+        self.publish(first, last)
+    }
+
+    /// Makes sequence numbers `first..=last` visible once every earlier group is:
+    /// groups become visible in WAL order even when a later one (unsynced) is ready
+    /// before an earlier one (still in its fsync). A group behind a failed one is not
+    /// published and fails too.
+    fn publish(&self, first: SeqNo, last: SeqNo) -> Result<()> {
+        let mut p = self.publish_lock.lock();
+        while self.visible_seq() != first - 1 {
+            self.check_bg_error()?;
+            self.publish_cv.wait(&mut p);
+        }
+        self.visible_seq.store(last, Ordering::Release);
+        self.publish_cv.notify_all();
         Ok(())
     }
 
-    /// Makes sure the memtable has room, switching to a new one (and a new WAL
-    /// segment) when it is full, and waiting when too many full ones await flushing.
-    ///
-    /// REQUIRES: `wal` locked by the caller.
-    fn make_room(&self, wal: &mut WalState) -> Result<()> {
-        let m = &self.config.memtable;
+    pub(super) fn wake_publish_waiters(&self) {
+        let _p = self.publish_lock.lock();
+        self.publish_cv.notify_all();
+    }
+
+    /// Flow control, before the WAL lock is taken: waits while level 0 or the pending
+    /// compaction bytes are at their stop limits, and past the slowdown limits delays
+    /// the write so that writes go at `compaction.delayed_write_rate` bytes a second.
+    fn throttle(&self, bytes: usize) -> Result<()> {
         let c = &self.config.compaction;
-        let mut slowed = false;
         loop {
-            // A closing database wakes stalled writers so they give up (unacknowledged)
-            // instead of waiting for compactions that will not run any more.
             self.check_open()?;
-            let sv = self.super_version();
-            let stop = sv.l0_files >= c.level0_stop_files
-                || sv.pending_compaction_bytes >= c.pending_bytes_stop;
-            if stop {
-                self.stall_for_background(|sv| {
+            self.check_bg_error()?;
+            let sv = self.sv.load();
+            if sv.l0_files >= c.level0_stop_files {
+                drop(sv);
+                self.stall_for_background(StallCause::Level0, |sv| {
                     sv.l0_files >= c.level0_stop_files
-                        || sv.pending_compaction_bytes >= c.pending_bytes_stop
+                })?;
+                continue;
+            }
+            if sv.pending_compaction_bytes >= c.pending_bytes_stop {
+                drop(sv);
+                self.stall_for_background(StallCause::PendingBytes, |sv| {
+                    sv.pending_compaction_bytes >= c.pending_bytes_stop
                 })?;
                 continue;
             }
             let slow = sv.l0_files >= c.level0_slowdown_files
                 || sv.pending_compaction_bytes >= c.pending_bytes_slowdown;
-            if slow && !slowed {
-                // Give compaction a head start, once per write group: writes get
-                // slower gradually instead of hitting the wall at the stop limit.
-                slowed = true;
-                Counters::add(&self.counters.slowdowns, 1);
-                std::thread::sleep(Duration::from_millis(1));
-                continue;
+            drop(sv);
+            if slow {
+                self.delay(bytes);
             }
-            if sv.mem.len() < m.max_entries && sv.mem.approximate_bytes() < m.max_bytes {
-                return Ok(());
-            }
-            if sv.imms.len() < m.max_immutable {
-                return self.rotate_memtable(wal);
-            }
-            self.stall_for_background(|sv| sv.imms.len() >= m.max_immutable)?;
+            return Ok(());
         }
     }
 
-    /// Waits (counted as a stall) while `blocked` holds for the current super version,
-    /// for a flush or compaction to make progress.
-    fn stall_for_background(&self, blocked: impl Fn(&SuperVersion) -> bool) -> Result<()> {
+    /// Charges `bytes` to the write controller and sleeps off the debt once it passes
+    /// a millisecond: each write advances a shared clock by `bytes / rate`, so the
+    /// writers together go at the rate, whatever their number and size.
+    fn delay(&self, bytes: usize) {
+        let rate = self.config.compaction.delayed_write_rate.max(1);
+        let cost = Duration::from_nanos(
+            u64::try_from(bytes as u128 * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX),
+        );
+        let now = Instant::now();
+        let wait = {
+            let mut until = self.delay_until.lock();
+            let start = (*until).max(now);
+            *until = start + cost;
+            until.saturating_duration_since(now)
+        };
+        if wait >= Duration::from_millis(1) {
+            Counters::add(&self.counters.slowdowns, 1);
+            std::thread::sleep(wait);
+            Counters::add(&self.counters.delay_micros, wait.as_micros() as u64);
+        }
+    }
+
+    /// Waits (counted as a stall of `cause`) while `blocked` holds for the current
+    /// super version, for a flush or compaction to make progress. Holds no lock but
+    /// the scheduler's, which the wait releases.
+    fn stall_for_background(
+        &self,
+        cause: StallCause,
+        blocked: impl Fn(&SuperVersion) -> bool,
+    ) -> Result<()> {
         let t = Instant::now();
         Counters::add(&self.counters.stalls, 1);
         {
             let mut bg = self.bg.lock();
             // Re-checked under `bg`: background work changes `sv` before it notifies
             // under `bg`, so the wake-up cannot be missed.
-            if blocked(&self.sv.load()) && self.check_bg_error().is_ok() && !bg.shutdown {
-                self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+            while blocked(&self.sv.load())
+                && self.check_bg_error().is_ok()
+                && !bg.shutdown
+                && !self.is_closed()
+            {
+                self.bg_cv.wait(&mut bg);
             }
         }
-        Counters::add(&self.counters.stall_micros, t.elapsed().as_micros() as u64);
+        let micros = t.elapsed().as_micros() as u64;
+        Counters::add(&self.counters.stall_micros, micros);
+        Counters::add(
+            match cause {
+                StallCause::Level0 => &self.counters.stall_level0_micros,
+                StallCause::PendingBytes => &self.counters.stall_pending_micros,
+                StallCause::Memtables => &self.counters.stall_memtable_micros,
+            },
+            micros,
+        );
+        Counters::max(&self.counters.longest_stall_micros, micros);
+        self.check_open()?;
         self.check_bg_error()
     }
 
     /// Makes the memtable immutable (queued for flush) and starts a new one with a new
-    /// WAL segment.
+    /// WAL segment. The WAL lock is released meanwhile for the fsync of the finished
+    /// segment, the creation of the next and the manifest record; writers wait for
+    /// the switch on `rotated_cv`, while `sync()` and the interval syncer go on (they
+    /// sync the finished segment, which holds every acknowledged write).
     ///
-    /// REQUIRES: `wal` locked by the caller.
-    pub(super) fn rotate_memtable(&self, wal: &mut WalState) -> Result<()> {
-        // The finished segment is synced, so recovery can treat damage in any segment
-        // but the last as real corruption, never as a torn write.
-        if let Err(e) = wal.logger.sync() {
-            return Err(self.set_bg_error(e));
-        }
-        let number = self.versions.lock().new_file_number();
-        let logger = match WriteAheadLogger::create(self.fs.as_ref(), &self.paths.wal_dir, number) {
-            Ok(l) => l,
-            Err(e) => return Err(self.set_bg_error(e)),
-        };
-        // Recorded once the segment is durable, before any write goes into it: an open
-        // that finds the manifest naming a segment that is not there knows writes were
-        // lost (a segment deleted by hand), instead of replaying less without a word.
-        let recorded = self.versions.lock().log_and_apply(VersionEdit {
-            wal_segment: Some(number),
-            ..Default::default()
+    /// REQUIRES: `wal` locked by the caller, and no switch in progress.
+    pub(super) fn switch_memtable(&self, wal: &mut MutexGuard<'_, WalState>) -> Result<()> {
+        debug_assert!(!wal.rotating);
+        wal.rotating = true;
+        let finished = wal.logger.sync_handle();
+        let started = MutexGuard::unlocked(wal, || -> Result<WriteAheadLogger> {
+            // The finished segment is synced before the next takes a write, so
+            // recovery can treat damage in any segment but the last as real
+            // corruption, never as a torn write.
+            finished
+                .sync()
+                .map_err(|e| LsmError::io_at("sync WAL in", &self.paths.wal_dir, e))?;
+            let number = self.versions.lock().new_file_number();
+            let logger = WriteAheadLogger::create(self.fs.as_ref(), &self.paths.wal_dir, number)?;
+            // Recorded once the segment is durable, before any write goes into it: an
+            // open that finds the manifest naming a segment that is not there knows
+            // writes were lost (a segment deleted by hand), instead of replaying less
+            // without a word.
+            self.versions.lock().log_and_apply(VersionEdit {
+                wal_segment: Some(number),
+                ..Default::default()
+            })?;
+            Ok(logger)
         });
-        if let Err(e) = recorded {
-            return Err(self.set_bg_error(e));
-        }
+        wal.rotating = false;
+        self.rotated_cv.notify_all();
+        let logger = started.map_err(|e| self.set_bg_error(e))?;
+        let number = logger.number();
         wal.logger = logger;
         wal.unsynced = false;
         let mem = Arc::new(MemTable::new(number));
@@ -265,9 +370,17 @@ impl DbInner {
             imms.extend(sv.imms.iter().cloned());
             SuperVersion::new(mem, imms, sv.version.clone(), &self.config)
         });
-        let _bg = self.bg.lock();
-        self.bg_cv.notify_all();
+        self.maybe_schedule();
         Ok(())
+    }
+
+    /// The WAL lock, once no memtable switch is in progress.
+    pub(super) fn lock_wal_settled(&self) -> MutexGuard<'_, WalState> {
+        let mut wal = self.wal.lock();
+        while wal.rotating {
+            self.rotated_cv.wait(&mut wal);
+        }
+        wal
     }
 
     /// Writes the memtable (if it holds anything) and every memtable still waiting to
@@ -276,23 +389,25 @@ impl DbInner {
     pub fn flush(&self) -> Result<()> {
         let _op = self.enter()?;
         let wait_for = {
-            let mut wal = self.wal.lock();
+            let mut wal = self.lock_wal_settled();
             self.check_bg_error()?;
             if !self.super_version().mem.is_empty() {
-                self.rotate_memtable(&mut wal)?;
+                self.switch_memtable(&mut wal)?;
             }
             self.super_version().imms.first().map(|m| m.wal_number())
         };
         let Some(newest) = wait_for else {
             return Ok(());
         };
+        self.maybe_schedule();
         let mut bg = self.bg.lock();
         loop {
             self.check_bg_error()?;
             if !self.sv.load().imms.iter().any(|m| m.wal_number() <= newest) {
                 return Ok(());
             }
-            self.bg_cv.wait_for(&mut bg, Duration::from_millis(100));
+            self.check_open()?;
+            self.bg_cv.wait(&mut bg);
         }
     }
 
@@ -301,7 +416,8 @@ impl DbInner {
         let _op = self.enter()?;
         self.check_bg_error()?;
         // Earlier segments were synced when they were finished; only the live one can
-        // hold unsynced writes. Syncing outside the lock lets writers go on meanwhile.
+        // hold unsynced writes (during a switch, the finished one, which the switch
+        // syncs too). Syncing outside the lock lets writers go on meanwhile.
         let handle = self.wal.lock().logger.sync_handle();
         if let Err(e) = handle.sync() {
             let path = self.paths.wal_dir.clone();
@@ -311,20 +427,22 @@ impl DbInner {
         Ok(())
     }
 
-    /// The body of the `wal.sync = <interval>` thread: sync the WAL when it holds
-    /// unsynced writes, until shutdown.
+    /// The body of the `wal.sync = <interval>` thread: every interval, sync the WAL
+    /// when it holds unsynced writes, until shutdown. It has a wake-up of its own, so
+    /// background work finishing does not make it sync early.
     pub(super) fn interval_sync_loop(self: Arc<Self>, every: Duration) {
+        let mut next = Instant::now() + every;
         loop {
             {
                 let mut bg = self.bg.lock();
-                if bg.shutdown {
-                    return;
+                while !bg.shutdown && Instant::now() < next {
+                    self.sync_cv.wait_until(&mut bg, next);
                 }
-                self.bg_cv.wait_for(&mut bg, every);
                 if bg.shutdown {
                     return;
                 }
             }
+            next = Instant::now() + every;
             let handle = {
                 let mut wal = self.wal.lock();
                 if !wal.unsynced {
@@ -341,6 +459,17 @@ impl DbInner {
             Counters::add(&self.counters.wal_syncs, 1);
         }
     }
+}
+
+/// Why a writer waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StallCause {
+    /// Level 0 at `compaction.level0_stop_files`.
+    Level0,
+    /// Pending compaction bytes at `compaction.pending_bytes_stop`.
+    PendingBytes,
+    /// `memtable.max_immutable` full memtables waiting for flush.
+    Memtables,
 }
 
 /// Inserts one batch operation at sequence number `seq`.

@@ -415,7 +415,7 @@ mod tests {
                 let refs: Vec<&[u8]> = group.iter().map(|b| b.as_slice()).collect();
                 w.append(&refs).unwrap();
                 if (seed + round) % 4 == 0 {
-                    w.sync().unwrap();
+                    w.sync_handle().sync().unwrap();
                     synced = seq;
                 }
             }
@@ -448,7 +448,7 @@ mod tests {
         for seq in 1..=n {
             w.append(&[&batch(seq, 3000)]).unwrap();
             if seq == synced_through {
-                w.sync().unwrap();
+                w.sync_handle().sync().unwrap();
             }
         }
         w.path().to_path_buf()

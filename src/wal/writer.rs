@@ -42,13 +42,6 @@ impl WriteAheadLogger {
             .map_err(|e| LsmError::io_at("append to", self.log.path(), e))
     }
 
-    /// Makes every batch appended so far durable.
-    pub fn sync(&self) -> Result<()> {
-        self.log
-            .sync()
-            .map_err(|e| LsmError::io_at("sync", self.log.path(), e))
-    }
-
     /// The segment number.
     pub fn number(&self) -> u64 {
         self.number
