@@ -93,6 +93,8 @@ pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
     SSTableConfig, SyncMode, WALConfig,
 };
+#[cfg(feature = "sim")]
+pub use db::{CompactionHook, CompactionJobInfo};
 pub use error::{LsmError, Result};
 pub use iterator::Iter;
 pub use lsm::{Lsm, WriteOptions};

@@ -76,6 +76,20 @@ impl Lsm {
         &self.handle.inner
     }
 
+    /// Test hook (feature `sim`): `hook` is called at the start of every compaction,
+    /// background or manual, on the thread that runs it, before it reads anything.
+    /// Blocking in it holds that compaction (and its slot) while the rest of the
+    /// engine goes on, which is how tests run two compactions at once or keep level 0
+    /// at its stop limit. `None` removes the hook. Release a blocked hook before
+    /// closing: close waits for running jobs.
+    #[cfg(feature = "sim")]
+    pub fn set_compaction_hook(
+        &self,
+        hook: Option<crate::CompactionHook>,
+    ) {
+        self.inner().set_compaction_hook(hook);
+    }
+
     /// Sets `key` to `value`.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let mut b = WriteBatch::with_capacity(key.len() + value.len() + 11);

@@ -57,6 +57,11 @@ fn compacting(root: &Path) -> Config {
         ("compaction.target_file_bytes", "2KiB"),
         ("compaction.level0_file_trigger", "2"),
         ("sstable.block_size", "256"),
+        // Three job slots: two compactions run at once (an L0 job beside a deeper
+        // one, or two deeper ones), so kills land in concurrent jobs, and large ones
+        // are split into subcompactions.
+        ("compaction.background_threads", "3"),
+        ("compaction.max_subcompactions", "3"),
     ] {
         c.set(k, v).unwrap();
     }

@@ -49,6 +49,9 @@ fn compacting(seed: u64, sync: SyncMode) -> Config {
         ("compaction.level_fanout", "2"),
         ("compaction.target_file_bytes", "2KiB"),
         ("compaction.level0_file_trigger", "2"),
+        // Concurrent compactions and subcompactions, so cuts land in them.
+        ("compaction.background_threads", "3"),
+        ("compaction.max_subcompactions", "3"),
     ] {
         c.set(k, v).unwrap();
     }

@@ -120,14 +120,14 @@ pub struct Target<'a> {
     pub max_subcompactions: usize,
 }
 
-/// A job smaller than this is never split: the threads would cost more than they save.
-const MIN_SUBCOMPACTION_BYTES: u64 = 8 << 20;
-
 /// Up to `n - 1` user keys that cut `c` into key ranges of about equal input size.
 /// Candidates are the largest keys of the input files of the sorted levels: between
 /// two of them the work is known to be that of the files in between.
-pub fn split_points(c: &Compaction, n: usize) -> Vec<Vec<u8>> {
-    if n <= 1 || c.trivial_move || c.input_bytes() < MIN_SUBCOMPACTION_BYTES {
+/// A job of less than `min_piece_bytes` per piece is split into fewer pieces: a piece
+/// much smaller than an output file costs a thread and a small file for little gain.
+pub fn split_points(c: &Compaction, n: usize, min_piece_bytes: u64) -> Vec<Vec<u8>> {
+    let n = n.min(usize::try_from(c.input_bytes() / min_piece_bytes.max(1)).unwrap_or(n));
+    if n <= 1 || c.trivial_move {
         return Vec::new();
     }
     let mut ends: Vec<(Vec<u8>, u64)> = c
@@ -170,8 +170,8 @@ pub fn run(
     next_number: &(dyn Fn() -> u64 + Sync),
     should_stop: &(dyn Fn() -> bool + Sync),
 ) -> Result<Outcome> {
-    let points = split_points(c, to.max_subcompactions);
-    let mut bounds: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = Vec::new();
+    let points = split_points(c, to.max_subcompactions, to.target_file_bytes);
+    let mut bounds: Vec<KeyRange> = Vec::new();
     let mut lo: Option<Vec<u8>> = None;
     for p in points {
         bounds.push((lo.take(), Some(p.clone())));
@@ -250,6 +250,9 @@ pub fn run(
         subcompactions: bounds.len(),
     })
 }
+
+/// A piece of a job: user keys in `[lo, hi)`, `None` unbounded.
+type KeyRange = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// What one key range of a job produced.
 struct Piece {

@@ -83,7 +83,7 @@ impl DbInner {
             }
         }
         let cfg = &self.config.compaction;
-        if bg.shutdown || self.is_closed() || bg.manual > 0 || bg.paused {
+        if bg.shutdown || self.is_closed() || bg.manual > 0 {
             bg.compactions_queued = 0;
             return;
         }

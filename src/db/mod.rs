@@ -16,6 +16,9 @@ mod pins;
 mod read;
 mod write;
 
+#[cfg(feature = "sim")]
+pub use jobs::{CompactionHook, CompactionJobInfo};
+
 use crate::config::Config;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileLock, FileSystem};
@@ -43,6 +46,22 @@ pub(crate) struct SuperVersion {
 }
 
 impl SuperVersion {
+    /// `prev` with other memtables: the version, and so its flow-control inputs, stay
+    /// (no O(files) recount at every memtable switch).
+    pub fn with_memtables(
+        prev: &SuperVersion,
+        mem: Arc<MemTable>,
+        imms: Vec<Arc<MemTable>>,
+    ) -> SuperVersion {
+        SuperVersion {
+            mem,
+            imms,
+            version: prev.version.clone(),
+            l0_files: prev.l0_files,
+            pending_compaction_bytes: prev.pending_compaction_bytes,
+        }
+    }
+
     pub fn new(
         mem: Arc<MemTable>,
         imms: Vec<Arc<MemTable>>,
@@ -130,8 +149,6 @@ pub(crate) struct BgState {
     pub busy: crate::compaction::picker::Busy,
     /// Manual compactions waiting or running: no background compaction starts.
     pub manual: usize,
-    /// Set by a test hook: no background compaction starts.
-    pub paused: bool,
     /// Per level, the largest key of the last file compacted out of it.
     pub pointers: Vec<Vec<u8>>,
 }
@@ -240,6 +257,14 @@ impl DbInner {
         e
     }
 
+    /// See `Lsm::set_compaction_hook`.
+    #[cfg(feature = "sim")]
+    pub fn set_compaction_hook(&self, hook: Option<jobs::CompactionHook>) {
+        *self.compaction_hook.lock() = hook;
+        // A compaction held back by nothing may be due now.
+        self.maybe_schedule();
+    }
+
     pub fn super_version(&self) -> Arc<SuperVersion> {
         self.sv.load_full()
     }
@@ -283,16 +308,6 @@ impl DbInner {
                 bg.compactions_queued,
             )
         };
-        struct Jobs {
-            flush_running: bool,
-            compactions_running: usize,
-            compactions_queued: usize,
-        }
-        let bg = Jobs {
-            flush_running,
-            compactions_running,
-            compactions_queued,
-        };
         let level_io = c.level_io.lock().clone();
         crate::stats::Stats {
             writes: Counters::get(&c.writes),
@@ -311,10 +326,10 @@ impl DbInner {
             stall_memtable_micros: Counters::get(&c.stall_memtable_micros),
             longest_stall_micros: Counters::get(&c.longest_stall_micros),
             subcompactions: Counters::get(&c.subcompactions),
-            flushes_running: u64::from(bg.flush_running),
-            flushes_queued: (sv.imms.len() as u64).saturating_sub(u64::from(bg.flush_running)),
-            compactions_running: bg.compactions_running as u64,
-            compactions_queued: bg.compactions_queued as u64,
+            flushes_running: u64::from(flush_running),
+            flushes_queued: (sv.imms.len() as u64).saturating_sub(u64::from(flush_running)),
+            compactions_running: compactions_running as u64,
+            compactions_queued: compactions_queued as u64,
             compaction_dropped: Counters::get(&c.compaction_dropped),
             block_cache_hits: self.block_cache.as_ref().map_or(0, |b| b.hits()),
             block_cache_misses: self.block_cache.as_ref().map_or(0, |b| b.misses()),

@@ -272,17 +272,9 @@ impl DbInner {
     /// a millisecond: each write advances a shared clock by `bytes / rate`, so the
     /// writers together go at the rate, whatever their number and size.
     fn delay(&self, bytes: usize) {
-        let rate = self.config.compaction.delayed_write_rate.max(1);
-        let cost = Duration::from_nanos(
-            u64::try_from(bytes as u128 * 1_000_000_000 / u128::from(rate)).unwrap_or(u64::MAX),
-        );
+        let rate = self.config.compaction.delayed_write_rate;
         let now = Instant::now();
-        let wait = {
-            let mut until = self.delay_until.lock();
-            let start = (*until).max(now);
-            *until = start + cost;
-            until.saturating_duration_since(now)
-        };
+        let wait = charge(&mut self.delay_until.lock(), now, bytes, rate);
         if wait >= Duration::from_millis(1) {
             Counters::add(&self.counters.slowdowns, 1);
             std::thread::sleep(wait);
@@ -368,7 +360,7 @@ impl DbInner {
             let mut imms = Vec::with_capacity(sv.imms.len() + 1);
             imms.push(sv.mem.clone());
             imms.extend(sv.imms.iter().cloned());
-            SuperVersion::new(mem, imms, sv.version.clone(), &self.config)
+            SuperVersion::with_memtables(sv, mem, imms)
         });
         self.maybe_schedule();
         Ok(())
@@ -461,6 +453,17 @@ impl DbInner {
     }
 }
 
+/// Advances the write controller's clock `until` by the time `bytes` take at `rate`
+/// bytes a second, starting no earlier than `now`, and returns how long a write made at
+/// `now` has to wait for its turn.
+fn charge(until: &mut Instant, now: Instant, bytes: usize, rate: u64) -> Duration {
+    let nanos = bytes as u128 * 1_000_000_000 / u128::from(rate.max(1));
+    let cost = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    let start = (*until).max(now);
+    *until = start + cost;
+    until.saturating_duration_since(now)
+}
+
 /// Why a writer waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StallCause {
@@ -487,5 +490,42 @@ fn apply_op_hashed(mem: &MemTable, seq: u64, op: BatchOp<'_>, hash: u64) {
         BatchOp::Put(k, v) => mem.add_hashed(seq, ValueKind::Put, k, hash, v),
         BatchOp::Delete(k) => mem.add_hashed(seq, ValueKind::Delete, k, hash, &[]),
         BatchOp::DeleteRange(start, end) => mem.add_range_tombstone(start, end, seq),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::charge;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn the_write_controller_charges_bytes_at_the_rate_and_forgives_idle_time() {
+        let t0 = Instant::now();
+        let mut until = t0;
+        // 1 MiB at 1 MiB/s: a second's wait.
+        assert_eq!(
+            charge(&mut until, t0, 1 << 20, 1 << 20),
+            Duration::from_secs(1)
+        );
+        // Writes in a row queue behind each other: the debt adds up.
+        assert_eq!(
+            charge(&mut until, t0, 512 << 10, 1 << 20),
+            Duration::from_millis(1500)
+        );
+        // Half a second later the debt is half a second less.
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!(
+            charge(&mut until, later, 0, 1 << 20),
+            Duration::from_secs(1)
+        );
+        // After an idle spell past the debt, a write pays only for itself.
+        let idle = t0 + Duration::from_secs(10);
+        assert_eq!(
+            charge(&mut until, idle, 1 << 10, 1 << 20),
+            Duration::from_nanos(976_562)
+        );
+        // A zero rate is treated as one byte a second, not a division by zero.
+        let mut u = t0;
+        assert_eq!(charge(&mut u, t0, 2, 0), Duration::from_secs(2));
     }
 }

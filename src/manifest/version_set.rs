@@ -325,36 +325,46 @@ impl VersionSet {
                 std::io::Error::other(why.clone()),
             ));
         }
-        let mut next = self.state.clone();
-        next.apply(&edit)
-            .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
+        // An edit that moves no file (the record of a new WAL segment at every memtable
+        // switch) leaves the level state and the version as they are: no O(files) copy.
+        let next = if !edit.added.is_empty() || !edit.deleted.is_empty() {
+            let mut next = self.state.clone();
+            next.apply(&edit)
+                .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
+            Some(next)
+        } else {
+            None
+        };
         if let Some(n) = edit.log_number {
             debug_assert!(n >= self.log_number);
         }
         edit.next_file_number = Some(self.next_file_number);
         edit.last_sequence = Some(edit.last_sequence.unwrap_or(0).max(self.last_sequence));
 
-        if let Err(e) = self.write_edit(&edit, &next) {
+        if let Err(e) = self.write_edit(&edit, next.as_ref()) {
             self.failed = Some(e.to_string());
             return Err(e);
         }
         self.absorb_counters(&edit);
-        self.state = next;
-        self.rebuild_version()?;
+        if let Some(next) = next {
+            self.state = next;
+            self.rebuild_version()?;
+        }
         Ok(self.current.clone())
     }
 
     /// Logs `edit` (whose result is `next`) durably: appended to the live manifest, or
     /// in a new manifest holding all of `next` when there is none yet or it grew large.
-    fn write_edit(&mut self, edit: &VersionEdit, next: &LevelState) -> Result<()> {
+    /// `next` is `None` when the edit moves no file (the state stays as it is).
+    fn write_edit(&mut self, edit: &VersionEdit, next: Option<&LevelState>) -> Result<()> {
         let roll = match &self.manifest {
             None => true,
             Some((_, w)) => w.len() > MAX_MANIFEST_BYTES,
         };
         if roll {
             // A new manifest starts with everything, so it alone describes the state.
+            let mut snapshot = next.unwrap_or(&self.state).snapshot_edit();
             let number = self.new_file_number();
-            let mut snapshot = next.snapshot_edit();
             snapshot.log_number = Some(edit.log_number.unwrap_or(self.log_number));
             snapshot.next_file_number = Some(self.next_file_number);
             snapshot.last_sequence = edit.last_sequence;
