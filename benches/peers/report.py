@@ -162,10 +162,11 @@ def doc(res, scales, sources):
     lines += rerun(res)
     if res:
         lines += classic(res)
-    for sc in scales:
-        lines += scale_section(sc)
+    for sc, src in scales:
+        lines += scale_section(sc, src)
     notes = os.path.join(HERE, "NOTES.md")
     if os.path.exists(notes):
+        a("## Notes\n")
         a(open(notes).read().rstrip() + "\n")
     return "\n".join(lines)
 
@@ -279,7 +280,7 @@ def lat(r, q, div):
     return None if p.get(q) is None else p[q] / div
 
 
-def scale_section(sc):
+def scale_section(sc, src):
     s, m, v, l = sc["settings"], sc["machine"], sc["versions"], sc["load_average_1m"]
     num = s["num"]
     kv = s["key_size"] + s["value_size"]
@@ -289,7 +290,7 @@ def scale_section(sc):
     lines = []
     a = lines.append
     a(f"## Scale: {size_name(num)} keys\n")
-    a(f"From `docs/benchmarks/results_{size_name(num).lower()}.json`: `lsm-peers {s['args']}`.\n")
+    a(f"From `{os.path.basename(src)}`: `lsm-peers {s['args']}`.\n")
     a("### Method\n")
     a(f"- {num:,} keys of {s['key_size']} B and values of {s['value_size']} B "
       f"({num * kv / 1e9:.2f} GB of user data), one repetition, the engines one after "
@@ -342,7 +343,8 @@ def scale_section(sc):
     a(f"- Load average (1 min): mean {l['mean']:.2f}, min {l['min']:.2f}, max {l['max']:.2f}")
     a(f"- Date: {sc['date']}; whole run {sc['wall_seconds'] / 60:.1f} min")
     a(f"- lsm {v['lsm']} at commit `{v['lsm_commit']}`; RocksDB {v['rocksdb']} "
-      f"(crate `rocksdb` {v['rocksdb_crate']}): {v.get('rocksdb_source', '?')}; fjall "
+      f"(crate `rocksdb` {v['rocksdb_crate']}, `librocksdb-sys` {v['librocksdb_sys']}): "
+      f"{v.get('rocksdb_source', '?')}; fjall "
       f"{v['fjall']} (`lsm-tree` {v['lsm_tree']}); {v['rustc']}, {v['profile']} profile\n")
     failed = [e for e in engines if e.get("error")]
     for e in failed:
@@ -442,7 +444,7 @@ def main():
             print("matplotlib missing: the chart is left as it is (pip install matplotlib)")
     sources = ([src] if src else []) + [p for _, p in scales]
     with open(os.path.join(docs, "BENCHMARKS.md"), "w") as f:
-        f.write(doc(res, [r for r, _ in scales], sources))
+        f.write(doc(res, scales, sources))
     wrote.append(os.path.join(docs, "BENCHMARKS.md"))
     print("wrote " + " and ".join(wrote))
 
