@@ -37,10 +37,44 @@ pub trait Engine: Send + Sync {
     fn reverse_all(&self) -> Res<u64>;
     /// Writes the memtable out and waits.
     fn flush(&self) -> Res<()>;
-    /// Waits (untimed) until background flushes and compactions are done.
-    fn settle(&self) -> Res<()>;
+    /// Background work, for [`settle`]: whether a flush or compaction is running or
+    /// pending now, and a number that changes whenever one finishes (0 if the engine
+    /// reports no such counter).
+    fn background(&self) -> Res<(bool, u64)>;
     /// Closes the database (also what dropping does).
     fn close(self: Box<Self>) -> Res<()>;
+    /// The engine's own statistics, if it has a cheap machine-readable form (for the
+    /// results file only; nothing is compared on them).
+    fn stats_json(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Waits (untimed) until background flushes and compactions are done, at most
+/// `timeout`: done when, for 5 checks in a row 100 ms apart, the engine reports no
+/// background work, its completion counter has not moved, and the process has not
+/// written a byte (`wchar` of `/proc/self/io`: a compaction that the engine's own
+/// counters only show when it ends still writes its output meanwhile). Returns the
+/// seconds waited and whether it settled before the timeout.
+pub fn settle(db: &dyn Engine, timeout: Duration) -> Res<(f64, bool)> {
+    let t = Instant::now();
+    let mut last = (db.background()?.1, crate::metrics::Io::now().wchar);
+    let mut quiet = 0;
+    while quiet < 5 {
+        if t.elapsed() >= timeout {
+            return Ok((t.elapsed().as_secs_f64(), false));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let (busy, done) = db.background()?;
+        let now = (done, crate::metrics::Io::now().wchar);
+        if !busy && now == last {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+        last = now;
+    }
+    Ok((t.elapsed().as_secs_f64(), true))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +111,49 @@ impl Kind {
             Kind::RocksDb => return Err("built without the `rocksdb` feature".into()),
             Kind::Fjall => Box::new(FjallEngine::open(dir)?),
         })
+    }
+
+    /// What the engine may hold in memtables and caches with the options below, in
+    /// bytes, and how that is counted (the "max RSS <= memtables + caches + 10%" goal
+    /// is checked against it).
+    pub fn memory_budget(self, key_size: usize, value_size: usize) -> (u64, String) {
+        let mib = |b: u64| format!("{} MiB", b >> 20);
+        match self {
+            Kind::Lsm => {
+                let c = lsm_config(Path::new("unused")).unwrap_or_else(|_| lsm::Config::default());
+                let mem = c.memtable.max_bytes as u64 * (1 + c.memtable.max_immutable as u64);
+                let block = c.cache.block_cache_bytes;
+                let keys = c.cache.key_cache_entries as u64 * (key_size + value_size) as u64;
+                (
+                    mem + block + keys,
+                    format!(
+                        "memtables {} x (1 active + {} immutable) + block cache {} + key cache {} entries x {} B",
+                        mib(c.memtable.max_bytes as u64),
+                        c.memtable.max_immutable,
+                        mib(block),
+                        c.cache.key_cache_entries,
+                        key_size + value_size
+                    ),
+                )
+            }
+            Kind::RocksDb => (
+                2 * MEMTABLE_BYTES as u64 + CACHE_BYTES as u64,
+                format!(
+                    "write buffers {} x 2 (max_write_buffer_number) + block cache {}",
+                    mib(MEMTABLE_BYTES as u64),
+                    mib(CACHE_BYTES as u64)
+                ),
+            ),
+            Kind::Fjall => (
+                2 * MEMTABLE_BYTES as u64 + CACHE_BYTES as u64,
+                format!(
+                    "memtable {} active + {} sealed (nominal: fjall's max_write_buffer_size is unset, so sealed memtables are not capped) + cache {}",
+                    mib(MEMTABLE_BYTES as u64),
+                    mib(MEMTABLE_BYTES as u64),
+                    mib(CACHE_BYTES as u64)
+                ),
+            ),
+        }
     }
 
     /// The options each engine runs with, as text for the report.
@@ -123,21 +200,25 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
+fn lsm_config(dir: &Path) -> Res<lsm::Config> {
+    let mut c = lsm::Config::with_root(dir);
+    for (k, v) in [
+        ("wal.sync", "none".to_string()),
+        ("memtable.max_bytes", MEMTABLE_BYTES.to_string()),
+        ("cache.block_cache_bytes", CACHE_BYTES.to_string()),
+        ("sstable.bloom_bits_per_key", BLOOM_BITS.to_string()),
+        ("sstable.block_size", BLOCK_SIZE.to_string()),
+        ("sstable.compression", "none".to_string()),
+    ] {
+        c.set(k, &v).map_err(e)?;
+    }
+    Ok(c)
+}
+
 impl LsmEngine {
     fn open(dir: &Path) -> Res<LsmEngine> {
-        let mut c = lsm::Config::with_root(dir);
-        for (k, v) in [
-            ("wal.sync", "none".to_string()),
-            ("memtable.max_bytes", MEMTABLE_BYTES.to_string()),
-            ("cache.block_cache_bytes", CACHE_BYTES.to_string()),
-            ("sstable.bloom_bits_per_key", BLOOM_BITS.to_string()),
-            ("sstable.block_size", BLOCK_SIZE.to_string()),
-            ("sstable.compression", "none".to_string()),
-        ] {
-            c.set(k, &v).map_err(e)?;
-        }
         Ok(LsmEngine {
-            db: lsm::Lsm::open_with_config(c).map_err(e)?,
+            db: lsm::Lsm::open_with_config(lsm_config(dir)?).map_err(e)?,
         })
     }
 }
@@ -208,27 +289,20 @@ impl Engine for LsmEngine {
     fn flush(&self) -> Res<()> {
         self.db.flush().map_err(e)
     }
-    fn settle(&self) -> Res<()> {
-        // lsm has no "wait for compactions" call: wait until no memtable waits for a
-        // flush and the compaction counters stop moving for half a second.
-        let mark = |s: &lsm::Stats| (s.immutable_memtables, s.compactions, s.trivial_moves, s.flushes);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut last = mark(&self.db.stats());
-        let mut quiet = 0;
-        while quiet < 5 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            let now = mark(&self.db.stats());
-            if now == last && now.0 == 0 {
-                quiet += 1;
-            } else {
-                quiet = 0;
-            }
-            last = now;
-        }
-        Ok(())
+    fn background(&self) -> Res<(bool, u64)> {
+        // lsm has no "wait for compactions" call or pending-work counter: busy while a
+        // memtable waits for its flush; done = flushes + compactions finished.
+        let s = self.db.stats();
+        Ok((s.immutable_memtables > 0, s.flushes + s.compactions + s.trivial_moves))
     }
     fn close(self: Box<Self>) -> Res<()> {
         self.db.close().map_err(e)
+    }
+    fn stats_json(&self) -> serde_json::Value {
+        self.db
+            .property("lsm.stats.json")
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -338,32 +412,19 @@ impl Engine for RocksEngine {
     fn flush(&self) -> Res<()> {
         self.db.flush().map_err(e)
     }
-    fn settle(&self) -> Res<()> {
+    fn background(&self) -> Res<(bool, u64)> {
         // Polls properties rather than `wait_for_compact`, so a system RocksDB without
         // that C API (ROCKSDB_LIB_DIR) works too.
-        let busy = |db: &rocksdb::DB| -> Res<bool> {
-            let mut n = 0;
-            for p in [
-                "rocksdb.num-running-flushes",
-                "rocksdb.num-running-compactions",
-                "rocksdb.mem-table-flush-pending",
-                "rocksdb.compaction-pending",
-            ] {
-                n += db.property_int_value(p).map_err(e)?.unwrap_or(0);
-            }
-            Ok(n > 0)
-        };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut quiet = 0;
-        while quiet < 5 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            if busy(&self.db)? {
-                quiet = 0;
-            } else {
-                quiet += 1;
-            }
+        let mut n = 0;
+        for p in [
+            "rocksdb.num-running-flushes",
+            "rocksdb.num-running-compactions",
+            "rocksdb.mem-table-flush-pending",
+            "rocksdb.compaction-pending",
+        ] {
+            n += self.db.property_int_value(p).map_err(e)?.unwrap_or(0);
         }
-        Ok(())
+        Ok((n > 0, 0))
     }
     fn close(self: Box<Self>) -> Res<()> {
         drop(self);
@@ -462,18 +523,8 @@ impl Engine for FjallEngine {
     fn flush(&self) -> Res<()> {
         self.ks.rotate_memtable_and_wait().map_err(e)
     }
-    fn settle(&self) -> Res<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut quiet = 0;
-        while quiet < 5 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            if self.db.outstanding_flushes() == 0 && self.db.active_compactions() == 0 {
-                quiet += 1;
-            } else {
-                quiet = 0;
-            }
-        }
-        Ok(())
+    fn background(&self) -> Res<(bool, u64)> {
+        Ok((self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0, 0))
     }
     fn close(self: Box<Self>) -> Res<()> {
         self.db.persist(fjall::PersistMode::Buffer).map_err(e)?;

@@ -12,12 +12,19 @@
 //!    `seekrandom`, `mixed` (`--threads` threads, `--read-percent` reads) and
 //!    `deleterandom` run on it.
 //!
+//! `--scale` runs the large-database comparison instead (see `scale.rs`): one
+//! repetition, each engine in a child process of its own, `fillrandom`, `readrandom`,
+//! `readseq`, `overwrite` and `mixed` on one database, with write and space
+//! amplification, peak RSS, open descriptors and put latencies per workload.
+//!
 //! Keys are decimal numbers zero-padded to `--key-size` bytes, values `--value-size`
 //! printable bytes, as in `lsm bench`. The results (every run, the medians, ratios,
 //! machine, versions, options) go to `--out` (JSON), then `report.py` draws the chart
 //! and writes docs/BENCHMARKS.md.
 
 mod engine;
+mod metrics;
+mod scale;
 
 use engine::{Engine, Kind, Res};
 use serde_json::{json, Value};
@@ -55,13 +62,30 @@ struct Args {
     report: bool,
     /// For profiling: run only these workloads (fillseq always runs: the reads need it).
     only: Option<Vec<String>>,
+    /// The scale mode (`scale.rs`).
+    scale: bool,
+    /// Scale mode: operations of `readrandom` and of `mixed` (default `--num`).
+    reads: Option<u64>,
+    /// Scale mode: puts of `overwrite` (default `--num`).
+    writes: Option<u64>,
+    /// Scale mode: the workloads after `fillrandom` (which always runs first).
+    workloads: Vec<String>,
+    /// Scale mode: the longest untimed wait for background work after a workload.
+    settle_timeout: Duration,
+    /// Whether `--out` was given.
+    out_given: bool,
+    /// Internal: this process is the scale mode's child for one engine, writing its
+    /// results to the file.
+    child: Option<(Kind, PathBuf)>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: lsm-peers [--num N] [--reps R] [--key-size B] [--value-size B] [--threads T] \
          [--read-percent P] [--seek-nexts N] [--seed S] [--engines lsm,rocksdb,fjall] \
-         [--dir DIR] [--out FILE.json] [--no-report] [--only W1,W2 (profiling)]"
+         [--dir DIR] [--out FILE.json] [--no-report] [--only W1,W2 (profiling)]\n\
+         scale mode: lsm-peers --scale [--num N] [--reads N] [--writes N] \
+         [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] [...]"
     );
     std::process::exit(2)
 }
@@ -82,11 +106,23 @@ fn parse_args() -> Args {
         out: manifest.join("../../docs/benchmarks/results.json"),
         report: true,
         only: None,
+        scale: false,
+        reads: None,
+        writes: None,
+        workloads: scale::WORKLOADS[1..].iter().map(|s| s.to_string()).collect(),
+        settle_timeout: Duration::from_secs(3600),
+        out_given: false,
+        child: None,
     };
+    let mut child = (None, None);
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--no-report" {
             a.report = false;
+            continue;
+        }
+        if flag == "--scale" {
+            a.scale = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -110,10 +146,37 @@ fn parse_args() -> Args {
                     .collect()
             }
             "--dir" => a.dir = PathBuf::from(v),
-            "--out" => a.out = PathBuf::from(v),
+            "--out" => {
+                a.out = PathBuf::from(v);
+                a.out_given = true;
+            }
+            "--reads" => a.reads = Some(num(&v)),
+            "--writes" => a.writes = Some(num(&v)),
+            "--settle-timeout" => a.settle_timeout = Duration::from_secs(num(&v)),
+            "--workloads" => {
+                a.workloads = v
+                    .split(',')
+                    .filter(|w| *w != "fillrandom")
+                    .map(|w| {
+                        if !scale::WORKLOADS.contains(&w) {
+                            eprintln!("--workloads: one of {:?}", scale::WORKLOADS);
+                            usage()
+                        }
+                        w.to_string()
+                    })
+                    .collect()
+            }
+            "--child" => child.0 = Some(Kind::parse(&v).unwrap_or_else(|| usage())),
+            "--child-out" => child.1 = Some(PathBuf::from(v)),
             "--only" => a.only = Some(v.split(',').map(String::from).collect()),
             _ => usage(),
         }
+    }
+    if let (Some(k), Some(f)) = child {
+        a.child = Some((k, f));
+    }
+    if a.scale && !a.out_given {
+        a.out = manifest.join(format!("../../docs/benchmarks/results_{}.json", scale::size_name(a.num)));
     }
     let digits = (a.num * 2).to_string().len();
     if a.key_size < digits || a.num == 0 || a.reps == 0 {
@@ -306,7 +369,7 @@ impl Ctx<'_> {
         }
 
         let db = kind.open(&seq_dir)?;
-        db.settle()?;
+        engine::settle(&*db, Duration::from_secs(120))?;
         if on("readrandom") {
             log(self.reads(&*db, "readrandom", seed(3))?, &mut runs);
         }
@@ -385,6 +448,7 @@ fn machine() -> Value {
         "cpu": cpu,
         "memory_gib": (mem_kib as f64 / 1_048_576.0 * 10.0).round() / 10.0,
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").trim(),
         "os": read("/etc/os-release").lines().find(|l| l.starts_with("PRETTY_NAME"))
             .map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_string())
             .unwrap_or_default(),
@@ -409,17 +473,33 @@ fn versions() -> Value {
     let commit = command("git", &["-C", manifest, "rev-parse", "--short=12", "HEAD"]);
     let dirty = !command("git", &["-C", manifest, "status", "--porcelain", "--", "../../src", "../../Cargo.toml"]).is_empty();
     // With ROCKSDB_LIB_DIR set at build time, librocksdb-sys links that library instead
-    // of building its bundled RocksDB: report the library's own version then.
-    let (rocksdb, rocksdb_source) = match option_env!("ROCKSDB_LIB_DIR") {
-        Some(dir) => {
-            let so = std::fs::canonicalize(format!("{dir}/librocksdb.so")).unwrap_or_default();
+    // of building its bundled RocksDB: report the library's own version then. Which one
+    // is linked is read from this process's mappings (a shared librocksdb is mapped at
+    // exec; the bundled one is linked statically), the build-time variable only names
+    // the directory.
+    let mapped = read("/proc/self/maps")
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("librocksdb.so"))
+        .map(PathBuf::from);
+    let (rocksdb, rocksdb_source) = match (cfg!(feature = "rocksdb"), mapped) {
+        (false, _) => (String::new(), "not built (--no-default-features)".to_string()),
+        (true, Some(so)) => {
+            let so = std::fs::canonicalize(&so).unwrap_or(so);
             let file = so.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let v = file.trim_start_matches("librocksdb.so.").to_string();
-            (v, format!("system library {} (ROCKSDB_LIB_DIR={dir})", so.display()))
+            let dir = option_env!("ROCKSDB_LIB_DIR").unwrap_or("?");
+            (
+                v,
+                format!(
+                    "system library {} (dynamically linked; built with the system-rocksdb feature, ROCKSDB_LIB_DIR={dir})",
+                    so.display()
+                ),
+            )
         }
-        None => (
+        (true, None) => (
             sys.split('+').nth(1).unwrap_or("").to_string(),
-            "bundled with librocksdb-sys, built from source".to_string(),
+            format!("bundled with librocksdb-sys {sys}, built from source and linked statically"),
         ),
     };
     json!({
@@ -436,31 +516,70 @@ fn versions() -> Value {
     })
 }
 
-fn main() {
-    let args = parse_args();
+/// The 1-minute load average, sampled every 5 s on a thread of its own.
+struct LoadSampler {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<f64>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl LoadSampler {
+    fn start() -> LoadSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(vec![load1()]));
+        let thread = {
+            let (stop, samples) = (stop.clone(), samples.clone());
+            std::thread::spawn(move || {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if last.elapsed() >= Duration::from_secs(5) {
+                        samples.lock().unwrap().push(load1());
+                        last = Instant::now();
+                    }
+                }
+            })
+        };
+        LoadSampler { stop, samples, thread }
+    }
+
+    /// Stops sampling; start, end, mean, min, max and every sample.
+    fn finish(self) -> Value {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let mut loads = self.samples.lock().unwrap().clone();
+        loads.push(load1());
+        let mean = loads.iter().sum::<f64>() / loads.len() as f64;
+        let max = loads.iter().cloned().fold(f64::MIN, f64::max);
+        let min = loads.iter().cloned().fold(f64::MAX, f64::min);
+        json!({ "start": loads[0], "end": loads[loads.len() - 1],
+                "mean": mean, "min": min, "max": max, "samples": loads })
+    }
+}
+
+/// The value every put writes: `--value-size` printable bytes from the seed.
+fn value_bytes(args: &Args) -> Vec<u8> {
     let mut value = vec![0u8; args.value_size];
     let mut rng = Rng(args.seed);
     for b in value.iter_mut() {
         *b = b' ' + rng.below(95) as u8;
     }
-    let ctx = Ctx { args: &args, value };
+    value
+}
 
-    // The 1-minute load average, sampled every 5 s during the run.
-    let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(vec![load1()]));
-    let sampler = {
-        let (stop, samples) = (stop.clone(), samples.clone());
-        std::thread::spawn(move || {
-            let mut last = Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                if last.elapsed() >= Duration::from_secs(5) {
-                    samples.lock().unwrap().push(load1());
-                    last = Instant::now();
-                }
-            }
-        })
-    };
+fn main() {
+    let args = parse_args();
+    if let Some((kind, out)) = &args.child {
+        scale::child(&args, *kind, out);
+        return;
+    }
+    if args.scale {
+        scale::run(&args);
+        return;
+    }
+    let ctx = Ctx { args: &args, value: value_bytes(&args) };
+
+    let loads = LoadSampler::start();
 
     eprintln!(
         "lsm-peers: {} ops per workload, {} B keys, {} B values, {} reps, engines {:?}, in {}",
@@ -498,10 +617,7 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&args.dir);
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    let mut loads = samples.lock().unwrap().clone();
-    loads.push(load1());
+    let load = loads.finish();
 
     let mut medians = serde_json::Map::new();
     for w in WORKLOADS {
@@ -525,9 +641,6 @@ fn main() {
         }
         ratios.insert(w.to_string(), Value::Object(r));
     }
-    let mean = loads.iter().sum::<f64>() / loads.len() as f64;
-    let max = loads.iter().cloned().fold(f64::MIN, f64::max);
-    let min = loads.iter().cloned().fold(f64::MAX, f64::min);
     let options: serde_json::Map<String, Value> = args
         .engines
         .iter()
@@ -543,8 +656,7 @@ fn main() {
             "args": cmdline.join(" "),
         },
         "machine": machine(),
-        "load_average_1m": { "start": loads[0], "end": loads[loads.len() - 1],
-                             "mean": mean, "min": min, "max": max, "samples": loads },
+        "load_average_1m": load,
         "date": command("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         "wall_seconds": started.elapsed().as_secs_f64(),
         "versions": versions(),
@@ -566,12 +678,21 @@ fn main() {
             w, f(&m["lsm"]), f(&m["rocksdb"]), f(&m["fjall"]), g(&r["lsm/rocksdb"]), g(&r["lsm/fjall"])
         );
     }
-    println!("load average (1 min) during the run: mean {mean:.2}, min {min:.2}, max {max:.2}");
+    println!(
+        "load average (1 min) during the run: mean {:.2}, min {:.2}, max {:.2}",
+        load["mean"].as_f64().unwrap_or(f64::NAN),
+        load["min"].as_f64().unwrap_or(f64::NAN),
+        load["max"].as_f64().unwrap_or(f64::NAN)
+    );
+    write_results(&args, &result);
+}
 
+/// Writes the results file, then (unless `--no-report`) runs `report.py` on it.
+fn write_results(args: &Args, result: &Value) {
     if let Some(parent) = args.out.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let text = serde_json::to_string_pretty(&result).expect("json");
+    let text = serde_json::to_string_pretty(result).expect("json");
     if let Err(e) = std::fs::write(&args.out, text + "\n") {
         eprintln!("writing {}: {e}", args.out.display());
         std::process::exit(1);
