@@ -78,16 +78,16 @@ impl DbInner {
     /// next open deletes.
     fn execute(&self, c: Compaction) -> Result<()> {
         let snapshots = self.snapshot_list();
-        let (edit, tables, written) = if c.trivial_move {
+        let (edit, written) = if c.trivial_move {
             Counters::add(&self.counters.trivial_moves, 1);
-            (c.move_edit(), Vec::new(), 0)
+            (c.move_edit(), 0)
         } else {
             let stop = || self.is_closed();
             let target = run::Target {
                 fs: self.fs.as_ref(),
                 dir: &self.paths.sst_dir,
                 opts: self.table_options(),
-                cache: self.block_cache.clone(),
+                tables: &self.tables,
                 target_file_bytes: self.config.compaction.target_file_bytes,
             };
             let outcome = run::run(
@@ -99,7 +99,7 @@ impl DbInner {
             )?;
             Counters::add(&self.counters.compaction_bytes_read, c.input_bytes());
             Counters::add(&self.counters.compaction_dropped, outcome.dropped);
-            (outcome.edit, outcome.tables, outcome.bytes_written)
+            (outcome.edit, outcome.bytes_written)
         };
         // Remember where this level's turn ended, so the next pick starts after it.
         if let Some(top) = c.inputs.iter().map(|(l, _)| *l).min() {
@@ -120,9 +120,6 @@ impl DbInner {
         // `close` sets the flag before it flushes under this lock, so a compaction
         // that gets here later logs nothing.
         self.check_open()?;
-        for t in tables {
-            vs.register_table(t);
-        }
         let version = vs.log_and_apply(edit)?;
         self.sv
             .update(|sv| SuperVersion::new(sv.mem.clone(), sv.imms.clone(), version, &self.config));
