@@ -142,7 +142,7 @@ impl DbInner {
             .copied()
             .filter(|&n| n >= vs.log_number)
             .collect();
-        let recovered = MemTable::new(0);
+        let recovered = MemTable::new(0, config.memtable.max_bytes);
         let mut last_seq = vs.last_sequence;
         let mut continuity = SequenceContinuity::new(vs.last_sequence, config.wal.recovery);
         let report = wal::replay_segments(
@@ -199,7 +199,7 @@ impl DbInner {
 
         let inner = Arc::new(DbInner {
             sv: SvCell::new(SuperVersion::new(
-                Arc::new(MemTable::new(log_number)),
+                Arc::new(MemTable::new(log_number, config.memtable.max_bytes)),
                 Vec::new(),
                 version,
                 &config,
