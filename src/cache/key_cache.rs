@@ -112,8 +112,12 @@ impl Cache {
         };
         Cache {
             bytes: tally.0.clone(),
+            // quick_cache sizes its shards from the item estimate: no more items
+            // than the bytes can hold at a small entry's size.
             cache: QuickCache::with(
-                entries.max(1),
+                entries
+                    .min(usize::try_from(bytes / 256).unwrap_or(usize::MAX))
+                    .max(1),
                 bytes.max(1),
                 charge,
                 DefaultHashBuilder::default(),

@@ -292,4 +292,33 @@ mod tests {
         assert_eq!(c.open_tables(), 0);
         assert!(matches!(c.get(1, 1), Err(LsmError::Closed)));
     }
+
+    #[test]
+    fn concurrent_readers_get_their_table_and_stay_within_the_bound() {
+        let fs = Arc::new(MemFs::new());
+        write_tables(&fs, 40);
+        let c = Arc::new(cache(&fs, 5));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    let mut most = 0;
+                    for i in 0..2000u64 {
+                        let n = (i * 7 + t * 13) % 40 + 1;
+                        let table = c.get(n, 1).unwrap();
+                        assert_eq!(table.file_number(), n);
+                        // Each thread holds at most one reader: 5 cached + 4 in use.
+                        most = most.max(c.open_tables());
+                    }
+                    most
+                })
+            })
+            .collect();
+        for t in threads {
+            let most = t.join().unwrap();
+            assert!(most <= 5 + 4, "{most} open");
+        }
+        assert!(c.open_tables() <= 5);
+        assert_eq!(c.hits() + c.misses(), 8000);
+    }
 }
