@@ -64,8 +64,20 @@ fn open_tables_under(root: &Path) -> usize {
     };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|t| t.starts_with(root) && t.extension().is_some_and(|x| x == "sst"))
+        .filter(|t| t.starts_with(root) && t.to_string_lossy().contains(".sst"))
         .count()
+}
+
+/// Open table files under `root` that were deleted (Linux shows them as
+/// "<path> (deleted)").
+fn deleted_tables_open_under(root: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.starts_with(root) && t.to_string_lossy().ends_with(".sst (deleted)"))
+        .collect()
 }
 
 impl FdSampler {
@@ -191,6 +203,10 @@ fn hundreds_of_tables_through_twenty_open_files() {
     let n = tables(&db);
     assert!(n > 200, "only {n} tables");
     sampler.assert_bounded("writes and compaction");
+    // Replaced tables are deleted, and closed: none stays open in the cache.
+    let on_disk = std::fs::read_dir(root.join("ss_tables")).unwrap().count();
+    assert_eq!(on_disk, n, "obsolete tables are deleted");
+    assert_eq!(deleted_tables_open_under(dir.path()), Vec::<PathBuf>::new());
 
     check_against(&db, &model);
     sampler.assert_bounded("reads");

@@ -48,6 +48,32 @@ struct State {
     closed: bool,
 }
 
+/// An open under way: when dropped (the open returned, failed or panicked) it turns
+/// the `Opening` slot into the reader, or removes it, and wakes the waiters.
+struct Opening<'a> {
+    cache: &'a TableCache,
+    number: u64,
+    table: Option<Arc<SSTable>>,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        let mut st = self.cache.state.lock();
+        match self.table.take() {
+            Some(table) => {
+                st.tick += 1;
+                let used = st.tick;
+                st.slots.insert(self.number, Slot::Open { table, used });
+            }
+            None => {
+                st.slots.remove(&self.number);
+            }
+        }
+        drop(st);
+        self.cache.opened.notify_all();
+    }
+}
+
 /// Open tables of one database, keyed by file number.
 pub struct TableCache {
     fs: Arc<dyn FileSystem>,
@@ -123,34 +149,21 @@ impl TableCache {
         drop(evicted);
         self.misses.fetch_add(1, Ordering::Relaxed);
 
+        let mut opening = Opening {
+            cache: self,
+            number,
+            table: None,
+        };
         let pin = self.block_cache.is_none() || (self.pin_l0 && level == 0);
-        let r = SSTable::open_cached(
+        let table = SSTable::open_cached(
             self.fs.as_ref(),
             &self.path(number),
             number,
             self.block_cache.clone(),
             pin,
-        );
-        let mut st = self.state.lock();
-        match &r {
-            Ok(t) => {
-                st.tick += 1;
-                let used = st.tick;
-                st.slots.insert(
-                    number,
-                    Slot::Open {
-                        table: t.clone(),
-                        used,
-                    },
-                );
-            }
-            Err(_) => {
-                st.slots.remove(&number);
-            }
-        }
-        drop(st);
-        self.opened.notify_all();
-        r
+        )?;
+        opening.table = Some(table.clone());
+        Ok(table)
     }
 
     /// Takes idle readers out of the map, least recently used first, until there is
