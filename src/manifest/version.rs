@@ -186,7 +186,8 @@ impl Drop for TableFile {
 }
 
 /// The live tables of every level. Immutable: a change makes a new `Version`, and
-/// readers that hold the old one keep its tables open.
+/// readers that hold the old one keep its tables alive (not deleted; open or not is
+/// the table cache's business).
 #[derive(Default)]
 pub struct Version {
     /// Level 0 newest first (its files overlap); deeper levels by smallest key.
