@@ -334,4 +334,35 @@ mod tests {
         assert!(c.open_tables() <= 5);
         assert_eq!(c.hits() + c.misses(), 8000);
     }
+
+    #[test]
+    fn level0_tables_pin_their_index_and_filter_and_others_use_the_block_cache() {
+        let fs = Arc::new(MemFs::new());
+        write_tables(&fs, 3);
+        let bc = Arc::new(BlockCache::new(1 << 20));
+        let c = TableCache::new(fs.clone(), Path::new("t"), Some(bc.clone()), None, true);
+        c.get(1, 0).unwrap();
+        assert_eq!(
+            (bc.index_bytes(), bc.filter_bytes()),
+            (0, 0),
+            "level 0 pins"
+        );
+        let t = c.get(2, 1).unwrap();
+        let (index, filter) = (bc.index_bytes(), bc.filter_bytes());
+        assert!(
+            index > 0 && filter > 0,
+            "a deeper level's go to the block cache"
+        );
+        assert!(bc.used_bytes() >= index + filter);
+        // Reads find them there; a get allocates nothing else in the cache.
+        assert!(t.get(b"k", 1, crate::key::hash(b"k")).unwrap().is_some());
+        assert_eq!((bc.index_bytes(), bc.filter_bytes()), (index, filter));
+
+        let unpinned = TableCache::new(fs, Path::new("t"), Some(bc.clone()), None, false);
+        unpinned.get(3, 0).unwrap();
+        assert!(
+            bc.index_bytes() > index,
+            "without pinning level 0 is cached too"
+        );
+    }
 }
