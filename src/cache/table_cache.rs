@@ -2,9 +2,10 @@
 //! `cache.max_open_files` of them, the least recently used closed first.
 //!
 //! Contract:
-//! - [`TableCache::get`] opens a table on demand (footer, index, filter and range
-//!   tombstones checked, as [`SSTable::open_cached`] does) and caches the reader. Its
-//!   errors are the open's: `Io` or `Corruption`, naming the file.
+//! - [`TableCache::get`] opens a table on demand (footer and range tombstones
+//!   checked, the index and filter too when pinned, see [`SSTable::open_cached`]) and
+//!   caches the reader. Its errors are the open's: `Io` or `Corruption`, naming the
+//!   file.
 //! - "Open" counts every reader alive, not only those in the map: a reader handed out
 //!   (held by a get, an iterator or a compaction) is never dropped from the map, only
 //!   idle ones are. So the open files are at most `max(capacity, readers in use)`,
@@ -164,6 +165,12 @@ impl TableCache {
         )?;
         opening.table = Some(table.clone());
         Ok(table)
+    }
+
+    /// Opens a table just written (by a flush or a compaction, for `level`): checks
+    /// it whole (footer, index and filter) and keeps it for the reads to come.
+    pub fn open_new(&self, number: u64, level: usize) -> Result<()> {
+        self.get(number, level)?.load_meta()
     }
 
     /// Takes idle readers out of the map, least recently used first, until there is
@@ -348,18 +355,20 @@ mod tests {
             "level 0 pins"
         );
         let t = c.get(2, 1).unwrap();
+        assert_eq!(bc.index_bytes(), 0, "loaded at first use, not at open");
+        assert!(t.get(b"k", 1, crate::key::hash(b"k")).unwrap().is_some());
         let (index, filter) = (bc.index_bytes(), bc.filter_bytes());
         assert!(
             index > 0 && filter > 0,
             "a deeper level's go to the block cache"
         );
         assert!(bc.used_bytes() >= index + filter);
-        // Reads find them there; a get allocates nothing else in the cache.
+        // Later reads find them there.
         assert!(t.get(b"k", 1, crate::key::hash(b"k")).unwrap().is_some());
         assert_eq!((bc.index_bytes(), bc.filter_bytes()), (index, filter));
 
         let unpinned = TableCache::new(fs, Path::new("t"), Some(bc.clone()), None, false);
-        unpinned.get(3, 0).unwrap();
+        unpinned.open_new(3, 0).unwrap();
         assert!(
             bc.index_bytes() > index,
             "without pinning level 0 is cached too"

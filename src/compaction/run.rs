@@ -84,7 +84,7 @@ impl Output<'_> {
         // Opened (so checked) through the table cache, which keeps it for the reads
         // to come, or closes it when idle: a compaction's many outputs do not all stay
         // open until its edit lands.
-        self.tables.get(number, self.output_level)?;
+        self.tables.open_new(number, self.output_level)?;
         self.done.push(FileMeta {
             number,
             size: info.file_size,

@@ -171,7 +171,7 @@ pub(super) fn build_table(
     let info = b.finish()?;
     fs.sync_dir(dir)
         .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
-    tables.get(number, 0)?;
+    tables.open_new(number, 0)?;
     let meta = FileMeta {
         number,
         size: info.file_size,

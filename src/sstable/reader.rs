@@ -105,9 +105,9 @@ impl SSTable {
 
     /// Like [`SSTable::open`], with blocks kept in `cache` once read: data blocks
     /// always, the decoded index and filter too unless `pin` (or there is no cache),
-    /// in which case the table holds them while it is open. Opening with a cache
-    /// still decodes (and so checks) the index and filter, unless the cache holds
-    /// them already (a reopen after the table cache closed the file).
+    /// in which case the table holds them while it is open (and decodes, so checks,
+    /// them now). Cached ones are decoded at first use (see [`SSTable::load_meta`]);
+    /// damage to them is then a `Corruption` error from that read.
     pub fn open_cached(
         fs: &dyn FileSystem,
         path: &Path,
@@ -167,13 +167,17 @@ impl SSTable {
             tombstones,
             cache,
         };
-        if matches!(table.meta, Meta::InCache(_)) {
-            // Checked (and cached) now, so a damaged index is an error at open, as
-            // for a pinned one.
-            table.index()?;
-            table.filter()?;
-        }
         Ok(Arc::new(table))
+    }
+
+    /// Decodes (so checks) the index and filter now, when they live in the block
+    /// cache and are not there yet. A pinned table did so at open. Opening alone
+    /// does not: a table opened only for its range deletions would otherwise push
+    /// its index and filter through the cache for nothing.
+    pub(crate) fn load_meta(&self) -> Result<()> {
+        self.index()?;
+        self.filter()?;
+        Ok(())
     }
 
     /// The decoded index: pinned, or from the block cache (read on a miss).
