@@ -71,9 +71,9 @@ pub struct Stats {
     /// Entries compactions dropped (overwritten, deleted or covered by a range
     /// deletion, and seen by no snapshot).
     pub compaction_dropped: u64,
-    /// Block cache lookups answered from memory.
+    /// Block cache lookups of data blocks answered from memory.
     pub block_cache_hits: u64,
-    /// Block cache lookups that read the disk.
+    /// Block cache lookups of data blocks that read the disk.
     pub block_cache_misses: u64,
     /// Bytes held by the block cache (data, index and filter blocks).
     pub block_cache_bytes: u64,

@@ -115,14 +115,28 @@ impl BlockCache {
         offset: u64,
         load: impl FnOnce() -> Result<Cached>,
     ) -> Result<Cached> {
-        let mut missed = false;
-        let v = self.cache.get_or_insert_with(&(file, offset), || {
-            missed = true;
+        self.cache.get_or_insert_with(&(file, offset), || {
             let v = load()?;
             if let Some(c) = self.meta.counter(&v) {
                 c.fetch_add(v.charge(), Ordering::Relaxed);
             }
             Ok::<_, crate::error::LsmError>(v)
+        })
+    }
+
+    /// [`BlockCache::get_or_load`], counted in [`BlockCache::hits`] and
+    /// [`BlockCache::misses`] (data blocks only: index and filter lookups, two per
+    /// get, would cost two more shared counter updates on the hot path).
+    fn get_or_load_counted(
+        &self,
+        file: u64,
+        offset: u64,
+        load: impl FnOnce() -> Result<Cached>,
+    ) -> Result<Cached> {
+        let mut missed = false;
+        let v = self.get_or_load(file, offset, || {
+            missed = true;
+            load()
         })?;
         let counter = if missed { &self.misses } else { &self.hits };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -136,7 +150,7 @@ impl BlockCache {
         offset: u64,
         read: impl Fn() -> Result<Block>,
     ) -> Result<Arc<Block>> {
-        match self.get_or_load(file, offset, || Ok(Cached::Data(Arc::new(read()?))))? {
+        match self.get_or_load_counted(file, offset, || Ok(Cached::Data(Arc::new(read()?))))? {
             Cached::Data(b) => Ok(b),
             // Cannot happen (an offset names one block); read past the cache.
             _ => Ok(Arc::new(read()?)),
@@ -169,12 +183,12 @@ impl BlockCache {
         }
     }
 
-    /// Lookups answered from memory.
+    /// Data block lookups answered from memory.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
 
-    /// Lookups that read the disk.
+    /// Data block lookups that read the disk.
     pub fn misses(&self) -> u64 {
         self.misses.load(Ordering::Relaxed)
     }

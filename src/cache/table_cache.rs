@@ -29,9 +29,9 @@ use crate::filename;
 use crate::fs::FileSystem;
 use crate::sstable::SSTable;
 use parking_lot::{Condvar, Mutex};
+use quick_cache::DefaultHashBuilder;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 enum Slot {
@@ -43,10 +43,14 @@ enum Slot {
 
 #[derive(Default)]
 struct State {
-    slots: HashMap<u64, Slot>,
+    /// Hashed with quick_cache's fast hasher: file numbers are not adversarial.
+    slots: HashMap<u64, Slot, DefaultHashBuilder>,
     /// A logical clock for least-recently-used order.
     tick: u64,
     closed: bool,
+    /// Counted under the lock the lookup holds anyway (no shared atomic to bump).
+    hits: u64,
+    misses: u64,
 }
 
 /// An open under way: when dropped (the open returned, failed or panicked) it turns
@@ -85,8 +89,6 @@ pub struct TableCache {
     state: Mutex<State>,
     /// Signalled when an open finishes (or fails).
     opened: Condvar,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 impl TableCache {
@@ -108,8 +110,6 @@ impl TableCache {
             capacity: capacity.unwrap_or(usize::MAX).max(1),
             state: Mutex::new(State::default()),
             opened: Condvar::new(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }
     }
 
@@ -133,8 +133,7 @@ impl TableCache {
                 Some(Slot::Open { table, used }) => {
                     *used = tick;
                     let t = table.clone();
-                    drop(st);
-                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    st.hits += 1;
                     return Ok(t);
                 }
                 Some(Slot::Opening) => self.opened.wait(&mut st),
@@ -146,9 +145,9 @@ impl TableCache {
         }
         let evicted = self.make_room(&mut st);
         st.slots.insert(number, Slot::Opening);
+        st.misses += 1;
         drop(st);
         drop(evicted);
-        self.misses.fetch_add(1, Ordering::Relaxed);
 
         let mut opening = Opening {
             cache: self,
@@ -234,12 +233,12 @@ impl TableCache {
 
     /// Lookups answered by an open reader.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.state.lock().hits
     }
 
     /// Lookups that opened the file.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.state.lock().misses
     }
 }
 
