@@ -148,8 +148,17 @@ pub struct CacheConfig {
     pub block_cache_bytes: u64,
     /// Hot keys kept by the key cache (0 disables it).
     pub key_cache_entries: usize,
+    /// Bytes the key cache may hold (keys, values and per-entry overhead); whichever
+    /// of this and `key_cache_entries` is reached first evicts (0 disables the cache).
+    pub key_cache_bytes: u64,
     /// Save the key cache on close and load it at open.
     pub persist_on_close: bool,
+    /// Table files open at once (the table cache); `-1` is unlimited. Tables in use
+    /// by a read or an iterator stay open beyond it until released.
+    pub max_open_files: i64,
+    /// Keep the index and filter of level-0 tables with the open table instead of in
+    /// the block cache (every get probes every level-0 table).
+    pub pin_l0_index_and_filter: bool,
 }
 
 impl Default for CacheConfig {
@@ -157,7 +166,10 @@ impl Default for CacheConfig {
         CacheConfig {
             block_cache_bytes: 64 << 20,
             key_cache_entries: 100_000,
+            key_cache_bytes: 32 << 20,
             persist_on_close: true,
+            max_open_files: 1000,
+            pin_l0_index_and_filter: true,
         }
     }
 }
@@ -302,6 +314,22 @@ impl Input<'_> {
             )),
         }
     }
+
+    /// An integer, possibly negative (no size suffix).
+    fn int(&self, key: &str) -> Result<i64> {
+        match self {
+            Input::Toml(toml::Value::Integer(i)) => Ok(*i),
+            Input::Text(s) => {
+                s.trim().replace('_', "").parse().map_err(|_| {
+                    LsmError::config(key, format!("expected a whole number, got {s:?}"))
+                })
+            }
+            Input::Toml(v) => Err(LsmError::config(
+                key,
+                format!("expected a whole number, got {}", v.type_str()),
+            )),
+        }
+    }
 }
 
 fn size(key: &str, s: &str) -> Result<u64> {
@@ -359,7 +387,10 @@ pub const KEYS: &[&str] = &[
     "directory.log",
     "cache.block_cache_bytes",
     "cache.key_cache_entries",
+    "cache.key_cache_bytes",
     "cache.persist_on_close",
+    "cache.max_open_files",
+    "cache.pin_l0_index_and_filter",
     "sstable.block_size",
     "sstable.bloom_bits_per_key",
     "sstable.compression",
@@ -507,7 +538,10 @@ impl Config {
             "cache.key_cache_entries" => {
                 self.cache.key_cache_entries = to_usize(key, v.uint(key)?)?
             }
+            "cache.key_cache_bytes" => self.cache.key_cache_bytes = v.uint(key)?,
             "cache.persist_on_close" => self.cache.persist_on_close = v.bool(key)?,
+            "cache.max_open_files" => self.cache.max_open_files = v.int(key)?,
+            "cache.pin_l0_index_and_filter" => self.cache.pin_l0_index_and_filter = v.bool(key)?,
             "sstable.block_size" => self.sstable.block_size = to_usize(key, v.uint(key)?)?,
             "sstable.bloom_bits_per_key" => {
                 self.sstable.bloom_bits_per_key = to_u32(key, v.uint(key)?)?
@@ -600,6 +634,14 @@ impl Config {
             "compaction.max_subcompactions" => between(key, c.max_subcompactions as u64, 1, 64),
             // 0 would stop writes for good instead of slowing them.
             "compaction.delayed_write_rate" => at_least(key, c.delayed_write_rate, 1),
+            // 0 would leave no table readable; -1 is the one spelling of "no limit".
+            "cache.max_open_files" => match self.cache.max_open_files {
+                -1 | 1.. => Ok(()),
+                v => Err(LsmError::config(
+                    key,
+                    format!("must be -1 (unlimited) or greater than 0, got {v}"),
+                )),
+            },
             // Any value of these types is acceptable: the enums, the booleans, the
             // byte budgets where 0 disables, the optional log file, and the root
             // (which is the directories above).
@@ -608,7 +650,9 @@ impl Config {
             | "directory.log"
             | "cache.block_cache_bytes"
             | "cache.key_cache_entries"
+            | "cache.key_cache_bytes"
             | "cache.persist_on_close"
+            | "cache.pin_l0_index_and_filter"
             | "sstable.compression" => Ok(()),
             _ => Err(LsmError::config(key, "unknown key")),
         }
@@ -644,7 +688,10 @@ impl Config {
                 CacheConfig {
                     block_cache_bytes: _,
                     key_cache_entries: _,
+                    key_cache_bytes: _,
                     persist_on_close: _,
+                    max_open_files: _,
+                    pin_l0_index_and_filter: _,
                 },
             sstable:
                 SSTableConfig {
@@ -834,7 +881,7 @@ mod tests {
                 "wal.sync" => "always",
                 "wal.recovery" => "salvage",
                 "sstable.compression" => "zstd",
-                "cache.persist_on_close" => "true",
+                "cache.persist_on_close" | "cache.pin_l0_index_and_filter" => "true",
                 k if k.starts_with("directory.") => "d",
                 "wal.version" => "1",
                 "compaction.level_fanout"

@@ -83,10 +83,7 @@ impl Lsm {
     /// at its stop limit. `None` removes the hook. Release a blocked hook before
     /// closing: close waits for running jobs.
     #[cfg(feature = "sim")]
-    pub fn set_compaction_hook(
-        &self,
-        hook: Option<crate::CompactionHook>,
-    ) {
+    pub fn set_compaction_hook(&self, hook: Option<crate::CompactionHook>) {
         self.inner().set_compaction_hook(hook);
     }
 

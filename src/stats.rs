@@ -109,18 +109,30 @@ pub struct Stats {
     /// Entries compactions dropped (overwritten, deleted or covered by a range
     /// deletion, and seen by no snapshot).
     pub compaction_dropped: u64,
-    /// Block cache lookups answered from memory.
+    /// Block cache lookups of data blocks answered from memory.
     pub block_cache_hits: u64,
-    /// Block cache lookups that read the disk.
+    /// Block cache lookups of data blocks that read the disk.
     pub block_cache_misses: u64,
-    /// Bytes held by the block cache.
+    /// Bytes held by the block cache (data, index and filter blocks).
     pub block_cache_bytes: u64,
+    /// Of `block_cache_bytes`, decoded index blocks.
+    pub block_cache_index_bytes: u64,
+    /// Of `block_cache_bytes`, decoded bloom filters.
+    pub block_cache_filter_bytes: u64,
+    /// Table files open now (the table cache, `cache.max_open_files`).
+    pub open_tables: u64,
+    /// Table lookups answered by an open table.
+    pub table_cache_hits: u64,
+    /// Table lookups that opened the file.
+    pub table_cache_misses: u64,
     /// Key cache lookups answered from memory.
     pub key_cache_hits: u64,
     /// Key cache lookups that went to the tree.
     pub key_cache_misses: u64,
     /// Keys held by the key cache.
     pub key_cache_entries: u64,
+    /// Bytes held by the key cache (keys, values and per-entry overhead).
+    pub key_cache_bytes: u64,
     /// Latency of `get` (reads of the current state or a snapshot; one in eight timed).
     pub get_latency: Percentiles,
     /// Latency of writes (put, delete, delete_range, write), queueing included; one in
@@ -234,9 +246,21 @@ impl Stats {
             ("block_cache_hits", self.block_cache_hits.to_string()),
             ("block_cache_misses", self.block_cache_misses.to_string()),
             ("block_cache_bytes", self.block_cache_bytes.to_string()),
+            (
+                "block_cache_index_bytes",
+                self.block_cache_index_bytes.to_string(),
+            ),
+            (
+                "block_cache_filter_bytes",
+                self.block_cache_filter_bytes.to_string(),
+            ),
+            ("open_tables", self.open_tables.to_string()),
+            ("table_cache_hits", self.table_cache_hits.to_string()),
+            ("table_cache_misses", self.table_cache_misses.to_string()),
             ("key_cache_hits", self.key_cache_hits.to_string()),
             ("key_cache_misses", self.key_cache_misses.to_string()),
             ("key_cache_entries", self.key_cache_entries.to_string()),
+            ("key_cache_bytes", self.key_cache_bytes.to_string()),
             ("get_latency", lat(&self.get_latency)),
             ("write_latency", lat(&self.write_latency)),
             ("levels", format!("[{}]", levels.join(","))),
@@ -315,13 +339,25 @@ impl fmt::Display for Stats {
         }
         writeln!(
             f,
-            "block cache: {} hits, {} misses, {} bytes",
-            self.block_cache_hits, self.block_cache_misses, self.block_cache_bytes
+            "block cache: {} hits, {} misses, {} bytes ({} index, {} filter)",
+            self.block_cache_hits,
+            self.block_cache_misses,
+            self.block_cache_bytes,
+            self.block_cache_index_bytes,
+            self.block_cache_filter_bytes
         )?;
         writeln!(
             f,
-            "key cache: {} hits, {} misses, {} entries",
-            self.key_cache_hits, self.key_cache_misses, self.key_cache_entries
+            "table cache: {} open, {} hits, {} misses",
+            self.open_tables, self.table_cache_hits, self.table_cache_misses
+        )?;
+        writeln!(
+            f,
+            "key cache: {} hits, {} misses, {} entries, {} bytes",
+            self.key_cache_hits,
+            self.key_cache_misses,
+            self.key_cache_entries,
+            self.key_cache_bytes
         )?;
         for (i, l) in self.levels.iter().enumerate() {
             if l.files > 0 {

@@ -91,7 +91,15 @@ const RULES: &[Rule] = &[
     rule("directory.log", &[], &["false"], None),
     rule("cache.block_cache_bytes", &["-1", "lots"], &["-1"], None),
     rule("cache.key_cache_entries", &["-1"], &["1.5"], None),
+    rule("cache.key_cache_bytes", &["-1", "lots"], &["-1"], None),
     rule("cache.persist_on_close", &["maybe"], &["1"], None),
+    rule(
+        "cache.max_open_files",
+        &["0", "-2", "many"],
+        &["0", "-5", "\"10\""],
+        Some(|c| c.cache.max_open_files = 0),
+    ),
+    rule("cache.pin_l0_index_and_filter", &["maybe"], &["1"], None),
     rule(
         "sstable.block_size",
         &["0", "255", "17MiB"],

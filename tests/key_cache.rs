@@ -125,3 +125,46 @@ fn a_damaged_cache_file_means_a_cold_start() {
         drop(db);
     }
 }
+
+#[test]
+fn large_values_are_bounded_by_key_cache_bytes_not_only_by_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(&dir.path().join("db"));
+    // Room for 100,000 entries by count, but only 256 KiB: about 60 of the values.
+    c.set("cache.key_cache_entries", "100000").unwrap();
+    c.set("cache.key_cache_bytes", "256KiB").unwrap();
+    let db = Lsm::open_with_config(c.clone()).unwrap();
+    let value = |i: u32| vec![(i % 251) as u8; 4096];
+    for i in 0..1000u32 {
+        db.put(format!("k{i}").as_bytes(), &value(i)).unwrap();
+    }
+    let mut most = 0;
+    for _ in 0..2 {
+        for i in 0..1000u32 {
+            assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap(), Some(value(i)));
+            let s = db.stats();
+            assert!(
+                s.key_cache_bytes <= 256 << 10,
+                "{} bytes cached, over the 256 KiB budget",
+                s.key_cache_bytes
+            );
+            most = most.max(s.key_cache_entries);
+        }
+    }
+    let s = db.stats();
+    assert!(most > 20, "the cache holds values ({most} at most)");
+    assert!(
+        s.key_cache_entries < 100,
+        "{} entries: not evicted by bytes",
+        s.key_cache_entries
+    );
+    assert!(s.key_cache_bytes >= s.key_cache_entries * 4096);
+    // Cached values are right, and the bound survives a save and load.
+    for i in 0..1000u32 {
+        assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap(), Some(value(i)));
+    }
+    db.close().unwrap();
+    let db = Lsm::open_with_config(c).unwrap();
+    assert!(db.stats().key_cache_bytes <= 256 << 10);
+    assert!(db.stats().key_cache_entries > 0);
+}

@@ -123,6 +123,9 @@ fn a_level0_compaction_runs_while_one_out_of_level2_is_held_and_the_model_agrees
     let fs = Arc::new(MemFs::new());
     let mut config = small(3);
     config.wal.sync = SyncMode::Always;
+    // Levels smaller than the live data, so that level 2 and below overflow too.
+    config.set("compaction.base_level_bytes", "2KiB").unwrap();
+    config.set("compaction.target_file_bytes", "1KiB").unwrap();
     let mut model = State::new();
     let seed = 11;
     let mut next = 0u64;
@@ -144,7 +147,9 @@ fn a_level0_compaction_runs_while_one_out_of_level2_is_held_and_the_model_agrees
             guard += 1;
             assert!(
                 guard < 400,
-                "no compaction out of level 2 or deeper started"
+                "no compaction out of level 2 or deeper started: {:?} {}",
+                hold.seen.lock().unwrap(),
+                db.stats()
             );
         }
         let done_before = db.stats().compactions;

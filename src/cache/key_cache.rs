@@ -1,5 +1,11 @@
 //! The key cache (the original design's `Cache`): values of hot keys, bounded by a
-//! number of entries, persisted on close so a restart is warm.
+//! number of entries and by bytes (whichever is reached first evicts), persisted on
+//! close so a restart is warm.
+//!
+//! Both bounds come from one weighted cache: an entry weighs its real bytes
+//! ([`entry_bytes`]: key, value and bookkeeping) but at least `bytes / entries`, and
+//! the weights may sum to `bytes`. So the real bytes never exceed `bytes`, and the
+//! count never exceeds `entries`.
 //!
 //! It must never return a value the database no longer holds. Writers invalidate a key
 //! *before* their write becomes visible, and record the write's sequence number in the
@@ -25,6 +31,7 @@ use crate::fs::FileSystem;
 use crate::key::SeqNo;
 use parking_lot::{Mutex, RwLock};
 use quick_cache::sync::Cache as QuickCache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,10 +41,48 @@ const MAGIC: &[u8; 8] = b"LSMKCACH";
 pub const KEY_CACHE_VERSION: u32 = 1;
 const STRIPES: usize = 256;
 
+/// Memory of an entry beyond its key and value bytes: the key's `Vec` (24 bytes), the
+/// value's `Arc<[u8]>` pointer (16) and counts (16), quick_cache's slot (hash, links
+/// and state, about 32) and allocator rounding of the two heap blocks (about 16).
+const ENTRY_OVERHEAD: u64 = 104;
+
+/// The memory one cached entry holds.
+fn entry_bytes(key: &[u8], value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64 + ENTRY_OVERHEAD
+}
+
+/// An entry's weight: its bytes, but at least the per-entry share of the budget.
+#[derive(Clone)]
+struct Charge {
+    min: u64,
+}
+
+impl Weighter<Vec<u8>, Arc<[u8]>> for Charge {
+    fn weight(&self, k: &Vec<u8>, v: &Arc<[u8]>) -> u64 {
+        entry_bytes(k, v).max(self.min).max(1)
+    }
+}
+
+/// Keeps the real bytes held in step with evictions.
+#[derive(Clone, Default)]
+struct Tally(Arc<AtomicU64>);
+
+impl Lifecycle<Vec<u8>, Arc<[u8]>> for Tally {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), k: Vec<u8>, v: Arc<[u8]>) {
+        self.0.fetch_sub(entry_bytes(&k, &v), Ordering::Relaxed);
+    }
+}
+
+type Inner = QuickCache<Vec<u8>, Arc<[u8]>, Charge, DefaultHashBuilder, Tally>;
+
 /// The key cache (`Cache` in the original design): hot keys and their values.
 pub struct Cache {
-    cache: QuickCache<Vec<u8>, Arc<[u8]>>,
+    cache: Inner,
     capacity: usize,
+    /// Real bytes held ([`entry_bytes`] of every entry).
+    bytes: Arc<AtomicU64>,
     /// Per stripe of the key space: the newest write's sequence number.
     stripes: Vec<Mutex<SeqNo>>,
     /// The newest range deletion's sequence number.
@@ -59,10 +104,25 @@ const DOOR_BITS: usize = 1 << 20;
 const DOOR_WINDOW: u64 = 4;
 
 impl Cache {
-    /// A cache of at most `entries` keys.
-    pub fn new(entries: usize) -> Cache {
+    /// A cache of at most `entries` keys holding at most `bytes` of memory.
+    pub fn new(entries: usize, bytes: u64) -> Cache {
+        let tally = Tally::default();
+        let charge = Charge {
+            min: bytes / entries.max(1) as u64,
+        };
         Cache {
-            cache: QuickCache::new(entries.max(1)),
+            bytes: tally.0.clone(),
+            // quick_cache sizes its shards from the item estimate: no more items
+            // than the bytes can hold at a small entry's size.
+            cache: QuickCache::with(
+                entries
+                    .min(usize::try_from(bytes / 256).unwrap_or(usize::MAX))
+                    .max(1),
+                bytes.max(1),
+                charge,
+                DefaultHashBuilder::default(),
+                tally,
+            ),
             capacity: entries,
             stripes: (0..STRIPES).map(|_| Mutex::new(0)).collect(),
             range_seq: RwLock::new(0),
@@ -132,7 +192,24 @@ impl Cache {
             return;
         }
         self.populated.store(true, Ordering::Relaxed);
+        self.put(key, value);
+    }
+
+    /// Inserts, keeping `bytes` exact. REQUIRES: no other insert or removal of `key`
+    /// at the same time (they all hold its stripe's lock, or run alone during load).
+    fn put(&self, key: &[u8], value: &[u8]) {
+        self.remove(key);
+        // Counted before the insert: an entry the cache rejects (larger than a shard)
+        // is "evicted" at once, which takes it off again.
+        self.bytes
+            .fetch_add(entry_bytes(key, value), Ordering::Relaxed);
         self.cache.insert(key.to_vec(), Arc::from(value));
+    }
+
+    fn remove(&self, key: &[u8]) {
+        if let Some((k, v)) = self.cache.remove(key) {
+            self.bytes.fetch_sub(entry_bytes(&k, &v), Ordering::Relaxed);
+        }
     }
 
     /// Called by the writer before a write of `key` (hash `hash`) at `seq` becomes
@@ -141,7 +218,7 @@ impl Cache {
         let mut stripe = self.stripe(hash).lock();
         *stripe = (*stripe).max(seq);
         if self.populated.load(Ordering::Relaxed) {
-            self.cache.remove(key);
+            self.remove(key);
         }
     }
 
@@ -149,7 +226,9 @@ impl Cache {
     pub fn invalidate_all(&self, seq: SeqNo) {
         let mut range = self.range_seq.write();
         *range = (*range).max(seq);
-        self.cache.clear();
+        for (k, v) in self.cache.drain() {
+            self.bytes.fetch_sub(entry_bytes(&k, &v), Ordering::Relaxed);
+        }
     }
 
     /// Lookups answered from the cache.
@@ -165,6 +244,11 @@ impl Cache {
     /// Entries held.
     pub fn len(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Bytes held: keys, values and per-entry bookkeeping.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Writes the cache to `path` (via a synced temporary file and a rename) for a
@@ -239,7 +323,7 @@ impl Cache {
             self.populated.store(true, Ordering::Relaxed);
         }
         for (k, v) in entries.into_iter().take(n) {
-            self.cache.insert(k.to_vec(), Arc::from(v));
+            self.put(k, v);
         }
         Ok(n)
     }
@@ -256,7 +340,7 @@ mod tests {
 
     #[test]
     fn an_insert_racing_a_newer_write_is_refused() {
-        let c = Cache::new(10);
+        let c = Cache::new(10, 1 << 20);
         c.invalidate(b"k", h(b"k"), 5);
         c.insert_now(b"k", h(b"k"), b"old", 4); // read before the write at 5
         assert!(c.get(b"k").is_none());
@@ -275,23 +359,28 @@ mod tests {
         let fs = MemFs::new();
         fs.create_dir_all(Path::new("db")).unwrap();
         let p = Path::new("db/cache");
-        let c = Cache::new(10);
+        let c = Cache::new(10, 1 << 20);
         c.insert_now(b"a", h(b"a"), b"1", 0);
         c.insert_now(b"b", h(b"b"), b"", 0);
         c.save(&fs, p, 42).unwrap();
-        let warm = Cache::new(10);
+        let warm = Cache::new(10, 1 << 20);
         assert_eq!(warm.load(&fs, p, 42), Ok(2));
         assert_eq!(warm.get(b"b").as_deref(), Some(&b""[..]));
-        assert!(Cache::new(10).load(&fs, p, 43).is_err());
+        assert!(Cache::new(10, 1 << 20).load(&fs, p, 43).is_err());
         let mut bytes = fs.read_all(p).unwrap();
         for i in 0..bytes.len() {
             bytes[i] ^= 0x10;
             fs.write_raw(p, bytes.clone()).unwrap();
-            assert!(Cache::new(10).load(&fs, p, 42).is_err(), "flip at {i}");
+            assert!(
+                Cache::new(10, 1 << 20).load(&fs, p, 42).is_err(),
+                "flip at {i}"
+            );
             bytes[i] ^= 0x10;
         }
         fs.write_raw(p, bytes[..bytes.len() - 1].to_vec()).unwrap();
-        assert!(Cache::new(10).load(&fs, p, 42).is_err());
-        assert!(Cache::new(10).load(&fs, Path::new("db/none"), 42).is_err());
+        assert!(Cache::new(10, 1 << 20).load(&fs, p, 42).is_err());
+        assert!(Cache::new(10, 1 << 20)
+            .load(&fs, Path::new("db/none"), 42)
+            .is_err());
     }
 }

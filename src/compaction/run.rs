@@ -2,7 +2,7 @@
 //! write the output tables, and describe the result as a version edit.
 
 use super::Compaction;
-use crate::cache::BlockCache;
+use crate::cache::TableCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
@@ -10,7 +10,7 @@ use crate::iter::{InternalIterator, LevelIterator, MergingIterator};
 use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
 use crate::manifest::{FileMeta, TableFile, VersionEdit};
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
-use crate::sstable::{SSTable, TableBuilder, TableOptions};
+use crate::sstable::{TableBuilder, TableOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,8 +19,6 @@ use std::sync::Arc;
 pub struct Outcome {
     /// Inputs deleted, outputs added.
     pub edit: VersionEdit,
-    /// The opened output tables, for the next version to reuse.
-    pub tables: Vec<Arc<SSTable>>,
     /// Bytes written.
     pub bytes_written: u64,
     /// Entries dropped (overwritten, deleted, or covered by a range deletion).
@@ -40,13 +38,14 @@ struct Output<'a> {
     fs: &'a dyn FileSystem,
     dir: &'a Path,
     opts: TableOptions,
-    cache: Option<Arc<BlockCache>>,
+    tables: &'a TableCache,
+    output_level: usize,
     tombstones: &'a [RangeTombstone],
     builder: Option<(u64, TableBuilder)>,
     /// Lower bound (inclusive) of the current file's share of the range deletions.
     lo: Option<Vec<u8>>,
     last_user: Option<Vec<u8>>,
-    done: Vec<(FileMeta, Arc<SSTable>)>,
+    done: Vec<FileMeta>,
 }
 
 impl Output<'_> {
@@ -84,21 +83,20 @@ impl Output<'_> {
             }
         }
         let info = b.finish()?;
-        let path = filename::table(self.dir, number);
-        let table = SSTable::open_cached(self.fs, &path, number, self.cache.clone())?;
-        self.done.push((
-            FileMeta {
-                number,
-                size: info.file_size,
-                entries: info.entries,
-                smallest: info.smallest,
-                largest: info.largest,
-                min_seq: info.min_seq,
-                max_seq: info.max_seq,
-                md5: info.md5,
-            },
-            table,
-        ));
+        // Opened (so checked) through the table cache, which keeps it for the reads
+        // to come, or closes it when idle: a compaction's many outputs do not all stay
+        // open until its edit lands.
+        self.tables.open_new(number, self.output_level)?;
+        self.done.push(FileMeta {
+            number,
+            size: info.file_size,
+            entries: info.entries,
+            smallest: info.smallest,
+            largest: info.largest,
+            min_seq: info.min_seq,
+            max_seq: info.max_seq,
+            md5: info.md5,
+        });
         self.lo = hi.map(<[u8]>::to_vec);
         Ok(())
     }
@@ -112,8 +110,8 @@ pub struct Target<'a> {
     pub dir: &'a Path,
     /// Table format options.
     pub opts: TableOptions,
-    /// The block cache the new tables use.
-    pub cache: Option<Arc<BlockCache>>,
+    /// The table cache that opens (and checks) the new tables.
+    pub tables: &'a TableCache,
     /// Output files are cut at about this size.
     pub target_file_bytes: u64,
     /// At most this many key ranges of the job are merged in parallel.
@@ -235,16 +233,13 @@ pub fn run(
     for (level, f) in &c.inputs {
         edit.deleted.push((*level as u32, f.meta.number));
     }
-    let mut tables = Vec::new();
     let mut bytes_written = 0;
-    for (meta, table) in done {
+    for meta in done {
         bytes_written += meta.size;
         edit.added.push((c.output_level as u32, meta));
-        tables.push(table);
     }
     Ok(Outcome {
         edit,
-        tables,
         bytes_written,
         dropped,
         subcompactions: bounds.len(),
@@ -256,7 +251,7 @@ type KeyRange = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// What one key range of a job produced.
 struct Piece {
-    done: Vec<(FileMeta, Arc<SSTable>)>,
+    done: Vec<FileMeta>,
     dropped: u64,
 }
 
@@ -277,13 +272,13 @@ fn run_range(
     let mut tombstones: Vec<RangeTombstone> = Vec::new();
     for (level, f) in &c.inputs {
         by_level.entry(*level).or_default().push(f.clone());
-        tombstones.extend(f.table.range_tombstones().iter().cloned());
+        tombstones.extend(f.range_tombstones()?.iter().cloned());
     }
     let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
     for (level, mut files) in by_level {
         if level == 0 {
             for f in files {
-                children.push(Box::new(f.table.iter()));
+                children.push(Box::new(f.table()?.iter()));
             }
         } else {
             files.sort_by(|a, b| key::compare(&a.meta.smallest, &b.meta.smallest));
@@ -310,7 +305,8 @@ fn run_range(
         fs: to.fs,
         dir: to.dir,
         opts: to.opts.clone(),
-        cache: to.cache.clone(),
+        tables: to.tables,
+        output_level: c.output_level,
         tombstones: &tombstones,
         builder: None,
         lo: lo.map(<[u8]>::to_vec),

@@ -116,10 +116,10 @@ impl DbInner {
         let sv = self.super_version();
         let mut report = VerifyReport::default();
         for f in sv.version.tables() {
-            let v = f.table.verify()?;
+            let v = f.table()?.verify()?;
             if v.md5 != f.meta.md5 {
                 return Err(LsmError::corruption(
-                    f.table.path(),
+                    f.path(),
                     0,
                     format!(
                         "md5 {} differs from the manifest's {}",
@@ -130,7 +130,7 @@ impl DbInner {
             }
             report.total_bytes += v.bytes;
             report.files.push(FileReport {
-                path: f.table.path().to_path_buf(),
+                path: f.path(),
                 kind: FileKind::Table,
                 bytes: v.bytes,
                 entries: v.entries,

@@ -1,14 +1,14 @@
 //! Flushing immutable memtables to level-0 SSTables, in the background.
 
 use super::{DbInner, SuperVersion};
-use crate::cache::BlockCache;
+use crate::cache::TableCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::key::{self, SeqNo};
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::MemTable;
-use crate::sstable::{SSTable, TableBuilder, TableOptions};
+use crate::sstable::{TableBuilder, TableOptions};
 use crate::stats::Counters;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ impl DbInner {
                 self.fs.as_ref(),
                 &self.paths.sst_dir,
                 self.table_options(),
-                &self.block_cache,
+                &self.tables,
                 imm,
                 number,
                 &snapshots,
@@ -55,9 +55,8 @@ impl DbInner {
             ..Default::default()
         };
         let mut bytes = 0;
-        if let Some((meta, table)) = built {
+        if let Some(meta) = built {
             bytes = meta.size;
-            vs.register_table(table);
             edit.added.push((0, meta));
         }
         let version = vs.log_and_apply(edit)?;
@@ -103,17 +102,18 @@ fn snapshot_between(snapshots: &[SeqNo], lo: SeqNo, hi: SeqNo) -> bool {
 }
 
 /// Writes the entries of `imm` into table `number` in `dir`, synced and named in a
-/// synced directory, and opens it. Versions that no snapshot can see any more (an
+/// synced directory, and opens it through `tables` (which checks it and keeps it
+/// open for the reads to come, as a level-0 table). Versions that no snapshot can see any more (an
 /// older version of a key overwritten within this memtable) are left out.
 pub(super) fn build_table(
     fs: &dyn FileSystem,
     dir: &Path,
     opts: TableOptions,
-    cache: &Option<Arc<BlockCache>>,
+    tables: &TableCache,
     imm: &MemTable,
     number: u64,
     snapshots: &[SeqNo],
-) -> Result<(FileMeta, Arc<SSTable>)> {
+) -> Result<FileMeta> {
     let path = filename::table(dir, number);
     let file = fs
         .create(&path)
@@ -143,7 +143,7 @@ pub(super) fn build_table(
     let info = b.finish()?;
     fs.sync_dir(dir)
         .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
-    let table = SSTable::open_cached(fs, &path, number, cache.clone())?;
+    tables.open_new(number, 0)?;
     let meta = FileMeta {
         number,
         size: info.file_size,
@@ -154,7 +154,7 @@ pub(super) fn build_table(
         max_seq: info.max_seq,
         md5: info.md5,
     };
-    Ok((meta, table))
+    Ok(meta)
 }
 
 #[cfg(test)]

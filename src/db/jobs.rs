@@ -218,9 +218,9 @@ impl DbInner {
         }
         self.check_open()?;
         let snapshots = self.snapshot_list();
-        let (edit, tables, written) = if c.trivial_move {
+        let (edit, written) = if c.trivial_move {
             Counters::add(&self.counters.trivial_moves, 1);
-            (c.move_edit(), Vec::new(), 0)
+            (c.move_edit(), 0)
         } else {
             let stop = || self.is_closed();
             let next_number = || self.versions.lock().new_file_number();
@@ -228,7 +228,7 @@ impl DbInner {
                 fs: self.fs.as_ref(),
                 dir: &self.paths.sst_dir,
                 opts: self.table_options(),
-                cache: self.block_cache.clone(),
+                tables: &self.tables,
                 target_file_bytes: self.config.compaction.target_file_bytes,
                 max_subcompactions: self.config.compaction.max_subcompactions,
             };
@@ -239,15 +239,12 @@ impl DbInner {
                 Counters::add(&self.counters.subcompactions, outcome.subcompactions as u64);
             }
             self.counters.record_compaction_io(c, outcome.bytes_written);
-            (outcome.edit, outcome.tables, outcome.bytes_written)
+            (outcome.edit, outcome.bytes_written)
         };
         let mut vs = self.versions.lock();
         // `close` sets the flag before it flushes under this lock, so a compaction
         // that gets here later logs nothing.
         self.check_open()?;
-        for t in tables {
-            vs.register_table(t);
-        }
         let version = vs.log_and_apply(edit)?;
         self.sv
             .update(|sv| SuperVersion::new(sv.mem.clone(), sv.imms.clone(), version, &self.config));

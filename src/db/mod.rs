@@ -200,6 +200,8 @@ pub(crate) struct DbInner {
     pins: pins::FilePins,
     /// Data blocks shared by every table (`None` when `cache.block_cache_bytes` is 0).
     block_cache: Option<Arc<crate::cache::BlockCache>>,
+    /// Open table readers, at most `cache.max_open_files` idle ones.
+    tables: Arc<crate::cache::TableCache>,
     /// Hot keys (`None` when `cache.key_cache_entries` is 0).
     key_cache: Option<Arc<crate::cache::Cache>>,
     /// Held by a manual compaction: one at a time.
@@ -334,6 +336,12 @@ impl DbInner {
             block_cache_hits: self.block_cache.as_ref().map_or(0, |b| b.hits()),
             block_cache_misses: self.block_cache.as_ref().map_or(0, |b| b.misses()),
             block_cache_bytes: self.block_cache.as_ref().map_or(0, |b| b.used_bytes()),
+            block_cache_index_bytes: self.block_cache.as_ref().map_or(0, |b| b.index_bytes()),
+            block_cache_filter_bytes: self.block_cache.as_ref().map_or(0, |b| b.filter_bytes()),
+            open_tables: self.tables.open_tables(),
+            table_cache_hits: self.tables.hits(),
+            table_cache_misses: self.tables.misses(),
+            key_cache_bytes: self.key_cache.as_ref().map_or(0, |k| k.bytes()),
             key_cache_hits: self.key_cache.as_ref().map_or(0, |k| k.hits()),
             key_cache_misses: self.key_cache.as_ref().map_or(0, |k| k.misses()),
             key_cache_entries: self.key_cache.as_ref().map_or(0, |k| k.len() as u64),
@@ -408,6 +416,8 @@ impl DbInner {
         // Flushes finish (so acknowledged writes are in tables); a compaction in
         // progress is abandoned and its partial output removed at the next open.
         self.runtime.shutdown();
+        // Nothing reads a table any more: close them, and refuse any later reopen.
+        self.tables.close();
         if result.is_ok() {
             if let Some(e) = &*self.bg_error.lock() {
                 result = Err(e.duplicate());

@@ -4,7 +4,7 @@ use super::flush::build_table;
 use super::pins::FilePins;
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, SvCell, WalState};
-use crate::cache::{BlockCache, Cache};
+use crate::cache::{BlockCache, Cache, TableCache};
 use crate::config::{Config, SyncMode};
 use crate::error::{LsmError, Result};
 use crate::filename;
@@ -48,13 +48,19 @@ impl DbInner {
         let gate = Arc::new(Gate::new());
         let block_cache = (config.cache.block_cache_bytes > 0)
             .then(|| Arc::new(BlockCache::new(config.cache.block_cache_bytes)));
+        let table_cache = Arc::new(TableCache::new(
+            fs.clone(),
+            &paths.sst_dir,
+            block_cache.clone(),
+            usize::try_from(config.cache.max_open_files).ok(),
+            config.cache.pin_l0_index_and_filter,
+        ));
         let mut vs = if fs.exists(&paths.root.join(filename::CURRENT)) {
             VersionSet::recover(
                 fs.clone(),
                 &paths.root,
-                &paths.sst_dir,
                 max_levels,
-                block_cache.clone(),
+                table_cache.clone(),
                 gate.clone(),
             )?
         } else {
@@ -66,15 +72,13 @@ impl DbInner {
                     "CURRENT is missing but the database holds tables",
                 ));
             }
-            let mut vs = VersionSet::create(
+            VersionSet::create(
                 fs.clone(),
                 &paths.root,
-                &paths.sst_dir,
                 max_levels,
+                table_cache.clone(),
                 gate.clone(),
-            );
-            vs.set_block_cache(block_cache.clone());
-            vs
+            )
         };
 
         // New files must never reuse a number found on disk, referenced or not.
@@ -87,6 +91,17 @@ impl DbInner {
             .max()
             .unwrap_or(0);
         vs.next_file_number = vs.next_file_number.max(highest + 1);
+
+        // Tables are opened on first read, not here; but a table the manifest names
+        // and the directory lacks is known now, from the listing, and would lose data.
+        let on_disk: HashSet<u64> = table_numbers.iter().copied().collect();
+        if let Some(n) = vs.state().file_numbers().find(|n| !on_disk.contains(n)) {
+            return Err(LsmError::corruption(
+                filename::table(&paths.sst_dir, n),
+                0,
+                "a table the manifest names is missing",
+            ));
+        }
 
         // The segment the manifest names as the oldest still needed is deleted only after
         // a later edit moved `log_number` past it. If it is gone, edits the database
@@ -127,7 +142,7 @@ impl DbInner {
             .copied()
             .filter(|&n| n >= vs.log_number)
             .collect();
-        let recovered = MemTable::new(0);
+        let recovered = MemTable::new(0, config.memtable.max_bytes);
         let mut last_seq = vs.last_sequence;
         let mut continuity = SequenceContinuity::new(vs.last_sequence, config.wal.recovery);
         let report = wal::replay_segments(
@@ -164,16 +179,15 @@ impl DbInner {
                 bloom_bits_per_key: config.sstable.bloom_bits_per_key,
                 compression: config.sstable.compression,
             };
-            let (meta, table) = build_table(
+            let meta = build_table(
                 fs.as_ref(),
                 &paths.sst_dir,
                 opts,
-                &block_cache,
+                &table_cache,
                 &recovered,
                 number,
                 &[],
             )?;
-            vs.register_table(table);
             edit.added.push((0, meta));
         }
         let log_number = vs.new_file_number();
@@ -185,7 +199,7 @@ impl DbInner {
 
         let inner = Arc::new(DbInner {
             sv: SvCell::new(SuperVersion::new(
-                Arc::new(MemTable::new(log_number)),
+                Arc::new(MemTable::new(log_number, config.memtable.max_bytes)),
                 Vec::new(),
                 version,
                 &config,
@@ -220,9 +234,15 @@ impl DbInner {
             runtime: Runtime::new(config.compaction.background_threads)?,
             pins: FilePins::default(),
             manual_lock: Mutex::new(()),
-            key_cache: (config.cache.key_cache_entries > 0)
-                .then(|| Arc::new(Cache::new(config.cache.key_cache_entries))),
+            key_cache: (config.cache.key_cache_entries > 0 && config.cache.key_cache_bytes > 0)
+                .then(|| {
+                    Arc::new(Cache::new(
+                        config.cache.key_cache_entries,
+                        config.cache.key_cache_bytes,
+                    ))
+                }),
             block_cache,
+            tables: table_cache,
             counters: Counters::default(),
             config,
             fs,

@@ -2,10 +2,10 @@
 
 use super::{DbInner, SuperVersion};
 use crate::error::Result;
-use crate::iter::{DbCursor, InternalIterator, LevelIterator, MergingIterator};
+use crate::iter::{DbCursor, FailedIterator, InternalIterator, LevelIterator, MergingIterator};
 use crate::key::{self, SeqNo, ValueKind};
 use crate::manifest::TableFile;
-use crate::range_del::FragmentedTombstones;
+use crate::range_del::{FragmentedTombstones, RangeTombstone};
 use std::sync::Arc;
 
 /// Where a test may stop a get between its steps.
@@ -96,8 +96,13 @@ impl DbInner {
             let deeper = (1..sv.version.levels.len())
                 .filter_map(|l| sv.version.file_for_key(l, user_key, &lookup));
             for f in level0.chain(deeper) {
-                let t = &f.table;
-                for rt in t.range_tombstones() {
+                // A file's range deletions lie within its range, so a file that
+                // cannot hold the key has none covering it either.
+                let (lo, hi) = f.user_range();
+                if user_key < lo || user_key > hi {
+                    continue;
+                }
+                for rt in f.range_tombstones()? {
                     if rt.seq <= snap
                         && rt.start.as_slice() <= user_key
                         && user_key < rt.end.as_slice()
@@ -105,11 +110,7 @@ impl DbInner {
                         tomb = tomb.max(rt.seq);
                     }
                 }
-                let (lo, hi) = f.user_range();
-                if user_key < lo || user_key > hi {
-                    continue;
-                }
-                if let Some(e) = t.get(user_key, snap, hash)? {
+                if let Some(e) = f.table()?.get(user_key, snap, hash)? {
                     found = Some(e);
                     break;
                 }
@@ -122,6 +123,8 @@ impl DbInner {
     }
 
     /// A cursor over `[lower, upper)` as of `snapshot`, reading the sources of `sv`.
+    /// A table that cannot be opened (missing, damaged) makes it fail with that
+    /// error at its first positioning.
     pub fn cursor(
         &self,
         sv: &Arc<SuperVersion>,
@@ -129,29 +132,14 @@ impl DbInner {
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> DbCursor {
-        let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
-        let mut tombstones = Vec::new();
-        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
-            children.push(Box::new(m.iter()));
-            tombstones.extend(m.range_tombstones());
-        }
-        let in_bounds = |f: &&Arc<TableFile>| {
-            let (s, l) = f.user_range();
-            !(upper.as_deref().is_some_and(|u| s >= u) || lower.as_deref().is_some_and(|lo| l < lo))
-        };
-        for (level, files) in sv.version.levels.iter().enumerate() {
-            let files: Vec<Arc<TableFile>> = files.iter().filter(in_bounds).cloned().collect();
-            for f in &files {
-                tombstones.extend(f.table.range_tombstones().iter().cloned());
-            }
-            if level == 0 {
-                for f in &files {
-                    children.push(Box::new(f.table.iter()));
+        let (children, tombstones) =
+            match Self::cursor_sources(sv, lower.as_deref(), upper.as_deref()) {
+                Ok(parts) => parts,
+                Err(e) => {
+                    let failed: Box<dyn InternalIterator> = Box::new(FailedIterator::new(e));
+                    (vec![failed], Vec::new())
                 }
-            } else if !files.is_empty() {
-                children.push(Box::new(LevelIterator::new(files)));
-            }
-        }
+            };
         let tombs = FragmentedTombstones::new(&tombstones, snapshot);
         DbCursor::new(
             MergingIterator::new(children),
@@ -160,6 +148,41 @@ impl DbInner {
             lower,
             upper,
         )
+    }
+
+    /// The cursors over the sources of `sv` that may hold keys in `[lower, upper)`,
+    /// and their range deletions. Level-0 tables are opened now; deeper levels open
+    /// one table at a time as the walk reaches it.
+    #[allow(clippy::type_complexity)]
+    fn cursor_sources(
+        sv: &SuperVersion,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+    ) -> Result<(Vec<Box<dyn InternalIterator>>, Vec<RangeTombstone>)> {
+        let mut children: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones = Vec::new();
+        for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
+            children.push(Box::new(m.iter()));
+            tombstones.extend(m.range_tombstones());
+        }
+        let in_bounds = |f: &&Arc<TableFile>| {
+            let (s, l) = f.user_range();
+            !(upper.is_some_and(|u| s >= u) || lower.is_some_and(|lo| l < lo))
+        };
+        for (level, files) in sv.version.levels.iter().enumerate() {
+            let files: Vec<Arc<TableFile>> = files.iter().filter(in_bounds).cloned().collect();
+            for f in &files {
+                tombstones.extend(f.range_tombstones()?.iter().cloned());
+            }
+            if level == 0 {
+                for f in &files {
+                    children.push(Box::new(f.table()?.iter()));
+                }
+            } else if !files.is_empty() {
+                children.push(Box::new(LevelIterator::new(files)));
+            }
+        }
+        Ok((children, tombstones))
     }
 }
 

@@ -355,7 +355,7 @@ impl DbInner {
         let number = logger.number();
         wal.logger = logger;
         wal.unsynced = false;
-        let mem = Arc::new(MemTable::new(number));
+        let mem = Arc::new(MemTable::new(number, self.config.memtable.max_bytes));
         self.sv.update(|sv| {
             let mut imms = Vec::with_capacity(sv.imms.len() + 1);
             imms.push(sv.mem.clone());

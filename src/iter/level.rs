@@ -1,18 +1,21 @@
 //! A cursor over one sorted level: its disjoint tables read one after the other.
 
 use super::InternalIterator;
-use crate::error::Result;
+use crate::error::{LsmError, Result};
 use crate::key;
 use crate::manifest::TableFile;
 use crate::sstable::TableIterator;
 use std::sync::Arc;
 
-/// Concatenates the tables of a level (sorted, disjoint), opening a table's cursor
-/// only when the walk reaches it.
+/// Concatenates the tables of a level (sorted, disjoint), opening a table (through
+/// the table cache) and its cursor only when the walk reaches it, and holding one
+/// table at a time. A table that cannot be opened stops the walk with its error.
 pub struct LevelIterator {
     files: Vec<Arc<TableFile>>,
     index: usize,
     current: Option<TableIterator>,
+    /// Why the table at `index` could not be opened.
+    err: Option<LsmError>,
 }
 
 impl LevelIterator {
@@ -22,12 +25,22 @@ impl LevelIterator {
             files,
             index: 0,
             current: None,
+            err: None,
         }
     }
 
     fn open(&mut self, index: usize) -> Option<&mut TableIterator> {
         self.index = index;
-        self.current = self.files.get(index).map(|f| f.table.iter());
+        // The old cursor goes first, so its table may close before the next opens.
+        self.current = None;
+        if self.err.is_some() {
+            return None;
+        }
+        match self.files.get(index).map(|f| f.table()) {
+            Some(Ok(t)) => self.current = Some(t.iter()),
+            Some(Err(e)) => self.err = Some(e),
+            None => {}
+        }
         self.current.as_mut()
     }
 
@@ -67,7 +80,7 @@ impl LevelIterator {
 
 impl InternalIterator for LevelIterator {
     fn valid(&self) -> bool {
-        self.current.as_ref().is_some_and(|c| c.valid())
+        self.err.is_none() && self.current.as_ref().is_some_and(|c| c.valid())
     }
 
     fn seek_to_first(&mut self) {
@@ -138,6 +151,9 @@ impl InternalIterator for LevelIterator {
     }
 
     fn status(&self) -> Result<()> {
+        if let Some(e) = &self.err {
+            return Err(e.duplicate());
+        }
         match &self.current {
             Some(c) => c.status(),
             None => Ok(()),

@@ -4,7 +4,7 @@
 //! Every source (memtable, table, level) implements the one cursor trait
 //! [`InternalIterator`]; std's `Iterator` appears only at the public edge.
 
-use crate::error::Result;
+use crate::error::{LsmError, Result};
 
 pub mod db_iter;
 pub mod level;
@@ -50,4 +50,38 @@ pub trait InternalIterator: Send {
     fn value(&self) -> &[u8];
     /// The first error met, if any.
     fn status(&self) -> Result<()>;
+}
+
+/// A cursor with no entries that reports `error`: stands in for a source that could
+/// not be opened, so the cursor built over it fails with that error.
+pub struct FailedIterator {
+    error: LsmError,
+}
+
+impl FailedIterator {
+    /// A cursor whose `status` is `error`.
+    pub fn new(error: LsmError) -> FailedIterator {
+        FailedIterator { error }
+    }
+}
+
+impl InternalIterator for FailedIterator {
+    fn valid(&self) -> bool {
+        false
+    }
+    fn seek_to_first(&mut self) {}
+    fn seek_to_last(&mut self) {}
+    fn seek(&mut self, _target: &[u8]) {}
+    fn seek_for_prev(&mut self, _target: &[u8]) {}
+    fn next(&mut self) {}
+    fn prev(&mut self) {}
+    fn key(&self) -> &[u8] {
+        &[]
+    }
+    fn value(&self) -> &[u8] {
+        &[]
+    }
+    fn status(&self) -> Result<()> {
+        Err(self.error.duplicate())
+    }
 }

@@ -2,13 +2,16 @@
 //! (`LevelState`) that version edits are applied to.
 
 use super::version_edit::{FileMeta, VersionEdit};
-use crate::fs::FileSystem;
+use crate::cache::TableCache;
+use crate::error::Result;
 use crate::gate::Gate;
 use crate::key;
+use crate::range_del::RangeTombstone;
 use crate::sstable::SSTable;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, OnceLock};
 
 /// The file metadata of every level: what replaying the manifest produces. Applying an
 /// edit is pure, so recovery and the running engine share the same code.
@@ -67,39 +70,78 @@ impl LevelState {
     }
 }
 
-/// An SSTable of some version: what the manifest says of it, and its open reader.
+/// An SSTable of some version: what the manifest says of it, and the way to its
+/// reader.
 ///
-/// One `TableFile` exists per file, shared by every version that holds it. When an
-/// edit removes the file, it is marked obsolete, and the file is deleted when the last
-/// version (held by a reader, iterator or snapshot read) lets go of it: no file is
-/// deleted while anything still reads it.
+/// One `TableFile` exists per file, shared by every version that holds it. It does
+/// not hold the file open: [`TableFile::table`] asks the database's [`TableCache`],
+/// which opens it on demand and closes it when it has been idle longest. When an edit
+/// removes the file, it is marked obsolete, and the file is deleted (and forgotten by
+/// the table cache) when the last version (held by a reader, iterator or snapshot
+/// read) lets go of it: no file is deleted while anything still reads it.
 pub struct TableFile {
     /// The manifest's record.
     pub meta: FileMeta,
-    /// The open table.
-    pub table: Arc<SSTable>,
+    /// The level the file is in (a trivial move changes it); the table cache decides
+    /// from it, at open, whether the reader pins its index and filter.
+    level: AtomicUsize,
     obsolete: AtomicBool,
-    fs: Arc<dyn FileSystem>,
+    tables: Arc<TableCache>,
+    /// The file's range deletions, read once on first need and kept here, so reads
+    /// do not reopen a table the cache closed just to learn it has none. A table
+    /// without range deletions costs an empty slice; one with them, its tombstones
+    /// (few: a range deletion covers many keys).
+    tombstones: OnceLock<Box<[RangeTombstone]>>,
     /// The owning database's operations: the deletion is one, so none happens once
     /// its `close` has returned (the next open deletes the file as an orphan).
     gate: Arc<Gate>,
 }
 
 impl TableFile {
-    /// A live file of the database whose operations `gate` counts.
+    /// A live file of `level`, opened through `tables`, of the database whose
+    /// operations `gate` counts.
     pub fn new(
         meta: FileMeta,
-        table: Arc<SSTable>,
-        fs: Arc<dyn FileSystem>,
+        level: usize,
+        tables: Arc<TableCache>,
         gate: Arc<Gate>,
     ) -> TableFile {
         TableFile {
             meta,
-            table,
+            level: AtomicUsize::new(level),
             obsolete: AtomicBool::new(false),
-            fs,
+            tables,
+            tombstones: OnceLock::new(),
             gate,
         }
+    }
+
+    /// The open reader, from the table cache (opened if it is not open): an `Io` or
+    /// `Corruption` error naming the file when it cannot be opened, `Closed` once the
+    /// database has closed.
+    #[inline]
+    pub fn table(&self) -> Result<Arc<SSTable>> {
+        self.tables
+            .get(self.meta.number, self.level.load(AtomicOrdering::Relaxed))
+    }
+
+    /// The range deletions of the file, sorted by start key, then newest first.
+    pub fn range_tombstones(&self) -> Result<&[RangeTombstone]> {
+        if let Some(t) = self.tombstones.get() {
+            return Ok(t);
+        }
+        let loaded: Box<[RangeTombstone]> = self.table()?.range_tombstones().into();
+        Ok(self.tombstones.get_or_init(|| loaded))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> PathBuf {
+        self.tables.path(self.meta.number)
+    }
+
+    /// Records that the file now lives in `level`.
+    pub fn set_level(&self, level: usize) {
+        self.level.store(level, AtomicOrdering::Relaxed);
     }
 
     /// Marks the file for deletion once no version holds it.
@@ -126,12 +168,14 @@ impl TableFile {
 impl Drop for TableFile {
     fn drop(&mut self) {
         if self.obsolete.load(AtomicOrdering::Acquire) {
-            let path = self.table.path();
+            // Memory only: the reader closes with its last holder.
+            self.tables.evict(self.meta.number);
+            let path = self.path();
             let Ok(_op) = self.gate.enter() else {
                 log::debug!("{} left for the next open to delete", path.display());
                 return;
             };
-            match self.fs.remove_file(path) {
+            match self.tables.fs().remove_file(&path) {
                 Ok(()) => log::debug!("deleted obsolete table {}", path.display()),
                 // Already gone (for example removed as an orphan by a later open).
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -142,7 +186,8 @@ impl Drop for TableFile {
 }
 
 /// The live tables of every level. Immutable: a change makes a new `Version`, and
-/// readers that hold the old one keep its tables open.
+/// readers that hold the old one keep its tables alive (not deleted; open or not is
+/// the table cache's business).
 #[derive(Default)]
 pub struct Version {
     /// Level 0 newest first (its files overlap); deeper levels by smallest key.

@@ -12,12 +12,11 @@
 
 use super::version::{LevelState, TableFile, Version};
 use super::version_edit::VersionEdit;
-use crate::cache::BlockCache;
+use crate::cache::TableCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::gate::Gate;
-use crate::sstable::SSTable;
 use crate::wal::format::Framing;
 use crate::wal::{read_log, LogWriter};
 use std::collections::HashMap;
@@ -38,14 +37,12 @@ const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 pub struct VersionSet {
     fs: Arc<dyn FileSystem>,
     root: PathBuf,
-    sst_dir: PathBuf,
     state: LevelState,
     current: Arc<Version>,
     /// Every live file, shared by the versions that hold it.
     files: HashMap<u64, Arc<TableFile>>,
-    /// Opened by a flush or compaction, waiting for their edit to land.
-    opened: HashMap<u64, Arc<SSTable>>,
-    cache: Option<Arc<BlockCache>>,
+    /// Opens the tables of every version on demand.
+    tables: Arc<TableCache>,
     /// The owning database's operations, handed to every table (see [`TableFile`]).
     gate: Arc<Gate>,
     manifest: Option<(u64, LogWriter)>,
@@ -74,19 +71,17 @@ impl VersionSet {
     pub fn create(
         fs: Arc<dyn FileSystem>,
         root: &Path,
-        sst_dir: &Path,
         max_levels: usize,
+        tables: Arc<TableCache>,
         gate: Arc<Gate>,
     ) -> VersionSet {
         VersionSet {
             fs,
             root: root.to_path_buf(),
-            sst_dir: sst_dir.to_path_buf(),
             state: LevelState::new(max_levels),
             current: Arc::new(Version::new(vec![Vec::new(); max_levels])),
             files: HashMap::new(),
-            opened: HashMap::new(),
-            cache: None,
+            tables,
             gate,
             manifest: None,
             failed: None,
@@ -97,18 +92,13 @@ impl VersionSet {
         }
     }
 
-    /// Sets the block cache that tables opened from now on use.
-    pub fn set_block_cache(&mut self, cache: Option<Arc<BlockCache>>) {
-        self.cache = cache;
-    }
-
-    /// Reads `CURRENT` and the manifest it names, and opens every live table.
+    /// Reads `CURRENT` and the manifest it names. No table is opened: `tables` opens
+    /// them when they are first read, so opening costs the same at any data size.
     pub fn recover(
         fs: Arc<dyn FileSystem>,
         root: &Path,
-        sst_dir: &Path,
         max_levels: usize,
-        cache: Option<Arc<BlockCache>>,
+        tables: Arc<TableCache>,
         gate: Arc<Gate>,
     ) -> Result<VersionSet> {
         let current_path = root.join(filename::CURRENT);
@@ -194,9 +184,7 @@ impl VersionSet {
         }
         // Replayed with room for any level an edit may name, so a database written with
         // more levels than `max_levels` is a configuration error, not corruption.
-        let mut vs =
-            VersionSet::create(fs, root, sst_dir, MAX_LEVELS_ON_DISK.max(max_levels), gate);
-        vs.cache = cache;
+        let mut vs = VersionSet::create(fs, root, MAX_LEVELS_ON_DISK.max(max_levels), tables, gate);
         for (offset, rec) in records {
             let edit = VersionEdit::decode(&rec)
                 .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
@@ -240,36 +228,25 @@ impl VersionSet {
         }
     }
 
-    /// Opens the tables `state` names that are not open yet, and builds the
-    /// current version from them.
+    /// Builds the current version from `state`, re-using the `TableFile` of every
+    /// file that stays (and noting the level it is in now).
     fn rebuild_version(&mut self) -> Result<()> {
         let mut levels = Vec::with_capacity(self.state.levels.len());
         let mut live = HashMap::with_capacity(self.files.len());
-        for files in &self.state.levels {
+        for (level_no, files) in self.state.levels.iter().enumerate() {
             let mut level = Vec::with_capacity(files.len());
             for meta in files.values() {
                 let file = match self.files.remove(&meta.number) {
-                    Some(f) if f.meta == *meta => f,
-                    _ => {
-                        let table = match self.opened.remove(&meta.number) {
-                            Some(t) => t,
-                            None => {
-                                let path = filename::table(&self.sst_dir, meta.number);
-                                SSTable::open_cached(
-                                    self.fs.as_ref(),
-                                    &path,
-                                    meta.number,
-                                    self.cache.clone(),
-                                )?
-                            }
-                        };
-                        Arc::new(TableFile::new(
-                            meta.clone(),
-                            table,
-                            self.fs.clone(),
-                            self.gate.clone(),
-                        ))
+                    Some(f) if f.meta == *meta => {
+                        f.set_level(level_no);
+                        f
                     }
+                    _ => Arc::new(TableFile::new(
+                        meta.clone(),
+                        level_no,
+                        self.tables.clone(),
+                        self.gate.clone(),
+                    )),
                 };
                 live.insert(meta.number, file.clone());
                 level.push(file);
@@ -283,11 +260,6 @@ impl VersionSet {
         self.files = live;
         self.current = Arc::new(Version::new(levels));
         Ok(())
-    }
-
-    /// Lets the next version reuse a table the caller already opened.
-    pub fn register_table(&mut self, table: Arc<SSTable>) {
-        self.opened.insert(table.file_number(), table);
     }
 
     /// The pure file state.
@@ -441,13 +413,15 @@ mod tests {
     fn regression_no_edit_is_logged_after_a_failed_manifest_sync() {
         let fs = MemFs::new();
         fs.create_dir_all(Path::new("db/ss_tables")).unwrap();
-        let mut vs = VersionSet::create(
-            Arc::new(fs.clone()),
-            Path::new("db"),
+        let dynfs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+        let tables = Arc::new(TableCache::new(
+            dynfs.clone(),
             Path::new("db/ss_tables"),
-            4,
-            Arc::new(Gate::new()),
-        );
+            None,
+            None,
+            true,
+        ));
+        let mut vs = VersionSet::create(dynfs, Path::new("db"), 4, tables, Arc::new(Gate::new()));
         let edit = |n| VersionEdit {
             log_number: Some(n),
             ..Default::default()
@@ -534,14 +508,15 @@ mod torn_tail_tests {
     }
 
     fn recover(fs: &MemFs) -> Result<VersionSet> {
-        VersionSet::recover(
-            Arc::new(fs.clone()),
-            Path::new("db"),
+        let fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
+        let tables = Arc::new(TableCache::new(
+            fs.clone(),
             Path::new("db/ss_tables"),
-            4,
             None,
-            Arc::new(Gate::new()),
-        )
+            None,
+            true,
+        ));
+        VersionSet::recover(fs, Path::new("db"), 4, tables, Arc::new(Gate::new()))
     }
 
     /// Under the hole model a lost page of the last (unsynced) edit reads as zeros;

@@ -95,31 +95,45 @@ impl PartialOrd for MemKey {
     }
 }
 
-/// A concurrent bloom filter over the user keys of a memtable: 2^23 bits (1 MiB), three
-/// probes, bits set with atomic `fetch_or`. At a few hundred thousand keys it answers
-/// "not here" for about 99% of absent keys.
+/// A concurrent bloom filter over the user keys of a memtable: one bit per 8 bytes of
+/// the memtable's budget (a power of two from 2^12 to 2^23 bits, i.e. 512 B to 1 MiB,
+/// about 1.6% of the budget), three probes, bits set with atomic `fetch_or`. At a
+/// full memtable's key count (an entry takes well over 100 bytes) that is more than
+/// 12 bits per key: it answers "not here" for about 99% of absent keys.
 struct MemFilter {
     words: Box<[AtomicU64]>,
+    /// Bits minus one (the bit count is a power of two).
+    mask: u64,
 }
 
-const FILTER_BITS: u64 = 1 << 23;
+const MIN_FILTER_BITS: u64 = 1 << 12;
+const MAX_FILTER_BITS: u64 = 1 << 23;
 
 impl MemFilter {
-    fn new() -> MemFilter {
+    fn new(budget_bytes: usize) -> MemFilter {
+        let bits = (budget_bytes as u64 / 8)
+            .clamp(MIN_FILTER_BITS, MAX_FILTER_BITS)
+            .next_power_of_two();
         MemFilter {
-            words: (0..FILTER_BITS / 64).map(|_| AtomicU64::new(0)).collect(),
+            words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+            mask: bits - 1,
         }
     }
 
+    /// Bytes of memory the filter holds.
+    fn bytes(&self) -> usize {
+        self.words.len() * std::mem::size_of::<AtomicU64>()
+    }
+
     #[inline]
-    fn probes(hash: u64) -> [u64; 3] {
+    fn probes(&self, hash: u64) -> [u64; 3] {
         // Double hashing from the two 32-bit halves.
         let (a, b) = (hash & 0xffff_ffff, (hash >> 32) | 1);
-        [a, a.wrapping_add(b), a.wrapping_add(b.wrapping_mul(2))].map(|h| h % FILTER_BITS)
+        [a, a.wrapping_add(b), a.wrapping_add(b.wrapping_mul(2))].map(|h| h & self.mask)
     }
 
     fn insert(&self, hash: u64) {
-        for bit in MemFilter::probes(hash) {
+        for bit in self.probes(hash) {
             if let Some(w) = self.words.get((bit / 64) as usize) {
                 w.fetch_or(1 << (bit % 64), AtomicOrdering::Relaxed);
             }
@@ -127,7 +141,7 @@ impl MemFilter {
     }
 
     fn may_contain(&self, hash: u64) -> bool {
-        MemFilter::probes(hash).iter().all(|&bit| {
+        self.probes(hash).iter().all(|&bit| {
             self.words
                 .get((bit / 64) as usize)
                 .is_some_and(|w| w.load(AtomicOrdering::Relaxed) & (1 << (bit % 64)) != 0)
@@ -135,8 +149,63 @@ impl MemFilter {
     }
 }
 
-/// Per-entry bookkeeping counted against `memtable.max_bytes` besides key and value.
-const ENTRY_OVERHEAD: usize = 48;
+/// What the allocator takes for a request of `n` bytes: glibc's malloc (and most
+/// size-class allocators) adds an 8-byte header and rounds up to 16, 32 at least.
+const fn allocated(n: usize) -> usize {
+    let chunk = (n + 8 + 15) & !15;
+    if chunk < 32 {
+        32
+    } else {
+        chunk
+    }
+}
+
+/// One crossbeam-skiplist node, allocated as one block: the value (`Box<[u8]>`), the
+/// key (`MemKey`, internal keys up to `INLINE` bytes inside it), the reference count
+/// and height, then the tower of `height` next-pointers. The height is one plus the
+/// trailing zeros of a random word: `h` with probability 2^-h. So the expected block
+/// is the sum over heights of `2^-h * allocated(node + 8h)` (85 bytes here).
+const NODE_BYTES: usize = {
+    let node = std::mem::size_of::<Box<[u8]>>()
+        + std::mem::size_of::<MemKey>()
+        + std::mem::size_of::<usize>();
+    let mut sum: u128 = 0;
+    let mut h = 1;
+    while h <= 32 {
+        let block = allocated(node + h * std::mem::size_of::<usize>()) as u128;
+        // The last height takes the remaining probability, 2^-31.
+        let weight = 1u128 << (32 - if h < 31 { h } else { 31 });
+        sum += block * weight;
+        h += 1;
+    }
+    sum.div_ceil(1 << 32) as usize
+};
+
+/// Memory a point entry takes: its node, plus the value's own allocation and, for an
+/// internal key longer than `INLINE`, the key's.
+fn entry_bytes(ikey_len: usize, value_len: usize) -> usize {
+    let value = if value_len == 0 {
+        0
+    } else {
+        allocated(value_len)
+    };
+    let key = if ikey_len > INLINE {
+        allocated(ikey_len)
+    } else {
+        0
+    };
+    NODE_BYTES + value + key
+}
+
+/// Memory a range deletion takes: its slot in the vector (which may be twice the
+/// length it needs) and the two keys' allocations.
+fn range_del_bytes(start: usize, end: usize) -> usize {
+    2 * std::mem::size_of::<RangeTombstone>() + allocated(start) + allocated(end)
+}
+
+/// Memory of an empty memtable besides its filter: the skiplist's head (a tower of 32
+/// pointers) and the structures around it.
+const BASE_BYTES: usize = 32 * std::mem::size_of::<usize>() + 256;
 
 /// The write buffer. Full ones become immutable and are flushed to SSTables.
 pub struct MemTable {
@@ -156,15 +225,17 @@ pub struct MemTable {
 }
 
 impl MemTable {
-    /// An empty memtable whose writes are logged in WAL segment `wal_number`.
-    pub fn new(wal_number: u64) -> MemTable {
+    /// An empty memtable whose writes are logged in WAL segment `wal_number`, for a
+    /// budget of `max_bytes` (`memtable.max_bytes`, which sizes its filter).
+    pub fn new(wal_number: u64, max_bytes: usize) -> MemTable {
+        let filter = MemFilter::new(max_bytes);
         MemTable {
             map: SkipMap::new(),
             range_dels: RwLock::new(Vec::new()),
             has_range_dels: std::sync::atomic::AtomicBool::new(false),
-            filter: MemFilter::new(),
+            bytes: AtomicUsize::new(BASE_BYTES + filter.bytes()),
+            filter,
             entries: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
             wal_number,
         }
@@ -193,7 +264,10 @@ impl MemTable {
         hash: u64,
         value: &[u8],
     ) {
-        self.account(seq, user_key.len() + key::TRAILER_LEN + value.len());
+        self.account(
+            seq,
+            entry_bytes(user_key.len() + key::TRAILER_LEN, value.len()),
+        );
         // Before the entry is visible: a reader that can see it finds its bits set.
         self.filter.insert(hash);
         self.map
@@ -202,7 +276,7 @@ impl MemTable {
 
     /// Adds a deletion of `[start, end)`.
     pub fn add_range_tombstone(&self, start: &[u8], end: &[u8], seq: SeqNo) {
-        self.account(seq, start.len() + end.len());
+        self.account(seq, range_del_bytes(start.len(), end.len()));
         self.range_dels.write().push(RangeTombstone {
             start: start.to_vec(),
             end: end.to_vec(),
@@ -213,8 +287,7 @@ impl MemTable {
 
     fn account(&self, seq: SeqNo, bytes: usize) {
         self.entries.fetch_add(1, AtomicOrdering::Relaxed);
-        self.bytes
-            .fetch_add(bytes + ENTRY_OVERHEAD, AtomicOrdering::Relaxed);
+        self.bytes.fetch_add(bytes, AtomicOrdering::Relaxed);
         self.max_seq.fetch_max(seq, AtomicOrdering::Relaxed);
     }
 
@@ -275,8 +348,14 @@ impl MemTable {
         self.len() == 0
     }
 
-    /// Approximate memory used by keys and values.
+    /// The memory the memtable holds, as the allocator sees it: every skiplist node
+    /// with its tower, key and value allocations, the range deletions, the filter and
+    /// the skiplist head (see [`entry_bytes`]). What `memtable.max_bytes` bounds. An
+    /// empty memtable counts 0, so one entry always fits, whatever the budget.
     pub fn approximate_bytes(&self) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
         self.bytes.load(AtomicOrdering::Relaxed)
     }
 
@@ -427,7 +506,7 @@ mod tests {
 
     #[test]
     fn get_sees_the_newest_version_at_the_snapshot() {
-        let m = MemTable::new(1);
+        let m = MemTable::new(1, 1 << 20);
         m.add(1, ValueKind::Put, b"k", b"v1");
         m.add(2, ValueKind::Put, b"k", b"v2");
         m.add(3, ValueKind::Delete, b"k", b"");
@@ -443,7 +522,7 @@ mod tests {
 
     #[test]
     fn cursor_walks_both_ways() {
-        let m = Arc::new(MemTable::new(1));
+        let m = Arc::new(MemTable::new(1, 1 << 20));
         for (i, k) in [b"a", b"b", b"c"].iter().enumerate() {
             m.add(i as u64 + 1, ValueKind::Put, *k, *k);
         }
@@ -465,7 +544,7 @@ mod tests {
 
     #[test]
     fn cursor_crosses_chunk_boundaries_both_ways() {
-        let m = Arc::new(MemTable::new(1));
+        let m = Arc::new(MemTable::new(1, 1 << 20));
         let n = CHUNK as u64 * 3 + 7;
         for i in 0..n {
             m.add(
@@ -510,7 +589,8 @@ mod tests {
 
     #[test]
     fn the_filter_never_hides_an_added_key() {
-        let m = MemTable::new(1);
+        // 50,000 small entries take about 5.6 MB: a budget they fit in.
+        let m = MemTable::new(1, 8 << 20);
         for i in 0..50_000u32 {
             m.add(u64::from(i) + 1, ValueKind::Put, &i.to_be_bytes(), b"v");
         }
@@ -525,10 +605,40 @@ mod tests {
 
     #[test]
     fn range_tombstones_cover_older_entries_only() {
-        let m = MemTable::new(1);
+        let m = MemTable::new(1, 1 << 20);
         m.add_range_tombstone(b"b", b"d", 5);
         assert_eq!(m.max_covering_tombstone(b"c", 9), 5);
         assert_eq!(m.max_covering_tombstone(b"c", 4), 0);
         assert_eq!(m.max_covering_tombstone(b"d", 9), 0);
+    }
+
+    #[test]
+    fn the_accounting_counts_nodes_allocations_and_the_filter() {
+        let m = MemTable::new(1, 4 << 20);
+        assert_eq!(
+            m.approximate_bytes(),
+            0,
+            "an empty memtable always has room"
+        );
+        m.add(1, ValueKind::Put, b"k", b"");
+        let filter = 4 << 20 >> 6; // one bit per 8 bytes of budget
+        assert!(m.approximate_bytes() >= filter + NODE_BYTES);
+        let before = m.approximate_bytes();
+        for i in 0..1000u32 {
+            m.add(u64::from(i) + 2, ValueKind::Put, &i.to_be_bytes(), &[7; 16]);
+        }
+        // A node (value, key, refcount: 56 bytes, and a tower of 1, 2, ... pointers
+        // with probability 1/2, 1/4, ...: 85 bytes allocated on average) and a
+        // 16-byte value's own block (32 allocated) per entry.
+        assert_eq!(NODE_BYTES, 86);
+        assert_eq!(m.approximate_bytes() - before, 1000 * (86 + 32));
+        let long_key = [b'x'; 40];
+        let before = m.approximate_bytes();
+        m.add(5000, ValueKind::Put, &long_key, b"");
+        assert_eq!(
+            m.approximate_bytes() - before,
+            NODE_BYTES + allocated(48),
+            "the key's block"
+        );
     }
 }

@@ -64,6 +64,11 @@ impl BloomFilter {
         Ok(BloomFilter { data, k })
     }
 
+    /// Bytes of memory the decoded filter holds (what the block cache charges for it).
+    pub fn charge(&self) -> usize {
+        std::mem::size_of::<BloomFilter>() + self.data.capacity()
+    }
+
     /// False only when no key with this hash was added.
     #[inline]
     pub fn may_contain(&self, hash: u64) -> bool {

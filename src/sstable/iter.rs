@@ -2,15 +2,18 @@
 //! data block it names.
 
 use super::block::BlockIter;
+use super::index::Index;
 use super::reader::SSTable;
 use crate::error::{LsmError, Result};
 use crate::iter::InternalIterator;
 use std::sync::Arc;
 
 /// A cursor over a table's point entries in internal-key order. It owns its table, so
-/// it can outlive the version that handed the table out.
+/// it can outlive the version that handed the table out, and keeps the table's index
+/// from its first positioning on (one block-cache lookup per cursor, not per block).
 pub struct TableIterator {
     table: Arc<SSTable>,
+    index: Option<Arc<Index>>,
     /// Index of the block in `block`; meaningless when `block` is `None`.
     block_index: usize,
     block: Option<BlockIter>,
@@ -30,23 +33,43 @@ impl TableIterator {
     fn new(table: Arc<SSTable>) -> TableIterator {
         TableIterator {
             table,
+            index: None,
             block_index: 0,
             block: None,
             err: None,
         }
     }
 
+    /// The table's index, loaded on first use; `None` (and the cursor failed) when it
+    /// cannot be read.
+    fn index(&mut self) -> Option<Arc<Index>> {
+        if self.err.is_some() {
+            return None;
+        }
+        if self.index.is_none() {
+            match self.table.index() {
+                Ok(i) => self.index = Some(i.into_arc()),
+                Err(e) => self.fail(e),
+            }
+        }
+        self.index.clone()
+    }
+
     /// Positions `block` on data block `i` (re-using it when already loaded); false
     /// when `i` is past the end or the block could not be read.
     fn load(&mut self, i: usize) -> bool {
-        if self.err.is_some() || i >= self.table.num_blocks() {
+        let Some(index) = self.index() else {
+            self.block = None;
+            return false;
+        };
+        if i >= index.len() {
             self.block = None;
             return false;
         }
         if self.block.is_some() && self.block_index == i {
             return true;
         }
-        match self.table.read_data_block(i) {
+        match self.table.read_data_block(&index, i) {
             Ok(b) => {
                 self.block = Some(b.iter());
                 self.block_index = i;
@@ -125,7 +148,7 @@ impl InternalIterator for TableIterator {
     }
 
     fn seek_to_last(&mut self) {
-        let n = self.table.num_blocks();
+        let n = self.index().map_or(0, |i| i.len());
         if n > 0 && self.load(n - 1) {
             if let Some(b) = self.block.as_mut() {
                 b.seek_to_last();
@@ -137,8 +160,11 @@ impl InternalIterator for TableIterator {
     }
 
     fn seek(&mut self, target: &[u8]) {
-        let i = self.table.find_block(target);
-        if self.load(i) {
+        let Some(index) = self.index() else {
+            self.block = None;
+            return;
+        };
+        if self.load(index.find(target)) {
             if let Some(b) = self.block.as_mut() {
                 b.seek(target);
             }

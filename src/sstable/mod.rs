@@ -13,6 +13,7 @@ mod block_builder;
 mod bloom;
 mod builder;
 mod format;
+mod index;
 mod iter;
 mod reader;
 
@@ -20,6 +21,8 @@ mod reader;
 mod tests;
 
 pub use block::Block;
+pub(crate) use bloom::BloomFilter;
 pub use builder::{TableBuilder, TableOptions};
+pub(crate) use index::Index;
 pub use iter::TableIterator;
 pub use reader::SSTable;

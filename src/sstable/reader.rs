@@ -3,6 +3,7 @@
 use super::block::{read_block, read_contents, Block};
 use super::bloom::BloomFilter;
 use super::format::{BlockHandle, Footer, FOOTER_SIZE};
+use super::index::Index;
 use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
@@ -27,41 +28,44 @@ pub struct TableVerify {
     pub bytes: u64,
 }
 
-/// The index block, decoded once at open into flat arrays: binary searching it on
-/// every lookup then touches no block decoding at all.
-struct Index {
-    keys: Vec<u8>,
-    key_ends: Vec<usize>,
-    handles: Vec<BlockHandle>,
+/// Where a table keeps its decoded index and filter.
+enum Meta {
+    /// In the table itself, for as long as it is open: without a block cache, and for
+    /// the tables the opener asked to pin (level 0, which every get probes).
+    Pinned {
+        index: Arc<Index>,
+        filter: Option<Arc<BloomFilter>>,
+    },
+    /// In the block cache, charged to its budget, looked up on each use (and read
+    /// again after an eviction).
+    InCache(Arc<BlockCache>),
 }
 
-impl Index {
-    fn len(&self) -> usize {
-        self.handles.len()
-    }
+/// A decoded index or filter: borrowed from the table when pinned, shared with the
+/// block cache otherwise.
+pub(crate) enum Held<'a, T> {
+    Pinned(&'a Arc<T>),
+    Cached(Arc<T>),
+}
 
-    fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.key_ends.get(i - 1).copied().unwrap_or(0)
-        };
-        let end = self.key_ends.get(i).copied().unwrap_or(start);
-        self.keys.get(start..end).unwrap_or_default()
-    }
-
-    /// The first block whose last key is `>= target` (`len()` when none is).
-    fn find(&self, target: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if key::compare(self.key(mid), target) == Ordering::Less {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+    #[inline]
+    fn deref(&self) -> &T {
+        match self {
+            Held::Pinned(t) => t,
+            Held::Cached(t) => t,
         }
-        lo
+    }
+}
+
+impl<T> Held<'_, T> {
+    /// An owned handle, for a cursor that keeps it across calls.
+    pub(crate) fn into_arc(self) -> Arc<T> {
+        match self {
+            Held::Pinned(t) => t.clone(),
+            Held::Cached(t) => t,
+        }
     }
 }
 
@@ -72,9 +76,11 @@ pub struct SSTable {
     file_number: u64,
     file_size: u64,
     footer: Footer,
-    index: Index,
-    filter: Option<BloomFilter>,
+    /// Where the data blocks end (the index decoder checks that they tile up to it).
+    data_end: u64,
+    meta: Meta,
     tombstones: Vec<RangeTombstone>,
+    /// Data blocks, when there is a block cache.
     cache: Option<Arc<BlockCache>>,
 }
 
@@ -91,18 +97,23 @@ impl std::fmt::Debug for SSTable {
 
 impl SSTable {
     /// Opens `path`, checking the footer and loading the index, the filter and the
-    /// range tombstones. Any damage to them is a `Corruption` error.
+    /// range tombstones. Any damage to them is a `Corruption` error. The index and
+    /// filter stay pinned in the table.
     pub fn open(fs: &dyn FileSystem, path: &Path, file_number: u64) -> Result<Arc<SSTable>> {
-        SSTable::open_cached(fs, path, file_number, None)
+        SSTable::open_cached(fs, path, file_number, None, true)
     }
 
-    /// Like [`SSTable::open`], with data blocks kept in `cache` once read. The index
-    /// and filter stay pinned in the table itself.
+    /// Like [`SSTable::open`], with blocks kept in `cache` once read: data blocks
+    /// always, the decoded index and filter too unless `pin` (or there is no cache),
+    /// in which case the table holds them while it is open (and decodes, so checks,
+    /// them now). Cached ones are decoded at first use (see [`SSTable::load_meta`]);
+    /// damage to them is then a `Corruption` error from that read.
     pub fn open_cached(
         fs: &dyn FileSystem,
         path: &Path,
         file_number: u64,
         cache: Option<Arc<BlockCache>>,
+        pin: bool,
     ) -> Result<Arc<SSTable>> {
         let file = fs
             .open(path)
@@ -134,68 +145,66 @@ impl SSTable {
             end = h.offset;
         }
         let data_end = end;
-
-        let index = Self::load_index(&*file, &path, footer.index, data_end)?;
-        let filter = match footer.filter {
-            Some(h) => {
-                let raw = read_contents(&*file, &path, h)?;
-                Some(BloomFilter::decode(raw).map_err(|r| corrupt(h.offset, r))?)
-            }
-            None => None,
-        };
         let tombstones = Self::load_tombstones(&*file, &path, footer.range_del)?;
-        Ok(Arc::new(SSTable {
+        let meta = match (&cache, pin) {
+            (Some(c), false) => Meta::InCache(c.clone()),
+            _ => Meta::Pinned {
+                index: Arc::new(load_index(&*file, &path, footer.index, data_end)?),
+                filter: match footer.filter {
+                    Some(h) => Some(Arc::new(load_filter(&*file, &path, h)?)),
+                    None => None,
+                },
+            },
+        };
+        let table = SSTable {
             file,
             path,
             file_number,
             file_size,
             footer,
-            index,
-            filter,
+            data_end,
+            meta,
             tombstones,
             cache,
-        }))
+        };
+        Ok(Arc::new(table))
     }
 
-    fn load_index(
-        file: &dyn RandomAccessFile,
-        path: &Arc<Path>,
-        handle: BlockHandle,
-        data_end: u64,
-    ) -> Result<Index> {
-        let corrupt = |reason: &str| LsmError::corruption(path.as_ref(), handle.offset, reason);
-        let mut it = Arc::new(read_block(file, path, handle)?).iter();
-        let mut index = Index {
-            keys: Vec::new(),
-            key_ends: Vec::new(),
-            handles: Vec::new(),
-        };
-        let mut expected_offset = 0;
-        it.seek_to_first();
-        while it.valid() {
-            let h = BlockHandle::decode(it.value()).map_err(corrupt)?;
-            if h.offset != expected_offset {
-                return Err(corrupt("data block handles do not tile the file"));
-            }
-            expected_offset = h
-                .end_with_trailer()
-                .filter(|&e| e <= data_end)
-                .ok_or_else(|| corrupt("data block handle past the data area"))?;
-            if index.len() > 0
-                && key::compare(index.key(index.len() - 1), it.key()) != Ordering::Less
-            {
-                return Err(corrupt("index keys out of order"));
-            }
-            index.keys.extend_from_slice(it.key());
-            index.key_ends.push(index.keys.len());
-            index.handles.push(h);
-            it.next();
+    /// Decodes (so checks) the index and filter now, when they live in the block
+    /// cache and are not there yet. A pinned table did so at open. Opening alone
+    /// does not: a table opened only for its range deletions would otherwise push
+    /// its index and filter through the cache for nothing.
+    pub(crate) fn load_meta(&self) -> Result<()> {
+        self.index()?;
+        self.filter()?;
+        Ok(())
+    }
+
+    /// The decoded index: pinned, or from the block cache (read on a miss).
+    #[inline]
+    pub(crate) fn index(&self) -> Result<Held<'_, Index>> {
+        match &self.meta {
+            Meta::Pinned { index, .. } => Ok(Held::Pinned(index)),
+            Meta::InCache(cache) => cache
+                .index(self.file_number, self.footer.index.offset, || {
+                    load_index(&*self.file, &self.path, self.footer.index, self.data_end)
+                })
+                .map(Held::Cached),
         }
-        it.status()?;
-        if expected_offset != data_end {
-            return Err(corrupt("data blocks do not tile the file"));
+    }
+
+    /// The decoded bloom filter (`None` when the table has none).
+    #[inline]
+    fn filter(&self) -> Result<Option<Held<'_, BloomFilter>>> {
+        match (&self.meta, self.footer.filter) {
+            (Meta::Pinned { filter, .. }, _) => Ok(filter.as_ref().map(Held::Pinned)),
+            (Meta::InCache(_), None) => Ok(None),
+            (Meta::InCache(cache), Some(h)) => cache
+                .filter(self.file_number, h.offset, || {
+                    load_filter(&*self.file, &self.path, h)
+                })
+                .map(|f| Some(Held::Cached(f))),
         }
-        Ok(index)
     }
 
     fn load_tombstones(
@@ -234,18 +243,19 @@ impl SSTable {
         snapshot: SeqNo,
         hash: u64,
     ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
-        if let Some(f) = &self.filter {
+        if let Some(f) = self.filter()? {
             if !f.may_contain(hash) {
                 return Ok(None);
             }
         }
+        let index = self.index()?;
         let target = key::lookup_key(user_key, snapshot);
         // The first block whose last key is >= target holds the first entry >= target,
         // even when the key's versions straddle a block boundary. Moving on to the next
         // block only matters if a block disagrees with its index key.
-        let mut i = self.index.find(&target);
-        while i < self.index.len() {
-            let mut it = self.read_data_block(i)?.iter();
+        let mut i = index.find(&target);
+        while i < index.len() {
+            let mut it = self.read_data_block(&index, i)?.iter();
             it.seek(&target);
             if it.valid() {
                 let k = it.key();
@@ -274,6 +284,7 @@ impl SSTable {
     }
 
     /// The file's path.
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -313,10 +324,11 @@ impl SSTable {
             read_contents(&*self.file, &self.path, *h)?;
         }
 
+        let index = self.index()?;
         let mut entries = 0u64;
         let mut prev: Vec<u8> = Vec::new();
-        for i in 0..self.index.len() {
-            let block = self.read_data_block(i)?;
+        for i in 0..index.len() {
+            let block = self.read_data_block(&index, i)?;
             let offset = block.offset();
             let corrupt = |reason: &str| LsmError::corruption(self.path.as_ref(), offset, reason);
             let mut it = block.iter();
@@ -329,7 +341,7 @@ impl SSTable {
                 if entries > 0 && key::compare(&prev, it.key()) != Ordering::Less {
                     return Err(corrupt("keys out of order"));
                 }
-                if key::compare(it.key(), self.index.key(i)) == Ordering::Greater {
+                if key::compare(it.key(), index.key(i)) == Ordering::Greater {
                     return Err(corrupt("key beyond its block's index key"));
                 }
                 prev.clear();
@@ -356,17 +368,9 @@ impl SSTable {
         })
     }
 
-    pub(super) fn num_blocks(&self) -> usize {
-        self.index.len()
-    }
-
-    /// The first data block whose last key is `>= target`; `num_blocks()` if none.
-    pub(super) fn find_block(&self, target: &[u8]) -> usize {
-        self.index.find(target)
-    }
-
-    pub(super) fn read_data_block(&self, i: usize) -> Result<Arc<Block>> {
-        let h = self.index.handles.get(i).copied().ok_or_else(|| {
+    /// Data block `i` of `index` (this table's index), through the block cache.
+    pub(super) fn read_data_block(&self, index: &Index, i: usize) -> Result<Arc<Block>> {
+        let h = index.handle(i).ok_or_else(|| {
             LsmError::corruption(self.path.as_ref(), 0, "data block index out of range")
         })?;
         match &self.cache {
@@ -376,4 +380,24 @@ impl SSTable {
             None => Ok(Arc::new(read_block(&*self.file, &self.path, h)?)),
         }
     }
+}
+
+/// Reads and decodes the index block at `handle`.
+fn load_index(
+    file: &dyn RandomAccessFile,
+    path: &Arc<Path>,
+    handle: BlockHandle,
+    data_end: u64,
+) -> Result<Index> {
+    Index::decode(read_block(file, path, handle)?, path, handle, data_end)
+}
+
+/// Reads and decodes the filter block at `handle`.
+fn load_filter(
+    file: &dyn RandomAccessFile,
+    path: &Arc<Path>,
+    handle: BlockHandle,
+) -> Result<BloomFilter> {
+    let raw = read_contents(file, path, handle)?;
+    BloomFilter::decode(raw).map_err(|r| LsmError::corruption(path.as_ref(), handle.offset, r))
 }
