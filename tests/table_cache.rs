@@ -14,7 +14,7 @@ use std::time::Duration;
 
 const MAX_OPEN: usize = 20;
 /// Table files open beyond the cache's bound, at most: the table a flush is writing
-/// (1), the one a compaction is writing (1; one compaction runs at a time), the one a
+/// (1), the one a compaction is writing (1; one compaction runs at a time with the default two job slots), the one a
 /// checkpoint copies if it cannot hard-link (1), and one open in progress while every
 /// cached table is in use (1). The test's iterators (3 alive at once, each holding at
 /// most one table per level and no level-0 tables once compacted) are in use, so they
@@ -44,6 +44,11 @@ fn config(root: &Path) -> Config {
         ("cache.key_cache_entries", "0"),
         ("cache.persist_on_close", "false"),
         ("cache.max_open_files", "20"),
+        // A level-0 compaction reads all of level 0 at once, so its tables are in use
+        // together: the stop limit keeps them (at most 12, plus one level-1 table at a
+        // time) inside the 20. Writes are then held back instead (slowdown at 8).
+        ("compaction.level0_slowdown_files", "8"),
+        ("compaction.level0_stop_files", "12"),
     ] {
         c.set(k, v).unwrap();
     }
