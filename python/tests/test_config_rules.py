@@ -44,6 +44,9 @@ BAD_VALUES: list[tuple[str, int | str]] = [
     ("compaction_pending_bytes_stop", 0),
     ("compaction_background_threads", 0),
     ("compaction_background_threads", 257),
+    ("compaction_max_subcompactions", 0),
+    ("compaction_max_subcompactions", 65),
+    ("compaction_delayed_write_rate", 0),
 ]
 
 
