@@ -35,10 +35,12 @@ impl DbInner {
         // No WAL segment may be deleted between choosing what to copy and copying it;
         // the tables stay alive because `version` holds them.
         let _pin = self.pins.pin(self.fs.as_ref());
-        // With the WAL lock no write is in flight, and with the version lock no flush
-        // can land: the tables, the segments and their lengths describe one moment.
+        // With the WAL lock (and no memtable switch half done) nothing is appended,
+        // and with the version lock no flush can land: the tables, the segments and
+        // their lengths describe one moment. (A synced group may be in its fsync,
+        // appended but not yet acknowledged; the copy then holds it, as a crash would.)
         let (mut snapshot, segments, live_seq, next_file, _version) = {
-            let wal = self.wal.lock();
+            let wal = self.lock_wal_settled();
             let vs = self.versions.lock();
             let mut snapshot = vs.state().snapshot_edit();
             snapshot.log_number = Some(vs.log_number);
@@ -138,7 +140,7 @@ impl DbInner {
             });
         }
         let (log_number, live_segment, manifest) = {
-            let wal = self.wal.lock();
+            let wal = self.lock_wal_settled();
             let vs = self.versions.lock();
             (vs.log_number, wal.logger.number(), vs.manifest_number())
         };
