@@ -87,16 +87,7 @@ impl Output<'_> {
         // to come, or closes it when idle: a compaction's many outputs do not all stay
         // open until its edit lands.
         self.tables.open_new(number, self.output_level)?;
-        self.done.push(FileMeta {
-            number,
-            size: info.file_size,
-            entries: info.entries,
-            smallest: info.smallest,
-            largest: info.largest,
-            min_seq: info.min_seq,
-            max_seq: info.max_seq,
-            md5: info.md5,
-        });
+        self.done.push(info.into_meta(number));
         self.lo = hi.map(<[u8]>::to_vec);
         Ok(())
     }

@@ -144,17 +144,7 @@ pub(super) fn build_table(
     fs.sync_dir(dir)
         .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
     tables.open_new(number, 0)?;
-    let meta = FileMeta {
-        number,
-        size: info.file_size,
-        entries: info.entries,
-        smallest: info.smallest,
-        largest: info.largest,
-        min_seq: info.min_seq,
-        max_seq: info.max_seq,
-        md5: info.md5,
-    };
-    Ok(meta)
+    Ok(info.into_meta(number))
 }
 
 #[cfg(test)]

@@ -68,6 +68,22 @@ pub struct TableInfo {
     pub md5: [u8; 16],
 }
 
+impl TableInfo {
+    /// The manifest's record of this table, as file `number`.
+    pub fn into_meta(self, number: u64) -> crate::manifest::FileMeta {
+        crate::manifest::FileMeta {
+            number,
+            size: self.file_size,
+            entries: self.entries,
+            smallest: self.smallest,
+            largest: self.largest,
+            min_seq: self.min_seq,
+            max_seq: self.max_seq,
+            md5: self.md5,
+        }
+    }
+}
+
 /// Writes one table file from entries in internal-key order.
 pub struct TableBuilder {
     file: Box<dyn WritableFile>,
