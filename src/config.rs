@@ -183,6 +183,10 @@ pub struct SSTableConfig {
     pub bloom_bits_per_key: u32,
     /// Compression of data blocks.
     pub compression: Compression,
+    /// Target size of an index partition: a lookup that misses the block cache reads
+    /// one index partition and one filter partition of about this size, never the
+    /// table's whole index or filter.
+    pub metadata_block_size: usize,
 }
 
 impl Default for SSTableConfig {
@@ -191,6 +195,7 @@ impl Default for SSTableConfig {
             block_size: 4096,
             bloom_bits_per_key: 10,
             compression: Compression::None,
+            metadata_block_size: 4096,
         }
     }
 }
@@ -394,6 +399,7 @@ pub const KEYS: &[&str] = &[
     "sstable.block_size",
     "sstable.bloom_bits_per_key",
     "sstable.compression",
+    "sstable.metadata_block_size",
     "compaction.level0_file_trigger",
     "compaction.level0_slowdown_files",
     "compaction.level0_stop_files",
@@ -543,6 +549,9 @@ impl Config {
             "cache.max_open_files" => self.cache.max_open_files = v.int(key)?,
             "cache.pin_l0_index_and_filter" => self.cache.pin_l0_index_and_filter = v.bool(key)?,
             "sstable.block_size" => self.sstable.block_size = to_usize(key, v.uint(key)?)?,
+            "sstable.metadata_block_size" => {
+                self.sstable.metadata_block_size = to_usize(key, v.uint(key)?)?
+            }
             "sstable.bloom_bits_per_key" => {
                 self.sstable.bloom_bits_per_key = to_u32(key, v.uint(key)?)?
             }
@@ -615,6 +624,9 @@ impl Config {
             "directory.ss_table" => non_empty(key, &self.directory.ss_table),
             "directory.cache" => non_empty(key, &self.directory.cache),
             "sstable.block_size" => between(key, s.block_size as u64, 256, 16 << 20),
+            "sstable.metadata_block_size" => {
+                between(key, s.metadata_block_size as u64, 256, 16 << 20)
+            }
             "sstable.bloom_bits_per_key" => between(key, s.bloom_bits_per_key.into(), 0, 64),
             "compaction.level0_file_trigger" => at_least(key, c.level0_file_trigger as u64, 1),
             "compaction.level0_slowdown_files" => at_least(key, c.level0_slowdown_files as u64, 1),
@@ -698,6 +710,7 @@ impl Config {
                     block_size: _,
                     bloom_bits_per_key: _,
                     compression: _,
+                    metadata_block_size: _,
                 },
             compaction:
                 CompactionConfig {

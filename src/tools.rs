@@ -253,6 +253,13 @@ fn dump_table(
     writeln!(out, "file size: {} bytes", table.file_size()).map_err(&w)?;
     writeln!(
         out,
+        "format: {}, {} index partitions",
+        table.format_version(),
+        table.partitions()
+    )
+    .map_err(&w)?;
+    writeln!(
+        out,
         "entries: {} (footer), {puts} puts, {deletes} deletes",
         table.entries()
     )

@@ -386,6 +386,7 @@ fn dump_an_sstable() {
     let table = tables.last().expect("a table");
     lsm(&db).arg("dump").arg(table).assert().success().stdout(
         contains("# SSTable")
+            .and(contains("format: 2, 1 index partitions"))
             .and(contains("entries: 3 (footer), 2 puts, 1 deletes"))
             .and(contains("range tombstones: 1"))
             .and(contains("k0 @ 3 delete"))

@@ -114,6 +114,12 @@ const RULES: &[Rule] = &[
     ),
     rule("sstable.compression", &["gzip"], &["1"], None),
     rule(
+        "sstable.metadata_block_size",
+        &["0", "255", "17MiB"],
+        &["0", "100"],
+        Some(|c| c.sstable.metadata_block_size = 100),
+    ),
+    rule(
         "compaction.level0_file_trigger",
         &["0"],
         &["0"],

@@ -91,3 +91,108 @@ fn a_format_1_database_opens_and_replays_its_wal() {
         db.close().unwrap();
     }
 }
+
+/// The files of `tests/fixtures/table_v1` (see its README) on a fresh `MemFs`.
+fn load_table_fixture() -> MemFs {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/table_v1");
+    let fs = MemFs::new();
+    for dir in ["db", "db/wals", "db/ss_tables"] {
+        fs.create_dir_all(Path::new(dir)).unwrap();
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                let path = Path::new(dir).join(e.file_name());
+                let f = fs.create(&path).unwrap();
+                f.append(&std::fs::read(e.path()).unwrap()).unwrap();
+                f.sync().unwrap();
+            }
+        }
+        fs.sync_dir(Path::new(dir)).unwrap();
+    }
+    fs
+}
+
+/// What the table fixture holds.
+fn table_expected() -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for i in 0..3000u32 {
+        let v = if (2000..2500).contains(&i) {
+            format!("v1b-{i}")
+        } else {
+            format!("v1-{i}")
+        };
+        m.insert(format!("k{i:05}").into_bytes(), v.into_bytes());
+    }
+    m.remove(b"k00100".as_slice());
+    for i in 200..300u32 {
+        m.remove(&format!("k{i:05}").into_bytes());
+    }
+    m
+}
+
+/// The table format version in a table file's footer (bytes 56..60 of the last 72).
+fn table_version(fs: &MemFs, path: &Path) -> u32 {
+    let b = fs.read_all(path).unwrap();
+    let at = b.len() - 72 + 56;
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn tables(fs: &MemFs) -> Vec<std::path::PathBuf> {
+    let dir = Path::new("db/ss_tables");
+    let mut v: Vec<_> = fs
+        .list_dir(dir)
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.ends_with(".sst"))
+        .map(|n| dir.join(n))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn format_1_tables_are_read_and_compacted_into_format_2() {
+    // With a block cache far below the tables' metadata (so their whole index and
+    // filter go through it), with none at all, and with the defaults.
+    for cache_bytes in [4096u64, 0, 64 << 20] {
+        let fs = load_table_fixture();
+        let old = tables(&fs);
+        assert_eq!(old.len(), 2);
+        for t in &old {
+            assert_eq!(table_version(&fs, t), 1, "{}", t.display());
+        }
+        let mut c = config(RecoveryMode::Absolute);
+        c.cache.block_cache_bytes = cache_bytes;
+        c.cache.pin_l0_index_and_filter = false;
+        let db = Lsm::open_on(c.clone(), Arc::new(fs.clone())).unwrap();
+        let want = table_expected();
+        for (k, v) in want.iter().step_by(7) {
+            assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
+        }
+        for absent in [&b"k00100"[..], b"k00250", b"k03000", b"a", b"zz"] {
+            assert_eq!(db.get(absent).unwrap(), None);
+        }
+        let got: BTreeMap<Vec<u8>, Vec<u8>> = db.iter().map(|r| r.unwrap()).collect();
+        assert_eq!(got, want);
+        let back: Vec<Vec<u8>> = db.iter().rev().map(|r| r.unwrap().0).collect();
+        assert_eq!(back, want.keys().rev().cloned().collect::<Vec<_>>());
+        db.verify().unwrap();
+
+        // Compaction rewrites them in format 2; nothing changes for the reader.
+        db.compact().unwrap();
+        let new = tables(&fs);
+        assert!(!new.is_empty() && new.iter().all(|t| !old.contains(t)));
+        for t in &new {
+            assert_eq!(table_version(&fs, t), 2, "{}", t.display());
+        }
+        let got: BTreeMap<Vec<u8>, Vec<u8>> = db.iter().map(|r| r.unwrap()).collect();
+        assert_eq!(got, want);
+        db.verify().unwrap();
+        db.close().unwrap();
+        let db = Lsm::open_on(c, Arc::new(fs.clone())).unwrap();
+        for (k, v) in want.iter().step_by(5) {
+            assert_eq!(db.get(k).unwrap().as_deref(), Some(&v[..]));
+        }
+        db.close().unwrap();
+    }
+}

@@ -167,7 +167,8 @@ impl TableCache {
     }
 
     /// Opens a table just written (by a flush or a compaction, for `level`): checks
-    /// it whole (footer, index and filter) and keeps it for the reads to come.
+    /// it whole (footer, every index and filter partition) and keeps it for the reads
+    /// to come.
     pub fn open_new(&self, number: u64, level: usize) -> Result<()> {
         self.get(number, level)?.load_meta()
     }
@@ -368,6 +369,13 @@ mod tests {
 
         let unpinned = TableCache::new(fs, Path::new("t"), Some(bc.clone()), None, false);
         unpinned.open_new(3, 0).unwrap();
+        assert_eq!(
+            bc.index_bytes(),
+            index,
+            "a new table is checked, but its partitions are cached only when read"
+        );
+        let t = unpinned.get(3, 0).unwrap();
+        assert!(t.get(b"k", 1, crate::key::hash(b"k")).unwrap().is_some());
         assert!(
             bc.index_bytes() > index,
             "without pinning level 0 is cached too"

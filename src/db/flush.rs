@@ -19,6 +19,7 @@ impl DbInner {
             block_size: self.config.sstable.block_size,
             bloom_bits_per_key: self.config.sstable.bloom_bits_per_key,
             compression: self.config.sstable.compression,
+            metadata_block_size: self.config.sstable.metadata_block_size,
         }
     }
 

@@ -178,6 +178,7 @@ impl DbInner {
                 block_size: config.sstable.block_size,
                 bloom_bits_per_key: config.sstable.bloom_bits_per_key,
                 compression: config.sstable.compression,
+                metadata_block_size: config.sstable.metadata_block_size,
             };
             let meta = build_table(
                 fs.as_ref(),

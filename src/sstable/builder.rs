@@ -1,11 +1,14 @@
-//! Writes a table file: data blocks as entries arrive, then the filter, range-deletion
-//! and index blocks and the footer (see `format`).
+//! Writes a table file (format 2): data blocks as entries arrive, then the filter
+//! partitions, the range-deletion block, the index partitions, the top index and the
+//! footer (see `format`). An index partition is cut once it reaches
+//! `TableOptions::metadata_block_size`; its filter partition covers the same data
+//! blocks, so a lookup reads one filter partition and one index partition.
 
 use super::block_builder::BlockBuilder;
 use super::bloom;
 use super::format::{
     block_crc, BlockHandle, Footer, COMPRESSION_LZ4, COMPRESSION_NONE, COMPRESSION_ZSTD,
-    MAX_COMPRESSED_RAW_LEN,
+    FORMAT_VERSION, MAX_COMPRESSED_RAW_LEN, METADATA_BLOCK_SIZE,
 };
 use crate::coding::put_varint;
 use crate::config::Compression;
@@ -34,6 +37,8 @@ pub struct TableOptions {
     pub bloom_bits_per_key: u32,
     /// Compression of data blocks.
     pub compression: Compression,
+    /// Target size of an index partition (and so of the filter partitions' share).
+    pub metadata_block_size: usize,
 }
 
 impl Default for TableOptions {
@@ -42,8 +47,21 @@ impl Default for TableOptions {
             block_size: 4096,
             bloom_bits_per_key: 10,
             compression: Compression::None,
+            metadata_block_size: METADATA_BLOCK_SIZE,
         }
     }
+}
+
+/// A finished index partition, kept until the data blocks are all written.
+struct PendingPartition {
+    /// The raw index block.
+    index: Vec<u8>,
+    /// The raw filter block (`None` without a filter).
+    filter: Option<Vec<u8>>,
+    /// Its last internal key (the top index's key for it).
+    last_key: Vec<u8>,
+    /// Offset of its first data block.
+    data_start: u64,
 }
 
 /// What a finished table holds, for the manifest.
@@ -94,9 +112,20 @@ pub struct TableBuilder {
     offset: u64,
     md5: md5::Context,
     data: BlockBuilder,
+    /// The index partition being filled.
     index: BlockBuilder,
+    /// Finished partitions, written after the data.
+    partitions: Vec<PendingPartition>,
+    /// Bytes of raw metadata in `partitions`.
+    partition_bytes: usize,
+    /// Offset of the first data block of the partition being filled.
+    partition_start: u64,
+    /// The next entry starts a partition: its user key goes into the new filter
+    /// partition even when the previous partition ended with the same user key.
+    partition_fresh: bool,
     handle_buf: Vec<u8>,
     compressed: Vec<u8>,
+    /// Hashes of the user keys of the partition being filled.
     filter_hashes: Vec<u64>,
     tombstones: Vec<RangeTombstone>,
     entries: u64,
@@ -120,6 +149,10 @@ impl TableBuilder {
             md5: md5::Context::new(),
             data: BlockBuilder::new(),
             index: BlockBuilder::new(),
+            partitions: Vec::new(),
+            partition_bytes: 0,
+            partition_start: 0,
+            partition_fresh: true,
             handle_buf: Vec::with_capacity(BlockHandle::MAX_ENCODED_LEN),
             compressed: Vec::new(),
             filter_hashes: Vec::new(),
@@ -152,9 +185,12 @@ impl TableBuilder {
             )));
         }
         let user_key = key::user_key(ikey);
-        // Versions of one key are adjacent; the filter needs the user key only once.
-        if self.entries == 0 || key::user_key(&self.last_key) != user_key {
+        // Versions of one key are adjacent; a filter partition needs the user key
+        // only once. A key whose versions straddle two partitions goes into both: a
+        // lookup may start in the first and continue into the second.
+        if self.partition_fresh || key::user_key(&self.last_key) != user_key {
             self.filter_hashes.push(key::hash(user_key));
+            self.partition_fresh = false;
         }
         if self.entries == 0 {
             self.first_key.clear();
@@ -182,7 +218,10 @@ impl TableBuilder {
 
     /// Bytes the file would have if finished now (roughly).
     pub fn estimated_size(&self) -> u64 {
-        self.offset + self.data.size_estimate() as u64 + self.index.size_estimate() as u64
+        self.offset
+            + self.data.size_estimate() as u64
+            + self.index.size_estimate() as u64
+            + self.partition_bytes as u64
     }
 
     /// Writes the remaining blocks and the footer, and syncs the file.
@@ -192,11 +231,24 @@ impl TableBuilder {
             self.flush_data_block()?;
         }
 
-        let filter = if self.opts.bloom_bits_per_key > 0 {
-            let f = bloom::build(&self.filter_hashes, self.opts.bloom_bits_per_key);
-            Some(self.write_block(&f, COMPRESSION_NONE)?)
-        } else {
-            None
+        if !self.index.is_empty() {
+            self.cut_partition();
+        }
+        let partitions = std::mem::take(&mut self.partitions);
+
+        let mut filters = Vec::with_capacity(partitions.len());
+        for p in &partitions {
+            filters.push(match &p.filter {
+                Some(f) => Some(self.write_block(f, COMPRESSION_NONE)?),
+                None => None,
+            });
+        }
+        let filter_area = match (filters.first(), filters.last()) {
+            (Some(Some(first)), Some(Some(_))) => Some(BlockHandle {
+                offset: first.offset,
+                size: self.offset - first.offset,
+            }),
+            _ => None,
         };
 
         let mut tombstones = std::mem::take(&mut self.tombstones);
@@ -210,14 +262,24 @@ impl TableBuilder {
         }
         let range_del = self.write_block_raw_builder(&mut rd)?;
 
-        let mut index = std::mem::take(&mut self.index);
-        let index_handle = self.write_block_raw_builder(&mut index)?;
+        let mut top = BlockBuilder::new();
+        let mut value = Vec::new();
+        for (p, filter) in partitions.iter().zip(&filters) {
+            let index = self.write_block(&p.index, COMPRESSION_NONE)?;
+            value.clear();
+            index.encode_to(&mut value);
+            filter.unwrap_or_default().encode_to(&mut value);
+            put_varint(&mut value, p.data_start);
+            top.add(&p.last_key, &value);
+        }
+        let top_handle = self.write_block_raw_builder(&mut top)?;
 
         let footer = Footer {
-            index: index_handle,
-            filter,
+            index: top_handle,
+            filter: filter_area,
             range_del,
             entries: self.entries,
+            version: FORMAT_VERSION,
         }
         .encode();
         self.emit(&footer);
@@ -311,9 +373,32 @@ impl TableBuilder {
         self.handle_buf.clear();
         handle.encode_to(&mut self.handle_buf);
         self.index.add(data.last_key(), &self.handle_buf);
+        if self.index.size_estimate() >= self.opts.metadata_block_size {
+            self.cut_partition();
+        }
         data.reset();
         self.data = data;
         Ok(())
+    }
+
+    /// Closes the index partition being filled, with the filter of its user keys;
+    /// the next data block starts a new one.
+    fn cut_partition(&mut self) {
+        let filter = (self.opts.bloom_bits_per_key > 0)
+            .then(|| bloom::build(&self.filter_hashes, self.opts.bloom_bits_per_key));
+        self.filter_hashes.clear();
+        let index = self.index.finish().to_vec();
+        let last_key = self.index.last_key().to_vec();
+        self.index.reset();
+        self.partition_bytes += index.len() + filter.as_ref().map_or(0, Vec::len);
+        self.partitions.push(PendingPartition {
+            index,
+            filter,
+            last_key,
+            data_start: self.partition_start,
+        });
+        self.partition_start = self.offset;
+        self.partition_fresh = true;
     }
 
     fn write_block_raw_builder(&mut self, b: &mut BlockBuilder) -> Result<BlockHandle> {

@@ -1,7 +1,9 @@
 //! The on-disk format of a table file, shared by the writer and the reader.
 //!
 //! ```text
-//! table        := data_block* filter_block? range_del_block index_block footer
+//! table (v2)   := data_block* filter_partition* range_del_block index_partition*
+//!                 top_index_block footer
+//! table (v1)   := data_block* filter_block? range_del_block index_block footer
 //!
 //! block        := contents trailer
 //! trailer      := compression:u8 crc:u32le            (BLOCK_TRAILER_SIZE = 5)
@@ -22,11 +24,16 @@
 //!                     value = the value.
 //!   range-del block:  key = internal key (start, seq, RangeDelete),
 //!                     value = end user key; sorted by start, then seq descending.
-//!   index block:      one entry per data block, in order: key = the block's last
-//!                     internal key, value = block_handle of the block.
+//!   index block /     one entry per data block, in order: key = the block's last
+//!   index partition:  internal key, value = block_handle of the block.
+//!   top index (v2):   one entry per partition: key = the partition's last key,
+//!                     value = index_handle filter_handle data_start:varint
+//!                     (filter_handle = 0 0 without a filter; data_start = offset
+//!                     of the partition's first data block).
 //!
-//! raw (filter block):
+//! raw (filter block / filter partition):
 //!   filter     := bits[n >= 8] k:u8                    (bloom filter over user keys)
+//!   A filter partition covers the user keys of its index partition's data blocks.
 //!
 //! block_handle := offset:varint size:varint            (in index entries)
 //!                 size counts `contents` only, without the trailer.
@@ -35,6 +42,8 @@
 //!                 entries:u64le format_version:u32le footer_crc:u32le magic:u64le
 //!   *_handle   := offset:u64le size:u64le                (fixed width in the footer)
 //!                 filter_handle.size = 0 means the table has no filter.
+//!                 v2: index_handle = top index; filter_handle = the filter area
+//!                 (offset, bytes of all filter partitions with their trailers).
 //!   entries    := number of point entries in the data blocks
 //!   footer_crc := CRC32C of the 60 footer bytes before it
 //! ```
@@ -47,8 +56,16 @@ use crate::coding::{put_varint, Reader};
 /// The last eight bytes of every table file.
 pub const TABLE_MAGIC: u64 = 0x4c53_4d54_424c_0001; // "LSMTBL" + 0x0001
 
-/// The version of the table format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the table format this code writes: partitioned index and filter.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first table format (one index block, one filter block), still read.
+pub const FORMAT_VERSION_V1: u32 = 1;
+
+/// Target size of an index partition in a format 2 table, as RocksDB's
+/// `metadata_block_size`: small enough that a cache miss reads little, large enough
+/// that the top index stays a few KiB per 64 MiB table.
+pub const METADATA_BLOCK_SIZE: usize = 4096;
 
 /// Bytes after every block's contents: compression type and CRC32C.
 pub const BLOCK_TRAILER_SIZE: usize = 5;
@@ -123,18 +140,22 @@ impl BlockHandle {
 /// The fixed-size record at the end of a table that locates everything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Footer {
-    /// The index block.
+    /// The index block (format 1), or the top index block (format 2).
     pub index: BlockHandle,
-    /// The filter block; `None` when the table was built without a filter.
+    /// The filter block (format 1), or the area of the filter partitions (format 2:
+    /// `offset` of the first, `size` = bytes of all of them, trailers included);
+    /// `None` when the table was built without a filter.
     pub filter: Option<BlockHandle>,
     /// The range-deletion block (always present, possibly without entries).
     pub range_del: BlockHandle,
     /// Number of point entries in the data blocks.
     pub entries: u64,
+    /// [`FORMAT_VERSION`] or [`FORMAT_VERSION_V1`].
+    pub version: u32,
 }
 
 impl Footer {
-    /// The `FOOTER_SIZE` bytes of this footer, stamped with [`FORMAT_VERSION`].
+    /// The `FOOTER_SIZE` bytes of this footer.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FOOTER_SIZE);
         self.index.put_fixed(&mut out);
@@ -142,7 +163,7 @@ impl Footer {
         self.filter.unwrap_or_default().put_fixed(&mut out);
         self.range_del.put_fixed(&mut out);
         out.extend_from_slice(&self.entries.to_le_bytes());
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         let crc = crc32c::crc32c(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
@@ -173,7 +194,7 @@ impl Footer {
         if crc32c::crc32c(covered) != crc {
             return Err("footer checksum mismatch");
         }
-        if version != FORMAT_VERSION {
+        if !(FORMAT_VERSION_V1..=FORMAT_VERSION).contains(&version) {
             return Err("unsupported table format version");
         }
         Ok(Footer {
@@ -181,6 +202,7 @@ impl Footer {
             filter: (filter.size != 0).then_some(filter),
             range_del,
             entries,
+            version,
         })
     }
 }
@@ -211,12 +233,25 @@ mod tests {
                 size: 4,
             },
             entries: 12345,
+            version: FORMAT_VERSION,
         };
         let b = f.encode();
         assert_eq!(b.len(), FOOTER_SIZE);
         assert_eq!(Footer::decode(&b), Ok(f));
         let none = Footer { filter: None, ..f };
         assert_eq!(Footer::decode(&none.encode()), Ok(none));
+        let v1 = Footer {
+            version: FORMAT_VERSION_V1,
+            ..f
+        };
+        assert_eq!(Footer::decode(&v1.encode()), Ok(v1));
+        for version in [0, FORMAT_VERSION + 1, u32::MAX] {
+            let bad = Footer { version, ..f };
+            assert_eq!(
+                Footer::decode(&bad.encode()),
+                Err("unsupported table format version")
+            );
+        }
     }
 
     #[test]
@@ -226,6 +261,7 @@ mod tests {
             filter: None,
             range_del: BlockHandle { offset: 1, size: 2 },
             entries: 3,
+            version: FORMAT_VERSION,
         };
         let b = f.encode();
         for i in 0..b.len() {

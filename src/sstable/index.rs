@@ -1,13 +1,24 @@
-//! A table's index block, decoded into flat arrays: binary searching it on every
-//! lookup touches no block decoding at all.
+//! A table's index, decoded into flat arrays: binary searching it on every lookup
+//! touches no block decoding at all.
 //!
-//! Decoding checks what the reader relies on: the data block handles tile the data
-//! area from offset 0 to its end, and the index keys strictly increase. The decoded
-//! index is either pinned in its [`super::SSTable`] or held by the block cache (as one
-//! entry charged [`Index::charge`] bytes).
+//! Since table format 2 the index is partitioned (as RocksDB's two-level index): a
+//! small [`TopIndex`], held by the table while it is open, names the index partitions
+//! and their filter partitions; each partition is an [`Index`] of a run of data blocks,
+//! about 4 KiB on disk, read through the block cache on demand. A lookup that misses
+//! the cache so reads one partition, not the whole table's metadata: at 100M keys the
+//! tables' indexes and filters are several times any sensible block cache, and reading
+//! a 1 MiB index to find one 4 KiB block made random reads collapse. A format 1 table
+//! is read as one partition spanning the whole table.
+//!
+//! Decoding checks what the reader relies on: the data block handles of a partition
+//! tile its share of the data area, the partitions tile the data, index and filter
+//! areas, and keys strictly increase. A decoded partition is either pinned in its
+//! [`super::SSTable`] or held by the block cache (one entry charged [`Index::charge`]
+//! bytes).
 
 use super::block::Block;
 use super::format::BlockHandle;
+use crate::coding::Reader;
 use crate::error::{LsmError, Result};
 use crate::iter::InternalIterator;
 use crate::key;
@@ -15,26 +26,87 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The decoded index: key `i` is the last key of data block `i` (or a separator at or
-/// after it), `handles[i]` where that block lives.
+/// Internal keys stored back to back, searched by binary search.
+#[derive(Default)]
+struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.bytes.get(start..end).unwrap_or_default()
+    }
+
+    /// Appends `k`, which must sort after the last key.
+    fn push(&mut self, k: &[u8]) -> std::result::Result<(), &'static str> {
+        if self.len() > 0 && key::compare(self.get(self.len() - 1), k) != Ordering::Less {
+            return Err("index keys out of order");
+        }
+        self.bytes.extend_from_slice(k);
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    /// The first `i` whose key is `>= target` (`len()` when none is).
+    fn find(&self, target: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key::compare(self.get(mid), target) == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    fn shrink(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
+    fn charge(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// One index partition decoded: key `i` is the last key of data block `i`,
+/// `handles[i]` where that block lives.
 pub struct Index {
-    keys: Vec<u8>,
-    key_ends: Vec<usize>,
+    keys: Keys,
     handles: Vec<BlockHandle>,
 }
 
 impl Index {
-    /// Decodes the index block `block` (at `handle` in `path`) of a table whose data
-    /// blocks end at `data_end`.
-    pub fn decode(block: Block, path: &Path, handle: BlockHandle, data_end: u64) -> Result<Index> {
+    /// Decodes the index block `block` (at `handle` in `path`), whose data blocks must
+    /// tile `data` exactly. `last`, when given, must be its last key (what the top
+    /// index recorded for it).
+    pub fn decode(
+        block: Block,
+        path: &Path,
+        handle: BlockHandle,
+        data: std::ops::Range<u64>,
+        last: Option<&[u8]>,
+    ) -> Result<Index> {
         let corrupt = |reason: &str| LsmError::corruption(path, handle.offset, reason);
         let mut it = Arc::new(block).iter();
         let mut index = Index {
-            keys: Vec::new(),
-            key_ends: Vec::new(),
+            keys: Keys::default(),
             handles: Vec::new(),
         };
-        let mut expected_offset = 0;
+        let mut expected_offset = data.start;
         it.seek_to_first();
         while it.valid() {
             let h = BlockHandle::decode(it.value()).map_err(corrupt)?;
@@ -43,24 +115,22 @@ impl Index {
             }
             expected_offset = h
                 .end_with_trailer()
-                .filter(|&e| e <= data_end)
+                .filter(|&e| e <= data.end)
                 .ok_or_else(|| corrupt("data block handle past the data area"))?;
-            if index.len() > 0
-                && key::compare(index.key(index.len() - 1), it.key()) != Ordering::Less
-            {
-                return Err(corrupt("index keys out of order"));
-            }
-            index.keys.extend_from_slice(it.key());
-            index.key_ends.push(index.keys.len());
+            index.keys.push(it.key()).map_err(corrupt)?;
             index.handles.push(h);
             it.next();
         }
         it.status()?;
-        if expected_offset != data_end {
+        if expected_offset != data.end {
             return Err(corrupt("data blocks do not tile the file"));
         }
-        index.keys.shrink_to_fit();
-        index.key_ends.shrink_to_fit();
+        if let Some(last) = last {
+            if index.len() == 0 || index.key(index.len() - 1) != last {
+                return Err(corrupt("index partition disagrees with the top index"));
+            }
+        }
+        index.keys.shrink();
         index.handles.shrink_to_fit();
         Ok(index)
     }
@@ -72,13 +142,7 @@ impl Index {
 
     /// The index key of block `i` (empty when out of range).
     pub fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.key_ends.get(i - 1).copied().unwrap_or(0)
-        };
-        let end = self.key_ends.get(i).copied().unwrap_or(start);
-        self.keys.get(start..end).unwrap_or_default()
+        self.keys.get(i)
     }
 
     /// Where block `i` lives.
@@ -88,23 +152,193 @@ impl Index {
 
     /// The first block whose last key is `>= target` (`len()` when none is).
     pub fn find(&self, target: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if key::compare(self.key(mid), target) == Ordering::Less {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        self.keys.find(target)
     }
 
     /// Bytes of memory the decoded index holds (what the block cache charges for it).
     pub fn charge(&self) -> usize {
         std::mem::size_of::<Index>()
-            + self.keys.capacity()
-            + self.key_ends.capacity() * std::mem::size_of::<usize>()
+            + self.keys.charge()
             + self.handles.capacity() * std::mem::size_of::<BlockHandle>()
+    }
+}
+
+/// Where one partition's metadata and data live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// Its index block.
+    pub index: BlockHandle,
+    /// Its filter block (`None` when the table has no filter).
+    pub filter: Option<BlockHandle>,
+    /// The data area its blocks tile: `data_start..data_end`.
+    pub data_start: u64,
+    /// See `data_start`.
+    pub data_end: u64,
+}
+
+/// Where a format 2 table's areas lie, as the footer and the layout rule give them.
+pub struct Areas {
+    /// End of the data blocks (start of the filter partitions).
+    pub data_end: u64,
+    /// The filter partitions: `data_end..filter_end` (empty when there is no filter).
+    pub filter_end: u64,
+    /// The index partitions: `index_start..index_end`.
+    pub index_start: u64,
+    /// See `index_start` (the offset of the top index block).
+    pub index_end: u64,
+}
+
+/// The partitions of a table, in key order. Key `p` is the last internal key of
+/// partition `p`; a format 1 table has one partition and no keys.
+pub struct TopIndex {
+    keys: Keys,
+    parts: Vec<Partition>,
+}
+
+impl TopIndex {
+    /// A format 1 table: its one index and filter block as the only partition.
+    pub fn whole(index: BlockHandle, filter: Option<BlockHandle>, data_end: u64) -> TopIndex {
+        TopIndex {
+            keys: Keys::default(),
+            parts: vec![Partition {
+                index,
+                filter,
+                data_start: 0,
+                data_end,
+            }],
+        }
+    }
+
+    /// Decodes a format 2 top index block (at `handle` in `path`), checking that its
+    /// partitions tile `areas`: data blocks, filter partitions and index partitions.
+    pub fn decode(
+        block: Block,
+        path: &Path,
+        handle: BlockHandle,
+        areas: &Areas,
+    ) -> Result<TopIndex> {
+        let corrupt = |reason: &str| LsmError::corruption(path, handle.offset, reason);
+        let has_filter = areas.filter_end > areas.data_end;
+        let mut it = Arc::new(block).iter();
+        let mut top = TopIndex {
+            keys: Keys::default(),
+            parts: Vec::new(),
+        };
+        let (mut filter_at, mut index_at) = (areas.data_end, areas.index_start);
+        let tiles = |h: BlockHandle, at: &mut u64, end: u64, what| {
+            if h.offset != *at {
+                return Err(corrupt(what));
+            }
+            *at = h
+                .end_with_trailer()
+                .filter(|&e| e <= end)
+                .ok_or_else(|| corrupt(what))?;
+            Ok(())
+        };
+        it.seek_to_first();
+        while it.valid() {
+            let mut r = Reader::new(it.value());
+            let mut handle = || -> Option<BlockHandle> {
+                Some(BlockHandle {
+                    offset: r.varint()?,
+                    size: r.varint()?,
+                })
+            };
+            let bad = || corrupt("bad top index entry");
+            let index = handle().ok_or_else(bad)?;
+            let filter = handle().ok_or_else(bad)?;
+            let data_start = r.varint().ok_or_else(bad)?;
+            if !r.is_empty() {
+                return Err(bad());
+            }
+            tiles(
+                index,
+                &mut index_at,
+                areas.index_end,
+                "index partitions do not tile the index area",
+            )?;
+            let filter = if has_filter {
+                tiles(
+                    filter,
+                    &mut filter_at,
+                    areas.filter_end,
+                    "filter partitions do not tile the filter area",
+                )?;
+                Some(filter)
+            } else if filter != BlockHandle::default() {
+                return Err(corrupt("filter partition in a table without a filter"));
+            } else {
+                None
+            };
+            if let Some(prev) = top.parts.last_mut() {
+                prev.data_end = data_start;
+            }
+            top.keys.push(it.key()).map_err(corrupt)?;
+            top.parts.push(Partition {
+                index,
+                filter,
+                data_start,
+                data_end: areas.data_end,
+            });
+            it.next();
+        }
+        it.status()?;
+        // Each partition holds at least one data block: the starts strictly rise.
+        top.check_rising_starts().map_err(corrupt)?;
+        if index_at != areas.index_end || (has_filter && filter_at != areas.filter_end) {
+            return Err(corrupt("partitions do not fill the metadata areas"));
+        }
+        if top.parts.is_empty() && areas.data_end != 0 {
+            return Err(corrupt("data blocks without an index"));
+        }
+        top.keys.shrink();
+        top.parts.shrink_to_fit();
+        Ok(top)
+    }
+
+    fn check_rising_starts(&self) -> std::result::Result<(), &'static str> {
+        let mut prev: Option<u64> = None;
+        for p in &self.parts {
+            match prev {
+                None if p.data_start != 0 => return Err("first partition does not start the data"),
+                Some(s) if p.data_start <= s => return Err("partitions do not tile the data area"),
+                _ => {}
+            }
+            if p.data_start >= p.data_end {
+                return Err("partitions do not tile the data area");
+            }
+            prev = Some(p.data_start);
+        }
+        Ok(())
+    }
+
+    /// Partitions.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Partition `p`.
+    pub fn part(&self, p: usize) -> Option<Partition> {
+        self.parts.get(p).copied()
+    }
+
+    /// Every partition, in key order.
+    pub fn parts(&self) -> &[Partition] {
+        &self.parts
+    }
+
+    /// The last key of partition `p`, when the format records it (format 2).
+    pub fn last_key(&self, p: usize) -> Option<&[u8]> {
+        (self.keys.len() == self.parts.len()).then(|| self.keys.get(p))
+    }
+
+    /// The first partition that may hold an entry `>= target` (`len()` when none
+    /// can). A format 1 table's one partition always may.
+    pub fn find(&self, target: &[u8]) -> usize {
+        if self.keys.len() == self.parts.len() {
+            self.keys.find(target)
+        } else {
+            0
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! A two-level cursor over a table: a position in the index and a cursor inside the
-//! data block it names.
+//! A cursor over a table: a partition, a position in its index and a cursor inside
+//! the data block it names.
 
 use super::block::BlockIter;
 use super::index::Index;
@@ -9,12 +9,15 @@ use crate::iter::InternalIterator;
 use std::sync::Arc;
 
 /// A cursor over a table's point entries in internal-key order. It owns its table, so
-/// it can outlive the version that handed the table out, and keeps the table's index
-/// from its first positioning on (one block-cache lookup per cursor, not per block).
+/// it can outlive the version that handed the table out, and keeps the index
+/// partition it is in (one block-cache lookup per partition entered, not per block).
 pub struct TableIterator {
     table: Arc<SSTable>,
+    /// The partition `index` is, and `index` itself once loaded.
+    part: usize,
     index: Option<Arc<Index>>,
-    /// Index of the block in `block`; meaningless when `block` is `None`.
+    /// Index of the block in `block` within `index`; meaningless when `block` is
+    /// `None`.
     block_index: usize,
     block: Option<BlockIter>,
     err: Option<LsmError>,
@@ -33,6 +36,7 @@ impl TableIterator {
     fn new(table: Arc<SSTable>) -> TableIterator {
         TableIterator {
             table,
+            part: 0,
             index: None,
             block_index: 0,
             block: None,
@@ -40,14 +44,19 @@ impl TableIterator {
         }
     }
 
-    /// The table's index, loaded on first use; `None` (and the cursor failed) when it
-    /// cannot be read.
-    fn index(&mut self) -> Option<Arc<Index>> {
+    /// Index partition `p`, kept until the cursor moves to another; `None` (and the
+    /// cursor failed) when it cannot be read.
+    fn index(&mut self, p: usize) -> Option<Arc<Index>> {
         if self.err.is_some() {
             return None;
         }
-        if self.index.is_none() {
-            match self.table.index() {
+        if self.part != p || self.index.is_none() {
+            // `block_index` counts within a partition: a block of another one must
+            // not pass for the current block.
+            self.block = None;
+            self.index = None;
+            self.part = p;
+            match self.table.index(p) {
                 Ok(i) => self.index = Some(i.into_arc()),
                 Err(e) => self.fail(e),
             }
@@ -55,21 +64,51 @@ impl TableIterator {
         self.index.clone()
     }
 
-    /// Positions `block` on data block `i` (re-using it when already loaded); false
-    /// when `i` is past the end or the block could not be read.
-    fn load(&mut self, i: usize) -> bool {
-        let Some(index) = self.index() else {
-            self.block = None;
-            return false;
-        };
-        if i >= index.len() {
-            self.block = None;
-            return false;
+    /// Positions `block` on the first data block at or after block `i` of partition
+    /// `p` (re-using it when already loaded); false when there is none or a block
+    /// could not be read.
+    fn load(&mut self, mut p: usize, mut i: usize) -> bool {
+        while p < self.table.top().len() {
+            let Some(index) = self.index(p) else {
+                self.block = None;
+                return false;
+            };
+            if i < index.len() {
+                return self.load_block(&index, i);
+            }
+            p += 1;
+            i = 0;
         }
+        self.block = None;
+        false
+    }
+
+    /// Positions `block` on the last data block before block `i` of partition `p`
+    /// (`i = usize::MAX`: the last of `p`); false when there is none.
+    fn load_before(&mut self, mut p: usize, mut i: usize) -> bool {
+        loop {
+            let Some(index) = self.index(p) else {
+                self.block = None;
+                return false;
+            };
+            let n = index.len().min(i);
+            if n > 0 {
+                return self.load_block(&index, n - 1);
+            }
+            if p == 0 {
+                self.block = None;
+                return false;
+            }
+            p -= 1;
+            i = usize::MAX;
+        }
+    }
+
+    fn load_block(&mut self, index: &Index, i: usize) -> bool {
         if self.block.is_some() && self.block_index == i {
             return true;
         }
-        match self.table.read_data_block(&index, i) {
+        match self.table.read_data_block(index, i) {
             Ok(b) => {
                 self.block = Some(b.iter());
                 self.block_index = i;
@@ -102,8 +141,7 @@ impl TableIterator {
             if self.take_block_error() {
                 return;
             }
-            let next = self.block_index + 1;
-            if !self.load(next) {
+            if !self.load(self.part, self.block_index + 1) {
                 return;
             }
             if let Some(b) = self.block.as_mut() {
@@ -118,12 +156,7 @@ impl TableIterator {
             if self.take_block_error() {
                 return;
             }
-            if self.block_index == 0 {
-                self.block = None;
-                return;
-            }
-            let prev = self.block_index - 1;
-            if !self.load(prev) {
+            if !self.load_before(self.part, self.block_index) {
                 return;
             }
             if let Some(b) = self.block.as_mut() {
@@ -139,7 +172,7 @@ impl InternalIterator for TableIterator {
     }
 
     fn seek_to_first(&mut self) {
-        if self.load(0) {
+        if self.load(0, 0) {
             if let Some(b) = self.block.as_mut() {
                 b.seek_to_first();
             }
@@ -148,8 +181,8 @@ impl InternalIterator for TableIterator {
     }
 
     fn seek_to_last(&mut self) {
-        let n = self.index().map_or(0, |i| i.len());
-        if n > 0 && self.load(n - 1) {
+        let n = self.table.top().len();
+        if n > 0 && self.load_before(n - 1, usize::MAX) {
             if let Some(b) = self.block.as_mut() {
                 b.seek_to_last();
             }
@@ -160,11 +193,17 @@ impl InternalIterator for TableIterator {
     }
 
     fn seek(&mut self, target: &[u8]) {
-        let Some(index) = self.index() else {
+        let p = self.table.top().find(target);
+        if p >= self.table.top().len() {
+            self.block = None;
+            return;
+        }
+        let Some(index) = self.index(p) else {
             self.block = None;
             return;
         };
-        if self.load(index.find(target)) {
+        let i = index.find(target);
+        if self.load(p, i) {
             if let Some(b) = self.block.as_mut() {
                 b.seek(target);
             }

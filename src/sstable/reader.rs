@@ -2,8 +2,8 @@
 
 use super::block::{read_block, read_contents, Block};
 use super::bloom::BloomFilter;
-use super::format::{BlockHandle, Footer, FOOTER_SIZE};
-use super::index::Index;
+use super::format::{BlockHandle, Footer, FOOTER_SIZE, FORMAT_VERSION_V1};
+use super::index::{Areas, Index, Partition, TopIndex};
 use crate::cache::BlockCache;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
@@ -28,13 +28,14 @@ pub struct TableVerify {
     pub bytes: u64,
 }
 
-/// Where a table keeps its decoded index and filter.
+/// Where a table keeps its decoded index and filter partitions.
 enum Meta {
     /// In the table itself, for as long as it is open: without a block cache, and for
-    /// the tables the opener asked to pin (level 0, which every get probes).
+    /// the tables the opener asked to pin (level 0, which every get probes). One
+    /// entry per partition.
     Pinned {
-        index: Arc<Index>,
-        filter: Option<Arc<BloomFilter>>,
+        index: Vec<Arc<Index>>,
+        filter: Vec<Option<Arc<BloomFilter>>>,
     },
     /// In the block cache, charged to its budget, looked up on each use (and read
     /// again after an eviction).
@@ -76,8 +77,8 @@ pub struct SSTable {
     file_number: u64,
     file_size: u64,
     footer: Footer,
-    /// Where the data blocks end (the index decoder checks that they tile up to it).
-    data_end: u64,
+    /// The partitions, always held while the table is open (a few KiB).
+    top: TopIndex,
     meta: Meta,
     tombstones: Vec<RangeTombstone>,
     /// Data blocks, when there is a block cache.
@@ -130,31 +131,65 @@ impl SSTable {
             .map_err(|e| LsmError::io_at("read footer of", &path, e))?;
         let footer = Footer::decode(&buf).map_err(|r| corrupt(footer_at, r))?;
 
-        // The writer lays blocks out back to back: data, filter, range deletions,
-        // index, footer. Demanding exactly that layout means every byte of the file is
-        // under some checksum, so no damage can go unnoticed.
-        let mut meta = Vec::with_capacity(3);
-        meta.extend(footer.filter);
-        meta.push(footer.range_del);
-        meta.push(footer.index);
-        let mut end = footer_at;
-        for h in meta.iter().rev() {
-            if h.end_with_trailer() != Some(end) {
-                return Err(corrupt(footer_at, "bad metadata block handle in footer"));
+        // The writer lays blocks out back to back (see `format`). Demanding exactly
+        // that layout means every byte of the file is under some checksum, so no
+        // damage can go unnoticed.
+        let top = if footer.version == FORMAT_VERSION_V1 {
+            let mut meta = Vec::with_capacity(3);
+            meta.extend(footer.filter);
+            meta.push(footer.range_del);
+            meta.push(footer.index);
+            let mut end = footer_at;
+            for h in meta.iter().rev() {
+                if h.end_with_trailer() != Some(end) {
+                    return Err(corrupt(footer_at, "bad metadata block handle in footer"));
+                }
+                end = h.offset;
             }
-            end = h.offset;
-        }
-        let data_end = end;
+            TopIndex::whole(footer.index, footer.filter, end)
+        } else {
+            let bad = || corrupt(footer_at, "bad metadata block handle in footer");
+            if footer.index.end_with_trailer() != Some(footer_at) {
+                return Err(bad());
+            }
+            let index_start = footer
+                .range_del
+                .end_with_trailer()
+                .filter(|&e| e <= footer.index.offset)
+                .ok_or_else(bad)?;
+            let data_end = match footer.filter {
+                Some(area) => {
+                    if area.offset.checked_add(area.size) != Some(footer.range_del.offset) {
+                        return Err(bad());
+                    }
+                    area.offset
+                }
+                None => footer.range_del.offset,
+            };
+            let areas = Areas {
+                data_end,
+                filter_end: footer.range_del.offset,
+                index_start,
+                index_end: footer.index.offset,
+            };
+            let block = read_block(&*file, &path, footer.index)?;
+            TopIndex::decode(block, &path, footer.index, &areas)?
+        };
         let tombstones = Self::load_tombstones(&*file, &path, footer.range_del)?;
         let meta = match (&cache, pin) {
             (Some(c), false) => Meta::InCache(c.clone()),
-            _ => Meta::Pinned {
-                index: Arc::new(load_index(&*file, &path, footer.index, data_end)?),
-                filter: match footer.filter {
-                    Some(h) => Some(Arc::new(load_filter(&*file, &path, h)?)),
-                    None => None,
-                },
-            },
+            _ => {
+                let mut index = Vec::with_capacity(top.len());
+                let mut filter = Vec::with_capacity(top.len());
+                for (p, part) in top.parts().iter().enumerate() {
+                    index.push(Arc::new(load_index(&*file, &path, &top, p, part)?));
+                    filter.push(match part.filter {
+                        Some(h) => Some(Arc::new(load_filter(&*file, &path, h)?)),
+                        None => None,
+                    });
+                }
+                Meta::Pinned { index, filter }
+            }
         };
         let table = SSTable {
             file,
@@ -162,7 +197,7 @@ impl SSTable {
             file_number,
             file_size,
             footer,
-            data_end,
+            top,
             meta,
             tombstones,
             cache,
@@ -170,34 +205,53 @@ impl SSTable {
         Ok(Arc::new(table))
     }
 
-    /// Decodes (so checks) the index and filter now, when they live in the block
-    /// cache and are not there yet. A pinned table did so at open. Opening alone
-    /// does not: a table opened only for its range deletions would otherwise push
-    /// its index and filter through the cache for nothing.
+    /// Decodes (so checks) every index and filter partition now, when they live in
+    /// the block cache, without putting them there: a table just written is checked
+    /// whole, but the reads to come decide what the cache holds. A pinned table did
+    /// so at open.
     pub(crate) fn load_meta(&self) -> Result<()> {
-        self.index()?;
-        self.filter()?;
+        if let Meta::InCache(_) = self.meta {
+            for (p, part) in self.top.parts().iter().enumerate() {
+                load_index(&*self.file, &self.path, &self.top, p, part)?;
+                if let Some(h) = part.filter {
+                    load_filter(&*self.file, &self.path, h)?;
+                }
+            }
+        }
         Ok(())
     }
 
-    /// The decoded index: pinned, or from the block cache (read on a miss).
+    /// The partitions of the table.
     #[inline]
-    pub(crate) fn index(&self) -> Result<Held<'_, Index>> {
+    pub(crate) fn top(&self) -> &TopIndex {
+        &self.top
+    }
+
+    /// Index partition `p`: pinned, or from the block cache (read on a miss).
+    #[inline]
+    pub(crate) fn index(&self, p: usize) -> Result<Held<'_, Index>> {
+        let part = self.partition(p)?;
         match &self.meta {
-            Meta::Pinned { index, .. } => Ok(Held::Pinned(index)),
+            Meta::Pinned { index, .. } => index
+                .get(p)
+                .map(Held::Pinned)
+                .ok_or_else(|| self.out_of_range()),
             Meta::InCache(cache) => cache
-                .index(self.file_number, self.footer.index.offset, || {
-                    load_index(&*self.file, &self.path, self.footer.index, self.data_end)
+                .index(self.file_number, part.index.offset, || {
+                    load_index(&*self.file, &self.path, &self.top, p, &part)
                 })
                 .map(Held::Cached),
         }
     }
 
-    /// The decoded bloom filter (`None` when the table has none).
+    /// Filter partition `p` (`None` when the table has no filter).
     #[inline]
-    fn filter(&self) -> Result<Option<Held<'_, BloomFilter>>> {
-        match (&self.meta, self.footer.filter) {
-            (Meta::Pinned { filter, .. }, _) => Ok(filter.as_ref().map(Held::Pinned)),
+    fn filter(&self, p: usize) -> Result<Option<Held<'_, BloomFilter>>> {
+        let part = self.partition(p)?;
+        match (&self.meta, part.filter) {
+            (Meta::Pinned { filter, .. }, _) => {
+                Ok(filter.get(p).and_then(|f| f.as_ref()).map(Held::Pinned))
+            }
             (Meta::InCache(_), None) => Ok(None),
             (Meta::InCache(cache), Some(h)) => cache
                 .filter(self.file_number, h.offset, || {
@@ -205,6 +259,14 @@ impl SSTable {
                 })
                 .map(|f| Some(Held::Cached(f))),
         }
+    }
+
+    fn partition(&self, p: usize) -> Result<Partition> {
+        self.top.part(p).ok_or_else(|| self.out_of_range())
+    }
+
+    fn out_of_range(&self) -> LsmError {
+        LsmError::corruption(self.path.as_ref(), 0, "index partition out of range")
     }
 
     fn load_tombstones(
@@ -243,32 +305,41 @@ impl SSTable {
         snapshot: SeqNo,
         hash: u64,
     ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
-        if let Some(f) = self.filter()? {
+        let target = key::lookup_key(user_key, snapshot);
+        let mut p = self.top.find(&target);
+        if p >= self.top.len() {
+            return Ok(None);
+        }
+        // The filter of the first partition that may hold the key decides: a key whose
+        // versions go on into the next partition is in this one's filter too.
+        if let Some(f) = self.filter(p)? {
             if !f.may_contain(hash) {
                 return Ok(None);
             }
         }
-        let index = self.index()?;
-        let target = key::lookup_key(user_key, snapshot);
         // The first block whose last key is >= target holds the first entry >= target,
         // even when the key's versions straddle a block boundary. Moving on to the next
-        // block only matters if a block disagrees with its index key.
-        let mut i = index.find(&target);
-        while i < index.len() {
-            let mut it = self.read_data_block(&index, i)?.iter();
-            it.seek(&target);
-            if it.valid() {
-                let k = it.key();
-                if key::user_key(k) != user_key {
-                    return Ok(None);
+        // block (or partition) only matters if a block disagrees with its index key.
+        while p < self.top.len() {
+            let index = self.index(p)?;
+            let mut i = index.find(&target);
+            while i < index.len() {
+                let mut it = self.read_data_block(&index, i)?.iter();
+                it.seek(&target);
+                if it.valid() {
+                    let k = it.key();
+                    if key::user_key(k) != user_key {
+                        return Ok(None);
+                    }
+                    let kind = key::kind(k).ok_or_else(|| {
+                        LsmError::corruption(self.path.as_ref(), it.block().offset(), "bad kind")
+                    })?;
+                    return Ok(Some((key::seq(k), kind, it.value().to_vec())));
                 }
-                let kind = key::kind(k).ok_or_else(|| {
-                    LsmError::corruption(self.path.as_ref(), it.block().offset(), "bad kind")
-                })?;
-                return Ok(Some((key::seq(k), kind, it.value().to_vec())));
+                it.status()?;
+                i += 1;
             }
-            it.status()?;
-            i += 1;
+            p += 1;
         }
         Ok(None)
     }
@@ -299,6 +370,16 @@ impl SSTable {
         self.footer.entries
     }
 
+    /// The table format version of the file (1 or 2).
+    pub fn format_version(&self) -> u32 {
+        self.footer.version
+    }
+
+    /// Index partitions (1 for a format 1 table with entries).
+    pub fn partitions(&self) -> usize {
+        self.top.len()
+    }
+
     /// Reads the whole file: hashes every byte, checks every block's checksum, decodes
     /// every entry and checks that keys strictly increase and agree with the index.
     pub fn verify(&self) -> Result<TableVerify> {
@@ -315,41 +396,21 @@ impl SSTable {
             at += n as u64;
         }
 
-        for h in self
-            .footer
-            .filter
-            .iter()
-            .chain([&self.footer.range_del, &self.footer.index])
-        {
-            read_contents(&*self.file, &self.path, *h)?;
+        read_contents(&*self.file, &self.path, self.footer.range_del)?;
+        if self.footer.version != FORMAT_VERSION_V1 {
+            read_contents(&*self.file, &self.path, self.footer.index)?;
+        }
+        for part in self.top.parts() {
+            for h in part.filter.iter().chain([&part.index]) {
+                read_contents(&*self.file, &self.path, *h)?;
+            }
         }
 
-        let index = self.index()?;
         let mut entries = 0u64;
         let mut prev: Vec<u8> = Vec::new();
-        for i in 0..index.len() {
-            let block = self.read_data_block(&index, i)?;
-            let offset = block.offset();
-            let corrupt = |reason: &str| LsmError::corruption(self.path.as_ref(), offset, reason);
-            let mut it = block.iter();
-            it.seek_to_first();
-            if !it.valid() {
-                it.status()?;
-                return Err(corrupt("empty data block"));
-            }
-            while it.valid() {
-                if entries > 0 && key::compare(&prev, it.key()) != Ordering::Less {
-                    return Err(corrupt("keys out of order"));
-                }
-                if key::compare(it.key(), index.key(i)) == Ordering::Greater {
-                    return Err(corrupt("key beyond its block's index key"));
-                }
-                prev.clear();
-                prev.extend_from_slice(it.key());
-                entries += 1;
-                it.next();
-            }
-            it.status()?;
+        for p in 0..self.top.len() {
+            let index = self.index(p)?;
+            self.verify_partition(&index, &mut entries, &mut prev)?;
         }
         if entries != self.footer.entries {
             return Err(LsmError::corruption(
@@ -368,6 +429,36 @@ impl SSTable {
         })
     }
 
+    /// Checks every entry of the data blocks of `index` against its index keys and
+    /// the entries before it (`prev` is the last one, `entries` how many came).
+    fn verify_partition(&self, index: &Index, entries: &mut u64, prev: &mut Vec<u8>) -> Result<()> {
+        for i in 0..index.len() {
+            let block = self.read_data_block(index, i)?;
+            let offset = block.offset();
+            let corrupt = |reason: &str| LsmError::corruption(self.path.as_ref(), offset, reason);
+            let mut it = block.iter();
+            it.seek_to_first();
+            if !it.valid() {
+                it.status()?;
+                return Err(corrupt("empty data block"));
+            }
+            while it.valid() {
+                if *entries > 0 && key::compare(prev, it.key()) != Ordering::Less {
+                    return Err(corrupt("keys out of order"));
+                }
+                if key::compare(it.key(), index.key(i)) == Ordering::Greater {
+                    return Err(corrupt("key beyond its block's index key"));
+                }
+                prev.clear();
+                prev.extend_from_slice(it.key());
+                *entries += 1;
+                it.next();
+            }
+            it.status()?;
+        }
+        Ok(())
+    }
+
     /// Data block `i` of `index` (this table's index), through the block cache.
     pub(super) fn read_data_block(&self, index: &Index, i: usize) -> Result<Arc<Block>> {
         let h = index.handle(i).ok_or_else(|| {
@@ -382,14 +473,21 @@ impl SSTable {
     }
 }
 
-/// Reads and decodes the index block at `handle`.
+/// Reads and decodes index partition `p` (`part`) of `top`.
 fn load_index(
     file: &dyn RandomAccessFile,
     path: &Arc<Path>,
-    handle: BlockHandle,
-    data_end: u64,
+    top: &TopIndex,
+    p: usize,
+    part: &Partition,
 ) -> Result<Index> {
-    Index::decode(read_block(file, path, handle)?, path, handle, data_end)
+    Index::decode(
+        read_block(file, path, part.index)?,
+        path,
+        part.index,
+        part.data_start..part.data_end,
+        top.last_key(p),
+    )
 }
 
 /// Reads and decodes the filter block at `handle`.

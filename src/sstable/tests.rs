@@ -191,6 +191,15 @@ fn opts(block_size: usize, compression: Compression, bloom: u32) -> TableOptions
         block_size,
         bloom_bits_per_key: bloom,
         compression,
+        ..TableOptions::default()
+    }
+}
+
+/// `opts` with index partitions cut at `meta` bytes.
+fn opts_partitioned(block_size: usize, bloom: u32, meta: usize) -> TableOptions {
+    TableOptions {
+        metadata_block_size: meta,
+        ..opts(block_size, Compression::None, bloom)
     }
 }
 
@@ -204,6 +213,10 @@ fn random_round_trip_against_model() {
         opts(64, Compression::Lz4, 10),
         opts(1024, Compression::Zstd, 10),
         opts(64, Compression::Zstd, 0),
+        opts_partitioned(64, 10, 1),
+        opts_partitioned(64, 0, 1),
+        opts_partitioned(128, 10, 200),
+        opts_partitioned(64, 3, 64),
     ];
     for (i, o) in configs.into_iter().enumerate() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 + i as u64);
@@ -219,17 +232,61 @@ fn random_round_trip_against_model() {
         assert_eq!(info.smallest, entries[0].0);
         assert_eq!(info.largest, entries[entries.len() - 1].0);
         let t = SSTable::open(&fs, &path, 7).unwrap();
+        if o.metadata_block_size <= 200 {
+            assert!(t.top().len() >= 10, "{} partitions", t.top().len());
+        }
         assert_eq!(t.file_number(), 7);
         assert_eq!(t.path(), path.as_path());
         assert_eq!(t.entries(), entries.len() as u64);
         assert_eq!(t.file_size(), info.file_size);
         check_gets(&t, &entries, &mut rng);
         check_iter(&t, &entries, &mut rng);
+        // The same through a block cache far smaller than the metadata: partitions are
+        // read, evicted and read again.
+        let cache = Arc::new(crate::cache::BlockCache::new(2048));
+        let c = SSTable::open_cached(&fs, &path, 7, Some(cache.clone()), false).unwrap();
+        c.load_meta().unwrap();
+        assert_eq!(cache.used_bytes(), 0, "load_meta checks without caching");
+        check_gets(&c, &entries, &mut rng);
+        check_iter(&c, &entries, &mut rng);
+        assert!(cache.used_bytes() <= 2048 + 4096, "{}", cache.used_bytes());
         let v = t.verify().unwrap();
         assert_eq!(v.md5, info.md5);
         assert_eq!(v.entries, info.entries);
         assert_eq!(v.bytes, info.file_size);
     }
+}
+
+#[test]
+fn versions_of_one_key_straddling_many_partitions() {
+    // 400 versions of one key, then of a second: with tiny blocks and partitions the
+    // versions of each span dozens of partitions, so a lookup at an old snapshot must
+    // go on from the partition the top index names into the following ones, and the
+    // filter of the first must know the key.
+    let mut entries: Entries = Vec::new();
+    for (uk, base) in [(b"hot".as_slice(), 1u64), (b"hotter".as_slice(), 1000)] {
+        for s in 0..400u64 {
+            entries.push((
+                key::encode(uk, base + s, ValueKind::Put),
+                format!("{s}").into_bytes(),
+            ));
+        }
+    }
+    entries.sort_by(|a, b| key::compare(&a.0, &b.0));
+    let fs = MemFs::new();
+    let path = PathBuf::from("/db/000003.sst");
+    build(&fs, &path, &entries, &[], opts_partitioned(64, 10, 64));
+    let t = SSTable::open(&fs, &path, 3).unwrap();
+    assert!(t.top().len() >= 20, "{} partitions", t.top().len());
+    for uk in [b"hot".as_slice(), b"hotter"] {
+        for snap in (0..1500).step_by(7).chain([key::MAX_SEQ]) {
+            let got = t.get(uk, snap, key::hash(uk)).unwrap();
+            assert_eq!(got, model_get(&entries, uk, snap), "{uk:?} at {snap}");
+        }
+    }
+    let mut rng = Rng(7);
+    check_iter(&t, &entries, &mut rng);
+    t.verify().unwrap();
 }
 
 #[test]
@@ -482,8 +539,10 @@ fn small_table() -> (MemFs, PathBuf, Entries, Vec<u8>) {
         end: b"k020".to_vec(),
         seq: 50,
     }];
-    build(&fs, &path, &entries, &ts, opts(96, Compression::None, 10));
+    // Several partitions, so damage to the top index and to partitions is covered.
+    build(&fs, &path, &entries, &ts, opts_partitioned(96, 10, 40));
     let bytes = fs.read_all(&path).unwrap();
+    assert!(SSTable::open(&fs, &path, 9).unwrap().top().len() >= 5);
     (fs, path, entries, bytes)
 }
 
