@@ -95,6 +95,11 @@ typedef enum {
      * failure.
      */
     LSM_INTERNAL = 9,
+    /**
+     * `lsm_transaction_commit`: something the transaction read was written by another
+     * commit after it began; nothing was applied.
+     */
+    LSM_CONFLICT = 10,
 } lsm_status;
 
 /**
@@ -125,6 +130,16 @@ typedef struct lsm_options lsm_options;
  * `lsm_snapshot_free`.
  */
 typedef struct lsm_snapshot lsm_snapshot;
+
+/**
+ * An optimistic transaction: reads see the database as it was at
+ * `lsm_transaction_begin`, plus the transaction's own writes; writes are buffered
+ * until `lsm_transaction_commit`. Meant for one thread at a time (calls from two
+ * threads are serialised, never unsafe). It holds the engine, not the `lsm_db`: after
+ * `lsm_close` its calls return `LSM_CLOSED`, and it must still be freed with
+ * `lsm_transaction_free`.
+ */
+typedef struct lsm_transaction lsm_transaction;
 
 /**
  * Writes applied together or not at all by `lsm_write`. Used by one thread at a
@@ -421,6 +436,50 @@ lsm_status lsm_iter_status(const lsm_iterator *it);
  * that another thread is using is the caller's bug.
  */
 void lsm_iter_free(lsm_iterator *it);
+
+/**
+ * Begins a transaction on `db` and stores it in `*out` (NULL on failure).
+ */
+lsm_status lsm_transaction_begin(lsm_db *db, lsm_transaction **out);
+
+/**
+ * As `lsm_get`, in the transaction: its own write of `k` if it made one, otherwise
+ * the value at its start. The key joins the transaction's read set.
+ */
+lsm_status lsm_transaction_get(lsm_transaction *t,
+                               const uint8_t *k,
+                               size_t kl,
+                               uint8_t **val,
+                               size_t *vlen);
+
+/**
+ * Buffers a put of `k` = `v` in the transaction.
+ */
+lsm_status lsm_transaction_put(lsm_transaction *t,
+                               const uint8_t *k,
+                               size_t kl,
+                               const uint8_t *v,
+                               size_t vl);
+
+/**
+ * Buffers a delete of `k` in the transaction.
+ */
+lsm_status lsm_transaction_delete(lsm_transaction *t, const uint8_t *k, size_t kl);
+
+/**
+ * Commits the transaction: every buffered write as one atomic batch, or, when
+ * something it read was written by another commit after it began, nothing, with
+ * `LSM_CONFLICT` (begin a new transaction and run it again). Either way the
+ * transaction is over: later calls on it are `LSM_INVALID_ARGUMENT`; free it with
+ * `lsm_transaction_free`.
+ */
+lsm_status lsm_transaction_commit(lsm_transaction *t);
+
+/**
+ * Frees a transaction; uncommitted writes are discarded. NULL is a no-op. Calls on
+ * `t` running in other threads are waited for; freeing it twice is the caller's bug.
+ */
+void lsm_transaction_free(lsm_transaction *t);
 
 #ifdef __cplusplus
 }  // extern "C"

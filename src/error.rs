@@ -51,6 +51,11 @@ pub enum LsmError {
     /// The database (or the handle the iterator or snapshot came from) was closed.
     #[error("database is closed")]
     Closed,
+    /// A transaction's commit found that something it read (a key, or a range it
+    /// iterated) was written by another commit after the transaction began. Nothing
+    /// of the transaction was applied; run it again (`Lsm::transact` does).
+    #[error("transaction conflict: something it read was written after it began")]
+    Conflict,
 }
 
 /// `Result` with [`LsmError`].
@@ -122,6 +127,7 @@ impl LsmError {
             LsmError::InvalidArgument(s) => LsmError::InvalidArgument(s.clone()),
             LsmError::Locked(p) => LsmError::Locked(p.clone()),
             LsmError::Closed => LsmError::Closed,
+            LsmError::Conflict => LsmError::Conflict,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::raw_iterator::RawIterator;
 use crate::report::VerifyReport;
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
+use crate::transaction::Transaction;
 use std::ops::RangeBounds;
 use std::path::Path;
 use std::sync::Arc;
@@ -126,6 +127,46 @@ impl Lsm {
     /// Applies `batch` atomically with per-write options.
     pub fn write_opt(&self, batch: WriteBatch, opts: WriteOptions) -> Result<()> {
         self.inner().write(batch, opts.sync)
+    }
+
+    /// Begins an optimistic, serializable transaction reading at the database as it
+    /// is now (see [`Transaction`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lsm::Lsm::open(dir.path().join("db")).unwrap();
+    /// db.put(b"alice", b"10").unwrap();
+    /// let mut tx = db.transaction();
+    /// let n: u64 = String::from_utf8(tx.get(b"alice").unwrap().unwrap()).unwrap().parse().unwrap();
+    /// tx.put(b"alice", (n - 3).to_string().as_bytes());
+    /// tx.put(b"bob", b"3");
+    /// tx.commit().unwrap(); // or Err(LsmError::Conflict) if "alice" changed meanwhile
+    /// assert_eq!(db.get(b"bob").unwrap().as_deref(), Some(&b"3"[..]));
+    /// ```
+    pub fn transaction(&self) -> Transaction {
+        Transaction::new(self.inner().clone())
+    }
+
+    /// Runs `f` in a new transaction and commits it, again (up to
+    /// [`crate::transaction::TRANSACT_ATTEMPTS`] times in all) while the commit fails
+    /// with [`LsmError::Conflict`]. `f` must be safe to run more than once: only the
+    /// run whose commit succeeds has any effect on the database. Any other error from
+    /// `f` or the commit is returned at once.
+    pub fn transact<T>(&self, mut f: impl FnMut(&mut Transaction) -> Result<T>) -> Result<T> {
+        for _ in 0..crate::transaction::TRANSACT_ATTEMPTS {
+            let mut tx = self.transaction();
+            let out = match f(&mut tx) {
+                Ok(out) => out,
+                Err(LsmError::Conflict) => continue,
+                Err(e) => return Err(e),
+            };
+            match tx.commit() {
+                Ok(()) => return Ok(out),
+                Err(LsmError::Conflict) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(LsmError::Conflict)
     }
 
     /// A consistent read-only view of the database as it is now.

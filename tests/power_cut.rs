@@ -112,6 +112,7 @@ fn gen_big_op(seed: u64, index: u64, nkeys: u32) -> Op {
     };
     match gen_op(seed, index, nkeys) {
         Op::Batch(ops) => Op::Batch(ops.into_iter().map(grow).collect()),
+        Op::Tx(ops) => Op::Tx(ops.into_iter().map(grow).collect()),
         op => grow(op),
     }
 }

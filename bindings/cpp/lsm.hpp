@@ -27,6 +27,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace lsm {
@@ -174,6 +175,46 @@ class Snapshot {
 
   private:
     lsm_snapshot *s_;
+};
+
+/// An optimistic, serializable transaction (Db::transaction()). Reads see the database
+/// as it was when the transaction began, plus its own writes; commit() applies every
+/// write at once, or throws an Error with LSM_CONFLICT (nothing applied) when something
+/// it read was written by another commit meanwhile. Either way it is over after
+/// commit(). Destroyed uncommitted, it discards its writes. One thread at a time.
+class Transaction {
+  public:
+    explicit Transaction(lsm_transaction *t) noexcept : t_(t) {}
+    Transaction(const Transaction &) = delete;
+    Transaction &operator=(const Transaction &) = delete;
+    Transaction(Transaction &&other) noexcept : t_(std::exchange(other.t_, nullptr)) {}
+    Transaction &operator=(Transaction &&other) noexcept {
+        std::swap(t_, other.t_);
+        return *this;
+    }
+    ~Transaction() { lsm_transaction_free(t_); }
+
+    std::optional<std::string> get(std::string_view key) {
+        uint8_t *v = nullptr;
+        size_t n = 0;
+        lsm_status s = lsm_transaction_get(t_, detail::bytes(key), key.size(), &v, &n);
+        return detail::value(s, v, n);
+    }
+
+    void put(std::string_view key, std::string_view value) {
+        detail::check(lsm_transaction_put(t_, detail::bytes(key), key.size(),
+                                          detail::bytes(value), value.size()));
+    }
+
+    void del(std::string_view key) {
+        detail::check(lsm_transaction_delete(t_, detail::bytes(key), key.size()));
+    }
+
+    /// Throws an Error with LSM_CONFLICT when the transaction must be run again.
+    void commit() { detail::check(lsm_transaction_commit(t_)); }
+
+  private:
+    lsm_transaction *t_;
 };
 
 /// A cursor (seek, next, prev) that is also a range: `for (auto [k, v] : it)` runs
@@ -345,6 +386,35 @@ class Db {
         lsm_iterator *it = nullptr;
         detail::check(lsm_iter_new(db_, snapshot.handle(), &it));
         return Iterator(it);
+    }
+
+    Transaction transaction() {
+        lsm_transaction *t = nullptr;
+        detail::check(lsm_transaction_begin(db_, &t));
+        return Transaction(t);
+    }
+
+    /// Runs `f(Transaction&)` and commits, again while the commit conflicts, up to
+    /// `attempts` times in all; then rethrows the last LSM_CONFLICT. Returns what the
+    /// successful run of `f` returned.
+    template <typename F>
+    auto transact(F &&f, int attempts = 10) -> decltype(f(std::declval<Transaction &>())) {
+        for (int i = 1;; i++) {
+            Transaction tx = transaction();
+            try {
+                if constexpr (std::is_void_v<decltype(f(tx))>) {
+                    f(tx);
+                    tx.commit();
+                    return;
+                } else {
+                    auto out = f(tx);
+                    tx.commit();
+                    return out;
+                }
+            } catch (const Error &e) {
+                if (e.status() != LSM_CONFLICT || i >= attempts) throw;
+            }
+        }
     }
 
     lsm_db *handle() const noexcept { return db_; }

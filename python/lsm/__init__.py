@@ -21,7 +21,7 @@ import json
 import os
 from collections.abc import MutableMapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from . import _lsm
 from ._lsm import Iterator, Snapshot, WriteBatch
@@ -30,6 +30,7 @@ __all__ = [
     "DB",
     "ClosedError",
     "ConfigError",
+    "ConflictError",
     "CorruptionError",
     "Error",
     "IOError",
@@ -38,6 +39,7 @@ __all__ = [
     "LockedError",
     "OPTIONS",
     "Snapshot",
+    "Transaction",
     "WriteBatch",
     "open",
 ]
@@ -79,6 +81,15 @@ class InvalidArgumentError(Error, ValueError):
     """An argument the engine cannot accept (e.g. ``delete_range`` with start > end)."""
 
 
+class ConflictError(Error):
+    """A transaction's commit found that something it read was written by another
+    commit after the transaction began; nothing of it was applied. Run it again
+    (``db.transact`` does)."""
+
+
+_T = TypeVar("_T")
+
+
 def _resolve(fut: asyncio.Future[Any], exc: BaseException | None, value: Any) -> None:
     """Completes ``fut`` on its loop; called through ``call_soon_threadsafe`` from the
     engine's runtime. A future cancelled in the meantime is left alone."""
@@ -98,8 +109,61 @@ _lsm._register(
     ClosedError,
     IOError,
     InvalidArgumentError,
+    ConflictError,
     _resolve,
 )
+
+
+class Transaction(_lsm._Transaction):
+    """An optimistic, serializable transaction: ``db.transaction()``.
+
+    Reads (``tx[key]``, ``tx.get``, ``key in tx``, ``tx.items(...)``) see the database
+    as it was when the transaction began, plus the transaction's own writes; writes
+    (``tx[key] = value``, ``tx.put``, ``tx.delete``) wait for :meth:`commit`, which
+    applies them all at once or raises :class:`ConflictError` (applying nothing) when
+    something the transaction read was written by another commit meanwhile.
+
+    As a context manager it commits when the block exits cleanly and discards the
+    writes when it raises::
+
+        with db.transaction() as tx:
+            tx[b"n"] = str(int(tx[b"n"]) + 1).encode()
+
+    A transaction is over after ``commit`` or ``rollback``; using it then raises
+    :class:`InvalidArgumentError`.
+    """
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None and not self.done:
+            self.commit()
+        else:
+            self.rollback()
+
+    async def aget(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        """``get`` for asyncio."""
+        value: bytes | None = await self._aget(asyncio.get_running_loop(), key)
+        return default if value is None else value
+
+    async def aput(self, key: bytes, value: bytes) -> None:
+        """``put`` for asyncio (writes wait in memory for the commit: this never
+        blocks)."""
+        self.put(key, value)
+
+    async def adelete(self, key: bytes) -> None:
+        """``delete`` for asyncio."""
+        self.delete(key)
+
+    async def acommit(self, *, sync: bool = False) -> None:
+        """``commit`` for asyncio; raises :class:`ConflictError` like ``commit``."""
+        await self._acommit(asyncio.get_running_loop(), sync)
 
 
 class DB(_lsm._Db, MutableMapping[bytes, bytes]):
@@ -141,6 +205,32 @@ class DB(_lsm._Db, MutableMapping[bytes, bytes]):
 
     # asyncio: each call runs on the engine's Tokio runtime and completes a future of
     # the running loop; the event loop thread never blocks on the engine.
+
+    def transaction(self) -> Transaction:
+        """Begins an optimistic, serializable transaction (see :class:`Transaction`)."""
+        return Transaction(self)
+
+    def transact(self, fn: Callable[[Transaction], _T], retries: int = 10) -> _T:
+        """Runs ``fn(tx)`` in a new transaction and commits it; on
+        :class:`ConflictError` runs it again, up to ``retries`` more times, then raises
+        the last one. ``fn`` must be safe to run more than once: only the run whose
+        commit succeeds has an effect. Returns what that run returned; any other
+        exception from ``fn`` discards the transaction and propagates."""
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise InvalidArgumentError(f"retries must be an int >= 0, not {retries!r}")
+        attempt = 0
+        while True:
+            tx = self.transaction()
+            try:
+                result = fn(tx)
+                tx.commit()
+                return result
+            except ConflictError:
+                if attempt >= retries:
+                    raise
+                attempt += 1
+            finally:
+                tx.rollback()
 
     async def aget(self, key: bytes, default: bytes | None = None) -> bytes | None:
         """``get`` for asyncio."""

@@ -9,6 +9,7 @@
 //! manifest write.
 
 mod checkpoint;
+mod conflict;
 mod flush;
 mod jobs;
 mod open;

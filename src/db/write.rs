@@ -23,6 +23,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What a transaction's commit runs under the WAL lock before its write (see
+/// [`DbInner::write_checked`]): an error, a conflict, stops the write.
+pub(crate) type ConflictCheck<'a> = dyn Fn(&SuperVersion) -> Result<()> + 'a;
+
 /// A leader stops adding followers to its group past this many bytes, so one huge
 /// group does not delay the small writes queued behind it for long.
 const MAX_GROUP_BYTES: usize = 1 << 20;
@@ -52,7 +56,7 @@ impl DbInner {
             // Without an fsync there is nothing to share: queueing behind a leader would
             // only add a sleep and a wake-up. The WAL lock orders these writes with the
             // groups of synced ones.
-            return self.write_group(&[&batch], false);
+            return self.write_group(&[&batch], false, None);
         }
         let me = Arc::new(Writer {
             batch,
@@ -82,7 +86,7 @@ impl DbInner {
         drop(q);
 
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &w.batch).collect();
-        let r = self.write_group(&batches, true);
+        let r = self.write_group(&batches, true, None);
 
         let mut q = self.writers.lock();
         for w in &group {
@@ -102,14 +106,41 @@ impl DbInner {
         r
     }
 
+    /// Applies `batch` (a transaction's writes) only if `check` passes, with nothing
+    /// written in between: `check` runs under the WAL lock, when every write
+    /// sequenced before this one is in the memtables or tables of the super version it
+    /// is given and no later one can be sequenced until this one is. Its error (a
+    /// conflict) is returned and nothing is written. A checked write is its own group.
+    pub fn write_checked(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        check: &ConflictCheck,
+    ) -> Result<()> {
+        let _op = self.enter()?;
+        batch::check_sizes(&batch)?;
+        let sync = sync || self.config.wal.sync == SyncMode::Always;
+        if batch.is_empty() {
+            let _wal = self.wal.lock();
+            return check(&self.sv.load());
+        }
+        self.write_group(&[&batch], sync, Some(check))
+    }
+
     /// Appends `group` to the WAL as one record (fsynced when `sync`), applies it to
-    /// the memtable and publishes it.
+    /// the memtable and publishes it. With `check`, first runs it (see
+    /// [`DbInner::write_checked`]).
     ///
     /// The WAL lock is held only to append and insert: flow-control waits happen
     /// before it is taken, a memtable switch releases it for its fsync and file
     /// creation, and the fsync of a synced group runs after it is released. Groups
     /// are published in WAL order all the same (see [`DbInner::publish`]).
-    fn write_group(&self, group: &[&WriteBatch], sync: bool) -> Result<()> {
+    fn write_group(
+        &self,
+        group: &[&WriteBatch],
+        sync: bool,
+        check: Option<&ConflictCheck>,
+    ) -> Result<()> {
         let bytes: usize = group.iter().map(|b| b.approximate_size()).sum();
         self.throttle(bytes)?;
         let mut wal = self.wal.lock();
@@ -137,6 +168,9 @@ impl DbInner {
             }
             drop(sv);
             self.switch_memtable(&mut wal)?;
+        }
+        if let Some(check) = check {
+            check(&self.sv.load())?;
         }
 
         // The group's batches take consecutive sequence numbers, so together they are

@@ -42,6 +42,9 @@ pub enum lsm_status {
     /// A bug in the library (a Rust panic caught at the boundary) or an allocation
     /// failure.
     LSM_INTERNAL = 9,
+    /// `lsm_transaction_commit`: something the transaction read was written by another
+    /// commit after it began; nothing was applied.
+    LSM_CONFLICT = 10,
 }
 
 use lsm_status::*;
@@ -78,6 +81,7 @@ impl From<LsmError> for Failure {
             LsmError::InvalidArgument(_) => LSM_INVALID_ARGUMENT,
             LsmError::Locked(_) => LSM_LOCKED,
             LsmError::Closed => LSM_CLOSED,
+            LsmError::Conflict => LSM_CONFLICT,
         };
         Failure::new(status, e.to_string())
     }
@@ -300,7 +304,7 @@ pub extern "C" fn lsm_status_str(s: c_int) -> *const c_char {
 }
 
 /// Every status, for turning an integer from C back into one.
-const STATUSES: [lsm_status; 10] = [
+const STATUSES: [lsm_status; 11] = [
     LSM_OK,
     LSM_NOT_FOUND,
     LSM_INVALID_ARGUMENT,
@@ -311,6 +315,7 @@ const STATUSES: [lsm_status; 10] = [
     LSM_CLOSED,
     LSM_BUFFER_TOO_SMALL,
     LSM_INTERNAL,
+    LSM_CONFLICT,
 ];
 
 impl lsm_status {
@@ -326,6 +331,7 @@ impl lsm_status {
             LSM_CLOSED => c"closed",
             LSM_BUFFER_TOO_SMALL => c"buffer too small",
             LSM_INTERNAL => c"internal error",
+            LSM_CONFLICT => c"transaction conflict",
         }
     }
 }
@@ -365,6 +371,7 @@ mod tests {
         assert_eq!(s, LSM_LOCKED);
         assert!(message().contains("locked"));
         assert_eq!(status(|| Err(LsmError::Closed.into())), LSM_CLOSED);
+        assert_eq!(status(|| Err(LsmError::Conflict.into())), LSM_CONFLICT);
         let s = status(|| Err(Failure::invalid("a\0b")));
         assert_eq!((s, message()), (LSM_INVALID_ARGUMENT, "a?b".to_string()));
     }
@@ -377,12 +384,12 @@ mod tests {
                 .to_str()
                 .unwrap()
         };
-        assert_eq!(STATUSES.len(), LSM_INTERNAL as usize + 1);
+        assert_eq!(STATUSES.len(), LSM_CONFLICT as usize + 1);
         for (i, s) in STATUSES.iter().enumerate() {
             assert_eq!(*s as usize, i);
             assert_ne!(text(i as c_int), "unknown status");
         }
-        for bad in [-1, 10, 12345, c_int::MIN, c_int::MAX] {
+        for bad in [-1, 11, 12345, c_int::MIN, c_int::MAX] {
             assert_eq!(text(bad), "unknown status");
         }
     }

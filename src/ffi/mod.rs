@@ -40,3 +40,5 @@ pub mod batch;
 pub mod snapshot;
 
 pub mod iter;
+
+pub mod transaction;

@@ -117,8 +117,8 @@ static void test_status_values_and_strings(void) {
     CHECK(LSM_OK == 0 && LSM_NOT_FOUND == 1 && LSM_INVALID_ARGUMENT == 2 &&
           LSM_IO_ERROR == 3 && LSM_CORRUPTION == 4 && LSM_CONFIG_ERROR == 5 &&
           LSM_LOCKED == 6 && LSM_CLOSED == 7 && LSM_BUFFER_TOO_SMALL == 8 &&
-          LSM_INTERNAL == 9);
-    for (int i = LSM_OK; i <= LSM_INTERNAL; i++) {
+          LSM_INTERNAL == 9 && LSM_CONFLICT == 10);
+    for (int i = LSM_OK; i <= LSM_CONFLICT; i++) {
         const char *s = lsm_status_str((lsm_status)i);
         CHECK(s != NULL && s[0] != '\0');
         for (int j = LSM_OK; j < i; j++) CHECK(strcmp(s, lsm_status_str((lsm_status)j)) != 0);
@@ -130,7 +130,7 @@ static void test_status_values_and_strings(void) {
 static void test_status_str_of_unknown_values(void) {
     CHECK(strcmp(lsm_status_str(12345), "unknown status") == 0);
     CHECK(strcmp(lsm_status_str(-1), "unknown status") == 0);
-    CHECK(strcmp(lsm_status_str(LSM_INTERNAL + 1), "unknown status") == 0);
+    CHECK(strcmp(lsm_status_str(LSM_CONFLICT + 1), "unknown status") == 0);
     CHECK(strcmp(lsm_status_str(LSM_CLOSED), "closed") == 0);
 }
 
@@ -636,6 +636,143 @@ static void test_outlive_close(void) {
     CHECK_OK(lsm_close(db));
 }
 
+/* 1 when `key` reads as `want` (NULL: missing) in transaction `tx`. */
+static int tx_has(lsm_transaction *tx, const char *key, const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status s = lsm_transaction_get(tx, S(key), &v, &n);
+    int ok;
+    if (want == NULL) {
+        ok = s == LSM_NOT_FOUND && v == NULL && n == 0;
+    } else {
+        ok = s == LSM_OK && v != NULL && n == strlen(want) && memcmp(v, want, n) == 0;
+    }
+    lsm_free(v);
+    return ok;
+}
+
+static void test_transaction(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("a"), S("1")));
+    CHECK_OK(lsm_put(db, S("b"), S("2")));
+
+    /* Reads its snapshot and its own writes; commits all at once. */
+    lsm_transaction *tx = NULL;
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK(tx != NULL);
+    CHECK_OK(lsm_put(db, S("c"), S("3")));
+    CHECK(tx_has(tx, "c", NULL)); /* written after it began */
+    CHECK(tx_has(tx, "a", "1"));
+    CHECK_OK(lsm_transaction_put(tx, S("a"), S("10")));
+    CHECK_OK(lsm_transaction_delete(tx, S("b")));
+    CHECK(tx_has(tx, "a", "10"));
+    CHECK(tx_has(tx, "b", NULL));
+    CHECK(has(db, "a", "1") && has(db, "b", "2"));
+    CHECK_OK(lsm_transaction_commit(tx));
+    CHECK(has(db, "a", "10") && has(db, "b", NULL) && has(db, "c", "3"));
+    /* Over after its commit. */
+    CHECK_STATUS(lsm_transaction_put(tx, S("x"), S("y")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "transaction is over") != NULL);
+    CHECK_STATUS(lsm_transaction_commit(tx), LSM_INVALID_ARGUMENT);
+    uint8_t *v = NULL;
+    size_t n = 7;
+    CHECK_STATUS(lsm_transaction_get(tx, S("a"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK(v == NULL && n == 0);
+    lsm_transaction_free(tx);
+
+    /* Write skew: both read both keys, each writes one; the second commit conflicts
+       and applies nothing. */
+    lsm_transaction *t1 = NULL, *t2 = NULL;
+    CHECK_OK(lsm_transaction_begin(db, &t1));
+    CHECK_OK(lsm_transaction_begin(db, &t2));
+    CHECK(tx_has(t1, "a", "10") && tx_has(t1, "c", "3"));
+    CHECK(tx_has(t2, "a", "10") && tx_has(t2, "c", "3"));
+    CHECK_OK(lsm_transaction_put(t1, S("a"), S("0")));
+    CHECK_OK(lsm_transaction_put(t2, S("c"), S("0")));
+    CHECK_OK(lsm_transaction_commit(t1));
+    CHECK_STATUS(lsm_transaction_commit(t2), LSM_CONFLICT);
+    CHECK(strstr(lsm_errmsg(), "conflict") != NULL);
+    CHECK(has(db, "a", "0") && has(db, "c", "3"));
+    CHECK_STATUS(lsm_transaction_delete(t2, S("a")), LSM_INVALID_ARGUMENT);
+    lsm_transaction_free(t1);
+    lsm_transaction_free(t2);
+
+    /* Dropped uncommitted: nothing happens. */
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK_OK(lsm_transaction_put(tx, S("never"), S("x")));
+    lsm_transaction_free(tx);
+    CHECK(has(db, "never", NULL));
+
+    /* NULLs. */
+    CHECK_STATUS(lsm_transaction_begin(NULL, &tx), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_begin(db, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_get(NULL, S("a"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_put(NULL, S("a"), S("b")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_delete(NULL, S("a")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_commit(NULL), LSM_INVALID_ARGUMENT);
+    lsm_transaction_free(NULL);
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK_STATUS(lsm_transaction_put(tx, NULL, 2, S("b")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_put(tx, S("a"), NULL, 2), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_get(tx, S("a"), NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_get(tx, NULL, 1, &v, &n), LSM_INVALID_ARGUMENT);
+
+    /* It outlives lsm_close: calls say so, and it still frees. */
+    CHECK_OK(lsm_transaction_put(tx, S("late"), S("x")));
+    CHECK_OK(lsm_close(db));
+    CHECK_STATUS(lsm_transaction_get(tx, S("a"), &v, &n), LSM_CLOSED);
+    CHECK_STATUS(lsm_transaction_commit(tx), LSM_CLOSED);
+    lsm_transaction_free(tx);
+}
+
+/* Four threads increment one counter in transactions, retrying on LSM_CONFLICT:
+   no increment is lost. */
+#define TX_THREADS 4
+#define TX_INCREMENTS 100
+
+static void *tx_counter_thread(void *arg) {
+    lsm_db *db = arg;
+    for (int i = 0; i < TX_INCREMENTS; i++) {
+        for (;;) {
+            lsm_transaction *tx = NULL;
+            if (lsm_transaction_begin(db, &tx) != LSM_OK) return (void *)1;
+            uint8_t *v = NULL;
+            size_t n = 0;
+            if (lsm_transaction_get(tx, S("n"), &v, &n) != LSM_OK) return (void *)1;
+            char buf[32];
+            size_t len = n < sizeof buf - 1 ? n : sizeof buf - 1;
+            memcpy(buf, v, len);
+            buf[len] = '\0';
+            lsm_free(v);
+            snprintf(buf, sizeof buf, "%ld", strtol(buf, NULL, 10) + 1);
+            if (lsm_transaction_put(tx, S("n"), S(buf)) != LSM_OK) return (void *)1;
+            lsm_status s = lsm_transaction_commit(tx);
+            lsm_transaction_free(tx);
+            if (s == LSM_OK) break;
+            if (s != LSM_CONFLICT) return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+static void test_transaction_counter_threads(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("n"), S("0")));
+    pthread_t th[TX_THREADS];
+    for (int i = 0; i < TX_THREADS; i++) CHECK(pthread_create(&th[i], NULL, tx_counter_thread, db) == 0);
+    for (int i = 0; i < TX_THREADS; i++) {
+        void *r = NULL;
+        CHECK(pthread_join(th[i], &r) == 0);
+        CHECK(r == NULL);
+    }
+    char want[16];
+    snprintf(want, sizeof want, "%d", TX_THREADS * TX_INCREMENTS);
+    CHECK(has(db, "n", want));
+    CHECK_OK(lsm_close(db));
+}
+
 static void test_maintenance(void) {
     char path[600], cp[700];
     lsm_db *db = open_fresh(path, sizeof path);
@@ -774,6 +911,8 @@ int main(int argc, char **argv) {
     RUN(test_snapshot);
     RUN(test_iterator);
     RUN(test_outlive_close);
+    RUN(test_transaction);
+    RUN(test_transaction_counter_threads);
     RUN(test_maintenance);
     RUN(test_threads_share_one_db);
 

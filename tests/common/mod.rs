@@ -18,6 +18,9 @@ pub enum Op {
     Delete(Vec<u8>),
     DeleteRange(Vec<u8>, Vec<u8>),
     Batch(Vec<Op>),
+    /// Puts and deletes committed by one transaction, which first reads every key it
+    /// writes (the writer is alone, so it never conflicts).
+    Tx(Vec<Op>),
 }
 
 /// Key number `n`.
@@ -48,11 +51,23 @@ pub fn gen_op(seed: u64, index: u64, nkeys: u32) -> Op {
     let mut rng = StdRng::seed_from_u64(
         seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03),
     );
-    if rng.random_range(0..100) < 12 {
+    let r = rng.random_range(0..100);
+    if r < 12 {
         let n = rng.random_range(2..7);
         Op::Batch(
             (0..n)
                 .map(|s| single_op(&mut rng, index, s, nkeys))
+                .collect(),
+        )
+    } else if r < 20 {
+        let n = rng.random_range(1..6);
+        Op::Tx(
+            (0..n)
+                .map(|s| match single_op(&mut rng, index, s, nkeys) {
+                    // A transaction has no range deletion: delete its first key.
+                    Op::DeleteRange(k, _) => Op::Delete(k),
+                    op => op,
+                })
                 .collect(),
         )
     } else {
@@ -78,7 +93,7 @@ pub fn apply(state: &mut State, op: &Op) {
                 state.remove(&k);
             }
         }
-        Op::Batch(ops) => {
+        Op::Batch(ops) | Op::Tx(ops) => {
             for o in ops {
                 apply(state, o);
             }
@@ -97,7 +112,7 @@ fn add_to_batch(b: &mut WriteBatch, op: &Op) {
         Op::DeleteRange(s, e) => {
             b.delete_range(s, e);
         }
-        Op::Batch(ops) => {
+        Op::Batch(ops) | Op::Tx(ops) => {
             for o in ops {
                 add_to_batch(b, o);
             }
@@ -119,6 +134,23 @@ pub fn exec(db: &Lsm, op: &Op) -> lsm::Result<()> {
         Op::Delete(k) => db.delete(k),
         Op::DeleteRange(s, e) => db.delete_range(s, e),
         Op::Batch(_) => db.write(to_batch(op)),
+        Op::Tx(ops) => {
+            let mut tx = db.transaction();
+            for o in ops {
+                match o {
+                    Op::Put(k, v) => {
+                        tx.get(k)?;
+                        tx.put(k, v);
+                    }
+                    Op::Delete(k) => {
+                        tx.get(k)?;
+                        tx.delete(k);
+                    }
+                    other => panic!("not a transaction op: {other:?}"),
+                }
+            }
+            tx.commit()
+        }
     }
 }
 

@@ -185,6 +185,71 @@ static void threads() {
     CHECK(n == 1600);
 }
 
+static void transactions() {
+    lsm::Db db(fresh());
+    db.put("a", "1");
+    db.put("b", "1");
+    {
+        lsm::Transaction tx = db.transaction();
+        db.put("late", "x");
+        CHECK(!tx.get("late"));
+        CHECK(tx.get("a") == std::optional<std::string>("1"));
+        tx.put("a", "2");
+        tx.del("b");
+        CHECK(tx.get("a") == std::optional<std::string>("2") && !tx.get("b"));
+        CHECK(db.get("a") == std::optional<std::string>("1"));
+        tx.commit();
+        CHECK(db.get("a") == std::optional<std::string>("2") && !db.get("b"));
+        CHECK_THROWS(tx.put("x", "y"), LSM_INVALID_ARGUMENT);  // over
+    }
+    {
+        // Write skew: the second commit conflicts and applies nothing.
+        lsm::Transaction t1 = db.transaction(), t2 = db.transaction();
+        CHECK(t1.get("a") && t1.get("late"));
+        CHECK(t2.get("a") && t2.get("late"));
+        t1.put("a", "0");
+        t2.put("late", "0");
+        t1.commit();
+        CHECK_THROWS(t2.commit(), LSM_CONFLICT);
+        CHECK(db.get("late") == std::optional<std::string>("x"));
+    }
+    {
+        lsm::Transaction tx = db.transaction();
+        tx.put("never", "x");
+    }  // destroyed uncommitted
+    CHECK(!db.get("never"));
+
+    // transact retries: four threads add to one counter, no increment is lost.
+    db.put("n", "0");
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; t++) {
+        ts.emplace_back([&db] {
+            for (int i = 0; i < 50; i++) {
+                db.transact([](lsm::Transaction &tx) {
+                    long n = std::stol(*tx.get("n"));
+                    tx.put("n", std::to_string(n + 1));
+                }, 1000);
+            }
+        });
+    }
+    for (auto &t : ts) t.join();
+    CHECK(db.get("n") == std::optional<std::string>("200"));
+    int runs = 0;
+    std::string got = db.transact([&](lsm::Transaction &tx) {
+        runs++;
+        return *tx.get("n");
+    });
+    CHECK(got == "200" && runs == 1);
+    runs = 0;
+    CHECK_THROWS(db.transact([&](lsm::Transaction &tx) {
+        runs++;
+        tx.get("n");
+        db.put("n", "moved");  // always conflicts
+        tx.put("n", "mine");
+    }, 3), LSM_CONFLICT);
+    CHECK(runs == 3 && db.get("n") == std::optional<std::string>("moved"));
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         base = argv[1];
@@ -200,6 +265,7 @@ int main(int argc, char **argv) {
     run("iteration", iteration);
     run("outlive_close", outlive_close);
     run("threads", threads);
+    run("transactions", transactions);
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

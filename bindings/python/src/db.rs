@@ -132,6 +132,11 @@ fn verify_dict(py: Python<'_>, report: VerifyReport) -> PyResult<Py<PyAny>> {
 
 impl Db {
     /// The engine, or `ClosedError`.
+    /// The flag `close()` sets, for the objects made from this handle.
+    pub fn closed_flag(&self) -> Arc<AtomicBool> {
+        self.closed.clone()
+    }
+
     pub fn lsm(&self, py: Python<'_>) -> PyResult<&Lsm> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed(py));

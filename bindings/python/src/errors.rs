@@ -20,6 +20,7 @@ pub struct Registry {
     pub closed: Py<PyType>,
     pub io: Py<PyType>,
     pub invalid_argument: Py<PyType>,
+    pub conflict: Py<PyType>,
     /// `_resolve(future, exception, value)`: completes `future` unless it is done.
     pub resolve: Py<PyAny>,
 }
@@ -38,6 +39,7 @@ pub fn _register(
     closed: Py<PyType>,
     io: Py<PyType>,
     invalid_argument: Py<PyType>,
+    conflict: Py<PyType>,
     resolve: Py<PyAny>,
 ) {
     // A second registration (a reloaded package) keeps the first classes.
@@ -51,6 +53,7 @@ pub fn _register(
             closed,
             io,
             invalid_argument,
+            conflict,
             resolve,
         },
     );
@@ -97,6 +100,7 @@ pub fn to_py(py: Python<'_>, e: LsmError) -> PyErr {
         LsmError::Locked(_) => &r.locked,
         LsmError::Closed => &r.closed,
         LsmError::InvalidArgument(_) => &r.invalid_argument,
+        LsmError::Conflict => &r.conflict,
         _ => &r.error,
     };
     PyErr::from_type(class.bind(py).clone(), (msg,))

@@ -20,6 +20,7 @@ mod db;
 mod errors;
 mod handle;
 mod snapshot;
+mod transaction;
 
 use pyo3::prelude::*;
 
@@ -28,6 +29,7 @@ fn _lsm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<db::Db>()?;
     m.add_class::<batch::Batch>()?;
     m.add_class::<snapshot::Snapshot>()?;
+    m.add_class::<transaction::Transaction>()?;
     m.add_class::<cursor::Cursor>()?;
     m.add_function(wrap_pyfunction!(errors::_register, m)?)?;
     let keys: Vec<String> = lsm::config::KEYS
