@@ -159,7 +159,7 @@ def test_misuse_gives_clear_errors(path: Path) -> None:
     with pytest.raises(TypeError):
         tx.put("text", b"v")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        tx.get(123)  # type: ignore[arg-type]
+        tx.get(123)  # type: ignore[call-overload]
     with pytest.raises(TypeError):
         lsm.Transaction("not a db")  # type: ignore[arg-type]
     tx[b"k"] = b"v"

@@ -669,6 +669,14 @@ static void test_transaction(void) {
     CHECK(tx_has(tx, "a", "10"));
     CHECK(tx_has(tx, "b", NULL));
     CHECK(has(db, "a", "1") && has(db, "b", "2"));
+    /* It read "c", which was written after it began: a conflict, nothing applied. */
+    CHECK_STATUS(lsm_transaction_commit(tx), LSM_CONFLICT);
+    CHECK(has(db, "a", "1") && has(db, "b", "2"));
+    lsm_transaction_free(tx);
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK(tx_has(tx, "a", "1"));
+    CHECK_OK(lsm_transaction_put(tx, S("a"), S("10")));
+    CHECK_OK(lsm_transaction_delete(tx, S("b")));
     CHECK_OK(lsm_transaction_commit(tx));
     CHECK(has(db, "a", "10") && has(db, "b", NULL) && has(db, "c", "3"));
     /* Over after its commit. */

@@ -198,9 +198,18 @@ static void transactions() {
         tx.del("b");
         CHECK(tx.get("a") == std::optional<std::string>("2") && !tx.get("b"));
         CHECK(db.get("a") == std::optional<std::string>("1"));
+        // It read "late", written after it began: a conflict, nothing applied.
+        CHECK_THROWS(tx.commit(), LSM_CONFLICT);
+        CHECK(db.get("a") == std::optional<std::string>("1") && db.get("b"));
+        CHECK_THROWS(tx.put("x", "y"), LSM_INVALID_ARGUMENT);  // over
+    }
+    {
+        lsm::Transaction tx = db.transaction();
+        CHECK(tx.get("a") == std::optional<std::string>("1"));
+        tx.put("a", "2");
+        tx.del("b");
         tx.commit();
         CHECK(db.get("a") == std::optional<std::string>("2") && !db.get("b"));
-        CHECK_THROWS(tx.put("x", "y"), LSM_INVALID_ARGUMENT);  // over
     }
     {
         // Write skew: the second commit conflicts and applies nothing.
