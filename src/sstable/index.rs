@@ -26,11 +26,12 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Internal keys stored back to back, searched by binary search.
+/// Internal keys stored back to back, searched by binary search. Ends are `u32`: a
+/// decoded block's keys are fewer bytes than the block, whose offsets are `u32` too.
 #[derive(Default)]
 struct Keys {
     bytes: Vec<u8>,
-    ends: Vec<usize>,
+    ends: Vec<u32>,
 }
 
 impl Keys {
@@ -45,7 +46,9 @@ impl Keys {
             self.ends.get(i - 1).copied().unwrap_or(0)
         };
         let end = self.ends.get(i).copied().unwrap_or(start);
-        self.bytes.get(start..end).unwrap_or_default()
+        self.bytes
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
     }
 
     /// Appends `k`, which must sort after the last key.
@@ -53,8 +56,9 @@ impl Keys {
         if self.len() > 0 && key::compare(self.get(self.len() - 1), k) != Ordering::Less {
             return Err("index keys out of order");
         }
+        let end = u32::try_from(self.bytes.len() + k.len()).map_err(|_| "index too large")?;
         self.bytes.extend_from_slice(k);
-        self.ends.push(self.bytes.len());
+        self.ends.push(end);
         Ok(())
     }
 
@@ -78,15 +82,17 @@ impl Keys {
     }
 
     fn charge(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<u32>()
     }
 }
 
-/// One index partition decoded: key `i` is the last key of data block `i`,
-/// `handles[i]` where that block lives.
+/// One index partition decoded: key `i` is the last key of data block `i`, which
+/// spans `offsets[i]..offsets[i + 1]` of the file, its trailer included (the blocks
+/// tile the partition's share of the data, so one offset per block is enough: about
+/// 36 bytes per block held, not 48).
 pub struct Index {
     keys: Keys,
-    handles: Vec<BlockHandle>,
+    offsets: Vec<u64>,
 }
 
 impl Index {
@@ -104,7 +110,7 @@ impl Index {
         let mut it = Arc::new(block).iter();
         let mut index = Index {
             keys: Keys::default(),
-            handles: Vec::new(),
+            offsets: vec![data.start],
         };
         let mut expected_offset = data.start;
         it.seek_to_first();
@@ -118,7 +124,7 @@ impl Index {
                 .filter(|&e| e <= data.end)
                 .ok_or_else(|| corrupt("data block handle past the data area"))?;
             index.keys.push(it.key()).map_err(corrupt)?;
-            index.handles.push(h);
+            index.offsets.push(expected_offset);
             it.next();
         }
         it.status()?;
@@ -131,13 +137,13 @@ impl Index {
             }
         }
         index.keys.shrink();
-        index.handles.shrink_to_fit();
+        index.offsets.shrink_to_fit();
         Ok(index)
     }
 
     /// Data blocks.
     pub fn len(&self) -> usize {
-        self.handles.len()
+        self.keys.len()
     }
 
     /// The index key of block `i` (empty when out of range).
@@ -147,7 +153,11 @@ impl Index {
 
     /// Where block `i` lives.
     pub fn handle(&self, i: usize) -> Option<BlockHandle> {
-        self.handles.get(i).copied()
+        let (start, end) = (*self.offsets.get(i)?, *self.offsets.get(i + 1)?);
+        Some(BlockHandle {
+            offset: start,
+            size: (end - start).checked_sub(super::format::BLOCK_TRAILER_SIZE as u64)?,
+        })
     }
 
     /// The first block whose last key is `>= target` (`len()` when none is).
@@ -159,7 +169,7 @@ impl Index {
     pub fn charge(&self) -> usize {
         std::mem::size_of::<Index>()
             + self.keys.charge()
-            + self.handles.capacity() * std::mem::size_of::<BlockHandle>()
+            + self.offsets.capacity() * std::mem::size_of::<u64>()
     }
 }
 
