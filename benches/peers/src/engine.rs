@@ -214,7 +214,7 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
-fn lsm_config(dir: &Path) -> Res<lsm::Config> {
+pub fn lsm_config(dir: &Path) -> Res<lsm::Config> {
     let mut c = lsm::Config::with_root(dir);
     for (k, v) in [
         ("wal.sync", "none".to_string()),
@@ -307,7 +307,10 @@ impl Engine for LsmEngine {
         // lsm has no "wait for compactions" call or pending-work counter: busy while a
         // memtable waits for its flush; done = flushes + compactions finished.
         let s = self.db.stats();
-        Ok((s.immutable_memtables > 0, s.flushes + s.compactions + s.trivial_moves))
+        Ok((
+            s.immutable_memtables > 0,
+            s.flushes + s.compactions + s.trivial_moves,
+        ))
     }
     fn close(self: Box<Self>) -> Res<()> {
         self.db.close().map_err(e)
@@ -545,7 +548,10 @@ impl Engine for FjallEngine {
         self.ks.rotate_memtable_and_wait().map_err(e)
     }
     fn background(&self) -> Res<(bool, u64)> {
-        Ok((self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0, 0))
+        Ok((
+            self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0,
+            0,
+        ))
     }
     fn close(self: Box<Self>) -> Res<()> {
         self.db.persist(fjall::PersistMode::Buffer).map_err(e)?;

@@ -25,6 +25,7 @@
 mod engine;
 mod metrics;
 mod scale;
+mod tx;
 
 use engine::{Engine, Kind, Res};
 use serde_json::{json, Value};
@@ -77,6 +78,8 @@ struct Args {
     /// Internal: this process is the scale mode's child for one engine, writing its
     /// results to the file.
     child: Option<(Kind, PathBuf)>,
+    /// `--tx`: the transaction mode (see `tx.rs`).
+    tx: bool,
 }
 
 fn usage() -> ! {
@@ -109,10 +112,14 @@ fn parse_args() -> Args {
         scale: false,
         reads: None,
         writes: None,
-        workloads: scale::WORKLOADS[1..].iter().map(|s| s.to_string()).collect(),
+        workloads: scale::WORKLOADS[1..]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         settle_timeout: Duration::from_secs(3600),
         out_given: false,
         child: None,
+        tx: false,
     };
     let mut child = (None, None);
     let mut it = std::env::args().skip(1);
@@ -125,11 +132,19 @@ fn parse_args() -> Args {
             a.scale = true;
             continue;
         }
+        if flag == "--tx" {
+            a.tx = true;
+            continue;
+        }
         if flag == "-h" || flag == "--help" {
             usage();
         }
         let Some(v) = it.next() else { usage() };
-        let num = |v: &str| v.replace('_', "").parse::<u64>().unwrap_or_else(|_| usage());
+        let num = |v: &str| {
+            v.replace('_', "")
+                .parse::<u64>()
+                .unwrap_or_else(|_| usage())
+        };
         match flag.as_str() {
             "--num" => a.num = num(&v),
             "--reps" => a.reps = num(&v) as usize,
@@ -176,7 +191,10 @@ fn parse_args() -> Args {
         a.child = Some((k, f));
     }
     if a.scale && !a.out_given {
-        a.out = manifest.join(format!("../../docs/benchmarks/results_{}.json", scale::size_name(a.num)));
+        a.out = manifest.join(format!(
+            "../../docs/benchmarks/results_{}.json",
+            scale::size_name(a.num)
+        ));
     }
     let digits = (a.num * 2).to_string().len();
     if a.key_size < digits || a.num == 0 || a.reps == 0 {
@@ -238,7 +256,12 @@ impl Ctx<'_> {
                 db.put(&k, &self.value)?;
             }
         }
-        Ok(Run { workload: name, ops: num, found: None, seconds: t.elapsed().as_secs_f64() })
+        Ok(Run {
+            workload: name,
+            ops: num,
+            found: None,
+            seconds: t.elapsed().as_secs_f64(),
+        })
     }
 
     fn reads(&self, db: &dyn Engine, name: &'static str, seed: u64) -> Res<Run> {
@@ -252,7 +275,12 @@ impl Ctx<'_> {
             key_into(&mut k, rng.below(num) + offset);
             hits += u64::from(db.get(&k)?.is_some());
         }
-        Ok(Run { workload: name, ops: num, found: Some(hits), seconds: t.elapsed().as_secs_f64() })
+        Ok(Run {
+            workload: name,
+            ops: num,
+            found: Some(hits),
+            seconds: t.elapsed().as_secs_f64(),
+        })
     }
 
     fn seeks(&self, db: &dyn Engine, seed: u64) -> Res<Run> {
@@ -281,8 +309,17 @@ impl Ctx<'_> {
 
     fn scan(&self, db: &dyn Engine, name: &'static str) -> Res<Run> {
         let t = Instant::now();
-        let n = if name == "readseq" { db.scan_all()? } else { db.reverse_all()? };
-        Ok(Run { workload: name, ops: n, found: Some(n), seconds: t.elapsed().as_secs_f64() })
+        let n = if name == "readseq" {
+            db.scan_all()?
+        } else {
+            db.reverse_all()?
+        };
+        Ok(Run {
+            workload: name,
+            ops: n,
+            found: Some(n),
+            seconds: t.elapsed().as_secs_f64(),
+        })
     }
 
     fn mixed(&self, db: &dyn Engine, seed: u64) -> Res<Run> {
@@ -318,7 +355,10 @@ impl Ctx<'_> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a mixed thread panicked".into())))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a mixed thread panicked".into()))
+                })
                 .collect()
         });
         let seconds = t.elapsed().as_secs_f64();
@@ -357,7 +397,12 @@ impl Ctx<'_> {
         db.flush()?;
         db.close()?;
 
-        let on = |w: &str| self.args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
+        let on = |w: &str| {
+            self.args
+                .only
+                .as_ref()
+                .is_none_or(|o| o.iter().any(|x| x == w))
+        };
         if on("fillrandom") || on("overwrite") {
             let db = kind.open(&rand_dir)?;
             log(self.writes(&*db, "fillrandom", seed(1))?, &mut runs);
@@ -471,7 +516,19 @@ fn versions() -> Value {
     let get = |n: &str| pkgs.get(n).cloned().unwrap_or_default();
     let sys = get("librocksdb-sys");
     let commit = command("git", &["-C", manifest, "rev-parse", "--short=12", "HEAD"]);
-    let dirty = !command("git", &["-C", manifest, "status", "--porcelain", "--", "../../src", "../../Cargo.toml"]).is_empty();
+    let dirty = !command(
+        "git",
+        &[
+            "-C",
+            manifest,
+            "status",
+            "--porcelain",
+            "--",
+            "../../src",
+            "../../Cargo.toml",
+        ],
+    )
+    .is_empty();
     // With ROCKSDB_LIB_DIR set at build time, librocksdb-sys links that library instead
     // of building its bundled RocksDB: report the library's own version then. Which one
     // is linked is read from this process's mappings (a shared librocksdb is mapped at
@@ -483,10 +540,16 @@ fn versions() -> Value {
         .find(|p| p.contains("librocksdb.so"))
         .map(PathBuf::from);
     let (rocksdb, rocksdb_source) = match (cfg!(feature = "rocksdb"), mapped) {
-        (false, _) => (String::new(), "not built (--no-default-features)".to_string()),
+        (false, _) => (
+            String::new(),
+            "not built (--no-default-features)".to_string(),
+        ),
         (true, Some(so)) => {
             let so = std::fs::canonicalize(&so).unwrap_or(so);
-            let file = so.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = so
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let v = file.trim_start_matches("librocksdb.so.").to_string();
             let dir = option_env!("ROCKSDB_LIB_DIR").unwrap_or("?");
             (
@@ -540,7 +603,11 @@ impl LoadSampler {
                 }
             })
         };
-        LoadSampler { stop, samples, thread }
+        LoadSampler {
+            stop,
+            samples,
+            thread,
+        }
     }
 
     /// Stops sampling; start, end, mean, min, max and every sample.
@@ -577,7 +644,14 @@ fn main() {
         scale::run(&args);
         return;
     }
-    let ctx = Ctx { args: &args, value: value_bytes(&args) };
+    if args.tx {
+        tx::run(&args);
+        return;
+    }
+    let ctx = Ctx {
+        args: &args,
+        value: value_bytes(&args),
+    };
 
     let loads = LoadSampler::start();
 
@@ -667,7 +741,10 @@ fn main() {
         "runs": all,
     });
 
-    println!("\n{:<13} {:>12} {:>12} {:>12} {:>10} {:>10}", "workload", "lsm", "rocksdb", "fjall", "lsm/rdb", "lsm/fjall");
+    println!(
+        "\n{:<13} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "workload", "lsm", "rocksdb", "fjall", "lsm/rdb", "lsm/fjall"
+    );
     for w in WORKLOADS {
         let m = &result["medians_ops_per_sec"][*w];
         let r = &result["ratios"][*w];
@@ -675,7 +752,12 @@ fn main() {
         let g = |v: &Value| v.as_f64().map(|x| format!("{x:.2}x")).unwrap_or("-".into());
         println!(
             "{:<13} {:>12} {:>12} {:>12} {:>10} {:>10}",
-            w, f(&m["lsm"]), f(&m["rocksdb"]), f(&m["fjall"]), g(&r["lsm/rocksdb"]), g(&r["lsm/fjall"])
+            w,
+            f(&m["lsm"]),
+            f(&m["rocksdb"]),
+            f(&m["fjall"]),
+            g(&r["lsm/rocksdb"]),
+            g(&r["lsm/fjall"])
         );
     }
     println!(
@@ -707,7 +789,10 @@ fn write_results(args: &Args, result: &Value) {
             .map(|s| s.success())
             .unwrap_or(false);
         if !ok {
-            eprintln!("python3 {} failed: run it by hand (needs matplotlib)", script.display());
+            eprintln!(
+                "python3 {} failed: run it by hand (needs matplotlib)",
+                script.display()
+            );
         }
     }
 }

@@ -30,7 +30,12 @@ pub struct Hist {
 
 impl Hist {
     pub fn new() -> Hist {
-        Hist { counts: vec![0; BUCKETS].into_boxed_slice(), count: 0, sum: 0, max: 0 }
+        Hist {
+            counts: vec![0; BUCKETS].into_boxed_slice(),
+            count: 0,
+            sum: 0,
+            max: 0,
+        }
     }
 
     fn index(v: u64) -> usize {
@@ -131,7 +136,9 @@ impl Io {
         let mut io = Io::default();
         for line in read("/proc/self/io").lines() {
             let mut p = line.split(':');
-            let (Some(k), Some(v)) = (p.next(), p.next()) else { continue };
+            let (Some(k), Some(v)) = (p.next(), p.next()) else {
+                continue;
+            };
             let v = v.trim().parse().unwrap_or(0);
             match k {
                 "wchar" => io.wchar = v,
@@ -177,7 +184,9 @@ pub fn reset_peak_rss() -> bool {
 
 /// Open descriptors of the process (the listing's own descriptor not counted).
 pub fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count().saturating_sub(1) as u64).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count().saturating_sub(1) as u64)
+        .unwrap_or(0)
 }
 
 /// Bytes under `dir`, recursively: (allocated on disk, as `du`; apparent, as
@@ -185,7 +194,9 @@ pub fn open_fds() -> u64 {
 pub fn dir_bytes(dir: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     let (mut disk, mut apparent) = (0, 0);
-    let Ok(rd) = std::fs::read_dir(dir) else { return (0, 0) };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
     for entry in rd.flatten() {
         let Ok(m) = entry.metadata() else { continue }; // deleted meanwhile
         if m.is_dir() {
@@ -223,7 +234,11 @@ impl FdSampler {
                 }
             })
         };
-        FdSampler { max, stop, thread: Some(thread) }
+        FdSampler {
+            max,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     /// The maximum seen since the previous call (or the start), including a sample
@@ -274,7 +289,10 @@ mod tests {
             h.record(v * 1000);
         }
         let p99 = h.quantile(0.99);
-        assert!((9_900_000..=9_900_000 + 9_900_000 / 64).contains(&p99), "{p99}");
+        assert!(
+            (9_900_000..=9_900_000 + 9_900_000 / 64).contains(&p99),
+            "{p99}"
+        );
         assert!(h.quantile(0.5) <= p99 && p99 <= h.quantile(0.999));
         assert!(h.quantile(0.999) <= h.max);
         assert_eq!(h.quantile(1.0), 10_000_000);

@@ -186,7 +186,10 @@ impl Child<'_> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err("a mixed thread panicked".into())))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a mixed thread panicked".into()))
+                })
                 .collect()
         });
         let seconds = t.elapsed().as_secs_f64();
@@ -291,9 +294,16 @@ impl Child<'_> {
                 "settled": settled,
                 "window_seconds": window_seconds,
             });
-            let f = |v: &Value, d: usize| v.as_f64().map(|x| format!("{x:.d$}")).unwrap_or("n/a".into());
+            let f = |v: &Value, d: usize| {
+                v.as_f64()
+                    .map(|x| format!("{x:.d$}"))
+                    .unwrap_or("n/a".into())
+            };
             let lat = |q: &str| {
-                r["put_latency"][q].as_u64().map(|ns| format!("{:.1}", ns as f64 / 1e3)).unwrap_or("-".into())
+                r["put_latency"][q]
+                    .as_u64()
+                    .map(|ns| format!("{:.1}", ns as f64 / 1e3))
+                    .unwrap_or("-".into())
             };
             eprintln!(
                 "  {:<8} {:<11} {:>10.0} ops/s ({:.1} s{}), settle {:.1} s{}, wamp {}, samp {}, rss {} MiB, fds {}, put p99/p99.9/max {}/{}/{} us",
@@ -337,7 +347,10 @@ impl Child<'_> {
 /// The child: runs one engine, writes its results to `out`.
 pub fn child(args: &Args, kind: Kind, out: &Path) {
     let fds = FdSampler::start();
-    let c = Child { args, value: value_bytes(args) };
+    let c = Child {
+        args,
+        value: value_bytes(args),
+    };
     let t = Instant::now();
     match c.run(kind, &fds) {
         Ok(mut v) => {
@@ -360,9 +373,19 @@ fn lat_us(r: &Value, q: &str) -> Option<f64> {
 
 /// The goals at scale, from the lsm engine's point of view.
 fn goals(engines: &[Value]) -> Vec<Value> {
-    let by = |e: &str| engines.iter().find(|x| x["engine"] == e && x["error"].is_null());
+    let by = |e: &str| {
+        engines
+            .iter()
+            .find(|x| x["engine"] == e && x["error"].is_null())
+    };
     let run = |e: &str, w: &str| {
-        by(e).and_then(|x| x["runs"].as_array()?.iter().find(|r| r["workload"] == w).cloned())
+        by(e).and_then(|x| {
+            x["runs"]
+                .as_array()?
+                .iter()
+                .find(|r| r["workload"] == w)
+                .cloned()
+        })
     };
     let ops = |e: &str, w: &str| run(e, w).and_then(|r| r["ops_per_sec"].as_f64());
     let mut out = Vec::new();
@@ -437,10 +460,18 @@ pub fn run(args: &Args) {
         let t = Instant::now();
         let status = std::process::Command::new(&exe)
             .args(&passthrough)
-            .args(["--engines", kind.name(), "--child", kind.name(), "--child-out"])
+            .args([
+                "--engines",
+                kind.name(),
+                "--child",
+                kind.name(),
+                "--child-out",
+            ])
             .arg(&out)
             .status();
-        let parsed = std::fs::read_to_string(&out).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        let parsed = std::fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
         let _ = std::fs::remove_file(&out);
         let _ = std::fs::remove_dir_all(args.dir.join(kind.name()));
         let (budget, how) = kind.memory_budget(args.key_size, args.value_size);
@@ -473,8 +504,9 @@ pub fn run(args: &Args) {
             .find(|r| r["workload"] == w)?["ops_per_sec"]
             .as_f64()
     };
-    let order: Vec<&str> =
-        std::iter::once("fillrandom").chain(args.workloads.iter().map(|s| s.as_str())).collect();
+    let order: Vec<&str> = std::iter::once("fillrandom")
+        .chain(args.workloads.iter().map(|s| s.as_str()))
+        .collect();
     for w in &order {
         let mut r = serde_json::Map::new();
         for peer in ["rocksdb", "fjall"] {
@@ -485,8 +517,11 @@ pub fn run(args: &Args) {
         ratios.insert(w.to_string(), Value::Object(r));
     }
     let goals = goals(&engines);
-    let options: serde_json::Map<String, Value> =
-        args.engines.iter().map(|k| (k.name().to_string(), json!(k.options()))).collect();
+    let options: serde_json::Map<String, Value> = args
+        .engines
+        .iter()
+        .map(|k| (k.name().to_string(), json!(k.options())))
+        .collect();
     let result = json!({
         "mode": "scale",
         "settings": {
@@ -512,17 +547,40 @@ pub fn run(args: &Args) {
 
     println!(
         "\n{:<11} {:<8} {:>11} {:>8} {:>7} {:>7} {:>8} {:>5} {:>9} {:>9} {:>10}",
-        "workload", "engine", "ops/s", "lsm/x", "w-amp", "s-amp", "RSS MiB", "fds", "p99 us", "p99.9 us", "max put ms"
+        "workload",
+        "engine",
+        "ops/s",
+        "lsm/x",
+        "w-amp",
+        "s-amp",
+        "RSS MiB",
+        "fds",
+        "p99 us",
+        "p99.9 us",
+        "max put ms"
     );
     for w in &order {
         for e in &result["engines"].as_array().cloned().unwrap_or_default() {
-            let Some(r) = e["runs"].as_array().and_then(|rs| rs.iter().find(|r| r["workload"] == *w)) else {
+            let Some(r) = e["runs"]
+                .as_array()
+                .and_then(|rs| rs.iter().find(|r| r["workload"] == *w))
+            else {
                 continue;
             };
             let name = e["engine"].as_str().unwrap_or("?");
-            let f = |v: &Value, d: usize| v.as_f64().map(|x| format!("{x:.d$}")).unwrap_or("n/a".into());
-            let ratio = result["ratios"][*w][format!("lsm/{name}")].as_f64().map(|x| format!("{x:.2}x"));
-            let l = |q| lat_us(r, q).map(|x| format!("{x:.1}")).unwrap_or("-".into());
+            let f = |v: &Value, d: usize| {
+                v.as_f64()
+                    .map(|x| format!("{x:.d$}"))
+                    .unwrap_or("n/a".into())
+            };
+            let ratio = result["ratios"][*w][format!("lsm/{name}")]
+                .as_f64()
+                .map(|x| format!("{x:.2}x"));
+            let l = |q| {
+                lat_us(r, q)
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or("-".into())
+            };
             println!(
                 "{:<11} {:<8} {:>11.0} {:>8} {:>7} {:>7} {:>8} {:>5} {:>9} {:>9} {:>10}",
                 w,
@@ -535,7 +593,9 @@ pub fn run(args: &Args) {
                 r["max_open_fds"],
                 l("p99_ns"),
                 l("p999_ns"),
-                lat_us(r, "max_ns").map(|x| format!("{:.2}", x / 1e3)).unwrap_or("-".into()),
+                lat_us(r, "max_ns")
+                    .map(|x| format!("{:.2}", x / 1e3))
+                    .unwrap_or("-".into()),
             );
         }
     }
@@ -546,7 +606,12 @@ pub fn run(args: &Args) {
             Some(false) => "NOT MET",
             None => "not measured",
         };
-        println!("  {:<62} {:<13} {}", g["goal"].as_str().unwrap_or(""), met, g["value"].as_str().unwrap_or(""));
+        println!(
+            "  {:<62} {:<13} {}",
+            g["goal"].as_str().unwrap_or(""),
+            met,
+            g["value"].as_str().unwrap_or("")
+        );
     }
     crate::write_results(args, &result);
     if failed {
