@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The fixture's files on a fresh `MemFs`, durable.
-fn load_fixture() -> MemFs {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1_db");
+/// The files of `tests/fixtures/<name>` on a fresh `MemFs`, durable.
+fn load(name: &str) -> MemFs {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let fs = MemFs::new();
     for dir in ["db", "db/wals", "db/ss_tables"] {
         fs.create_dir_all(Path::new(dir)).unwrap();
@@ -64,7 +66,7 @@ fn a_format_1_database_opens_and_replays_its_wal() {
         RecoveryMode::TolerateTail,
         RecoveryMode::Salvage,
     ] {
-        let fs = load_fixture();
+        let fs = load("v1_db");
         // The fixture really is format 1: v1 type bytes at offset 6 of both logs.
         let wal = fs.read_all(Path::new("db/wals/000003.log")).unwrap();
         let manifest = fs.read_all(Path::new("db/MANIFEST-000002")).unwrap();
@@ -90,26 +92,6 @@ fn a_format_1_database_opens_and_replays_its_wal() {
         assert_eq!(manifest[6], 5, "a v2 FULL fragment");
         db.close().unwrap();
     }
-}
-
-/// The files of `tests/fixtures/table_v1` (see its README) on a fresh `MemFs`.
-fn load_table_fixture() -> MemFs {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/table_v1");
-    let fs = MemFs::new();
-    for dir in ["db", "db/wals", "db/ss_tables"] {
-        fs.create_dir_all(Path::new(dir)).unwrap();
-        for e in std::fs::read_dir(root.join(dir)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                let path = Path::new(dir).join(e.file_name());
-                let f = fs.create(&path).unwrap();
-                f.append(&std::fs::read(e.path()).unwrap()).unwrap();
-                f.sync().unwrap();
-            }
-        }
-        fs.sync_dir(Path::new(dir)).unwrap();
-    }
-    fs
 }
 
 /// What the table fixture holds.
@@ -155,7 +137,7 @@ fn format_1_tables_are_read_and_compacted_into_format_2() {
     // With a block cache far below the tables' metadata (so their whole index and
     // filter go through it), with none at all, and with the defaults.
     for cache_bytes in [4096u64, 0, 64 << 20] {
-        let fs = load_table_fixture();
+        let fs = load("table_v1");
         let old = tables(&fs);
         assert_eq!(old.len(), 2);
         for t in &old {

@@ -92,8 +92,10 @@ impl DbInner {
             if f.meta.max_seq <= after || user_key < lo || user_key > hi {
                 continue;
             }
-            let end = [user_key, &[0]].concat();
-            if tombstone_after(f.range_tombstones()?, Some(user_key), Some(&end), after) {
+            let covering_after = |t: &RangeTombstone| {
+                t.seq > after && t.start.as_slice() <= user_key && user_key < t.end.as_slice()
+            };
+            if f.range_tombstones()?.iter().any(covering_after) {
                 return Ok(true);
             }
             // The newest version in the first table holding the key is newer than any

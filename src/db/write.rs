@@ -111,19 +111,22 @@ impl DbInner {
     /// sequenced before this one is in the memtables or tables of the super version it
     /// is given and no later one can be sequenced until this one is. Its error (a
     /// conflict) is returned and nothing is written. A checked write is its own group.
+    ///
+    /// REQUIRES: `batch` is not empty (a transaction that wrote nothing commits
+    /// without a check, see `Transaction::commit_opt`).
     pub fn write_checked(
         &self,
         batch: WriteBatch,
         sync: bool,
         check: &ConflictCheck,
     ) -> Result<()> {
+        debug_assert!(
+            !batch.is_empty(),
+            "a transaction without writes needs no check"
+        );
         let _op = self.enter()?;
         batch::check_sizes(&batch)?;
         let sync = sync || self.config.wal.sync == SyncMode::Always;
-        if batch.is_empty() {
-            let _wal = self.wal.lock();
-            return check(&self.sv.load());
-        }
         self.write_group(&[&batch], sync, Some(check))
     }
 

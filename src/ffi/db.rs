@@ -125,17 +125,35 @@ pub unsafe extern "C" fn lsm_get(
     vlen: *mut usize,
 ) -> lsm_status {
     status(|| {
+        let lookup = || {
+            // SAFETY: handle and byte range per the contract.
+            let (db, key) = unsafe { (self::db(db)?, bytes(key, klen, "key")?) };
+            Ok(db.get(key)?)
+        };
         // SAFETY: out-pointers per the contract.
-        let (val, vlen) = unsafe { (out(val, "val")?, out(vlen, "vlen")?) };
-        val.write(null_mut());
-        vlen.write(0);
-        // SAFETY: handle and byte range per the contract.
-        let (db, key) = unsafe { (self::db(db)?, bytes(key, klen, "key")?) };
-        let v = found(db.get(key)?)?;
-        val.write(malloc_copy(&v, false)?);
-        vlen.write(v.len());
-        Ok(())
+        unsafe { value_out(val, vlen, lookup) }
     })
+}
+
+/// What `lsm_get`, `lsm_snapshot_get` and `lsm_transaction_get` share: `*val` and
+/// `*vlen` are NULL and 0 unless `lookup` finds a value, which is then copied into
+/// memory for `lsm_free`; `LSM_NOT_FOUND` when it finds none.
+///
+/// # Safety
+/// `val` and `vlen` are NULL or writable (the module's contract).
+pub(crate) unsafe fn value_out(
+    val: *mut *mut u8,
+    vlen: *mut usize,
+    lookup: impl FnOnce() -> Outcome<Option<Vec<u8>>>,
+) -> Outcome {
+    // SAFETY: out-pointers per the contract.
+    let (val, vlen) = unsafe { (out(val, "val")?, out(vlen, "vlen")?) };
+    val.write(null_mut());
+    vlen.write(0);
+    let v = found(lookup()?)?;
+    val.write(malloc_copy(&v, false)?);
+    vlen.write(v.len());
+    Ok(())
 }
 
 /// `Some(v)`, or `LSM_NOT_FOUND`.

@@ -12,7 +12,7 @@
 //! same protocol `Lsm::close` uses), with C's status and the handle's contents.
 
 use super::boundary::lsm_status::LSM_CLOSED;
-use super::boundary::{Failure, Outcome};
+use super::boundary::{guard, handle, Failure, Outcome};
 use crate::gate::OpGuard;
 use std::ops::Deref;
 
@@ -48,6 +48,28 @@ impl Gate {
         self.0.wait_idle(|| {});
         true
     }
+}
+
+/// Frees the boxed handle `p` (NULL is a no-op) once its gate, `gate(&*p)`, is
+/// closed and the calls running on it are done; `what` names it in messages. When
+/// another thread is already freeing it, that thread frees it.
+///
+/// # Safety
+/// `p` is NULL or came from `Box::into_raw` and is not freed yet; no call on it starts
+/// at the same time as or after this one (the module's contract).
+pub(crate) unsafe fn free_gated<T>(p: *mut T, what: &str, gate: impl FnOnce(&T) -> &Gate) {
+    let _ = guard(|| {
+        if p.is_null() {
+            return Ok(());
+        }
+        // SAFETY: p is live (the caller's contract).
+        if gate(unsafe { handle(p, what) }?).close() {
+            // SAFETY: the gate is closed and drained, so no running call uses p; only
+            // the caller that closed the gate frees the Box.
+            drop(unsafe { Box::from_raw(p) });
+        }
+        Ok(())
+    });
 }
 
 impl<T> Deref for Pass<'_, T> {

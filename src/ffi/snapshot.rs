@@ -1,9 +1,9 @@
 //! `lsm_snapshot`: a [`Snapshot`], a consistent read-only view.
 
 use super::boundary::lsm_status;
-use super::boundary::{bytes, guard, handle, malloc_copy, out, status, Outcome};
-use super::db::{db, found, lsm_db};
-use super::gate::{Gate, Pass};
+use super::boundary::{bytes, handle, out, status, Outcome};
+use super::db::{db, lsm_db, value_out};
+use super::gate::{free_gated, Gate, Pass};
 use crate::Snapshot;
 use std::ptr::null_mut;
 
@@ -61,16 +61,13 @@ pub unsafe extern "C" fn lsm_snapshot_get(
     vlen: *mut usize,
 ) -> lsm_status {
     status(|| {
+        let lookup = || {
+            // SAFETY: handle and byte range per the contract.
+            let (s, k) = unsafe { (snapshot(s)?, bytes(k, kl, "k")?) };
+            Ok(s.get(k)?)
+        };
         // SAFETY: out-pointers per the contract.
-        let (val, vlen) = unsafe { (out(val, "val")?, out(vlen, "vlen")?) };
-        val.write(null_mut());
-        vlen.write(0);
-        // SAFETY: handle and byte range per the contract.
-        let (s, k) = unsafe { (snapshot(s)?, bytes(k, kl, "k")?) };
-        let v = found(s.get(k)?)?;
-        val.write(malloc_copy(&v, false)?);
-        vlen.write(v.len());
-        Ok(())
+        unsafe { value_out(val, vlen, lookup) }
     })
 }
 
@@ -82,16 +79,6 @@ pub unsafe extern "C" fn lsm_snapshot_get(
 /// `lsm_snapshot_free`, or freeing `s` twice, is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_snapshot_free(s: *mut lsm_snapshot) {
-    let _ = guard(|| {
-        if s.is_null() {
-            return Ok(());
-        }
-        // SAFETY: s came from lsm_snapshot_new and is not freed yet (contract).
-        if unsafe { handle(s, "snapshot") }?.gate.close() {
-            // SAFETY: the gate is closed and drained, so no running call uses s; only
-            // the caller that closed the gate frees the Box from lsm_snapshot_new.
-            drop(unsafe { Box::from_raw(s) });
-        }
-        Ok(())
-    });
+    // SAFETY: s is NULL or came from lsm_snapshot_new and is not freed yet (contract).
+    unsafe { free_gated(s, "snapshot", |h| &h.gate) }
 }

@@ -1,9 +1,9 @@
 //! `lsm_transaction`: a [`Transaction`], optimistic and serializable.
 
 use super::boundary::lsm_status;
-use super::boundary::{bytes, guard, handle, malloc_copy, out, status, Failure, Outcome};
-use super::db::{db, found, lsm_db};
-use super::gate::Gate;
+use super::boundary::{bytes, handle, out, status, Failure, Outcome};
+use super::db::{db, lsm_db, value_out};
+use super::gate::{free_gated, Gate};
 use crate::Transaction;
 use parking_lot::Mutex;
 use std::ptr::null_mut;
@@ -73,18 +73,14 @@ pub unsafe extern "C" fn lsm_transaction_get(
     vlen: *mut usize,
 ) -> lsm_status {
     status(|| {
+        let lookup = || {
+            // SAFETY: byte range per the contract.
+            let k = unsafe { bytes(k, kl, "k") }?;
+            // SAFETY: handle per the contract.
+            unsafe { with_tx(t, |slot| Ok(live(slot)?.get(k)?)) }
+        };
         // SAFETY: out-pointers per the contract.
-        let (val, vlen) = unsafe { (out(val, "val")?, out(vlen, "vlen")?) };
-        val.write(null_mut());
-        vlen.write(0);
-        // SAFETY: byte range per the contract.
-        let k = unsafe { bytes(k, kl, "k") }?;
-        // SAFETY: handle per the contract.
-        let v = unsafe { with_tx(t, |slot| Ok(live(slot)?.get(k)?)) }?;
-        let v = found(v)?;
-        val.write(malloc_copy(&v, false)?);
-        vlen.write(v.len());
-        Ok(())
+        unsafe { value_out(val, vlen, lookup) }
     })
 }
 
@@ -155,16 +151,7 @@ pub unsafe extern "C" fn lsm_transaction_commit(t: *mut lsm_transaction) -> lsm_
 /// `t` running in other threads are waited for; freeing it twice is the caller's bug.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_transaction_free(t: *mut lsm_transaction) {
-    let _ = guard(|| {
-        if t.is_null() {
-            return Ok(());
-        }
-        // SAFETY: t came from lsm_transaction_begin and is not freed yet (contract).
-        if unsafe { handle(t, "transaction") }?.gate.close() {
-            // SAFETY: the gate is closed and drained, so no running call uses t; only
-            // the caller that closed the gate frees the Box from lsm_transaction_begin.
-            drop(unsafe { Box::from_raw(t) });
-        }
-        Ok(())
-    });
+    // SAFETY: t is NULL or came from lsm_transaction_begin and is not freed yet
+    // (contract).
+    unsafe { free_gated(t, "transaction", |h| &h.gate) }
 }

@@ -230,34 +230,38 @@ impl SSTable {
     /// Index partition `p`: pinned, or from the block cache (read on a miss).
     #[inline]
     pub(crate) fn index(&self, p: usize) -> Result<Held<'_, Index>> {
-        let part = self.partition(p)?;
         match &self.meta {
             Meta::Pinned { index, .. } => index
                 .get(p)
                 .map(Held::Pinned)
                 .ok_or_else(|| self.out_of_range()),
-            Meta::InCache(cache) => cache
-                .index(self.file_number, part.index.offset, || {
-                    load_index(&*self.file, &self.path, &self.top, p, &part)
-                })
-                .map(Held::Cached),
+            Meta::InCache(cache) => {
+                let part = self.partition(p)?;
+                cache
+                    .index(self.file_number, part.index.offset, || {
+                        load_index(&*self.file, &self.path, &self.top, p, &part)
+                    })
+                    .map(Held::Cached)
+            }
         }
     }
 
     /// Filter partition `p` (`None` when the table has no filter).
     #[inline]
     fn filter(&self, p: usize) -> Result<Option<Held<'_, BloomFilter>>> {
-        let part = self.partition(p)?;
-        match (&self.meta, part.filter) {
-            (Meta::Pinned { filter, .. }, _) => {
-                Ok(filter.get(p).and_then(|f| f.as_ref()).map(Held::Pinned))
-            }
-            (Meta::InCache(_), None) => Ok(None),
-            (Meta::InCache(cache), Some(h)) => cache
-                .filter(self.file_number, h.offset, || {
-                    load_filter(&*self.file, &self.path, h)
-                })
-                .map(|f| Some(Held::Cached(f))),
+        match &self.meta {
+            Meta::Pinned { filter, .. } => filter
+                .get(p)
+                .map(|f| f.as_ref().map(Held::Pinned))
+                .ok_or_else(|| self.out_of_range()),
+            Meta::InCache(cache) => match self.partition(p)?.filter {
+                None => Ok(None),
+                Some(h) => cache
+                    .filter(self.file_number, h.offset, || {
+                        load_filter(&*self.file, &self.path, h)
+                    })
+                    .map(|f| Some(Held::Cached(f))),
+            },
         }
     }
 

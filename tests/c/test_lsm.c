@@ -76,11 +76,8 @@ static lsm_db *open_fresh(char *path, size_t cap) {
     return db;
 }
 
-/* 1 when `key` has the value `want` (NULL: missing). */
-static int has(lsm_db *db, const char *key, const char *want) {
-    uint8_t *v = NULL;
-    size_t n = 0;
-    lsm_status s = lsm_get(db, S(key), &v, &n);
+/* 1 when a get that returned `s`, `v` and `n` found `want` (NULL: missing); frees v. */
+static int got(lsm_status s, uint8_t *v, size_t n, const char *want) {
     int ok;
     if (want == NULL) {
         ok = s == LSM_NOT_FOUND && v == NULL && n == 0;
@@ -89,6 +86,14 @@ static int has(lsm_db *db, const char *key, const char *want) {
     }
     lsm_free(v);
     return ok;
+}
+
+/* 1 when `key` has the value `want` (NULL: missing). */
+static int has(lsm_db *db, const char *key, const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status s = lsm_get(db, S(key), &v, &n);
+    return got(s, v, n, want);
 }
 
 static int is_dir(const char *p) {
@@ -641,14 +646,7 @@ static int tx_has(lsm_transaction *tx, const char *key, const char *want) {
     uint8_t *v = NULL;
     size_t n = 0;
     lsm_status s = lsm_transaction_get(tx, S(key), &v, &n);
-    int ok;
-    if (want == NULL) {
-        ok = s == LSM_NOT_FOUND && v == NULL && n == 0;
-    } else {
-        ok = s == LSM_OK && v != NULL && n == strlen(want) && memcmp(v, want, n) == 0;
-    }
-    lsm_free(v);
-    return ok;
+    return got(s, v, n, want);
 }
 
 static void test_transaction(void) {
