@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! batch := seq: u64 LE | count: u32 LE | op{count}
-//! op    := kind: u8 (0 delete, 1 put, 2 range delete)
+//! op    := kind: u8 (0 delete, 1 put, 2 range delete: in the keyspace "default";
+//!                    3 delete, 4 put, 5 range delete: in the keyspace named next)
+//!          | keyspace id: varint               (kinds 3, 4 and 5 only)
 //!          | key: varint len ++ bytes
 //!          | value: varint len ++ bytes        (put: the value; range delete: the end key)
 //! ```
 //! The ops of a batch take the consecutive sequence numbers `seq, seq + 1, ...`.
+//! Kinds 3 to 5 are new with keyspaces; a batch of the default keyspace alone is
+//! encoded as before, so its WAL records are unchanged.
 
-use crate::coding::{put_length_prefixed, Reader};
+use crate::coding::{put_length_prefixed, put_varint, Reader};
 use crate::error::{LsmError, Result};
 use crate::key::{SeqNo, ValueKind};
 
@@ -25,7 +29,12 @@ const HEADER_LEN: usize = 12;
 #[derive(Clone, PartialEq, Eq)]
 pub struct WriteBatch {
     rep: Vec<u8>,
+    /// Some operation is in a keyspace other than `"default"`.
+    keyspaces: bool,
 }
+
+/// The offset added to an op's kind byte when a keyspace id follows it.
+const IN_KEYSPACE: u8 = 3;
 
 impl std::fmt::Debug for WriteBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +72,10 @@ impl WriteBatch {
     pub fn with_capacity(bytes: usize) -> WriteBatch {
         let mut rep = Vec::with_capacity(HEADER_LEN + bytes);
         rep.resize(HEADER_LEN, 0);
-        WriteBatch { rep }
+        WriteBatch {
+            rep,
+            keyspaces: false,
+        }
     }
 
     /// Adds `key = value`.
@@ -81,10 +93,41 @@ impl WriteBatch {
         self.push(ValueKind::RangeDelete, start, Some(end))
     }
 
+    /// Adds `key = value` in keyspace `ks` (see [`crate::Lsm::keyspace`]).
+    pub fn put_in(&mut self, ks: &crate::Keyspace, key: &[u8], value: &[u8]) -> &mut Self {
+        self.push_in(ks.id(), ValueKind::Put, key, Some(value))
+    }
+
+    /// Adds a deletion of `key` in keyspace `ks`.
+    pub fn delete_in(&mut self, ks: &crate::Keyspace, key: &[u8]) -> &mut Self {
+        self.push_in(ks.id(), ValueKind::Delete, key, None)
+    }
+
+    /// Adds a deletion of every key in `[start, end)` in keyspace `ks`.
+    pub fn delete_range_in(&mut self, ks: &crate::Keyspace, start: &[u8], end: &[u8]) -> &mut Self {
+        self.push_in(ks.id(), ValueKind::RangeDelete, start, Some(end))
+    }
+
+    /// [`WriteBatch::put_in`] by keyspace id.
+    pub(crate) fn put_ks(&mut self, ks: u32, key: &[u8], value: &[u8]) -> &mut Self {
+        self.push_in(ks, ValueKind::Put, key, Some(value))
+    }
+
+    /// [`WriteBatch::delete_in`] by keyspace id.
+    pub(crate) fn delete_ks(&mut self, ks: u32, key: &[u8]) -> &mut Self {
+        self.push_in(ks, ValueKind::Delete, key, None)
+    }
+
     /// Removes every operation.
     pub fn clear(&mut self) {
         self.rep.clear();
         self.rep.resize(HEADER_LEN, 0);
+        self.keyspaces = false;
+    }
+
+    /// True when some operation is in a keyspace other than `"default"`.
+    pub(crate) fn spans_keyspaces(&self) -> bool {
+        self.keyspaces
     }
 
     /// Number of operations.
@@ -102,8 +145,9 @@ impl WriteBatch {
         self.rep.len()
     }
 
-    /// The operations, in the order they were added.
-    pub fn iter(&self) -> impl Iterator<Item = BatchOp<'_>> + '_ {
+    /// The operations, in the order they were added, each with the id of its
+    /// keyspace (0 for `"default"`).
+    pub fn iter(&self) -> impl Iterator<Item = (u32, BatchOp<'_>)> + '_ {
         // A batch built through this API always decodes.
         BatchIter {
             r: Reader::new(&self.rep[HEADER_LEN..]),
@@ -112,7 +156,17 @@ impl WriteBatch {
     }
 
     fn push(&mut self, kind: ValueKind, key: &[u8], value: Option<&[u8]>) -> &mut Self {
-        self.rep.push(kind as u8);
+        self.push_in(crate::manifest::DEFAULT_KEYSPACE, kind, key, value)
+    }
+
+    fn push_in(&mut self, ks: u32, kind: ValueKind, key: &[u8], value: Option<&[u8]>) -> &mut Self {
+        if ks == crate::manifest::DEFAULT_KEYSPACE {
+            self.rep.push(kind as u8);
+        } else {
+            self.rep.push(kind as u8 + IN_KEYSPACE);
+            put_varint(&mut self.rep, u64::from(ks));
+            self.keyspaces = true;
+        }
         put_length_prefixed(&mut self.rep, key);
         if let Some(v) = value {
             put_length_prefixed(&mut self.rep, v);
@@ -167,8 +221,9 @@ impl<'a> DecodedBatch<'a> {
         })
     }
 
-    /// All operations, or a description of what is malformed.
-    pub fn ops(&self) -> std::result::Result<Vec<BatchOp<'a>>, String> {
+    /// All operations with their keyspace ids, or a description of what is
+    /// malformed.
+    pub fn ops(&self) -> std::result::Result<Vec<(u32, BatchOp<'a>)>, String> {
         let mut out = Vec::with_capacity(self.count as usize);
         let mut it = BatchIter {
             r: Reader::new(self.body),
@@ -192,7 +247,7 @@ struct BatchIter<'a> {
 }
 
 impl<'a> Iterator for BatchIter<'a> {
-    type Item = std::result::Result<BatchOp<'a>, String>;
+    type Item = std::result::Result<(u32, BatchOp<'a>), String>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.r.is_empty() {
@@ -200,13 +255,22 @@ impl<'a> Iterator for BatchIter<'a> {
         }
         let bad = || "malformed batch operation".to_string();
         let op = (|| {
-            let kind = ValueKind::from_u8(self.r.u8()?)?;
+            let byte = self.r.u8()?;
+            let (kind, ks) = if byte >= IN_KEYSPACE {
+                let ks = u32::try_from(self.r.varint()?).ok()?;
+                (ValueKind::from_u8(byte - IN_KEYSPACE)?, ks)
+            } else {
+                (ValueKind::from_u8(byte)?, crate::manifest::DEFAULT_KEYSPACE)
+            };
             let key = self.r.length_prefixed()?;
-            Some(match kind {
-                ValueKind::Put => BatchOp::Put(key, self.r.length_prefixed()?),
-                ValueKind::Delete => BatchOp::Delete(key),
-                ValueKind::RangeDelete => BatchOp::DeleteRange(key, self.r.length_prefixed()?),
-            })
+            Some((
+                ks,
+                match kind {
+                    ValueKind::Put => BatchOp::Put(key, self.r.length_prefixed()?),
+                    ValueKind::Delete => BatchOp::Delete(key),
+                    ValueKind::RangeDelete => BatchOp::DeleteRange(key, self.r.length_prefixed()?),
+                },
+            ))
         })();
         Some(op.ok_or_else(bad))
     }
@@ -214,7 +278,7 @@ impl<'a> Iterator for BatchIter<'a> {
 
 /// Checks a key or value against the engine's size limits.
 pub(crate) fn check_sizes(batch: &WriteBatch) -> Result<()> {
-    for op in batch.iter() {
+    for (_, op) in batch.iter() {
         let (k, v) = match op {
             BatchOp::Put(k, v) => (k, v),
             BatchOp::Delete(k) => (k, &[][..]),
@@ -256,13 +320,57 @@ mod tests {
         assert_eq!(
             d.ops().unwrap(),
             vec![
-                BatchOp::Put(b"k", b"v"),
-                BatchOp::Delete(b"d"),
-                BatchOp::DeleteRange(b"a", b"m")
+                (0, BatchOp::Put(b"k", b"v")),
+                (0, BatchOp::Delete(b"d")),
+                (0, BatchOp::DeleteRange(b"a", b"m"))
             ]
         );
         b.clear();
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn operations_in_keyspaces_carry_their_id_and_default_ones_encode_as_before() {
+        let mut plain = WriteBatch::new();
+        plain.put(b"k", b"v");
+        let mut b = WriteBatch::new();
+        b.put_ks(0, b"k", b"v");
+        assert_eq!(
+            b.encoded(),
+            plain.encoded(),
+            "keyspace 0 is the old encoding"
+        );
+        assert!(!b.spans_keyspaces());
+        b.put_ks(300, b"a", b"1").delete_ks(7, b"d").push_in(
+            1 << 31,
+            ValueKind::RangeDelete,
+            b"x",
+            Some(b"y"),
+        );
+        assert!(b.spans_keyspaces());
+        b.set_sequence(9);
+        let d = DecodedBatch::parse(b.encoded()).unwrap();
+        assert_eq!(
+            d.ops().unwrap(),
+            vec![
+                (0, BatchOp::Put(b"k", b"v")),
+                (300, BatchOp::Put(b"a", b"1")),
+                (7, BatchOp::Delete(b"d")),
+                (1 << 31, BatchOp::DeleteRange(b"x", b"y")),
+            ]
+        );
+        let enc = b.encoded().to_vec();
+        for cut in HEADER_LEN..enc.len() {
+            assert!(DecodedBatch::parse(&enc[..cut])
+                .and_then(|d| d.ops())
+                .is_err());
+        }
+        // An unknown kind byte after the keyspace kinds is malformed.
+        let mut bad = plain.encoded().to_vec();
+        bad[HEADER_LEN] = 6;
+        assert!(DecodedBatch::parse(&bad).unwrap().ops().is_err());
+        b.clear();
+        assert!(!b.spans_keyspaces());
     }
 
     #[test]

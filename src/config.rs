@@ -91,6 +91,11 @@ pub struct MemTableConfig {
     pub max_bytes: usize,
     /// Full memtables waiting to be flushed before writers stall.
     pub max_immutable: usize,
+    /// The write buffer manager's budget: approximate bytes of the mutable memtables
+    /// of every keyspace together. Past it the largest one is flushed, and writers
+    /// stall while all memtables, full ones included, hold twice as much. 0: no shared
+    /// limit (each keyspace has only its own).
+    pub total_bytes: usize,
 }
 
 impl Default for MemTableConfig {
@@ -99,6 +104,7 @@ impl Default for MemTableConfig {
             max_entries: 1_000_000,
             max_bytes: 64 << 20,
             max_immutable: 4,
+            total_bytes: 256 << 20,
         }
     }
 }
@@ -385,6 +391,7 @@ pub const KEYS: &[&str] = &[
     "memtable.max_entries",
     "memtable.max_bytes",
     "memtable.max_immutable",
+    "memtable.total_bytes",
     "directory.root",
     "directory.wal",
     "directory.ss_table",
@@ -529,6 +536,7 @@ impl Config {
             "memtable.max_entries" => self.memtable.max_entries = to_usize(key, v.uint(key)?)?,
             "memtable.max_bytes" => self.memtable.max_bytes = to_usize(key, v.uint(key)?)?,
             "memtable.max_immutable" => self.memtable.max_immutable = to_usize(key, v.uint(key)?)?,
+            "memtable.total_bytes" => self.memtable.total_bytes = to_usize(key, v.uint(key)?)?,
             "directory.root" => {
                 let log = self.directory.log.clone();
                 self.directory = Directories {
@@ -620,6 +628,8 @@ impl Config {
             "memtable.max_bytes" => at_least(key, m.max_bytes as u64, 1),
             // 0 would make every writer wait for a flush that cannot start.
             "memtable.max_immutable" => at_least(key, m.max_immutable as u64, 1),
+            // Any size: 0 turns the shared limit off.
+            "memtable.total_bytes" => Ok(()),
             "directory.wal" => non_empty(key, &self.directory.wal),
             "directory.ss_table" => non_empty(key, &self.directory.ss_table),
             "directory.cache" => non_empty(key, &self.directory.cache),
@@ -688,6 +698,7 @@ impl Config {
                     max_entries: _,
                     max_bytes: _,
                     max_immutable: _,
+                    total_bytes: _,
                 },
             directory:
                 Directories {

@@ -22,13 +22,14 @@ pub struct Iter {
 impl Iter {
     pub(crate) fn new(
         inner: Arc<DbInner>,
+        tree: Option<&crate::db::Tree>,
         seq: Option<SeqNo>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> Iter {
         let empty = matches!((&lower, &upper), (Some(l), Some(u)) if l >= u);
         Iter {
-            view: View::new(inner, seq, lower, upper),
+            view: View::new(inner, tree, seq, lower, upper),
             front: None,
             back: None,
             front_key: None,

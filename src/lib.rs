@@ -70,6 +70,7 @@ mod histogram;
 pub(crate) mod iter;
 mod iterator;
 pub(crate) mod key;
+mod keyspace;
 mod logging;
 mod lsm;
 pub(crate) mod manifest;
@@ -94,10 +95,12 @@ pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
     SSTableConfig, SyncMode, WALConfig,
 };
+pub use db::KEYSPACE_KEYS;
 #[cfg(feature = "sim")]
 pub use db::{CompactionHook, CompactionJobInfo};
 pub use error::{LsmError, Result};
 pub use iterator::Iter;
+pub use keyspace::{Keyspace, KeyspaceOptions};
 pub use lsm::{Lsm, WriteOptions};
 pub use raw_iterator::RawIterator;
 pub use report::{FileKind, FileReport, VerifyReport};

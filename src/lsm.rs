@@ -7,6 +7,7 @@ use crate::db::DbInner;
 use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, OsFs};
 use crate::iterator::Iter;
+use crate::keyspace::{Keyspace, KeyspaceOptions};
 use crate::raw_iterator::RawIterator;
 use crate::report::VerifyReport;
 use crate::snapshot::Snapshot;
@@ -77,6 +78,45 @@ impl Lsm {
         &self.handle.inner
     }
 
+    pub(crate) fn engine(&self) -> &Arc<DbInner> {
+        &self.handle.inner
+    }
+
+    /// The keyspace `name`, created with the database's options if it does not exist
+    /// (see [`Keyspace`]). Names are 1-64 bytes of `[A-Za-z0-9_.-]`; anything else is
+    /// `InvalidArgument`. `"default"` is the handle's own keyspace.
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        let tree = self.inner().open_keyspace(name, &[])?;
+        Ok(Keyspace::new(self.clone(), tree))
+    }
+
+    /// The keyspace `name`, created with its own options if it does not exist: `f`
+    /// sets them over the database's (`|o| o.set("sstable.compression", "lz4")`).
+    /// They are persisted and apply at every later open. For an existing keyspace the
+    /// options must be those it was created with, else `InvalidArgument`.
+    pub fn keyspace_with(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut KeyspaceOptions) -> Result<()>,
+    ) -> Result<Keyspace> {
+        let mut o = KeyspaceOptions::new(&self.inner().config);
+        f(&mut o)?;
+        let tree = self.inner().open_keyspace(name, &o.into_pairs())?;
+        Ok(Keyspace::new(self.clone(), tree))
+    }
+
+    /// The names of the keyspaces, `"default"` first, then in creation order.
+    pub fn keyspaces(&self) -> Vec<String> {
+        self.inner().keyspace_names()
+    }
+
+    /// Drops the keyspace `name` and all its data, durably: it does not come back
+    /// after a crash. Its files are deleted once no iterator or read needs them.
+    /// `InvalidArgument` for `"default"` or a name that does not exist.
+    pub fn drop_keyspace(&self, name: &str) -> Result<()> {
+        self.inner().drop_keyspace(name)
+    }
+
     /// Test hook (feature `sim`): `hook` is called at the start of every compaction,
     /// background or manual, on the thread that runs it, before it reads anything.
     /// Blocking in it holds that compaction (and its slot) while the rest of the
@@ -97,7 +137,8 @@ impl Lsm {
 
     /// The value of `key`, or `None`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner().get(key, None)
+        let inner = self.inner();
+        inner.get(inner.default_tree(), key, None)
     }
 
     /// Deletes `key` (deleting a missing key is not an error).
@@ -178,19 +219,20 @@ impl Lsm {
 
     /// Every key and value, in key order (`.rev()` for descending).
     pub fn iter(&self) -> Iter {
-        Iter::new(self.inner().clone(), None, None, None)
+        Iter::new(self.inner().clone(), None, None, None, None)
     }
 
     /// The keys in `range`, e.g. `db.range(b"a".as_slice()..b"m".as_slice())`.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         let (lo, hi) = bounds(&range);
-        Iter::new(self.inner().clone(), None, lo, hi)
+        Iter::new(self.inner().clone(), None, None, lo, hi)
     }
 
     /// The keys that start with `prefix`.
     pub fn prefix(&self, prefix: &[u8]) -> Iter {
         Iter::new(
             self.inner().clone(),
+            None,
             None,
             Some(prefix.to_vec()),
             prefix_end(prefix),
@@ -199,20 +241,20 @@ impl Lsm {
 
     /// A cursor with seek, next and prev (what the C API and bindings build on).
     pub fn raw_iter(&self) -> RawIterator {
-        RawIterator::new(self.inner().clone(), None, None, None)
+        RawIterator::new(self.inner().clone(), None, None, None, None)
     }
 
-    /// Compacts the whole database into its deepest level and waits: overwritten
-    /// versions and deletions that no snapshot needs are dropped, so the files hold
-    /// just the live data.
+    /// Compacts the whole database, every keyspace, into its deepest level and
+    /// waits: overwritten versions and deletions that no snapshot needs are dropped,
+    /// so the files hold just the live data.
     pub fn compact(&self) -> Result<()> {
-        self.inner().compact_range(None, None)
+        self.inner().compact_range(None, None, None)
     }
 
     /// Compacts the files holding keys in `[start, end]` (inclusive; `None` is
-    /// unbounded) and waits.
+    /// unbounded) in every keyspace and waits.
     pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
-        self.inner().compact_range(start, end)
+        self.inner().compact_range(None, start, end)
     }
 
     /// Makes every acknowledged write durable (fsync).
@@ -220,8 +262,8 @@ impl Lsm {
         self.inner().sync()
     }
 
-    /// Writes the memtable to an SSTable and waits for it; every write acknowledged
-    /// before the call is durable when it returns.
+    /// Writes the memtables of every keyspace to SSTables and waits for them; every
+    /// write acknowledged before the call is durable when it returns.
     pub fn flush(&self) -> Result<()> {
         self.inner().flush()
     }
@@ -262,19 +304,16 @@ impl Lsm {
     /// point entries of every table per the manifest plus those of the memtables.
     /// Overwritten versions and deletions are counted until a compaction drops them,
     /// so it can exceed the number of live keys; counting those exactly takes a scan.
+    /// Of the keyspace `"default"`.
     pub fn approximate_len(&self) -> u64 {
-        let sv = self.inner().super_version();
-        let mems: u64 = std::iter::once(&sv.mem)
-            .chain(&sv.imms)
-            .map(|m| m.len() as u64)
-            .sum();
-        sv.version.entries() + mems
+        approximate_len(&self.inner().super_version())
     }
 
     /// About how many bytes of tables hold keys in `[start, end)` (`None` is
     /// unbounded), from metadata alone: the sizes of the tables whose key range
     /// overlaps it, whole (not prorated). Data still in the memtables is not counted,
-    /// so it is 0 for an empty range or before the first flush.
+    /// so it is 0 for an empty range or before the first flush. Of the keyspace
+    /// `"default"`.
     pub fn approximate_size(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> u64 {
         self.inner()
             .super_version()
@@ -297,4 +336,13 @@ impl Lsm {
     pub fn path(&self) -> &Path {
         &self.inner().paths.root
     }
+}
+
+/// See [`Lsm::approximate_len`].
+pub(crate) fn approximate_len(sv: &crate::db::SuperVersion) -> u64 {
+    let mems: u64 = std::iter::once(&sv.mem)
+        .chain(&sv.imms)
+        .map(|m| m.len() as u64)
+        .sum();
+    sv.version.entries() + mems
 }

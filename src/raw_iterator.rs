@@ -18,11 +18,12 @@ pub struct RawIterator {
 impl RawIterator {
     pub(crate) fn new(
         inner: Arc<DbInner>,
+        tree: Option<&crate::db::Tree>,
         seq: Option<SeqNo>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> RawIterator {
-        let view = View::new(inner, seq, lower, upper);
+        let view = View::new(inner, tree, seq, lower, upper);
         let cursor = view.cursor();
         RawIterator { view, cursor }
     }

@@ -5,12 +5,13 @@ use crate::db::DbInner;
 use crate::error::Result;
 use crate::iterator::Iter;
 use crate::key::SeqNo;
+use crate::keyspace::Keyspace;
 use crate::raw_iterator::RawIterator;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
-/// A consistent read-only view: reads through it see the database as it was when it
-/// was taken. Dropping it lets the engine discard versions kept for it.
+/// A consistent read-only view: reads through it see the database, every keyspace,
+/// as it was when it was taken (`get_in`, `iter_in` and the like read a keyspace). Dropping it lets the engine discard versions kept for it.
 pub struct Snapshot {
     inner: Arc<DbInner>,
     seq: SeqNo,
@@ -30,24 +31,71 @@ impl Snapshot {
 
     /// The value of `key` in this view.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.inner.get(key, Some(self.seq))
+        self.inner
+            .get(self.inner.default_tree(), key, Some(self.seq))
+    }
+
+    /// The value of `key` in keyspace `ks` in this view.
+    pub fn get_in(&self, ks: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        ks.tree().check_live()?;
+        self.inner.get(ks.tree(), key, Some(self.seq))
+    }
+
+    /// Every key and value of keyspace `ks` in this view.
+    pub fn iter_in(&self, ks: &Keyspace) -> Iter {
+        Iter::new(
+            self.inner.clone(),
+            Some(ks.tree()),
+            Some(self.seq),
+            None,
+            None,
+        )
+    }
+
+    /// The keys in `range` of keyspace `ks` in this view.
+    pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, ks: &Keyspace, range: R) -> Iter {
+        let (lo, hi) = bounds(&range);
+        Iter::new(self.inner.clone(), Some(ks.tree()), Some(self.seq), lo, hi)
+    }
+
+    /// The keys of keyspace `ks` starting with `prefix` in this view.
+    pub fn prefix_in(&self, ks: &Keyspace, prefix: &[u8]) -> Iter {
+        Iter::new(
+            self.inner.clone(),
+            Some(ks.tree()),
+            Some(self.seq),
+            Some(prefix.to_vec()),
+            prefix_end(prefix),
+        )
+    }
+
+    /// A seekable cursor over keyspace `ks` in this view.
+    pub fn raw_iter_in(&self, ks: &Keyspace) -> RawIterator {
+        RawIterator::new(
+            self.inner.clone(),
+            Some(ks.tree()),
+            Some(self.seq),
+            None,
+            None,
+        )
     }
 
     /// Every key and value in this view.
     pub fn iter(&self) -> Iter {
-        Iter::new(self.inner.clone(), Some(self.seq), None, None)
+        Iter::new(self.inner.clone(), None, Some(self.seq), None, None)
     }
 
     /// The keys in `range` in this view.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         let (lo, hi) = bounds(&range);
-        Iter::new(self.inner.clone(), Some(self.seq), lo, hi)
+        Iter::new(self.inner.clone(), None, Some(self.seq), lo, hi)
     }
 
     /// The keys starting with `prefix` in this view.
     pub fn prefix(&self, prefix: &[u8]) -> Iter {
         Iter::new(
             self.inner.clone(),
+            None,
             Some(self.seq),
             Some(prefix.to_vec()),
             prefix_end(prefix),
@@ -56,7 +104,7 @@ impl Snapshot {
 
     /// A seekable cursor over this view.
     pub fn raw_iter(&self) -> RawIterator {
-        RawIterator::new(self.inner.clone(), Some(self.seq), None, None)
+        RawIterator::new(self.inner.clone(), None, Some(self.seq), None, None)
     }
 
     /// The sequence number this view reads at.

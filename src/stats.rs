@@ -166,12 +166,14 @@ pub struct Stats {
     pub compactions_queued: u64,
     /// Key ranges merged in parallel by compactions that were split.
     pub subcompactions: u64,
-    /// Entries in the active memtable.
+    /// Entries in the active memtables (of every keyspace).
     pub memtable_entries: u64,
-    /// Full memtables waiting to be flushed.
+    /// Full memtables waiting to be flushed (of every keyspace).
     pub immutable_memtables: u64,
     /// The last sequence number acknowledged.
     pub last_sequence: u64,
+    /// Live keyspaces, `"default"` included (the level figures add theirs up).
+    pub keyspaces: u64,
     /// Per level, from level 0.
     pub levels: Vec<LevelStats>,
 }
@@ -243,6 +245,7 @@ impl Stats {
             ("memtable_entries", self.memtable_entries.to_string()),
             ("immutable_memtables", self.immutable_memtables.to_string()),
             ("last_sequence", self.last_sequence.to_string()),
+            ("keyspaces", self.keyspaces.to_string()),
             ("block_cache_hits", self.block_cache_hits.to_string()),
             ("block_cache_misses", self.block_cache_misses.to_string()),
             ("block_cache_bytes", self.block_cache_bytes.to_string()),
@@ -327,6 +330,7 @@ impl fmt::Display for Stats {
             self.memtable_entries, self.immutable_memtables
         )?;
         writeln!(f, "last sequence: {}", self.last_sequence)?;
+        writeln!(f, "keyspaces: {}", self.keyspaces)?;
         for (name, p) in [("get", &self.get_latency), ("write", &self.write_latency)] {
             writeln!(
                 f,

@@ -173,8 +173,12 @@ fn dump_wal(
             }
         };
         writeln!(out, "batch seq={seq} count={} offset={offset}", list.len()).map_err(&w)?;
-        for (i, op) in list.iter().enumerate() {
+        for (i, (ks, op)) in list.iter().enumerate() {
             let s = seq + i as u64;
+            let s = match ks {
+                0 => s.to_string(),
+                ks => format!("{s} [keyspace {ks}]"),
+            };
             match op {
                 BatchOp::Put(k, v) => writeln!(out, "  {s} put {} => {}", show(k), show(v)),
                 BatchOp::Delete(k) => writeln!(out, "  {s} delete {}", show(k)),

@@ -20,9 +20,11 @@
 
 use crate::batch::WriteBatch;
 use crate::bounds::{bounds, prefix_end};
-use crate::db::DbInner;
+use crate::db::{DbInner, SuperVersion, Tree};
 use crate::error::{LsmError, Result};
 use crate::iterator::Iter;
+use crate::keyspace::Keyspace;
+use crate::manifest::DEFAULT_KEYSPACE;
 use crate::snapshot::Snapshot;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeBounds;
@@ -34,6 +36,9 @@ type KeyRange = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// A buffered write: `None` deletes.
 type OwnWrite = (Vec<u8>, Option<Vec<u8>>);
 
+/// A key of some keyspace, by id.
+type KsKey = (u32, Vec<u8>);
+
 /// How many times [`crate::Lsm::transact`] runs its closure before it gives up with
 /// [`LsmError::Conflict`].
 pub const TRANSACT_ATTEMPTS: usize = 10;
@@ -43,12 +48,12 @@ pub const TRANSACT_ATTEMPTS: usize = 10;
 pub struct Transaction {
     inner: Arc<DbInner>,
     snapshot: Snapshot,
-    /// Buffered writes, by key: `None` deletes.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Buffered writes, by keyspace and key: `None` deletes.
+    writes: BTreeMap<KsKey, Option<Vec<u8>>>,
     /// Keys read from the database (not from `writes`).
-    reads: BTreeSet<Vec<u8>>,
-    /// Ranges iterated.
-    ranges: Vec<KeyRange>,
+    reads: BTreeSet<KsKey>,
+    /// Ranges iterated, by keyspace.
+    ranges: Vec<(u32, KeyRange)>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -77,30 +82,52 @@ impl Transaction {
     /// The value of `key`: this transaction's own write if it made one, otherwise the
     /// database's at the transaction's snapshot. The key joins the read set.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(w) = self.writes.get(key) {
+        let tree = self.inner.default_tree().clone();
+        self.get_tree(&tree, key)
+    }
+
+    /// [`Transaction::get`] in keyspace `ks`.
+    pub fn get_in(&mut self, ks: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        ks.tree().check_live()?;
+        self.get_tree(ks.tree(), key)
+    }
+
+    fn get_tree(&mut self, tree: &Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = (tree.id, key.to_vec());
+        if let Some(w) = self.writes.get(&k) {
             return Ok(w.clone());
         }
-        let v = self.snapshot.get(key)?;
-        if !self.reads.contains(key) {
-            self.reads.insert(key.to_vec());
-        }
+        let v = self.inner.get(tree, key, Some(self.snapshot.sequence()))?;
+        self.reads.insert(k);
         Ok(v)
     }
 
     /// Sets `key` to `value` when the transaction commits.
     pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        self.writes
+            .insert((DEFAULT_KEYSPACE, key.to_vec()), Some(value.to_vec()));
     }
 
     /// Deletes `key` when the transaction commits.
     pub fn delete(&mut self, key: &[u8]) {
-        self.writes.insert(key.to_vec(), None);
+        self.writes.insert((DEFAULT_KEYSPACE, key.to_vec()), None);
+    }
+
+    /// Sets `key` to `value` in keyspace `ks` when the transaction commits.
+    pub fn put_in(&mut self, ks: &Keyspace, key: &[u8], value: &[u8]) {
+        self.writes
+            .insert((ks.id(), key.to_vec()), Some(value.to_vec()));
+    }
+
+    /// Deletes `key` in keyspace `ks` when the transaction commits.
+    pub fn delete_in(&mut self, ks: &Keyspace, key: &[u8]) {
+        self.writes.insert((ks.id(), key.to_vec()), None);
     }
 
     /// Every key and value, as this transaction sees them (its snapshot with its own
     /// writes applied), in key order. The whole key space joins the read set.
     pub fn iter(&mut self) -> TxIter {
-        self.scan(None, None)
+        self.scan(None, None, None)
     }
 
     /// The keys in `range`, as this transaction sees them. The range joins the read
@@ -108,28 +135,61 @@ impl Transaction {
     /// transaction's commit fail, even if no key read here changed.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&mut self, range: R) -> TxIter {
         let (lo, hi) = bounds(&range);
-        self.scan(lo, hi)
+        self.scan(None, lo, hi)
     }
 
     /// The keys starting with `prefix`, as this transaction sees them (the prefix's
     /// range joins the read set).
     pub fn prefix(&mut self, prefix: &[u8]) -> TxIter {
-        self.scan(Some(prefix.to_vec()), prefix_end(prefix))
+        self.scan(None, Some(prefix.to_vec()), prefix_end(prefix))
     }
 
-    fn scan(&mut self, lo: Option<Vec<u8>>, hi: Option<Vec<u8>>) -> TxIter {
-        self.ranges.push((lo.clone(), hi.clone()));
+    /// [`Transaction::iter`] over keyspace `ks`.
+    pub fn iter_in(&mut self, ks: &Keyspace) -> TxIter {
+        self.scan(Some(ks.tree()), None, None)
+    }
+
+    /// [`Transaction::range`] in keyspace `ks`.
+    pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &mut self,
+        ks: &Keyspace,
+        range: R,
+    ) -> TxIter {
+        let (lo, hi) = bounds(&range);
+        self.scan(Some(ks.tree()), lo, hi)
+    }
+
+    /// [`Transaction::prefix`] in keyspace `ks`.
+    pub fn prefix_in(&mut self, ks: &Keyspace, prefix: &[u8]) -> TxIter {
+        self.scan(Some(ks.tree()), Some(prefix.to_vec()), prefix_end(prefix))
+    }
+
+    fn scan(
+        &mut self,
+        tree: Option<&Arc<Tree>>,
+        lo: Option<Vec<u8>>,
+        hi: Option<Vec<u8>>,
+    ) -> TxIter {
+        let id = tree.map_or(DEFAULT_KEYSPACE, |t| t.id);
+        self.ranges.push((id, (lo.clone(), hi.clone())));
         let in_range =
             |k: &Vec<u8>| lo.as_ref().is_none_or(|l| k >= l) && hi.as_ref().is_none_or(|h| k < h);
         // Own writes as they are now: later writes through this transaction do not
         // show up in an iterator already made (like a snapshot's).
         let own: Vec<OwnWrite> = self
             .writes
-            .iter()
-            .filter(|(k, _)| in_range(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .range((id, Vec::new())..)
+            .take_while(|((ks, _), _)| *ks == id)
+            .filter(|((_, k), _)| in_range(k))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect();
-        let base = Iter::new(self.inner.clone(), Some(self.snapshot.sequence()), lo, hi);
+        let base = Iter::new(
+            self.inner.clone(),
+            tree.map(|t| &**t),
+            Some(self.snapshot.sequence()),
+            lo,
+            hi,
+        );
         TxIter {
             base,
             base_next: None,
@@ -168,22 +228,32 @@ impl Transaction {
             return self.inner.check_open();
         }
         let mut batch = WriteBatch::new();
-        for (k, v) in &self.writes {
+        for ((ks, k), v) in &self.writes {
             match v {
-                Some(v) => batch.put(k, v),
-                None => batch.delete(k),
+                Some(v) => batch.put_ks(*ks, k, v),
+                None => batch.delete_ks(*ks, k),
             };
         }
         let after = self.snapshot.sequence();
         let inner = &self.inner;
-        let check = |sv: &crate::db::SuperVersion| -> Result<()> {
-            for k in &self.reads {
-                if inner.key_written_after(sv, k, after)? {
+        let check = |view_of: &dyn Fn(u32) -> Result<Arc<SuperVersion>>| -> Result<()> {
+            // One view per keyspace for the whole check.
+            let mut views: BTreeMap<u32, Arc<SuperVersion>> = BTreeMap::new();
+            let mut view = |id: u32| -> Result<Arc<SuperVersion>> {
+                if let Some(v) = views.get(&id) {
+                    return Ok(v.clone());
+                }
+                let v = view_of(id)?;
+                views.insert(id, v.clone());
+                Ok(v)
+            };
+            for (ks, k) in &self.reads {
+                if inner.key_written_after(&*view(*ks)?, k, after)? {
                     return Err(LsmError::Conflict);
                 }
             }
-            for (lo, hi) in &self.ranges {
-                if inner.range_written_after(sv, lo.as_deref(), hi.as_deref(), after)? {
+            for (ks, (lo, hi)) in &self.ranges {
+                if inner.range_written_after(&*view(*ks)?, lo.as_deref(), hi.as_deref(), after)? {
                     return Err(LsmError::Conflict);
                 }
             }

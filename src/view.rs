@@ -1,6 +1,6 @@
 //! `View`: what an iterator reads, fixed when it is created.
 
-use crate::db::{DbInner, SuperVersion};
+use crate::db::{DbInner, SuperVersion, Tree};
 use crate::iter::DbCursor;
 use crate::key::SeqNo;
 use std::sync::Arc;
@@ -10,29 +10,42 @@ pub(crate) struct View {
     pub(crate) inner: Arc<DbInner>,
     sv: Arc<SuperVersion>,
     seq: SeqNo,
+    /// Set when the view cannot be read (its keyspace was dropped before it was
+    /// made): every cursor fails with it.
+    error: Option<crate::error::LsmError>,
     lower: Option<Vec<u8>>,
     upper: Option<Vec<u8>>,
 }
 
 impl View {
+    /// A view of keyspace `tree` (`None`: `"default"`).
     pub(crate) fn new(
         inner: Arc<DbInner>,
+        tree: Option<&Tree>,
         seq: Option<SeqNo>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> View {
-        let sv = inner.super_version();
+        let sv = match tree {
+            Some(t) => t.sv.load_full(),
+            None => inner.super_version(),
+        };
+        let error = tree.and_then(|t| t.check_live().err());
         let seq = seq.unwrap_or_else(|| inner.visible_seq());
         View {
             inner,
             sv,
             seq,
+            error,
             lower,
             upper,
         }
     }
 
     pub(crate) fn cursor(&self) -> DbCursor {
+        if let Some(e) = &self.error {
+            return self.inner.failed_cursor(e.duplicate(), self.seq);
+        }
         self.inner
             .cursor(&self.sv, self.seq, self.lower.clone(), self.upper.clone())
     }

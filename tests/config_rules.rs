@@ -69,6 +69,7 @@ const RULES: &[Rule] = &[
         &["0"],
         Some(|c| c.memtable.max_immutable = 0),
     ),
+    rule("memtable.total_bytes", &["-1", "lots"], &["-1"], None),
     rule("directory.root", &[], &["1"], None),
     rule(
         "directory.wal",

@@ -18,6 +18,7 @@ BAD_VALUES: list[tuple[str, int | str]] = [
     ("memtable_max_entries", 0),
     ("memtable_max_bytes", 0),
     ("memtable_max_immutable", 0),
+    ("memtable_total_bytes", -1),
     ("directory_wal", ""),
     ("directory_ss_table", ""),
     ("directory_cache", ""),

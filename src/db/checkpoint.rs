@@ -39,14 +39,14 @@ impl DbInner {
         // and with the version lock no flush can land: the tables, the segments and
         // their lengths describe one moment. (A synced group may be in its fsync,
         // appended but not yet acknowledged; the copy then holds it, as a crash would.)
-        let (mut snapshot, segments, live_seq, next_file, _version) = {
+        let (mut snapshot, segments, live_seq, next_file, _versions) = {
             let wal = self.lock_wal_settled();
             let vs = self.versions.lock();
-            let mut snapshot = vs.state().snapshot_edit();
-            snapshot.log_number = Some(vs.log_number);
+            let snapshot = vs.snapshot_edits();
+            let log_number = vs.log_number();
             let mut segments = Vec::new();
             for n in self.wal_segments()? {
-                if n < vs.log_number {
+                if n < log_number {
                     continue;
                 }
                 let name = wal::segment_file_name(n);
@@ -66,10 +66,12 @@ impl DbInner {
                 segments,
                 wal.last_seq,
                 vs.next_file_number,
-                vs.current(),
+                vs.keyspaces()
+                    .map(|k| vs.current(k.meta.id))
+                    .collect::<Vec<_>>(),
             )
         };
-        for (_, meta) in &snapshot.added {
+        for (_, meta) in snapshot.iter().flat_map(|e| &e.added) {
             let from = filename::table(&self.paths.sst_dir, meta.number);
             let to = filename::table(&t_sst, meta.number);
             self.fs
@@ -94,8 +96,10 @@ impl DbInner {
                 .and_then(|()| out.sync())
                 .map_err(|e| LsmError::io_at("write", &to, e))?;
         }
-        snapshot.next_file_number = Some(next_file + 1);
-        snapshot.last_sequence = Some(live_seq);
+        if let Some(first) = snapshot.first_mut() {
+            first.next_file_number = Some(next_file + 1);
+            first.last_sequence = Some(live_seq);
+        }
         for d in [t_sst.as_path(), t_wal.as_path()] {
             self.fs
                 .sync_dir(d)
@@ -115,9 +119,9 @@ impl DbInner {
     pub fn verify(&self) -> Result<VerifyReport> {
         let _op = self.enter()?;
         let _pin = self.pins.pin(self.fs.as_ref());
-        let sv = self.super_version();
+        let svs: Vec<_> = self.trees().values().map(|t| t.sv.load_full()).collect();
         let mut report = VerifyReport::default();
-        for f in sv.version.tables() {
+        for f in svs.iter().flat_map(|sv| sv.version.tables()) {
             let v = f.table()?.verify()?;
             if v.md5 != f.meta.md5 {
                 return Err(LsmError::corruption(
@@ -142,7 +146,7 @@ impl DbInner {
         let (log_number, live_segment, manifest) = {
             let wal = self.lock_wal_settled();
             let vs = self.versions.lock();
-            (vs.log_number, wal.logger.number(), vs.manifest_number())
+            (vs.log_number(), wal.logger.number(), vs.manifest_number())
         };
         let mut logs: Vec<(PathBuf, u64, FileKind, bool)> = Vec::new();
         for n in self

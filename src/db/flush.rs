@@ -1,6 +1,6 @@
 //! Flushing immutable memtables to level-0 SSTables, in the background.
 
-use super::{DbInner, SuperVersion};
+use super::{DbInner, SuperVersion, Tree};
 use crate::cache::TableCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
@@ -14,18 +14,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 impl DbInner {
-    pub(super) fn table_options(&self) -> TableOptions {
-        TableOptions {
-            block_size: self.config.sstable.block_size,
-            bloom_bits_per_key: self.config.sstable.bloom_bits_per_key,
-            compression: self.config.sstable.compression,
-            metadata_block_size: self.config.sstable.metadata_block_size,
-        }
-    }
-
-    /// Writes `imm` to a level-0 table, records it in the manifest, swaps it out of
-    /// the read path and deletes the WAL segments no longer needed.
-    pub(super) fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
+    /// Writes `imm`, a full memtable of keyspace `tree`, to a level-0 table, records
+    /// it in the manifest, swaps it out of the read path and deletes the WAL segments
+    /// no keyspace needs any more. A keyspace dropped meanwhile logs nothing: its
+    /// table is deleted.
+    pub(super) fn flush_one(&self, tree: &Tree, imm: &Arc<MemTable>) -> Result<()> {
         let snapshots = self.snapshot_list();
         let number = self.versions.lock().new_file_number();
         let built = if imm.is_empty() {
@@ -34,7 +27,7 @@ impl DbInner {
             Some(build_table(
                 self.fs.as_ref(),
                 &self.paths.sst_dir,
-                self.table_options(),
+                tree.table_options(),
                 &self.tables,
                 imm,
                 number,
@@ -42,16 +35,27 @@ impl DbInner {
             )?)
         };
         let mut vs = self.versions.lock();
-        // Segments older than the next memtable's are fully in tables once this lands.
+        if tree.is_dropped() || vs.keyspace(tree.id).is_none() {
+            drop(vs);
+            if built.is_some() {
+                self.tables.evict(number);
+                let p = crate::filename::table(&self.paths.sst_dir, number);
+                self.pins.delete(self.fs.as_ref(), vec![p]);
+            }
+            return Ok(());
+        }
+        // Segments older than the next memtable's hold nothing more of this keyspace
+        // once this lands.
         let next_log = {
-            let sv = self.sv.load();
+            let sv = tree.sv.load();
             match sv.imms.iter().position(|m| Arc::ptr_eq(m, imm)) {
                 Some(0) | None => sv.mem.wal_number(),
                 Some(i) => sv.imms[i - 1].wal_number(),
             }
         };
         let mut edit = VersionEdit {
-            log_number: Some(next_log),
+            keyspace: Some(tree.id),
+            keyspace_logs: vec![(tree.id, next_log)],
             last_sequence: Some(imm.max_seq()),
             ..Default::default()
         };
@@ -61,19 +65,20 @@ impl DbInner {
             edit.added.push((0, meta));
         }
         let version = vs.log_and_apply(edit)?;
-        self.sv.update(|sv| {
+        tree.sv.update(|sv| {
             let imms = sv
                 .imms
                 .iter()
                 .filter(|m| !Arc::ptr_eq(m, imm))
                 .cloned()
                 .collect();
-            SuperVersion::new(sv.mem.clone(), imms, version, &self.config)
+            SuperVersion::new(sv.mem.clone(), imms, version, &tree.config)
         });
+        let log_number = vs.log_number();
         drop(vs);
         Counters::add(&self.counters.flushes, 1);
         Counters::add(&self.counters.flush_bytes, bytes);
-        self.delete_wal_segments_below(next_log);
+        self.delete_wal_segments_below(log_number);
         Ok(())
     }
 

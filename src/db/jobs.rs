@@ -17,7 +17,7 @@
 //! the runtime's job count, which `close` waits for, and gives up once the database
 //! closes (a compaction abandons; a flush finishes, since close needs it).
 
-use super::{BgState, DbInner, SuperVersion};
+use super::{BgState, DbInner, SuperVersion, Tree};
 use crate::compaction::{picker, run, Compaction};
 use crate::error::{LsmError, Result};
 use crate::stats::Counters;
@@ -70,8 +70,9 @@ impl DbInner {
         if self.check_bg_error().is_err() {
             return;
         }
-        let sv = self.sv.load_full();
-        if !bg.flush_running && !sv.imms.is_empty() && bg.jobs() < threads {
+        let trees = self.trees();
+        let waiting = trees.values().any(|t| !t.sv.load().imms.is_empty());
+        if !bg.flush_running && waiting && bg.jobs() < threads {
             bg.flush_running = true;
             let job = me.clone();
             if self
@@ -82,51 +83,79 @@ impl DbInner {
                 bg.flush_running = false;
             }
         }
-        let cfg = &self.config.compaction;
         if bg.shutdown || self.is_closed() || bg.manual > 0 {
             bg.compactions_queued = 0;
             return;
         }
-        let needing = picker::scores(&sv.version, cfg)
-            .iter()
-            .filter(|&&s| s >= 1.0)
-            .count();
-        while bg.compactions_running < self.compaction_slots() && bg.jobs() < threads {
-            let Some(c) = picker::pick_avoiding(&sv.version, cfg, &bg.pointers, &bg.busy) else {
-                break;
-            };
-            bg.busy.add(&c);
-            bg.compactions_running += 1;
-            let c = Arc::new(c);
-            let job = me.clone();
-            let planned = c.clone();
-            if self
-                .runtime
-                .spawn_job(
-                    "compaction",
-                    move || job.compaction_job(&planned),
-                    poison(&me),
-                )
-                .is_err()
-            {
-                bg.busy.remove(&c);
-                bg.compactions_running -= 1;
-                break;
+        // Keyspaces take turns at the free slots, starting after the one that went
+        // first last time.
+        let start = bg.next_turn;
+        let order: Vec<&Arc<Tree>> = trees
+            .range(start..)
+            .chain(trees.range(..start))
+            .map(|(_, t)| t)
+            .collect();
+        let mut needing = 0;
+        for t in order {
+            let sv = t.sv.load_full();
+            let cfg = &t.config.compaction;
+            needing += picker::scores(&sv.version, cfg)
+                .iter()
+                .filter(|&&s| s >= 1.0)
+                .count();
+            while bg.compactions_running < self.compaction_slots() && bg.jobs() < threads {
+                let levels = t.config.compaction.max_levels;
+                let tb = bg.trees.entry(t.id).or_default();
+                if tb.pointers.len() < levels {
+                    tb.pointers.resize(levels, Vec::new());
+                }
+                let Some(c) = picker::pick_avoiding(&sv.version, cfg, &tb.pointers, &tb.busy)
+                else {
+                    break;
+                };
+                tb.busy.add(&c);
+                bg.compactions_running += 1;
+                bg.next_turn = t.id.wrapping_add(1);
+                let c = Arc::new(c);
+                let job = me.clone();
+                let planned = c.clone();
+                let tree = t.clone();
+                if self
+                    .runtime
+                    .spawn_job(
+                        "compaction",
+                        move || job.compaction_job(&tree, &planned),
+                        poison(&me),
+                    )
+                    .is_err()
+                {
+                    if let Some(tb) = bg.trees.get_mut(&t.id) {
+                        tb.busy.remove(&c);
+                    }
+                    bg.compactions_running -= 1;
+                    break;
+                }
             }
         }
         bg.compactions_queued = needing.saturating_sub(bg.compactions_running);
     }
 
-    /// Flushes full memtables, oldest first, until none waits.
+    /// Flushes full memtables until none waits: each time the oldest, by WAL
+    /// segment, of any keyspace, so the oldest segments are freed first.
     fn flush_job(self: Arc<Self>) {
         loop {
             if self.check_bg_error().is_err() {
                 break;
             }
-            let Some(imm) = self.sv.load().imms.last().cloned() else {
+            let oldest = self
+                .trees()
+                .values()
+                .filter_map(|t| t.sv.load().imms.last().map(|m| (m.clone(), t.clone())))
+                .min_by_key(|(m, _)| m.wal_number());
+            let Some((imm, tree)) = oldest else {
                 break;
             };
-            if let Err(e) = self.flush_one(&imm) {
+            if let Err(e) = self.flush_one(&tree, &imm) {
                 self.set_bg_error(e);
                 break;
             }
@@ -140,9 +169,10 @@ impl DbInner {
         self.maybe_schedule();
     }
 
-    /// Runs one picked compaction, then frees its files and looks for more work.
-    fn compaction_job(self: Arc<Self>, c: &Compaction) {
-        match self.execute(c, false) {
+    /// Runs one picked compaction of keyspace `tree`, then frees its files and looks
+    /// for more work.
+    fn compaction_job(self: Arc<Self>, tree: &Tree, c: &Compaction) {
+        match self.execute(tree, c, false) {
             Ok(()) | Err(LsmError::Closed) => {}
             Err(e) => {
                 self.set_bg_error(e);
@@ -150,7 +180,9 @@ impl DbInner {
         }
         {
             let mut bg = self.bg.lock();
-            bg.busy.remove(c);
+            if let Some(tb) = bg.trees.get_mut(&tree.id) {
+                tb.busy.remove(c);
+            }
             bg.compactions_running -= 1;
             self.bg_cv.notify_all();
         }
@@ -165,11 +197,17 @@ impl DbInner {
     }
 
     /// Compacts every file overlapping `[lo, hi]` (inclusive; `None` unbounded) into
-    /// the deepest level holding any of them, after flushing the memtable. Waits.
+    /// the deepest level holding any of them, in keyspace `only` or (`None`) in every
+    /// keyspace, after flushing the memtables. Waits.
     ///
     /// Runs alone: background compactions already running finish first, and none
     /// starts until it is done (flushes go on).
-    pub fn compact_range(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> Result<()> {
+    pub fn compact_range(
+        &self,
+        only: Option<&Arc<Tree>>,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+    ) -> Result<()> {
         let _op = self.enter()?;
         self.flush()?;
         let _one_at_a_time = self.manual_lock.lock();
@@ -183,19 +221,26 @@ impl DbInner {
                 self.bg_cv.wait(&mut bg);
             }
         }
-        let r = self.compact_range_alone(lo, hi);
+        let trees: Vec<Arc<Tree>> = match only {
+            Some(t) => vec![t.clone()],
+            None => self.trees().values().cloned().collect(),
+        };
+        let r = trees
+            .iter()
+            .try_for_each(|t| self.compact_range_alone(t, lo, hi));
         self.bg.lock().manual -= 1;
         self.maybe_schedule();
         r
     }
 
-    fn compact_range_alone(&self, lo: Option<&[u8]>, hi: Option<&[u8]>) -> Result<()> {
+    fn compact_range_alone(&self, tree: &Tree, lo: Option<&[u8]>, hi: Option<&[u8]>) -> Result<()> {
         self.check_open()?;
         self.check_bg_error()?;
-        let v = self.super_version().version.clone();
+        tree.check_live()?;
+        let v = tree.sv.load().version.clone();
         match picker::pick_manual(&v, lo, hi) {
-            Some(c) => self.execute(&c, true).map_err(|e| match e {
-                LsmError::Closed => e,
+            Some(c) => self.execute(tree, &c, true).map_err(|e| match e {
+                LsmError::Closed | LsmError::InvalidArgument(_) => e,
                 e => self.set_bg_error(e),
             }),
             None => Ok(()),
@@ -206,7 +251,7 @@ impl DbInner {
     /// starts closing, whether it runs in the background or on request: no compaction
     /// logs an edit once `close` has begun. Its partial outputs are orphans that the
     /// next open deletes.
-    fn execute(&self, c: &Compaction, manual: bool) -> Result<()> {
+    fn execute(&self, tree: &Tree, c: &Compaction, manual: bool) -> Result<()> {
         let hook = self.compaction_hook.lock().clone();
         if let Some(hook) = hook {
             hook(&CompactionJobInfo {
@@ -227,10 +272,10 @@ impl DbInner {
             let target = run::Target {
                 fs: self.fs.as_ref(),
                 dir: &self.paths.sst_dir,
-                opts: self.table_options(),
+                opts: tree.table_options(),
                 tables: &self.tables,
-                target_file_bytes: self.config.compaction.target_file_bytes,
-                max_subcompactions: self.config.compaction.max_subcompactions,
+                target_file_bytes: tree.config.compaction.target_file_bytes,
+                max_subcompactions: tree.config.compaction.max_subcompactions,
             };
             let outcome = run::run(c, target, &snapshots, &next_number, &stop)?;
             Counters::add(&self.counters.compaction_bytes_read, c.input_bytes());
@@ -245,9 +290,26 @@ impl DbInner {
         // `close` sets the flag before it flushes under this lock, so a compaction
         // that gets here later logs nothing.
         self.check_open()?;
+        if tree.is_dropped() || vs.keyspace(tree.id).is_none() {
+            // Dropped meanwhile: its outputs (not a moved input) are orphans.
+            drop(vs);
+            let doomed = edit
+                .added
+                .iter()
+                .filter(|_| !c.trivial_move)
+                .map(|(_, f)| {
+                    self.tables.evict(f.number);
+                    crate::filename::table(&self.paths.sst_dir, f.number)
+                })
+                .collect();
+            self.pins.delete(self.fs.as_ref(), doomed);
+            return tree.check_live();
+        }
+        let mut edit = edit;
+        edit.keyspace = Some(tree.id);
         let version = vs.log_and_apply(edit)?;
-        self.sv
-            .update(|sv| SuperVersion::new(sv.mem.clone(), sv.imms.clone(), version, &self.config));
+        tree.sv
+            .update(|sv| SuperVersion::new(sv.mem.clone(), sv.imms.clone(), version, &tree.config));
         drop(vs);
         // Remember where this level's turn ended, so the next pick starts after it.
         if let Some(top) = c.inputs.iter().map(|(l, _)| *l).min() {
@@ -259,7 +321,11 @@ impl DbInner {
                 .max()
             {
                 let mut bg = self.bg.lock();
-                if let Some(slot) = bg.pointers.get_mut(top) {
+                let tb = bg.trees.entry(tree.id).or_default();
+                if tb.pointers.len() <= top {
+                    tb.pointers.resize(top + 1, Vec::new());
+                }
+                if let Some(slot) = tb.pointers.get_mut(top) {
                     *slot = max;
                 }
             }

@@ -12,10 +12,15 @@ mod checkpoint;
 mod conflict;
 mod flush;
 mod jobs;
+mod keyspaces;
 mod open;
 mod pins;
 mod read;
+mod tree;
 mod write;
+
+pub(crate) use tree::Tree;
+pub use tree::KEYSPACE_KEYS;
 
 #[cfg(feature = "sim")]
 pub use jobs::{CompactionHook, CompactionJobInfo};
@@ -135,6 +140,8 @@ pub(crate) struct WalState {
     pub rotating: bool,
     /// The WAL record being built, kept to reuse its allocation.
     pub scratch: Vec<u8>,
+    /// WAL rotations so far (see `Tree::mem_epoch`).
+    pub epoch: u64,
 }
 
 /// The scheduler's state (see `jobs.rs`), under `DbInner::bg`.
@@ -146,10 +153,20 @@ pub(crate) struct BgState {
     pub compactions_running: usize,
     /// Levels that need a compaction for which no slot was free, at the last look.
     pub compactions_queued: usize,
-    /// The files and output ranges of the running compactions.
-    pub busy: crate::compaction::picker::Busy,
     /// Manual compactions waiting or running: no background compaction starts.
     pub manual: usize,
+    /// Per keyspace id, what its compactions hold and where they left off.
+    pub trees: std::collections::HashMap<u32, TreeBg>,
+    /// The keyspace whose compactions are looked at first next time (turns go
+    /// round, so a busy keyspace does not starve the others).
+    pub next_turn: u32,
+}
+
+/// One keyspace's compaction state, under `DbInner::bg`.
+#[derive(Default)]
+pub(crate) struct TreeBg {
+    /// The files and output ranges of its running compactions.
+    pub busy: crate::compaction::picker::Busy,
     /// Per level, the largest key of the last file compacted out of it.
     pub pointers: Vec<Vec<u8>>,
 }
@@ -165,7 +182,12 @@ pub(crate) struct DbInner {
     pub config: Config,
     pub fs: Arc<dyn FileSystem>,
     pub paths: Paths,
-    sv: SvCell,
+    /// The keyspace `"default"`, also in `trees`: the handle's own operations use it
+    /// without a map lookup.
+    default: Arc<Tree>,
+    /// Every live keyspace, replaced whole (under the WAL and version locks) when one
+    /// is created or dropped.
+    trees: arc_swap::ArcSwap<tree::TreeMap>,
     writers: Mutex<VecDeque<Arc<Writer>>>,
     wal: Mutex<WalState>,
     /// Writers wait here for a memtable switch to finish (with `wal`).
@@ -268,8 +290,27 @@ impl DbInner {
         self.maybe_schedule();
     }
 
+    /// The keyspace `"default"`'s current view.
     pub fn super_version(&self) -> Arc<SuperVersion> {
-        self.sv.load_full()
+        self.default.sv.load_full()
+    }
+
+    /// The keyspace `"default"`.
+    pub fn default_tree(&self) -> &Arc<Tree> {
+        &self.default
+    }
+
+    /// The live keyspace `id`, if there is one.
+    pub fn tree(&self, id: u32) -> Option<Arc<Tree>> {
+        if id == self.default.id {
+            return Some(self.default.clone());
+        }
+        self.trees.load().get(&id).cloned()
+    }
+
+    /// Every live keyspace, `"default"` first.
+    pub fn trees(&self) -> Arc<tree::TreeMap> {
+        self.trees.load_full()
     }
 
     pub fn visible_seq(&self) -> SeqNo {
@@ -301,7 +342,27 @@ impl DbInner {
     }
 
     pub fn stats(&self) -> crate::stats::Stats {
-        let sv = self.super_version();
+        let trees = self.trees();
+        let svs: Vec<Arc<SuperVersion>> = trees.values().map(|t| t.sv.load_full()).collect();
+        let imms: u64 = svs.iter().map(|sv| sv.imms.len() as u64).sum();
+        let mut files: Vec<usize> = Vec::new();
+        let mut bytes: Vec<u64> = Vec::new();
+        for sv in &svs {
+            for (i, (f, b)) in sv
+                .version
+                .files_per_level()
+                .into_iter()
+                .zip(sv.version.bytes_per_level())
+                .enumerate()
+            {
+                if files.len() <= i {
+                    files.resize(i + 1, 0);
+                    bytes.resize(i + 1, 0);
+                }
+                files[i] += f;
+                bytes[i] += b;
+            }
+        }
         let c = &self.counters;
         let (flush_running, compactions_running, compactions_queued) = {
             let bg = self.bg.lock();
@@ -330,7 +391,7 @@ impl DbInner {
             longest_stall_micros: Counters::get(&c.longest_stall_micros),
             subcompactions: Counters::get(&c.subcompactions),
             flushes_running: u64::from(flush_running),
-            flushes_queued: (sv.imms.len() as u64).saturating_sub(u64::from(flush_running)),
+            flushes_queued: imms.saturating_sub(u64::from(flush_running)),
             compactions_running: compactions_running as u64,
             compactions_queued: compactions_queued as u64,
             compaction_dropped: Counters::get(&c.compaction_dropped),
@@ -351,14 +412,13 @@ impl DbInner {
             flush_bytes: Counters::get(&c.flush_bytes),
             stalls: Counters::get(&c.stalls),
             stall_micros: Counters::get(&c.stall_micros),
-            memtable_entries: sv.mem.len() as u64,
-            immutable_memtables: sv.imms.len() as u64,
+            memtable_entries: svs.iter().map(|sv| sv.mem.len() as u64).sum(),
+            immutable_memtables: imms,
             last_sequence: self.visible_seq(),
-            levels: sv
-                .version
-                .files_per_level()
+            keyspaces: trees.len() as u64,
+            levels: files
                 .into_iter()
-                .zip(sv.version.bytes_per_level())
+                .zip(bytes)
                 .enumerate()
                 .map(|(i, (files, bytes))| {
                     let (read, written) = level_io.get(i).copied().unwrap_or((0, 0));
@@ -397,9 +457,14 @@ impl DbInner {
             // Writers in flight are done (the gate); later ones see it closed.
             let mut wal = self.lock_wal_settled();
             if self.check_bg_error().is_ok() {
-                let mem = self.super_version().mem.clone();
-                if !mem.is_empty() {
-                    if let Err(e) = self.switch_memtable(&mut wal) {
+                let full: Vec<Arc<Tree>> = self
+                    .trees()
+                    .values()
+                    .filter(|t| !t.sv.load().mem.is_empty())
+                    .cloned()
+                    .collect();
+                if !full.is_empty() {
+                    if let Err(e) = self.switch_memtables(&mut wal, &full) {
                         result = Err(e);
                     }
                 }

@@ -2,6 +2,7 @@
 
 use super::flush::build_table;
 use super::pins::FilePins;
+use super::tree::{self, Tree};
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, SvCell, WalState};
 use crate::cache::{BlockCache, Cache, TableCache};
@@ -95,7 +96,7 @@ impl DbInner {
         // Tables are opened on first read, not here; but a table the manifest names
         // and the directory lacks is known now, from the listing, and would lose data.
         let on_disk: HashSet<u64> = table_numbers.iter().copied().collect();
-        if let Some(n) = vs.state().file_numbers().find(|n| !on_disk.contains(n)) {
+        if let Some(n) = vs.file_numbers().find(|n| !on_disk.contains(n)) {
             return Err(LsmError::corruption(
                 filename::table(&paths.sst_dir, n),
                 0,
@@ -107,8 +108,9 @@ impl DbInner {
         // a later edit moved `log_number` past it. If it is gone, edits the database
         // relied on are missing from the manifest (a damaged or truncated manifest), or
         // the segment itself was removed: either way acknowledged writes would be lost.
-        if vs.log_number != 0 && !wal_numbers.contains(&vs.log_number) {
-            let missing = paths.wal_dir.join(wal::segment_file_name(vs.log_number));
+        let log_number = vs.log_number();
+        if log_number != 0 && !wal_numbers.contains(&log_number) {
+            let missing = paths.wal_dir.join(wal::segment_file_name(log_number));
             let why = "the WAL segment the manifest says holds unflushed writes is missing \
                        (a truncated or damaged manifest, or a deleted segment)";
             if config.wal.recovery == crate::config::RecoveryMode::Salvage {
@@ -121,7 +123,7 @@ impl DbInner {
         // Every segment from `log_number` to the newest one the manifest recorded as
         // created must be there; the sequence check below finds a missing one in the
         // middle, this one a missing newest segment (which no later batch would show).
-        if vs.newest_wal >= vs.log_number
+        if vs.newest_wal >= log_number
             && vs.newest_wal != 0
             && !wal_numbers.contains(&vs.newest_wal)
         {
@@ -136,13 +138,26 @@ impl DbInner {
             }
         }
 
-        // Replay the segments that hold writes not yet in tables.
+        // Replay the segments that hold writes not yet in tables: into each keyspace,
+        // the writes in segments from its own log number on (older ones are in its
+        // tables). A keyspace dropped since has no log number: its writes are skipped.
+        let log_number = vs.log_number();
         let replay: Vec<u64> = wal_numbers
             .iter()
             .copied()
-            .filter(|&n| n >= vs.log_number)
+            .filter(|&n| n >= log_number)
             .collect();
-        let recovered = MemTable::new(0, config.memtable.max_bytes);
+        let mut configs: BTreeMap<u32, Config> = BTreeMap::new();
+        for k in vs.keyspaces() {
+            configs.insert(k.meta.id, tree::keyspace_config(&config, &k.meta.options)?);
+        }
+        let recovered: BTreeMap<u32, MemTable> = configs
+            .iter()
+            .map(|(id, c)| (*id, MemTable::new(0, c.memtable.max_bytes)))
+            .collect();
+        let floors: BTreeMap<u32, u64> =
+            vs.keyspaces().map(|k| (k.meta.id, k.log_number)).collect();
+        let next_keyspace_id = vs.next_keyspace_id;
         let mut last_seq = vs.last_sequence;
         let mut continuity = SequenceContinuity::new(vs.last_sequence, config.wal.recovery);
         let report = wal::replay_segments(
@@ -150,12 +165,23 @@ impl DbInner {
             &paths.wal_dir,
             &replay,
             config.wal.recovery,
-            |batch, ops| {
+            |segment, batch, ops| {
                 continuity.check(&paths.wal_dir, batch.seq, ops.len() as u64)?;
-                for (i, op) in ops.iter().enumerate() {
+                for (i, (ks, op)) in ops.iter().enumerate() {
                     let seq = batch.seq + i as u64;
-                    apply_op(&recovered, seq, *op);
                     last_seq = last_seq.max(seq);
+                    match (recovered.get(ks), floors.get(ks)) {
+                        (Some(mem), Some(&floor)) if segment >= floor => apply_op(mem, seq, *op),
+                        (Some(_), Some(_)) => {}
+                        _ if *ks < next_keyspace_id => {}
+                        _ => {
+                            return Err(LsmError::corruption(
+                                paths.wal_dir.join(wal::segment_file_name(segment)),
+                                0,
+                                format!("a batch at sequence number {seq} writes into keyspace {ks}, which was never created"),
+                            ))
+                        }
+                    }
                 }
                 Ok(())
             },
@@ -169,42 +195,81 @@ impl DbInner {
             );
         }
 
-        // The recovered writes go into a table and the replayed segments are retired,
-        // so a torn tail just dropped can never end up in the middle of the log.
-        let mut edit = VersionEdit::default();
-        if !recovered.is_empty() {
+        // The recovered writes go into tables and the replayed segments are retired,
+        // so a torn tail just dropped can never end up in the middle of the log. Each
+        // keyspace's table lands with its new log number in one edit, so a crash in
+        // between replays only the keyspaces not yet done.
+        let log_number = vs.new_file_number();
+        let logger = WriteAheadLogger::create(fs.as_ref(), &paths.wal_dir, log_number)?;
+        for (id, mem) in &recovered {
+            if mem.is_empty() {
+                continue;
+            }
             let number = vs.new_file_number();
-            let opts = crate::sstable::TableOptions {
-                block_size: config.sstable.block_size,
-                bloom_bits_per_key: config.sstable.bloom_bits_per_key,
-                compression: config.sstable.compression,
-                metadata_block_size: config.sstable.metadata_block_size,
+            let opts = {
+                let s = &configs[id].sstable;
+                crate::sstable::TableOptions {
+                    block_size: s.block_size,
+                    bloom_bits_per_key: s.bloom_bits_per_key,
+                    compression: s.compression,
+                    metadata_block_size: s.metadata_block_size,
+                }
             };
             let meta = build_table(
                 fs.as_ref(),
                 &paths.sst_dir,
                 opts,
                 &table_cache,
-                &recovered,
+                mem,
                 number,
                 &[],
             )?;
-            edit.added.push((0, meta));
+            vs.log_and_apply(VersionEdit {
+                keyspace: Some(*id),
+                added: vec![(0, meta)],
+                keyspace_logs: vec![(*id, log_number)],
+                wal_segment: Some(log_number),
+                last_sequence: Some(last_seq),
+                ..Default::default()
+            })?;
         }
-        let log_number = vs.new_file_number();
-        let logger = WriteAheadLogger::create(fs.as_ref(), &paths.wal_dir, log_number)?;
-        edit.log_number = Some(log_number);
-        edit.wal_segment = Some(log_number);
-        edit.last_sequence = Some(last_seq);
-        let version = vs.log_and_apply(edit)?;
+        vs.log_and_apply(VersionEdit {
+            keyspace_logs: configs.keys().map(|id| (*id, log_number)).collect(),
+            wal_segment: Some(log_number),
+            last_sequence: Some(last_seq),
+            ..Default::default()
+        })?;
+
+        let budget = config.memtable.total_bytes;
+        let share = |c: &Config| {
+            if budget == 0 {
+                c.memtable.max_bytes
+            } else {
+                c.memtable.max_bytes.min(budget / configs.len().max(1))
+            }
+        };
+        let mut trees = tree::TreeMap::new();
+        for k in vs.keyspaces() {
+            let c = configs[&k.meta.id].clone();
+            let sv = SvCell::new(SuperVersion::new(
+                Arc::new(MemTable::new(log_number, share(&c))),
+                Vec::new(),
+                vs.current(k.meta.id),
+                &c,
+            ));
+            trees.insert(
+                k.meta.id,
+                Arc::new(Tree::new(k.meta.id, k.meta.name.clone(), c, sv, 0)),
+            );
+        }
+        let default = trees
+            .get(&crate::manifest::DEFAULT_KEYSPACE)
+            .cloned()
+            .ok_or_else(|| LsmError::corruption(&paths.root, 0, "no keyspace \"default\""))?;
 
         let inner = Arc::new(DbInner {
-            sv: SvCell::new(SuperVersion::new(
-                Arc::new(MemTable::new(log_number, config.memtable.max_bytes)),
-                Vec::new(),
-                version,
-                &config,
-            )),
+            default,
+            trees: arc_swap::ArcSwap::from_pointee(trees),
             writers: Mutex::new(VecDeque::new()),
             wal: Mutex::new(WalState {
                 logger,
@@ -212,16 +277,14 @@ impl DbInner {
                 unsynced: false,
                 rotating: false,
                 scratch: Vec::new(),
+                epoch: 0,
             }),
             rotated_cv: Condvar::new(),
             visible_seq: AtomicU64::new(last_seq),
             publish_lock: Mutex::new(()),
             publish_cv: Condvar::new(),
             versions: Mutex::new(vs),
-            bg: Mutex::new(BgState {
-                pointers: vec![Vec::new(); max_levels],
-                ..BgState::default()
-            }),
+            bg: Mutex::new(BgState::default()),
             bg_cv: Condvar::new(),
             sync_cv: Condvar::new(),
             delay_until: Mutex::new(std::time::Instant::now()),
@@ -305,9 +368,9 @@ impl DbInner {
     /// segments already in tables, old manifests, temporary files.
     fn delete_obsolete_files(&self) -> Result<()> {
         let vs = self.versions.lock();
-        let live: HashSet<u64> = vs.state().file_numbers().collect();
+        let live: HashSet<u64> = vs.file_numbers().collect();
         let manifest = vs.manifest_number();
-        let log_number = vs.log_number;
+        let log_number = vs.log_number();
         drop(vs);
         let fs = self.fs.as_ref();
         let mut doomed: Vec<PathBuf> = Vec::new();

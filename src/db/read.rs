@@ -1,6 +1,6 @@
 //! The read path: point lookups and cursors over a consistent view.
 
-use super::{DbInner, SuperVersion};
+use super::{DbInner, SuperVersion, Tree};
 use crate::error::Result;
 use crate::iter::{DbCursor, FailedIterator, InternalIterator, LevelIterator, MergingIterator};
 use crate::key::{self, SeqNo, ValueKind};
@@ -25,25 +25,36 @@ fn pause_point(at: ReadPause) {
 }
 
 impl DbInner {
-    /// The value of `user_key` as of `snapshot` (now when `None`).
-    pub fn get(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
+    /// The value of `user_key` in keyspace `tree` as of `snapshot` (now when `None`).
+    pub fn get(
+        &self,
+        tree: &Tree,
+        user_key: &[u8],
+        snapshot: Option<SeqNo>,
+    ) -> Result<Option<Vec<u8>>> {
         let _op = self.enter()?;
         if !crate::histogram::sample() {
-            return self.get_inner(user_key, snapshot);
+            return self.get_inner(tree, user_key, snapshot);
         }
         let started = std::time::Instant::now();
-        let r = self.get_inner(user_key, snapshot);
+        let r = self.get_inner(tree, user_key, snapshot);
         self.counters
             .get_latency
             .record(started.elapsed().as_nanos() as u64);
         r
     }
 
-    fn get_inner(&self, user_key: &[u8], snapshot: Option<SeqNo>) -> Result<Option<Vec<u8>>> {
+    fn get_inner(
+        &self,
+        tree: &Tree,
+        user_key: &[u8],
+        snapshot: Option<SeqNo>,
+    ) -> Result<Option<Vec<u8>>> {
         let cache = match snapshot {
-            // The cache holds current values only, so snapshot reads bypass it.
-            None => self.key_cache.as_deref(),
-            Some(_) => None,
+            // The cache holds current values of the keyspace "default" only, so
+            // snapshot reads and other keyspaces bypass it.
+            None if tree.id == self.default.id => self.key_cache.as_deref(),
+            _ => None,
         };
         if let Some(v) = cache.and_then(|kc| kc.get(user_key)) {
             return Ok(Some(v.to_vec()));
@@ -53,7 +64,7 @@ impl DbInner {
         // between the two steps could drop the version the number needs (nothing
         // registers it as a snapshot), and a key present all along would read as
         // missing.
-        let sv = self.sv.load();
+        let sv = tree.sv.load();
         pause_point(ReadPause::AfterView);
         let snap = snapshot.unwrap_or_else(|| self.visible_seq());
         // One hash of the key serves the memtable filters, the bloom filters of the
@@ -147,6 +158,18 @@ impl DbInner {
             tombs,
             lower,
             upper,
+        )
+    }
+
+    /// A cursor that fails with `e` at its first positioning.
+    pub fn failed_cursor(&self, e: crate::error::LsmError, snapshot: SeqNo) -> DbCursor {
+        let failed: Box<dyn InternalIterator> = Box::new(FailedIterator::new(e));
+        DbCursor::new(
+            MergingIterator::new(vec![failed]),
+            snapshot,
+            FragmentedTombstones::new(&[], snapshot),
+            None,
+            None,
         )
     }
 

@@ -7,7 +7,7 @@
 //! (a handoff to a leader would cost a sleep and a wake-up and save nothing). Either
 //! way readers never see part of a write.
 
-use super::{DbInner, SuperVersion, WalState, Writer};
+use super::{DbInner, SuperVersion, Tree, WalState, Writer};
 use crate::batch::{self, BatchOp};
 use crate::config::SyncMode;
 use crate::error::{LsmError, Result};
@@ -24,12 +24,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a transaction's commit runs under the WAL lock before its write (see
-/// [`DbInner::write_checked`]): an error, a conflict, stops the write.
-pub(crate) type ConflictCheck<'a> = dyn Fn(&SuperVersion) -> Result<()> + 'a;
+/// [`DbInner::write_checked`]), given the current view of a keyspace by id: an
+/// error, a conflict, stops the write.
+pub(crate) type ConflictCheck<'a> =
+    dyn Fn(&dyn Fn(u32) -> Result<Arc<SuperVersion>>) -> Result<()> + 'a;
 
 /// A leader stops adding followers to its group past this many bytes, so one huge
 /// group does not delay the small writes queued behind it for long.
 const MAX_GROUP_BYTES: usize = 1 << 20;
+
+/// A keyspace whose memtable holds writes from this many WAL rotations ago is
+/// flushed at the next rotation, so a rarely written keyspace does not keep old WAL
+/// segments (and a long replay) alive forever.
+const STALE_ROTATIONS: u64 = 8;
 
 impl DbInner {
     /// Applies `batch` atomically; with `sync`, durably (fsync) before returning.
@@ -145,7 +152,8 @@ impl DbInner {
         check: Option<&ConflictCheck>,
     ) -> Result<()> {
         let bytes: usize = group.iter().map(|b| b.approximate_size()).sum();
-        self.throttle(bytes)?;
+        let touched = self.touched_trees(group)?;
+        self.throttle(bytes, &touched)?;
         let mut wal = self.wal.lock();
         loop {
             self.check_open()?;
@@ -154,26 +162,46 @@ impl DbInner {
                 self.rotated_cv.wait(&mut wal);
                 continue;
             }
-            let m = &self.config.memtable;
-            let sv = self.sv.load();
-            if sv.mem.len() < m.max_entries && sv.mem.approximate_bytes() < m.max_bytes {
+            // A drop takes the WAL lock: once checked here, the keyspaces stay live
+            // until this group is in their memtables.
+            for t in &touched {
+                t.check_live()?;
+            }
+            let mut full: Vec<Arc<Tree>> =
+                touched.iter().filter(|t| t.mem_full()).cloned().collect();
+            if full.is_empty() {
+                if let Some(t) = self.over_write_budget() {
+                    full.push(t);
+                }
+            }
+            if full.is_empty() {
+                if self.memory_at_stop() {
+                    let r = MutexGuard::unlocked(&mut wal, || {
+                        self.stall_for_background(StallCause::Memtables, || self.memory_at_stop())
+                    });
+                    r?;
+                    continue;
+                }
                 break;
             }
-            if sv.imms.len() >= m.max_immutable {
-                drop(sv);
+            let waiting = |t: &Tree| t.sv.load().imms.len() >= t.config.memtable.max_immutable;
+            if let Some(t) = full.iter().find(|t| waiting(t)).cloned() {
                 let r = MutexGuard::unlocked(&mut wal, || {
-                    self.stall_for_background(StallCause::Memtables, |sv| {
-                        sv.imms.len() >= m.max_immutable
+                    self.stall_for_background(StallCause::Memtables, || {
+                        waiting(&t) && !t.is_dropped()
                     })
                 });
                 r?;
                 continue;
             }
-            drop(sv);
-            self.switch_memtable(&mut wal)?;
+            self.switch_memtables(&mut wal, &full)?;
         }
         if let Some(check) = check {
-            check(&self.sv.load())?;
+            check(&|id| {
+                self.tree(id).map(|t| t.sv.load_full()).ok_or_else(|| {
+                    LsmError::InvalidArgument(format!("keyspace {id} does not exist"))
+                })
+            })?;
         }
 
         // The group's batches take consecutive sequence numbers, so together they are
@@ -201,27 +229,37 @@ impl DbInner {
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);
 
-        // Into the memtable now, visible only once published: a reader's sequence
+        // Into the memtables now, visible only once published: a reader's sequence
         // number stays below `first` until then.
-        let mem = self.sv.load().mem.clone();
+        let mems: Vec<(u32, Arc<MemTable>)> = touched
+            .iter()
+            .map(|t| (t.id, t.sv.load().mem.clone()))
+            .collect();
         let mut s = first;
         for b in group {
-            for op in b.iter() {
+            for (ks, op) in b.iter() {
+                let Some(mem) = mems.iter().find(|(id, _)| *id == ks).map(|(_, m)| m) else {
+                    // `touched` holds every keyspace of the group.
+                    debug_assert!(false, "keyspace {ks} of a batch is not touched");
+                    continue;
+                };
+                // The key cache holds the keyspace "default" only.
+                let kc = self.key_cache.as_ref().filter(|_| ks == self.default.id);
                 match op {
                     BatchOp::Put(k, _) | BatchOp::Delete(k) => {
                         let hash = crate::key::hash(k);
                         // Before the write is visible, so no reader can cache what it
                         // replaces.
-                        if let Some(kc) = &self.key_cache {
+                        if let Some(kc) = kc {
                             kc.invalidate(k, hash, s);
                         }
-                        apply_op_hashed(&mem, s, op, hash);
+                        apply_op_hashed(mem, s, op, hash);
                     }
                     BatchOp::DeleteRange(..) => {
-                        if let Some(kc) = &self.key_cache {
+                        if let Some(kc) = kc {
                             kc.invalidate_all(s);
                         }
-                        apply_op(&mem, s, op);
+                        apply_op(mem, s, op);
                     }
                 }
                 s += 1;
@@ -275,34 +313,117 @@ impl DbInner {
     /// Flow control, before the WAL lock is taken: waits while level 0 or the pending
     /// compaction bytes are at their stop limits, and past the slowdown limits delays
     /// the write so that writes go at `compaction.delayed_write_rate` bytes a second.
-    fn throttle(&self, bytes: usize) -> Result<()> {
-        let c = &self.config.compaction;
+    fn throttle(&self, bytes: usize, touched: &[Arc<Tree>]) -> Result<()> {
+        let mut slow = false;
+        for t in touched {
+            slow |= self.throttle_tree(t)?;
+        }
+        if slow {
+            self.delay(bytes);
+        }
+        Ok(())
+    }
+
+    /// Waits while keyspace `t` is at a stop limit; true when it is past a slowdown
+    /// limit.
+    fn throttle_tree(&self, t: &Tree) -> Result<bool> {
+        let c = &t.config.compaction;
         loop {
             self.check_open()?;
             self.check_bg_error()?;
-            let sv = self.sv.load();
+            let sv = t.sv.load();
+            let live = || !t.is_dropped();
             if sv.l0_files >= c.level0_stop_files {
                 drop(sv);
-                self.stall_for_background(StallCause::Level0, |sv| {
-                    sv.l0_files >= c.level0_stop_files
+                self.stall_for_background(StallCause::Level0, || {
+                    t.sv.load().l0_files >= c.level0_stop_files && live()
                 })?;
                 continue;
             }
             if sv.pending_compaction_bytes >= c.pending_bytes_stop {
                 drop(sv);
-                self.stall_for_background(StallCause::PendingBytes, |sv| {
-                    sv.pending_compaction_bytes >= c.pending_bytes_stop
+                self.stall_for_background(StallCause::PendingBytes, || {
+                    t.sv.load().pending_compaction_bytes >= c.pending_bytes_stop && live()
                 })?;
                 continue;
             }
-            let slow = sv.l0_files >= c.level0_slowdown_files
-                || sv.pending_compaction_bytes >= c.pending_bytes_slowdown;
-            drop(sv);
-            if slow {
-                self.delay(bytes);
-            }
-            return Ok(());
+            return Ok(sv.l0_files >= c.level0_slowdown_files
+                || sv.pending_compaction_bytes >= c.pending_bytes_slowdown);
         }
+    }
+
+    /// The keyspaces `group` writes into, `"default"` first when it is one of them;
+    /// `InvalidArgument` for one that does not exist (dropped, or never created in
+    /// this database).
+    fn touched_trees(&self, group: &[&WriteBatch]) -> Result<Vec<Arc<Tree>>> {
+        if !group.iter().any(|b| b.spans_keyspaces()) {
+            return Ok(vec![self.default.clone()]);
+        }
+        let mut ids: Vec<u32> = group
+            .iter()
+            .flat_map(|b| b.iter().map(|(ks, _)| ks))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter()
+            .map(|id| {
+                self.tree(id).ok_or_else(|| {
+                    LsmError::InvalidArgument(format!(
+                        "a batch writes into keyspace {id}, which does not exist (dropped?)"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// The write buffer manager: past `memtable.total_bytes` of mutable memtables in
+    /// all keyspaces together, the keyspace with the largest one, to be flushed.
+    fn over_write_budget(&self) -> Option<Arc<Tree>> {
+        let budget = self.config.memtable.total_bytes;
+        if budget == 0 {
+            return None;
+        }
+        let trees = self.trees.load();
+        let mut total = 0;
+        let mut largest: Option<(usize, &Arc<Tree>)> = None;
+        for t in trees.values() {
+            let sv = t.sv.load();
+            let b = sv.mem.approximate_bytes();
+            total += b;
+            if !sv.mem.is_empty() && largest.is_none_or(|(lb, _)| b > lb) {
+                largest = Some((b, t));
+            }
+        }
+        if total < budget {
+            return None;
+        }
+        largest.map(|(_, t)| t.clone())
+    }
+
+    /// True when the memtables of every keyspace, full ones waiting for flush
+    /// included, hold twice `memtable.total_bytes`: writers wait for flushes.
+    fn memory_at_stop(&self) -> bool {
+        let budget = self.config.memtable.total_bytes;
+        if budget == 0 {
+            return false;
+        }
+        let trees = self.trees.load();
+        if trees.len() < 2 {
+            // One keyspace is bounded by its own limits (and `max_immutable`).
+            return false;
+        }
+        let mut total = 0usize;
+        for t in trees.values() {
+            let sv = t.sv.load();
+            if sv.imms.is_empty() {
+                continue;
+            }
+            total += std::iter::once(&sv.mem)
+                .chain(&sv.imms)
+                .map(|m| m.approximate_bytes())
+                .sum::<usize>();
+        }
+        total >= budget.saturating_mul(2)
     }
 
     /// Charges `bytes` to the write controller and sleeps off the debt once it passes
@@ -322,22 +443,14 @@ impl DbInner {
     /// Waits (counted as a stall of `cause`) while `blocked` holds for the current
     /// super version, for a flush or compaction to make progress. Holds no lock but
     /// the scheduler's, which the wait releases.
-    fn stall_for_background(
-        &self,
-        cause: StallCause,
-        blocked: impl Fn(&SuperVersion) -> bool,
-    ) -> Result<()> {
+    fn stall_for_background(&self, cause: StallCause, blocked: impl Fn() -> bool) -> Result<()> {
         let t = Instant::now();
         Counters::add(&self.counters.stalls, 1);
         {
             let mut bg = self.bg.lock();
             // Re-checked under `bg`: background work changes `sv` before it notifies
             // under `bg`, so the wake-up cannot be missed.
-            while blocked(&self.sv.load())
-                && self.check_bg_error().is_ok()
-                && !bg.shutdown
-                && !self.is_closed()
-            {
+            while blocked() && self.check_bg_error().is_ok() && !bg.shutdown && !self.is_closed() {
                 self.bg_cv.wait(&mut bg);
             }
         }
@@ -356,15 +469,44 @@ impl DbInner {
         self.check_bg_error()
     }
 
-    /// Makes the memtable immutable (queued for flush) and starts a new one with a new
-    /// WAL segment. The WAL lock is released meanwhile for the fsync of the finished
-    /// segment, the creation of the next and the manifest record; writers wait for
-    /// the switch on `rotated_cv`, while `sync()` and the interval syncer go on (they
-    /// sync the finished segment, which holds every acknowledged write).
+    /// Makes the memtables of `trees` immutable (queued for flush) and starts new ones
+    /// with a new WAL segment. The WAL lock is released meanwhile for the fsync of the
+    /// finished segment, the creation of the next and the manifest record; writers
+    /// wait for the switch on `rotated_cv`, while `sync()` and the interval syncer go
+    /// on (they sync the finished segment, which holds every acknowledged write).
+    ///
+    /// The other keyspaces keep their memtables, and with them the WAL segments their
+    /// writes are in, except that one whose memtable is empty moves its log number to
+    /// the new segment (it has nothing in older ones), and one whose memtable dates
+    /// from [`STALE_ROTATIONS`] rotations ago is switched too.
     ///
     /// REQUIRES: `wal` locked by the caller, and no switch in progress.
-    pub(super) fn switch_memtable(&self, wal: &mut MutexGuard<'_, WalState>) -> Result<()> {
+    pub(super) fn switch_memtables(
+        &self,
+        wal: &mut MutexGuard<'_, WalState>,
+        trees: &[Arc<Tree>],
+    ) -> Result<()> {
         debug_assert!(!wal.rotating);
+        let all = self.trees();
+        let mut switching: Vec<Arc<Tree>> = trees.to_vec();
+        let mut idle: Vec<u32> = Vec::new();
+        for t in all.values() {
+            if switching.iter().any(|s| s.id == t.id) {
+                continue;
+            }
+            let sv = t.sv.load();
+            if sv.mem.is_empty() {
+                if sv.imms.is_empty() {
+                    idle.push(t.id);
+                }
+            } else if wal
+                .epoch
+                .saturating_sub(t.mem_epoch.load(Ordering::Relaxed))
+                >= STALE_ROTATIONS
+            {
+                switching.push(t.clone());
+            }
+        }
         wal.rotating = true;
         let finished = wal.logger.sync_handle();
         let started = MutexGuard::unlocked(wal, || -> Result<WriteAheadLogger> {
@@ -380,10 +522,19 @@ impl DbInner {
             // open that finds the manifest naming a segment that is not there knows
             // writes were lost (a segment deleted by hand), instead of replaying less
             // without a word.
-            self.versions.lock().log_and_apply(VersionEdit {
+            let mut vs = self.versions.lock();
+            let edit = VersionEdit {
                 wal_segment: Some(number),
+                // A keyspace dropped meanwhile is left out (the manifest no longer
+                // knows it).
+                keyspace_logs: idle
+                    .iter()
+                    .filter(|id| vs.keyspace(**id).is_some())
+                    .map(|id| (*id, number))
+                    .collect(),
                 ..Default::default()
-            })?;
+            };
+            vs.log_and_apply(edit)?;
             Ok(logger)
         });
         wal.rotating = false;
@@ -392,15 +543,38 @@ impl DbInner {
         let number = logger.number();
         wal.logger = logger;
         wal.unsynced = false;
-        let mem = Arc::new(MemTable::new(number, self.config.memtable.max_bytes));
-        self.sv.update(|sv| {
-            let mut imms = Vec::with_capacity(sv.imms.len() + 1);
-            imms.push(sv.mem.clone());
-            imms.extend(sv.imms.iter().cloned());
-            SuperVersion::with_memtables(sv, mem, imms)
-        });
+        wal.epoch += 1;
+        for t in &switching {
+            let mem = Arc::new(self.new_memtable(t, number));
+            t.mem_epoch.store(wal.epoch, Ordering::Relaxed);
+            t.sv.update(|sv| {
+                let mut imms = Vec::with_capacity(sv.imms.len() + 1);
+                imms.push(sv.mem.clone());
+                imms.extend(sv.imms.iter().cloned());
+                SuperVersion::with_memtables(sv, mem, imms)
+            });
+        }
+        for id in idle {
+            if let Some(t) = all.get(&id) {
+                t.mem_epoch.store(wal.epoch, Ordering::Relaxed);
+            }
+        }
         self.maybe_schedule();
         Ok(())
+    }
+
+    /// An empty memtable for keyspace `t` whose writes go to WAL segment `number`.
+    /// Its filter is sized for its share of the write budget, so a hundred keyspaces
+    /// do not hold a hundred filters sized for a full memtable each.
+    pub(super) fn new_memtable(&self, t: &Tree, number: u64) -> MemTable {
+        let own = t.config.memtable.max_bytes;
+        let budget = self.config.memtable.total_bytes;
+        let share = if budget == 0 {
+            own
+        } else {
+            own.min(budget / self.trees.load().len().max(1))
+        };
+        MemTable::new(number, share)
     }
 
     /// The WAL lock, once no memtable switch is in progress.
@@ -420,10 +594,19 @@ impl DbInner {
         let wait_for = {
             let mut wal = self.lock_wal_settled();
             self.check_bg_error()?;
-            if !self.super_version().mem.is_empty() {
-                self.switch_memtable(&mut wal)?;
+            let full: Vec<Arc<Tree>> = self
+                .trees()
+                .values()
+                .filter(|t| !t.sv.load().mem.is_empty())
+                .cloned()
+                .collect();
+            if !full.is_empty() {
+                self.switch_memtables(&mut wal, &full)?;
             }
-            self.super_version().imms.first().map(|m| m.wal_number())
+            self.trees()
+                .values()
+                .filter_map(|t| t.sv.load().imms.first().map(|m| m.wal_number()))
+                .max()
         };
         let Some(newest) = wait_for else {
             return Ok(());
@@ -432,7 +615,11 @@ impl DbInner {
         let mut bg = self.bg.lock();
         loop {
             self.check_bg_error()?;
-            if !self.sv.load().imms.iter().any(|m| m.wal_number() <= newest) {
+            let waiting = self
+                .trees()
+                .values()
+                .any(|t| t.sv.load().imms.iter().any(|m| m.wal_number() <= newest));
+            if !waiting {
                 return Ok(());
             }
             self.check_open()?;

@@ -8,7 +8,8 @@ mod version_edit;
 mod version_set;
 
 pub use version::{TableFile, Version};
-pub use version_edit::{FileMeta, VersionEdit};
+pub use version_edit::{FileMeta, KeyspaceMeta, VersionEdit};
+pub use version_set::DEFAULT_KEYSPACE;
 #[cfg(any(test, feature = "fuzzing"))]
 pub use version_set::MANIFEST_VERSION_V1;
 pub use version_set::{set_current, write_manifest, VersionSet};

@@ -13,9 +13,18 @@
 //!                       | md5: 16 bytes
 //!   6 wal_segment       varint      a WAL segment was created: every segment from
 //!                                   log_number up to this number must exist
+//!   7 keyspace created  id: varint | name: varint len ++ bytes | options: varint count
+//!                       | (key: varint len ++ bytes | value: varint len ++ bytes){count}
+//!   8 keyspace dropped  id: varint
+//!   9 keyspace          id: varint  the keyspace tags 4 and 5 of this edit are about
+//!                                   (absent: the keyspace "default", id 0)
+//!  10 keyspace log      id: varint | log_number: varint   WAL segments below this number
+//!                                   hold nothing of keyspace `id` that is not in tables
+//!  11 next_keyspace_id  varint      ids below it were given out (never reused)
 //! ```
 //!
-//! Tag 6 is new in manifest format version 2; version 1 manifests never hold it.
+//! Tag 1 is the log number of the keyspace "default". Tag 6 is new in manifest format
+//! version 2; tags 7 to 11 in version 3. Older manifests never hold them.
 
 use crate::coding::{put_length_prefixed, put_varint, Reader};
 
@@ -56,6 +65,30 @@ pub struct VersionEdit {
     pub deleted: Vec<(u32, u64)>,
     /// Files added: `(level, meta)`.
     pub added: Vec<(u32, FileMeta)>,
+    /// The keyspace `deleted` and `added` belong to (0, "default", when `None`).
+    pub keyspace: Option<u32>,
+    /// Per keyspace, WAL segments below this number hold nothing of it that is not in
+    /// tables (`log_number` says it for keyspace 0 in older manifests).
+    pub keyspace_logs: Vec<(u32, u64)>,
+    /// Keyspaces created.
+    pub created: Vec<KeyspaceMeta>,
+    /// Keyspaces dropped, by id.
+    pub dropped: Vec<u32>,
+    /// The next unused keyspace id (kept so that ids of dropped keyspaces, which old
+    /// WAL records may still name, are never given out again).
+    pub next_keyspace_id: Option<u32>,
+}
+
+/// What the manifest knows about a keyspace: its id, name and own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyspaceMeta {
+    /// Never reused, so a stale reference cannot reach a newer keyspace.
+    pub id: u32,
+    /// 1-64 bytes of `[A-Za-z0-9_.-]`.
+    pub name: String,
+    /// The options set at creation, as `(dotted key, value)`, applied over the
+    /// database's.
+    pub options: Vec<(String, String)>,
 }
 
 const TAG_LOG_NUMBER: u64 = 1;
@@ -64,11 +97,43 @@ const TAG_LAST_SEQ: u64 = 3;
 const TAG_DELETED: u64 = 4;
 const TAG_ADDED: u64 = 5;
 const TAG_WAL_SEGMENT: u64 = 6;
+const TAG_KEYSPACE_CREATED: u64 = 7;
+const TAG_KEYSPACE_DROPPED: u64 = 8;
+const TAG_KEYSPACE: u64 = 9;
+const TAG_KEYSPACE_LOG: u64 = 10;
+const TAG_NEXT_KEYSPACE: u64 = 11;
 
 impl VersionEdit {
     /// The encoding logged in the manifest.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        for k in &self.created {
+            put_varint(&mut out, TAG_KEYSPACE_CREATED);
+            put_varint(&mut out, u64::from(k.id));
+            put_length_prefixed(&mut out, k.name.as_bytes());
+            put_varint(&mut out, k.options.len() as u64);
+            for (key, value) in &k.options {
+                put_length_prefixed(&mut out, key.as_bytes());
+                put_length_prefixed(&mut out, value.as_bytes());
+            }
+        }
+        for id in &self.dropped {
+            put_varint(&mut out, TAG_KEYSPACE_DROPPED);
+            put_varint(&mut out, u64::from(*id));
+        }
+        if let Some(id) = self.next_keyspace_id {
+            put_varint(&mut out, TAG_NEXT_KEYSPACE);
+            put_varint(&mut out, u64::from(id));
+        }
+        if let Some(id) = self.keyspace {
+            put_varint(&mut out, TAG_KEYSPACE);
+            put_varint(&mut out, u64::from(id));
+        }
+        for (id, n) in &self.keyspace_logs {
+            put_varint(&mut out, TAG_KEYSPACE_LOG);
+            put_varint(&mut out, u64::from(*id));
+            put_varint(&mut out, *n);
+        }
         for (tag, v) in [
             (TAG_LOG_NUMBER, self.log_number),
             (TAG_NEXT_FILE, self.next_file_number),
@@ -110,6 +175,29 @@ impl VersionEdit {
                 TAG_NEXT_FILE => e.next_file_number = Some(r.varint().ok_or_else(short)?),
                 TAG_LAST_SEQ => e.last_sequence = Some(r.varint().ok_or_else(short)?),
                 TAG_WAL_SEGMENT => e.wal_segment = Some(r.varint().ok_or_else(short)?),
+                TAG_KEYSPACE_CREATED => {
+                    let id = keyspace_id(r.varint().ok_or_else(short)?)?;
+                    let name = text(r.length_prefixed().ok_or_else(short)?)?;
+                    let count = r.varint().ok_or_else(short)?;
+                    let mut options = Vec::new();
+                    for _ in 0..count {
+                        let k = text(r.length_prefixed().ok_or_else(short)?)?;
+                        let v = text(r.length_prefixed().ok_or_else(short)?)?;
+                        options.push((k, v));
+                    }
+                    e.created.push(KeyspaceMeta { id, name, options });
+                }
+                TAG_KEYSPACE_DROPPED => {
+                    e.dropped.push(keyspace_id(r.varint().ok_or_else(short)?)?);
+                }
+                TAG_NEXT_KEYSPACE => {
+                    e.next_keyspace_id = Some(keyspace_id(r.varint().ok_or_else(short)?)?);
+                }
+                TAG_KEYSPACE => e.keyspace = Some(keyspace_id(r.varint().ok_or_else(short)?)?),
+                TAG_KEYSPACE_LOG => {
+                    let id = keyspace_id(r.varint().ok_or_else(short)?)?;
+                    e.keyspace_logs.push((id, r.varint().ok_or_else(short)?));
+                }
                 TAG_DELETED => {
                     let level = level(r.varint().ok_or_else(short)?)?;
                     e.deleted.push((level, r.varint().ok_or_else(short)?));
@@ -145,6 +233,14 @@ impl VersionEdit {
     }
 }
 
+fn keyspace_id(v: u64) -> Result<u32, String> {
+    u32::try_from(v).map_err(|_| format!("keyspace id {v} out of range"))
+}
+
+fn text(b: &[u8]) -> Result<String, String> {
+    String::from_utf8(b.to_vec()).map_err(|_| "keyspace name or option is not UTF-8".to_string())
+}
+
 fn level(v: u64) -> Result<u32, String> {
     if v < 64 {
         Ok(v as u32)
@@ -178,6 +274,15 @@ mod tests {
                     md5: [7; 16],
                 },
             )],
+            keyspace: Some(3),
+            keyspace_logs: vec![(0, 5), (3, 11)],
+            created: vec![KeyspaceMeta {
+                id: 3,
+                name: "users".into(),
+                options: vec![("sstable.compression".into(), "lz4".into())],
+            }],
+            dropped: vec![2],
+            next_keyspace_id: Some(4),
         };
         let enc = e.encode();
         assert_eq!(VersionEdit::decode(&enc).unwrap(), e);

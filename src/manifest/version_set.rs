@@ -7,11 +7,11 @@
 //! old or the new manifest named, never a torn one.
 //!
 //! ```text
-//! manifest header record := "LSMMANIF" | format version: u32 LE (= 1)
+//! manifest header record := "LSMMANIF" | format version: u32 LE (1, 2 or 3)
 //! ```
 
 use super::version::{LevelState, TableFile, Version};
-use super::version_edit::VersionEdit;
+use super::version_edit::{KeyspaceMeta, VersionEdit};
 use crate::cache::TableCache;
 use crate::error::{LsmError, Result};
 use crate::filename;
@@ -19,26 +19,41 @@ use crate::fs::FileSystem;
 use crate::gate::Gate;
 use crate::wal::format::Framing;
 use crate::wal::{read_log, LogWriter};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"LSMMANIF";
-/// Manifest format version this build writes: 2, the v2 log framing.
-pub const MANIFEST_VERSION: u32 = 2;
+/// Manifest format version this build writes: 3, keyspaces (tags 7 to 11).
+pub const MANIFEST_VERSION: u32 = 3;
+/// Manifest format version 2: the v2 log framing, one key space.
+pub const MANIFEST_VERSION_V2: u32 = 2;
 /// The oldest manifest format this build reads: 1, the v1 log framing.
 pub const MANIFEST_VERSION_V1: u32 = 1;
 /// Levels a version edit may name (the on-disk format's limit).
 const MAX_LEVELS_ON_DISK: usize = 64;
 /// A manifest larger than this is rewritten as one snapshot edit.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
+/// The id of the keyspace `"default"`, which every database has.
+pub const DEFAULT_KEYSPACE: u32 = 0;
+
+/// One keyspace's files and how far its writes are in tables.
+pub struct KeyspaceFiles {
+    /// Its id, name and options.
+    pub meta: KeyspaceMeta,
+    state: LevelState,
+    current: Arc<Version>,
+    /// WAL segments numbered below this hold nothing of this keyspace that is not in
+    /// tables.
+    pub log_number: u64,
+}
 
 /// The live file set, its history log, and the counters that survive a reopen.
 pub struct VersionSet {
     fs: Arc<dyn FileSystem>,
     root: PathBuf,
-    state: LevelState,
-    current: Arc<Version>,
+    max_levels: usize,
+    keyspaces: BTreeMap<u32, KeyspaceFiles>,
     /// Every live file, shared by the versions that hold it.
     files: HashMap<u64, Arc<TableFile>>,
     /// Opens the tables of every version on demand.
@@ -50,13 +65,13 @@ pub struct VersionSet {
     failed: Option<String>,
     /// The next unused file number (WAL segments, tables and manifests share it).
     pub next_file_number: u64,
-    /// WAL segments numbered below this hold only flushed data.
-    pub log_number: u64,
     /// The last sequence number recorded as used.
     pub last_sequence: u64,
     /// The newest WAL segment recorded as created (0 when no edit named one, as in a
     /// manifest older than format version 2).
     pub newest_wal: u64,
+    /// The next unused keyspace id.
+    pub next_keyspace_id: u32,
 }
 
 fn header() -> Vec<u8> {
@@ -65,9 +80,22 @@ fn header() -> Vec<u8> {
     h
 }
 
+fn default_keyspace(max_levels: usize) -> KeyspaceFiles {
+    KeyspaceFiles {
+        meta: KeyspaceMeta {
+            id: DEFAULT_KEYSPACE,
+            name: "default".into(),
+            options: Vec::new(),
+        },
+        state: LevelState::new(max_levels),
+        current: Arc::new(Version::new(vec![Vec::new(); max_levels])),
+        log_number: 0,
+    }
+}
+
 impl VersionSet {
-    /// A new, empty database's state. Nothing is written until the first
-    /// [`VersionSet::log_and_apply`].
+    /// A new, empty database's state: the keyspace `"default"` and no file. Nothing is
+    /// written until the first [`VersionSet::log_and_apply`].
     pub fn create(
         fs: Arc<dyn FileSystem>,
         root: &Path,
@@ -78,17 +106,17 @@ impl VersionSet {
         VersionSet {
             fs,
             root: root.to_path_buf(),
-            state: LevelState::new(max_levels),
-            current: Arc::new(Version::new(vec![Vec::new(); max_levels])),
+            max_levels,
+            keyspaces: BTreeMap::from([(DEFAULT_KEYSPACE, default_keyspace(max_levels))]),
             files: HashMap::new(),
             tables,
             gate,
             manifest: None,
             failed: None,
             next_file_number: 1,
-            log_number: 0,
             last_sequence: 0,
             newest_wal: 0,
+            next_keyspace_id: DEFAULT_KEYSPACE + 1,
         }
     }
 
@@ -146,7 +174,7 @@ impl VersionSet {
             );
         }
         let mut records = log.records.into_iter();
-        match records.next() {
+        let version = match records.next() {
             Some((_, h)) if h.len() == 12 && h.get(..8) == Some(&MAGIC[..]) => {
                 let v = h
                     .get(8..12)
@@ -154,7 +182,7 @@ impl VersionSet {
                     .map_or(0, u32::from_le_bytes);
                 let framing = match v {
                     MANIFEST_VERSION_V1 => Framing::V1,
-                    MANIFEST_VERSION => Framing::V2,
+                    MANIFEST_VERSION_V2 | MANIFEST_VERSION => Framing::V2,
                     _ => {
                         return Err(LsmError::corruption(
                             &manifest_path,
@@ -173,6 +201,7 @@ impl VersionSet {
                         ),
                     ));
                 }
+                v
             }
             _ => {
                 return Err(LsmError::corruption(
@@ -181,39 +210,106 @@ impl VersionSet {
                     "missing manifest header",
                 ))
             }
-        }
+        };
         // Replayed with room for any level an edit may name, so a database written with
         // more levels than `max_levels` is a configuration error, not corruption.
-        let mut vs = VersionSet::create(fs, root, MAX_LEVELS_ON_DISK.max(max_levels), tables, gate);
+        let replay_levels = MAX_LEVELS_ON_DISK.max(max_levels);
+        let mut vs = VersionSet::create(fs, root, replay_levels, tables, gate);
         for (offset, rec) in records {
             let edit = VersionEdit::decode(&rec)
                 .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
-            vs.state
-                .apply(&edit)
+            let keyspace_tags = edit.keyspace.is_some()
+                || !edit.keyspace_logs.is_empty()
+                || !edit.created.is_empty()
+                || !edit.dropped.is_empty()
+                || edit.next_keyspace_id.is_some();
+            if keyspace_tags && version < MANIFEST_VERSION {
+                return Err(LsmError::corruption(
+                    &manifest_path,
+                    offset,
+                    format!("keyspace records in a manifest of format version {version}"),
+                ));
+            }
+            vs.apply_to_state(&edit)
                 .map_err(|r| LsmError::corruption(&manifest_path, offset, r))?;
             vs.absorb_counters(&edit);
         }
-        if let Some(level) = (max_levels..vs.state.levels.len())
-            .rev()
-            .find(|&l| vs.state.levels.get(l).is_some_and(|f| !f.is_empty()))
-        {
-            return Err(LsmError::config(
-                "compaction.max_levels",
-                format!(
-                    "the database has files in level {level}; open it with at least {}",
-                    level + 1
-                ),
-            ));
+        vs.max_levels = max_levels;
+        for ks in vs.keyspaces.values_mut() {
+            if let Some(level) = (max_levels..ks.state.levels.len())
+                .rev()
+                .find(|&l| ks.state.levels.get(l).is_some_and(|f| !f.is_empty()))
+            {
+                return Err(LsmError::config(
+                    "compaction.max_levels",
+                    format!(
+                        "the database has files in level {level}; open it with at least {}",
+                        level + 1
+                    ),
+                ));
+            }
+            ks.state.levels.truncate(max_levels);
         }
-        vs.state.levels.truncate(max_levels);
-        vs.rebuild_version()?;
+        let ids: Vec<u32> = vs.keyspaces.keys().copied().collect();
+        for id in ids {
+            vs.rebuild_version(id);
+        }
         Ok(vs)
     }
 
-    fn absorb_counters(&mut self, edit: &VersionEdit) {
-        if let Some(n) = edit.log_number {
-            self.log_number = self.log_number.max(n);
+    /// Applies the keyspace and file changes of `edit` to the pure state (no
+    /// version is rebuilt); `Err` says what does not fit.
+    fn apply_to_state(&mut self, edit: &VersionEdit) -> Result<(), String> {
+        let levels = self
+            .keyspaces
+            .get(&DEFAULT_KEYSPACE)
+            .map_or(self.max_levels, |k| k.state.levels.len());
+        for k in &edit.created {
+            if self.keyspaces.contains_key(&k.id) || k.id == DEFAULT_KEYSPACE {
+                return Err(format!("keyspace {} is created twice", k.id));
+            }
+            self.keyspaces.insert(
+                k.id,
+                KeyspaceFiles {
+                    meta: k.clone(),
+                    state: LevelState::new(levels),
+                    current: Arc::new(Version::new(vec![Vec::new(); levels])),
+                    log_number: 0,
+                },
+            );
+            self.next_keyspace_id = self.next_keyspace_id.max(k.id + 1);
         }
+        for id in &edit.dropped {
+            if *id == DEFAULT_KEYSPACE {
+                return Err("the keyspace \"default\" is dropped".into());
+            }
+            self.keyspaces
+                .remove(id)
+                .ok_or_else(|| format!("keyspace {id} is dropped but does not exist"))?;
+        }
+        let id = edit.keyspace.unwrap_or(DEFAULT_KEYSPACE);
+        if !edit.added.is_empty() || !edit.deleted.is_empty() {
+            let ks = self.keyspaces.get_mut(&id).ok_or_else(|| {
+                format!("edit moves files of keyspace {id}, which does not exist")
+            })?;
+            ks.state.apply(edit)?;
+        }
+        if let Some(n) = edit.log_number {
+            if let Some(ks) = self.keyspaces.get_mut(&DEFAULT_KEYSPACE) {
+                ks.log_number = ks.log_number.max(n);
+            }
+        }
+        for (id, n) in &edit.keyspace_logs {
+            let ks = self
+                .keyspaces
+                .get_mut(id)
+                .ok_or_else(|| format!("edit names keyspace {id}, which does not exist"))?;
+            ks.log_number = ks.log_number.max(*n);
+        }
+        Ok(())
+    }
+
+    fn absorb_counters(&mut self, edit: &VersionEdit) {
         if let Some(n) = edit.next_file_number {
             self.next_file_number = self.next_file_number.max(n);
         }
@@ -223,53 +319,112 @@ impl VersionSet {
         if let Some(n) = edit.wal_segment {
             self.newest_wal = self.newest_wal.max(n);
         }
+        if let Some(n) = edit.next_keyspace_id {
+            self.next_keyspace_id = self.next_keyspace_id.max(n);
+        }
         for (_, f) in &edit.added {
             self.next_file_number = self.next_file_number.max(f.number + 1);
         }
     }
 
-    /// Builds the current version from `state`, re-using the `TableFile` of every
-    /// file that stays (and noting the level it is in now).
-    fn rebuild_version(&mut self) -> Result<()> {
-        let mut levels = Vec::with_capacity(self.state.levels.len());
-        let mut live = HashMap::with_capacity(self.files.len());
-        for (level_no, files) in self.state.levels.iter().enumerate() {
+    /// Builds keyspace `id`'s current version from its state, re-using the
+    /// `TableFile` of every file that stays (and noting the level it is in now); the
+    /// files its old version held and the state no longer does become obsolete.
+    fn rebuild_version(&mut self, id: u32) {
+        let Some(ks) = self.keyspaces.get_mut(&id) else {
+            return;
+        };
+        let mut levels = Vec::with_capacity(ks.state.levels.len());
+        let mut live = HashSet::new();
+        for (level_no, files) in ks.state.levels.iter().enumerate() {
             let mut level = Vec::with_capacity(files.len());
             for meta in files.values() {
-                let file = match self.files.remove(&meta.number) {
+                let file = match self.files.get(&meta.number) {
                     Some(f) if f.meta == *meta => {
                         f.set_level(level_no);
+                        f.clone()
+                    }
+                    _ => {
+                        let f = Arc::new(TableFile::new(
+                            meta.clone(),
+                            level_no,
+                            self.tables.clone(),
+                            self.gate.clone(),
+                        ));
+                        self.files.insert(meta.number, f.clone());
                         f
                     }
-                    _ => Arc::new(TableFile::new(
-                        meta.clone(),
-                        level_no,
-                        self.tables.clone(),
-                        self.gate.clone(),
-                    )),
                 };
-                live.insert(meta.number, file.clone());
+                live.insert(meta.number);
                 level.push(file);
             }
             levels.push(level);
         }
-        // What is left was removed by the edit.
-        for (_, gone) in self.files.drain() {
-            gone.mark_obsolete();
+        for gone in ks.current.tables() {
+            if !live.contains(&gone.meta.number) {
+                self.files.remove(&gone.meta.number);
+                gone.mark_obsolete();
+            }
         }
-        self.files = live;
-        self.current = Arc::new(Version::new(levels));
-        Ok(())
+        ks.current = Arc::new(Version::new(levels));
     }
 
-    /// The pure file state.
-    pub fn state(&self) -> &LevelState {
-        &self.state
+    /// The live keyspaces, by id.
+    pub fn keyspaces(&self) -> impl Iterator<Item = &KeyspaceFiles> + '_ {
+        self.keyspaces.values()
     }
 
-    /// The current version.
-    pub fn current(&self) -> Arc<Version> {
-        self.current.clone()
+    /// Keyspace `id`, if it exists.
+    pub fn keyspace(&self, id: u32) -> Option<&KeyspaceFiles> {
+        self.keyspaces.get(&id)
+    }
+
+    /// The numbers of every live table, of every keyspace.
+    pub fn file_numbers(&self) -> impl Iterator<Item = u64> + '_ {
+        self.keyspaces.values().flat_map(|k| k.state.file_numbers())
+    }
+
+    /// WAL segments numbered below this hold only data that is in tables: the lowest
+    /// log number of any keyspace.
+    pub fn log_number(&self) -> u64 {
+        self.keyspaces
+            .values()
+            .map(|k| k.log_number)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The current version of keyspace `id` (empty if it does not exist).
+    pub fn current(&self, id: u32) -> Arc<Version> {
+        match self.keyspaces.get(&id) {
+            Some(k) => k.current.clone(),
+            None => Arc::new(Version::new(vec![Vec::new(); self.max_levels])),
+        }
+    }
+
+    /// Edits that recreate the whole state from nothing: the first creates every
+    /// keyspace but `"default"` and carries the counters, then one per keyspace adds
+    /// its files and sets its log number.
+    pub fn snapshot_edits(&self) -> Vec<VersionEdit> {
+        let mut first = VersionEdit {
+            next_file_number: Some(self.next_file_number),
+            last_sequence: Some(self.last_sequence),
+            wal_segment: Some(self.newest_wal).filter(|&n| n > 0),
+            next_keyspace_id: Some(self.next_keyspace_id),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        for (id, ks) in &self.keyspaces {
+            if *id != DEFAULT_KEYSPACE {
+                first.created.push(ks.meta.clone());
+            }
+            let mut e = ks.state.snapshot_edit();
+            e.keyspace = Some(*id);
+            e.keyspace_logs.push((*id, ks.log_number));
+            out.push(e);
+        }
+        out.insert(0, first);
+        out
     }
 
     /// A fresh file number.
@@ -284,8 +439,9 @@ impl VersionSet {
         self.manifest.as_ref().map(|(n, _)| *n)
     }
 
-    /// Logs `edit` durably in the manifest, then makes it current. On error nothing in
-    /// memory changed, but the manifest may hold a partial record: the caller must stop
+    /// Logs `edit` durably in the manifest, then makes it current, and returns the
+    /// current version of the keyspace it moves files of. On error nothing in memory
+    /// changed, but the manifest may hold a partial record: the caller must stop
     /// writing (the engine's sticky error) until a reopen re-reads it.
     pub fn log_and_apply(&mut self, mut edit: VersionEdit) -> Result<Arc<Version>> {
         if let Some(why) = &self.failed {
@@ -297,52 +453,94 @@ impl VersionSet {
                 std::io::Error::other(why.clone()),
             ));
         }
-        // An edit that moves no file (the record of a new WAL segment at every memtable
-        // switch) leaves the level state and the version as they are: no O(files) copy.
-        let next = if !edit.added.is_empty() || !edit.deleted.is_empty() {
-            let mut next = self.state.clone();
-            next.apply(&edit)
-                .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
-            Some(next)
-        } else {
-            None
-        };
-        if let Some(n) = edit.log_number {
-            debug_assert!(n >= self.log_number);
+        let id = edit.keyspace.unwrap_or(DEFAULT_KEYSPACE);
+        let keyspace_change = !edit.created.is_empty() || !edit.dropped.is_empty();
+        let moves_files = !edit.added.is_empty() || !edit.deleted.is_empty();
+        if moves_files && !self.keyspaces.contains_key(&id) {
+            return Err(LsmError::InvalidArgument(format!(
+                "bad version edit: keyspace {id} does not exist"
+            )));
+        }
+        // Checked on a copy of what it touches, so a bad edit changes nothing. An edit
+        // that moves no file (the record of a new WAL segment at every memtable
+        // switch) copies no level state: no O(files) work.
+        if moves_files {
+            if let Some(ks) = self.keyspaces.get(&id) {
+                ks.state
+                    .clone()
+                    .apply(&edit)
+                    .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
+            }
+        }
+        for (k, _) in &edit.keyspace_logs {
+            if !self.keyspaces.contains_key(k) && !edit.created.iter().any(|c| c.id == *k) {
+                return Err(LsmError::InvalidArgument(format!(
+                    "bad version edit: keyspace {k} does not exist"
+                )));
+            }
         }
         edit.next_file_number = Some(self.next_file_number);
         edit.last_sequence = Some(edit.last_sequence.unwrap_or(0).max(self.last_sequence));
+        if keyspace_change {
+            let next = edit
+                .created
+                .iter()
+                .map(|k| k.id + 1)
+                .fold(self.next_keyspace_id, u32::max);
+            edit.next_keyspace_id = Some(next);
+        }
 
-        if let Err(e) = self.write_edit(&edit, next.as_ref()) {
+        if let Err(e) = self.write_edit(&edit) {
             self.failed = Some(e.to_string());
             return Err(e);
         }
+        let dropped: Vec<KeyspaceFiles> = edit
+            .dropped
+            .iter()
+            .filter_map(|d| self.keyspaces.remove(d))
+            .collect();
+        let mut rest = edit.clone();
+        rest.dropped.clear();
+        // Checked above, so this cannot fail half way.
+        self.apply_to_state(&rest)
+            .map_err(|r| LsmError::InvalidArgument(format!("bad version edit: {r}")))?;
         self.absorb_counters(&edit);
-        if let Some(next) = next {
-            self.state = next;
-            self.rebuild_version()?;
+        // A dropped keyspace's files are deleted once no reader holds them.
+        for ks in dropped {
+            for f in ks.current.tables() {
+                self.files.remove(&f.meta.number);
+                f.mark_obsolete();
+            }
         }
-        Ok(self.current.clone())
+        if moves_files {
+            self.rebuild_version(id);
+        }
+        for k in &edit.created {
+            self.rebuild_version(k.id);
+        }
+        Ok(self.current(id))
     }
 
-    /// Logs `edit` (whose result is `next`) durably: appended to the live manifest, or
-    /// in a new manifest holding all of `next` when there is none yet or it grew large.
-    /// `next` is `None` when the edit moves no file (the state stays as it is).
-    fn write_edit(&mut self, edit: &VersionEdit, next: Option<&LevelState>) -> Result<()> {
+    /// Logs `edit` durably: appended to the live manifest, or in a new manifest
+    /// holding the whole state with `edit` applied when there is none yet or it grew
+    /// large.
+    fn write_edit(&mut self, edit: &VersionEdit) -> Result<()> {
         let roll = match &self.manifest {
             None => true,
             Some((_, w)) => w.len() > MAX_MANIFEST_BYTES,
         };
         if roll {
-            // A new manifest starts with everything, so it alone describes the state.
-            let mut snapshot = next.unwrap_or(&self.state).snapshot_edit();
+            // A new manifest starts with everything, so it alone describes the state:
+            // the state as it is, then the edit itself.
             let number = self.new_file_number();
-            snapshot.log_number = Some(edit.log_number.unwrap_or(self.log_number));
-            snapshot.next_file_number = Some(self.next_file_number);
-            snapshot.last_sequence = edit.last_sequence;
-            snapshot.wal_segment =
-                Some(edit.wal_segment.unwrap_or(0).max(self.newest_wal)).filter(|&n| n > 0);
-            let writer = write_manifest(self.fs.as_ref(), &self.root, number, &snapshot)?;
+            let mut edits = self.snapshot_edits();
+            if let Some(first) = edits.first_mut() {
+                first.next_file_number = Some(self.next_file_number);
+            }
+            let mut last = edit.clone();
+            last.next_file_number = Some(self.next_file_number);
+            edits.push(last);
+            let writer = write_manifest(self.fs.as_ref(), &self.root, number, &edits)?;
             set_current(self.fs.as_ref(), &self.root, number)?;
             if let Some((old, _)) = self.manifest.replace((number, writer)) {
                 let p = filename::manifest(&self.root, old);
@@ -366,14 +564,18 @@ pub fn write_manifest(
     fs: &dyn FileSystem,
     root: &Path,
     number: u64,
-    snapshot: &VersionEdit,
+    snapshot: &[VersionEdit],
 ) -> Result<LogWriter> {
     let path = filename::manifest(root, number);
     let file = fs
         .create(&path)
         .map_err(|e| LsmError::io_at("create", &path, e))?;
     let mut w = LogWriter::new(file, path.clone(), number);
-    w.add_records(&[&header(), &snapshot.encode()])
+    let encoded: Vec<Vec<u8>> = snapshot.iter().map(VersionEdit::encode).collect();
+    let h = header();
+    let mut records: Vec<&[u8]> = vec![&h];
+    records.extend(encoded.iter().map(Vec::as_slice));
+    w.add_records(&records)
         .and_then(|()| w.sync())
         .map_err(|e| LsmError::io_at("write", &path, e))?;
     // The manifest's name must be durable before CURRENT can point at it.
@@ -437,7 +639,10 @@ mod tests {
         let m = filename::manifest(Path::new("db"), vs.manifest_number().unwrap());
         let n = vs.manifest_number().unwrap();
         let records = read_log(&fs.read_all(&m).unwrap(), &m, n).records.len();
-        assert_eq!(records, 3, "header, snapshot, the edit whose sync failed");
+        assert_eq!(
+            records, 5,
+            "header, snapshot (counters, keyspace \"default\"), the first edit, the edit whose sync failed"
+        );
     }
 }
 
@@ -499,11 +704,11 @@ mod torn_tail_tests {
     fn regression_a_torn_edit_straddling_a_block_boundary_opens_at_every_cut() {
         let fs = MemFs::new();
         let (path, data, last_start) = straddling_manifest(&fs, 7);
-        assert_eq!(recover(&fs).unwrap().log_number, LAST);
+        assert_eq!(recover(&fs).unwrap().log_number(), LAST);
         for cut in last_start as usize..data.len() {
             fs.write_raw(&path, data[..cut].to_vec()).unwrap();
             let vs = recover(&fs).unwrap_or_else(|e| panic!("cut {cut}: {e}"));
-            assert!(vs.log_number < LAST, "cut {cut}");
+            assert!(vs.log_number() < LAST, "cut {cut}");
         }
     }
 
@@ -531,7 +736,7 @@ mod torn_tail_tests {
         holed[BLOCK_SIZE..].fill(0);
         fs.write_raw(&path, holed).unwrap();
         let vs = recover(&fs).unwrap();
-        assert!(vs.log_number < LAST);
+        assert!(vs.log_number() < LAST);
         // A zeroed page of synced edits.
         let mut holed = data.clone();
         holed[8192..12288].fill(0);
@@ -564,7 +769,7 @@ mod torn_tail_tests {
         f.append(&crate::wal::encode_log_v1(&[&h, &edit])).unwrap();
         set_current(&fs, Path::new("db"), 5).unwrap();
         let vs = recover(&fs).unwrap();
-        assert_eq!((vs.log_number, vs.last_sequence), (12, 99));
+        assert_eq!((vs.log_number(), vs.last_sequence), (12, 99));
         // A v2 header in a v1-framed log.
         let f = fs.create(&path).unwrap();
         f.append(&crate::wal::encode_log_v1(&[&header(), &edit]))

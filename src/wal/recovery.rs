@@ -44,7 +44,7 @@ pub fn replay_segments(
     dir: &Path,
     numbers: &[u64],
     mode: RecoveryMode,
-    mut apply: impl FnMut(&DecodedBatch<'_>, &[BatchOp<'_>]) -> Result<()>,
+    mut apply: impl FnMut(u64, &DecodedBatch<'_>, &[(u32, BatchOp<'_>)]) -> Result<()>,
 ) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
     let mut logs = Vec::with_capacity(numbers.len());
@@ -89,7 +89,7 @@ impl Segment<'_> {
     fn replay(
         &mut self,
         contents: LogContents,
-        apply: &mut impl FnMut(&DecodedBatch<'_>, &[BatchOp<'_>]) -> Result<()>,
+        apply: &mut impl FnMut(u64, &DecodedBatch<'_>, &[(u32, BatchOp<'_>)]) -> Result<()>,
     ) -> Result<()> {
         for d in &contents.damage {
             self.damaged(d.offset, &d.reason)?;
@@ -142,7 +142,7 @@ impl Segment<'_> {
             });
             match parsed {
                 Ok((batch, ops)) => {
-                    apply(&batch, &ops)?;
+                    apply(self.number, &batch, &ops)?;
                     self.report.batches += 1;
                     self.report.bytes += rec.len() as u64;
                 }
@@ -223,7 +223,7 @@ mod tests {
     /// The sequence numbers replayed, in order.
     fn replay(fs: &MemFs, numbers: &[u64], mode: RecoveryMode) -> Result<(Vec<u64>, ReplayReport)> {
         let mut seqs = Vec::new();
-        let report = replay_segments(fs, Path::new(DIR), numbers, mode, |b, ops| {
+        let report = replay_segments(fs, Path::new(DIR), numbers, mode, |_, b, ops| {
             assert_eq!(ops.len(), b.count as usize);
             seqs.push(b.seq);
             Ok(())
@@ -570,7 +570,7 @@ mod tests {
             Path::new(DIR),
             &[1],
             RecoveryMode::TolerateTail,
-            |_, _| {
+            |_, _, _| {
                 seen += 1;
                 Err(LsmError::Closed)
             },
