@@ -189,7 +189,14 @@ fn fmt_err(e: &LsmError) -> String {
 fn check_reads(db: &Lsm, states: &[State], keys: &[Vec<u8>], errors_ok: bool, what: &str) {
     let mut items = Vec::new();
     let mut iter_error = None;
-    for item in db.iter() {
+    // Both keyspaces of the history, the second one's keys under its model prefix.
+    let second = db.keyspace(common::SECOND).expect("the second keyspace");
+    let both = db.iter().chain(
+        second
+            .iter()
+            .map(|r| r.map(|(k, v)| (common::in_second(&k), v))),
+    );
+    for item in both {
         match item {
             Ok(kv) => items.push(kv),
             Err(e) => {

@@ -151,7 +151,8 @@ fn run_seed_with(
             ops_done += 1;
             let sync_write = rng.random_range(0..100) < 3;
             let r = if sync_write {
-                db.write_opt(to_batch(&op), WriteOptions { sync: true })
+                db.keyspace(common::SECOND)
+                    .and_then(|ks| db.write_opt(to_batch(&ks, &op), WriteOptions { sync: true }))
             } else {
                 exec(&db, &op)
             };

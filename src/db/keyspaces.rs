@@ -53,7 +53,8 @@ impl DbInner {
             keyspace_logs: vec![(id, segment)],
             ..Default::default()
         };
-        let version = vs.log_and_apply(edit).map_err(|e| self.set_bg_error(e))?;
+        vs.log_and_apply(edit).map_err(|e| self.set_bg_error(e))?;
+        let version = vs.current(id);
         let tree = Arc::new(Tree::new(
             id,
             name.to_string(),

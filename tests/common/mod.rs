@@ -3,7 +3,7 @@
 //! and compare it with the model.
 #![allow(dead_code)]
 
-use lsm::{Lsm, WriteBatch};
+use lsm::{Keyspace, Lsm, WriteBatch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -21,6 +21,20 @@ pub enum Op {
     /// Puts and deletes committed by one transaction, which first reads every key it
     /// writes (the writer is alone, so it never conflicts).
     Tx(Vec<Op>),
+    /// A put, delete or range delete in the keyspace [`SECOND`] (alone, in a batch
+    /// or in a transaction). The model keeps its keys under the prefix
+    /// `SECOND ++ "/"`, so one map describes both keyspaces.
+    In(Box<Op>),
+}
+
+/// The second keyspace of the histories.
+pub const SECOND: &str = "ks1";
+
+/// `k` as the model holds it for the keyspace [`SECOND`].
+pub fn in_second(k: &[u8]) -> Vec<u8> {
+    let mut out = format!("{SECOND}/").into_bytes();
+    out.extend_from_slice(k);
+    out
 }
 
 /// Key number `n`.
@@ -29,6 +43,15 @@ pub fn key(n: u32) -> Vec<u8> {
 }
 
 fn single_op(rng: &mut StdRng, index: u64, sub: usize, nkeys: u32) -> Op {
+    let op = default_op(rng, index, sub, nkeys);
+    if rng.random_range(0..100) < 25 {
+        Op::In(Box::new(op))
+    } else {
+        op
+    }
+}
+
+fn default_op(rng: &mut StdRng, index: u64, sub: usize, nkeys: u32) -> Op {
     let r = rng.random_range(0..100);
     let k = rng.random_range(0..nkeys);
     if r < 65 {
@@ -66,6 +89,10 @@ pub fn gen_op(seed: u64, index: u64, nkeys: u32) -> Op {
                 .map(|s| match single_op(&mut rng, index, s, nkeys) {
                     // A transaction has no range deletion: delete its first key.
                     Op::DeleteRange(k, _) => Op::Delete(k),
+                    Op::In(op) => match *op {
+                        Op::DeleteRange(k, _) => Op::In(Box::new(Op::Delete(k))),
+                        op => Op::In(Box::new(op)),
+                    },
                     op => op,
                 })
                 .collect(),
@@ -98,10 +125,21 @@ pub fn apply(state: &mut State, op: &Op) {
                 apply(state, o);
             }
         }
+        Op::In(op) => apply(state, &prefixed(op)),
     }
 }
 
-fn add_to_batch(b: &mut WriteBatch, op: &Op) {
+/// `op` (of the keyspace [`SECOND`]) on the model's prefixed keys.
+fn prefixed(op: &Op) -> Op {
+    match op {
+        Op::Put(k, v) => Op::Put(in_second(k), v.clone()),
+        Op::Delete(k) => Op::Delete(in_second(k)),
+        Op::DeleteRange(s, e) => Op::DeleteRange(in_second(s), in_second(e)),
+        other => panic!("not a keyspace op: {other:?}"),
+    }
+}
+
+fn add_to_batch(b: &mut WriteBatch, ks: &Keyspace, op: &Op) {
     match op {
         Op::Put(k, v) => {
             b.put(k, v);
@@ -114,17 +152,35 @@ fn add_to_batch(b: &mut WriteBatch, op: &Op) {
         }
         Op::Batch(ops) | Op::Tx(ops) => {
             for o in ops {
-                add_to_batch(b, o);
+                add_to_batch(b, ks, o);
             }
         }
+        Op::In(op) => match &**op {
+            Op::Put(k, v) => {
+                b.put_in(ks, k, v);
+            }
+            Op::Delete(k) => {
+                b.delete_in(ks, k);
+            }
+            Op::DeleteRange(s, e) => {
+                b.delete_range_in(ks, s, e);
+            }
+            other => panic!("not a keyspace op: {other:?}"),
+        },
     }
 }
 
-/// The `WriteBatch` holding `op`.
-pub fn to_batch(op: &Op) -> WriteBatch {
+/// The `WriteBatch` holding `op` (`ks` is the keyspace [`SECOND`] of the database
+/// it is for).
+pub fn to_batch(ks: &Keyspace, op: &Op) -> WriteBatch {
     let mut b = WriteBatch::new();
-    add_to_batch(&mut b, op);
+    add_to_batch(&mut b, ks, op);
     b
+}
+
+/// The keyspace [`SECOND`] of `db` (created on first use).
+pub fn second(db: &Lsm) -> Keyspace {
+    db.keyspace(SECOND).expect("open the second keyspace")
 }
 
 /// Performs `op` on `db` through the matching public call.
@@ -133,8 +189,18 @@ pub fn exec(db: &Lsm, op: &Op) -> lsm::Result<()> {
         Op::Put(k, v) => db.put(k, v),
         Op::Delete(k) => db.delete(k),
         Op::DeleteRange(s, e) => db.delete_range(s, e),
-        Op::Batch(_) => db.write(to_batch(op)),
+        Op::Batch(_) => db.write(to_batch(&db.keyspace(SECOND)?, op)),
+        Op::In(inner) => {
+            let ks = db.keyspace(SECOND)?;
+            match &**inner {
+                Op::Put(k, v) => ks.put(k, v),
+                Op::Delete(k) => ks.delete(k),
+                Op::DeleteRange(s, e) => ks.delete_range(s, e),
+                other => panic!("not a keyspace op: {other:?}"),
+            }
+        }
         Op::Tx(ops) => {
+            let ks = db.keyspace(SECOND)?;
             let mut tx = db.transaction();
             for o in ops {
                 match o {
@@ -146,6 +212,17 @@ pub fn exec(db: &Lsm, op: &Op) -> lsm::Result<()> {
                         tx.get(k)?;
                         tx.delete(k);
                     }
+                    Op::In(inner) => match &**inner {
+                        Op::Put(k, v) => {
+                            tx.get_in(&ks, k)?;
+                            tx.put_in(&ks, k, v);
+                        }
+                        Op::Delete(k) => {
+                            tx.get_in(&ks, k)?;
+                            tx.delete_in(&ks, k);
+                        }
+                        other => panic!("not a transaction op: {other:?}"),
+                    },
                     other => panic!("not a transaction op: {other:?}"),
                 }
             }
@@ -157,9 +234,20 @@ pub fn exec(db: &Lsm, op: &Op) -> lsm::Result<()> {
 /// Everything `db.iter()` yields, checking that keys ascend strictly and that the
 /// reverse iteration yields the same items backwards.
 pub fn contents(db: &Lsm) -> State {
+    let mut out = contents_of(db.iter(), db.iter().rev());
+    let ks = second(db);
+    for (k, v) in contents_of(ks.iter(), ks.iter().rev()) {
+        out.insert(in_second(&k), v);
+    }
+    out
+}
+
+/// What a forward and a reverse iterator over the same view yield, checked
+/// against each other.
+fn contents_of(fwd_iter: lsm::Iter, rev_iter: std::iter::Rev<lsm::Iter>) -> State {
     let mut out = State::new();
     let mut last: Option<Vec<u8>> = None;
-    for item in db.iter() {
+    for item in fwd_iter {
         let (k, v) = item.expect("iteration failed");
         if let Some(l) = &last {
             assert!(*l < k, "iteration not strictly ascending: {l:?} then {k:?}");
@@ -167,9 +255,7 @@ pub fn contents(db: &Lsm) -> State {
         last = Some(k.clone());
         out.insert(k, v);
     }
-    let rev: Vec<(Vec<u8>, Vec<u8>)> = db
-        .iter()
-        .rev()
+    let rev: Vec<(Vec<u8>, Vec<u8>)> = rev_iter
         .map(|r| r.expect("reverse iteration failed"))
         .collect();
     let fwd: Vec<(Vec<u8>, Vec<u8>)> = out
@@ -197,8 +283,23 @@ pub fn assert_gets(db: &Lsm, state: &State, nkeys: u32) {
             String::from_utf8_lossy(&k)
         );
     }
+    let ks = second(db);
+    let prefix = in_second(b"");
     for (k, v) in state {
-        assert_eq!(db.get(k).expect("get failed").as_ref(), Some(v));
+        let got = match k.strip_prefix(prefix.as_slice()) {
+            Some(k) => ks.get(k),
+            None => db.get(k),
+        };
+        assert_eq!(got.expect("get failed").as_ref(), Some(v));
+    }
+    for n in 0..nkeys + 16 {
+        let k = key(n);
+        assert_eq!(
+            ks.get(&k).expect("get failed").as_deref(),
+            state.get(&in_second(&k)).map(Vec::as_slice),
+            "get in {SECOND} of {} disagrees with the model",
+            String::from_utf8_lossy(&k)
+        );
     }
 }
 
