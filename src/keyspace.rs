@@ -126,6 +126,7 @@ impl Keyspace {
 
     /// Sets `key` to `value`.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.tree.check_live()?;
         let mut b = WriteBatch::with_capacity(key.len() + value.len() + 16);
         b.put_in(self, key, value);
         self.db.write(b)
@@ -133,6 +134,7 @@ impl Keyspace {
 
     /// Sets `key` to `value` with per-write options.
     pub fn put_opt(&self, key: &[u8], value: &[u8], opts: WriteOptions) -> Result<()> {
+        self.tree.check_live()?;
         let mut b = WriteBatch::with_capacity(key.len() + value.len() + 16);
         b.put_in(self, key, value);
         self.db.write_opt(b, opts)
@@ -146,6 +148,7 @@ impl Keyspace {
 
     /// Deletes `key` (deleting a missing key is not an error).
     pub fn delete(&self, key: &[u8]) -> Result<()> {
+        self.tree.check_live()?;
         let mut b = WriteBatch::new();
         b.delete_in(self, key);
         self.db.write(b)
@@ -153,6 +156,7 @@ impl Keyspace {
 
     /// Deletes every key in `[start, end)`.
     pub fn delete_range(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        self.tree.check_live()?;
         if start > end {
             return Err(LsmError::InvalidArgument(
                 "delete_range: start is after end".into(),

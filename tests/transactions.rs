@@ -368,39 +368,70 @@ fn account(i: u32) -> Vec<u8> {
     format!("acct/{i:03}").into_bytes()
 }
 
-fn total(db: &Lsm) -> u64 {
-    let snap = db.snapshot();
-    snap.prefix(b"acct/")
-        .map(|r| {
-            let (_, v) = r.unwrap();
-            std::str::from_utf8(&v).unwrap().parse::<u64>().unwrap()
-        })
-        .sum()
+/// Even accounts live in the keyspace "checking", odd ones in "savings".
+fn home(i: u32) -> &'static str {
+    if i % 2 == 0 {
+        "checking"
+    } else {
+        "savings"
+    }
 }
 
-/// 8 threads move money between 100 accounts with `transact` for a while; every
-/// snapshot taken meanwhile, and the database after a reopen, has the same total.
+/// The sum of every account in both keyspaces, read from one snapshot.
+fn total(db: &Lsm) -> u64 {
+    let snap = db.snapshot();
+    let parse = |r: lsm::Result<(Vec<u8>, Vec<u8>)>| {
+        let (_, v) = r.unwrap();
+        std::str::from_utf8(&v).unwrap().parse::<u64>().unwrap()
+    };
+    let mut sum = 0;
+    let mut n = 0;
+    for name in ["checking", "savings"] {
+        let ks = db.keyspace(name).unwrap();
+        for v in snap.prefix_in(&ks, b"acct/").map(parse) {
+            sum += v;
+            n += 1;
+        }
+    }
+    assert_eq!(n, ACCOUNTS, "every account is there");
+    sum
+}
+
+/// 8 threads move money between 100 accounts in two keyspaces with `transact` for a
+/// while; every snapshot taken meanwhile has the same total, and so does the
+/// database after a reopen, and the one a power cut in the middle of the transfers
+/// leaves (a cut copy of the file system, torn unsynced tails included).
 /// `LSM_BANK_SECONDS` makes it run longer (10 s by default).
 #[test]
-fn bank_transfers_keep_the_total_in_every_snapshot_and_across_a_reopen() {
+fn bank_transfers_across_keyspaces_keep_the_total_in_every_snapshot_a_power_cut_and_a_reopen() {
     let seconds: u64 = std::env::var("LSM_BANK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = Config::with_root(dir.path().join("db"));
+    let fs = lsm::fs::MemFs::new();
+    let mut c = Config::with_root("db");
     c.cache.persist_on_close = false;
     // Small memtables: transfers straddle flushes and compactions.
     c.memtable.max_bytes = 64 << 10;
     c.compaction.level0_file_trigger = 2;
     c.compaction.base_level_bytes = 256 << 10;
     c.compaction.target_file_bytes = 64 << 10;
-    let db = Lsm::open_with_config(c.clone()).unwrap();
+    let db = Lsm::open_on(c.clone(), Arc::new(fs.clone())).unwrap();
     let mut b = WriteBatch::new();
+    let checking = db.keyspace("checking").unwrap();
+    let savings = db
+        .keyspace_with("savings", |o| o.set("memtable.max_bytes", "32KiB"))
+        .unwrap();
     for i in 0..ACCOUNTS {
-        b.put(&account(i), START.to_string().as_bytes());
+        let ks = if home(i) == "checking" {
+            &checking
+        } else {
+            &savings
+        };
+        b.put_in(ks, &account(i), START.to_string().as_bytes());
     }
     db.write(b).unwrap();
+    db.sync().unwrap();
     let want = u64::from(ACCOUNTS) * START;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -408,22 +439,30 @@ fn bank_transfers_keep_the_total_in_every_snapshot_and_across_a_reopen() {
     let workers: Vec<_> = (0..8u64)
         .map(|t| {
             let (db, stop, done) = (db.clone(), stop.clone(), done.clone());
+            let spaces = [checking.clone(), savings.clone()];
             std::thread::spawn(move || {
                 let mut rng = StdRng::seed_from_u64(t);
                 while !stop.load(Ordering::Relaxed) {
                     let from = rng.random_range(0..ACCOUNTS);
                     let to = (from + rng.random_range(1..ACCOUNTS)) % ACCOUNTS;
                     let amount = rng.random_range(1..50u64);
+                    let ks = |i: u32| &spaces[(i % 2) as usize];
                     let r = db.transact(|tx| {
-                        let read = |tx: &mut Transaction, k: &[u8]| -> lsm::Result<u64> {
-                            let v = tx.get(k)?.expect("accounts are never deleted");
+                        let read = |tx: &mut Transaction, i: u32| -> lsm::Result<u64> {
+                            let v = tx
+                                .get_in(ks(i), &account(i))?
+                                .expect("accounts are never deleted");
                             Ok(std::str::from_utf8(&v).unwrap().parse().unwrap())
                         };
-                        let a = read(&mut *tx, &account(from))?;
-                        let b = read(&mut *tx, &account(to))?;
+                        let a = read(&mut *tx, from)?;
+                        let b = read(&mut *tx, to)?;
                         if a >= amount {
-                            tx.put(&account(from), (a - amount).to_string().as_bytes());
-                            tx.put(&account(to), (b + amount).to_string().as_bytes());
+                            tx.put_in(
+                                ks(from),
+                                &account(from),
+                                (a - amount).to_string().as_bytes(),
+                            );
+                            tx.put_in(ks(to), &account(to), (b + amount).to_string().as_bytes());
                         }
                         Ok(())
                     });
@@ -441,9 +480,14 @@ fn bank_transfers_keep_the_total_in_every_snapshot_and_across_a_reopen() {
         .collect();
     let started = Instant::now();
     let mut snapshots = 0;
+    let mut cut = None;
     while started.elapsed() < Duration::from_secs(seconds) {
         assert_eq!(total(&db), want, "a snapshot during the transfers");
         snapshots += 1;
+        if cut.is_none() && started.elapsed() > Duration::from_secs(seconds) / 2 {
+            // The power goes out now, in the middle of the transfers.
+            cut = Some(fs.crash(Some(snapshots)));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, Ordering::Relaxed);
@@ -453,9 +497,15 @@ fn bank_transfers_keep_the_total_in_every_snapshot_and_across_a_reopen() {
     assert!(done.load(Ordering::Relaxed) > 100, "transfers ran");
     assert!(snapshots > 10);
     assert_eq!(total(&db), want);
+    drop((checking, savings));
     db.close().unwrap();
-    let db = Lsm::open_with_config(c).unwrap();
+    let db = Lsm::open_on(c.clone(), Arc::new(fs)).unwrap();
     assert_eq!(total(&db), want, "after a reopen");
+    db.verify().unwrap();
+    db.close().unwrap();
+    let cut = cut.expect("the power cut happened");
+    let db = Lsm::open_on(c, Arc::new(cut)).unwrap();
+    assert_eq!(total(&db), want, "after the power cut");
     db.verify().unwrap();
 }
 

@@ -303,7 +303,7 @@ impl DbInner {
                 })
                 .collect();
             self.pins.delete(self.fs.as_ref(), doomed);
-            return tree.check_live();
+            return if manual { tree.check_live() } else { Ok(()) };
         }
         let mut edit = edit;
         edit.keyspace = Some(tree.id);

@@ -124,6 +124,16 @@ impl DbInner {
         })
         .map_err(|e| self.set_bg_error(e))?;
         t.mark_dropped();
+        // Handles that outlive the drop must not keep its files: they see nothing
+        // (and refuse every call). Iterators made before keep the view they hold.
+        t.sv.update(|_| {
+            SuperVersion::new(
+                Arc::new(crate::memtable::MemTable::new(0, 0)),
+                Vec::new(),
+                Arc::new(crate::manifest::Version::new(Vec::new())),
+                &t.config,
+            )
+        });
         let mut next: TreeMap = (**self.trees.load()).clone();
         next.remove(&t.id);
         self.trees.store(Arc::new(next));
