@@ -333,6 +333,29 @@ fn dump_manifest(
                 writeln!(out, "  {name} {v}").map_err(&w)?;
             }
         }
+        if let Some(n) = edit.next_keyspace_id {
+            writeln!(out, "  next_keyspace_id {n}").map_err(&w)?;
+        }
+        for k in &edit.created {
+            let opts: Vec<String> = k.options.iter().map(|(a, b)| format!("{a}={b}")).collect();
+            writeln!(
+                out,
+                "  create keyspace {} {:?} options [{}]",
+                k.id,
+                k.name,
+                opts.join(", ")
+            )
+            .map_err(&w)?;
+        }
+        for id in &edit.dropped {
+            writeln!(out, "  drop keyspace {id}").map_err(&w)?;
+        }
+        if let Some(id) = edit.keyspace {
+            writeln!(out, "  keyspace {id}").map_err(&w)?;
+        }
+        for (id, n) in &edit.keyspace_logs {
+            writeln!(out, "  keyspace {id} log_number {n}").map_err(&w)?;
+        }
         for (level, n) in &edit.deleted {
             writeln!(out, "  delete L{level} {n:06}.sst").map_err(&w)?;
         }

@@ -57,14 +57,91 @@ fn put_get_delete() {
         .code(3)
         .stdout("")
         .stderr(contains("lsm: error: key not found: user:1"));
-    // Deleting a missing key is fine; a key starting with '-' is a key, not an option.
+    // Deleting a missing key is fine; a key starting with '-' is a key, not an option
+    // (after `--` even one spelt like an option).
     lsm(&db).args(["delete", "nothing"]).assert().success();
-    lsm(&db).args(["put", "-k", "-v"]).assert().success();
+    lsm(&db).args(["put", "-x", "-v"]).assert().success();
     lsm(&db)
-        .args(["get", "-k"])
+        .args(["get", "-x"])
         .assert()
         .success()
         .stdout("-v\n");
+    lsm(&db).args(["put", "--", "-k", "-w"]).assert().success();
+    lsm(&db)
+        .args(["get", "--", "-k"])
+        .assert()
+        .success()
+        .stdout("-w\n");
+}
+
+#[test]
+fn keyspaces_on_the_command_line_and_in_the_shell() {
+    let (_t, db) = setup();
+    lsm(&db).args(["put", "k", "in default"]).assert().success();
+    lsm(&db)
+        .args(["put", "-k", "users", "k", "in users"])
+        .assert()
+        .success();
+    lsm(&db)
+        .args(["put", "--keyspace", "users", "k2", "v2"])
+        .assert()
+        .success();
+    lsm(&db)
+        .args(["get", "k"])
+        .assert()
+        .success()
+        .stdout("in default\n");
+    lsm(&db)
+        .args(["get", "-k", "users", "k"])
+        .assert()
+        .success()
+        .stdout("in users\n");
+    lsm(&db)
+        .args(["scan", "-k", "users"])
+        .assert()
+        .success()
+        .stdout("k\tin users\nk2\tv2\n");
+    lsm(&db)
+        .args(["scan", "--keyspace", "users", "--reverse", "--limit", "1"])
+        .assert()
+        .success()
+        .stdout("k2\tv2\n");
+    lsm(&db)
+        .arg("keyspaces")
+        .assert()
+        .success()
+        .stdout("default\nusers\n");
+    lsm(&db)
+        .args(["delete", "-k", "users", "k"])
+        .assert()
+        .success();
+    lsm(&db).args(["get", "-k", "users", "k"]).assert().code(3);
+    lsm(&db).args(["get", "k"]).assert().success();
+    // Reading a keyspace that does not exist is an error (and creates nothing);
+    // so is a bad name.
+    lsm(&db)
+        .args(["get", "-k", "nope", "k"])
+        .assert()
+        .failure()
+        .stderr(contains("keyspace \"nope\" does not exist"));
+    lsm(&db).args(["scan", "-k", "nope"]).assert().failure();
+    lsm(&db)
+        .args(["put", "-k", "bad name", "k", "v"])
+        .assert()
+        .failure()
+        .stderr(contains("invalid keyspace name"));
+    lsm(&db)
+        .arg("keyspaces")
+        .assert()
+        .success()
+        .stdout("default\nusers\n");
+    // The shell takes the same options.
+    lsm(&db)
+        .arg("shell")
+        .write_stdin("put -k logs a 1\nget -k logs a\nkeyspaces\nscan -k logs\n")
+        .assert()
+        .success()
+        .stdout(contains("1\ndefault\nusers\nlogs\na\t1\n"));
 }
 
 #[test]

@@ -178,3 +178,51 @@ fn format_1_tables_are_read_and_compacted_into_format_2() {
         db.close().unwrap();
     }
 }
+
+/// The manifest format version in the header record of the live manifest.
+fn manifest_version(fs: &MemFs) -> u32 {
+    let current = String::from_utf8(fs.read_all(Path::new("db/CURRENT")).unwrap()).unwrap();
+    let m = fs
+        .read_all(&Path::new("db").join(current.trim_end()))
+        .unwrap();
+    let at = m
+        .windows(8)
+        .position(|w| w == b"LSMMANIF")
+        .expect("a manifest header");
+    u32::from_le_bytes(m[at + 8..at + 12].try_into().unwrap())
+}
+
+/// Databases written before keyspaces (manifest versions 1 and 2) open unchanged,
+/// their data as the keyspace "default"; the manifest this build then writes is
+/// version 3, and keyspaces created in it persist.
+#[test]
+fn databases_from_before_keyspaces_open_as_the_keyspace_default() {
+    for (fixture, version) in [("v1_db", 1), ("table_v1", 2)] {
+        let fs = load(fixture);
+        assert_eq!(manifest_version(&fs), version, "{fixture}");
+        let c = config(RecoveryMode::Absolute);
+        let db = Lsm::open_on(c.clone(), Arc::new(fs.clone())).unwrap();
+        assert_eq!(db.keyspaces(), ["default"], "{fixture}");
+        assert_eq!(manifest_version(&fs), 3, "{fixture}: rewritten at open");
+        let before: BTreeMap<Vec<u8>, Vec<u8>> = db.iter().map(|r| r.unwrap()).collect();
+        assert!(!before.is_empty());
+        let users = db.keyspace("users").unwrap();
+        users.put(b"k000", b"not the default's").unwrap();
+        drop(users);
+        db.close().unwrap();
+        let db = Lsm::open_on(c, Arc::new(fs.clone())).unwrap();
+        assert_eq!(db.keyspaces(), ["default", "users"], "{fixture}");
+        let after: BTreeMap<Vec<u8>, Vec<u8>> = db.iter().map(|r| r.unwrap()).collect();
+        assert_eq!(
+            after, before,
+            "{fixture}: the default keyspace is untouched"
+        );
+        let users = db.keyspace("users").unwrap();
+        assert_eq!(
+            users.get(b"k000").unwrap().as_deref(),
+            Some(&b"not the default's"[..])
+        );
+        drop(users);
+        db.close().unwrap();
+    }
+}

@@ -75,19 +75,30 @@ pub enum DbCommand {
         /// The value.
         #[arg(allow_hyphen_values = true)]
         value: String,
+        /// In keyspace NAME (created if it does not exist).
+        #[arg(short = 'k', long, value_name = "NAME")]
+        keyspace: Option<String>,
     },
     /// Prints the value of KEY (exit status 3 when it is missing).
     Get {
         /// The key.
         #[arg(allow_hyphen_values = true)]
         key: String,
+        /// In keyspace NAME.
+        #[arg(short = 'k', long, value_name = "NAME")]
+        keyspace: Option<String>,
     },
     /// Deletes KEY (deleting a missing key is not an error).
     Delete {
         /// The key.
         #[arg(allow_hyphen_values = true)]
         key: String,
+        /// In keyspace NAME.
+        #[arg(short = 'k', long, value_name = "NAME")]
+        keyspace: Option<String>,
     },
+    /// Lists the keyspaces, "default" first.
+    Keyspaces,
     /// Prints keys and values in key order, one `KEY<TAB>VALUE` per line.
     Scan(ScanArgs),
     /// Prints counters and the tables of each level.
@@ -125,6 +136,9 @@ pub struct ScanArgs {
     /// Descending order.
     #[arg(long)]
     pub reverse: bool,
+    /// In keyspace NAME.
+    #[arg(short = 'k', long, value_name = "NAME")]
+    pub keyspace: Option<String>,
 }
 
 /// `lsm bench` options, named as in db_bench.

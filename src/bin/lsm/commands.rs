@@ -4,7 +4,7 @@
 use crate::args::{DbCommand, ScanArgs};
 use crate::escape;
 use crate::failure::Failure;
-use lsm::{FileKind, Lsm};
+use lsm::{FileKind, Keyspace, Lsm};
 use std::io::Write;
 use std::ops::Bound;
 
@@ -16,22 +16,51 @@ pub fn bytes(arg: &str) -> Result<Vec<u8>, Failure> {
 /// Runs `cmd` on `db`, printing its output to `out`.
 pub fn run(db: &Lsm, cmd: &DbCommand, out: &mut dyn Write) -> Result<(), Failure> {
     match cmd {
-        DbCommand::Put { key, value } => db.put(&bytes(key)?, &bytes(value)?)?,
-        DbCommand::Get { key } => {
+        DbCommand::Put {
+            key,
+            value,
+            keyspace,
+        } => {
+            let ks = match keyspace {
+                Some(name) => db.keyspace(name)?,
+                None => db.keyspace("default")?,
+            };
+            ks.put(&bytes(key)?, &bytes(value)?)?
+        }
+        DbCommand::Get { key, keyspace } => {
             let k = bytes(key)?;
-            match db.get(&k)? {
+            match existing(db, keyspace.as_deref())?.get(&k)? {
                 Some(v) => writeln!(out, "{}", escape::show(&v))?,
                 None => return Err(Failure::NotFound(escape::show(&k))),
             }
         }
-        DbCommand::Delete { key } => db.delete(&bytes(key)?)?,
-        DbCommand::Scan(args) => scan(db, args, out)?,
+        DbCommand::Delete { key, keyspace } => {
+            existing(db, keyspace.as_deref())?.delete(&bytes(key)?)?
+        }
+        DbCommand::Keyspaces => {
+            for name in db.keyspaces() {
+                writeln!(out, "{name}")?;
+            }
+        }
+        DbCommand::Scan(args) => scan(&existing(db, args.keyspace.as_deref())?, args, out)?,
         DbCommand::Stats => write!(out, "{}", db.stats())?,
         DbCommand::Flush => db.flush()?,
         DbCommand::Compact { start, end } => compact(db, start.as_ref(), end.as_ref())?,
         DbCommand::Verify => verify(db, out)?,
     }
     Ok(())
+}
+
+/// The keyspace `name` (`None`: "default"), which must exist: reading or deleting
+/// in a misspelt keyspace is an error, not an empty answer.
+fn existing(db: &Lsm, name: Option<&str>) -> Result<Keyspace, Failure> {
+    let name = name.unwrap_or("default");
+    if !db.keyspaces().iter().any(|n| n == name) {
+        return Err(Failure::Invalid(format!(
+            "keyspace {name:?} does not exist (lsm keyspaces lists them)"
+        )));
+    }
+    Ok(db.keyspace(name)?)
 }
 
 fn compact(db: &Lsm, start: Option<&String>, end: Option<&String>) -> Result<(), Failure> {
@@ -41,7 +70,7 @@ fn compact(db: &Lsm, start: Option<&String>, end: Option<&String>) -> Result<(),
     Ok(())
 }
 
-fn scan(db: &Lsm, args: &ScanArgs, out: &mut dyn Write) -> Result<(), Failure> {
+fn scan(db: &Keyspace, args: &ScanArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let iter = if let Some(p) = &args.prefix {
         db.prefix(&bytes(p)?)
     } else {
