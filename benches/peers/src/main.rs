@@ -23,6 +23,7 @@
 //! and writes docs/BENCHMARKS.md.
 
 mod engine;
+mod ks;
 mod metrics;
 mod scale;
 mod tx;
@@ -80,6 +81,8 @@ struct Args {
     child: Option<(Kind, PathBuf)>,
     /// `--tx`: the transaction mode (see `tx.rs`).
     tx: bool,
+    /// `--ks`: the keyspace mode (see `ks.rs`).
+    ks: bool,
 }
 
 fn usage() -> ! {
@@ -88,7 +91,9 @@ fn usage() -> ! {
          [--read-percent P] [--seek-nexts N] [--seed S] [--engines lsm,rocksdb,fjall] \
          [--dir DIR] [--out FILE.json] [--no-report] [--only W1,W2 (profiling)]\n\
          scale mode: lsm-peers --scale [--num N] [--reads N] [--writes N] \
-         [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] [...]"
+         [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] [...]\n\
+         transactions: lsm-peers --tx [--num N] [--reps R] [--threads T] [...]\n\
+         keyspaces: lsm-peers --ks [--num N] [--reps R] [...]"
     );
     std::process::exit(2)
 }
@@ -120,6 +125,7 @@ fn parse_args() -> Args {
         out_given: false,
         child: None,
         tx: false,
+        ks: false,
     };
     let mut child = (None, None);
     let mut it = std::env::args().skip(1);
@@ -134,6 +140,10 @@ fn parse_args() -> Args {
         }
         if flag == "--tx" {
             a.tx = true;
+            continue;
+        }
+        if flag == "--ks" {
+            a.ks = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -642,6 +652,10 @@ fn main() {
     }
     if args.scale {
         scale::run(&args);
+        return;
+    }
+    if args.ks {
+        ks::run(&args);
         return;
     }
     if args.tx {
