@@ -65,6 +65,7 @@ impl DbInner {
             edit.added.push((0, meta));
         }
         let version = vs.log_and_apply(edit)?;
+        self.memory.retired(imm.approximate_bytes());
         tree.sv.update(|sv| {
             let imms = sv
                 .imms

@@ -124,6 +124,15 @@ impl DbInner {
         })
         .map_err(|e| self.set_bg_error(e))?;
         t.mark_dropped();
+        {
+            // Its memtables leave the write budget (under the version lock, so no
+            // flush of them is half done).
+            let sv = t.sv.load();
+            self.memory.discarded(sv.mem.approximate_bytes());
+            for m in &sv.imms {
+                self.memory.retired(m.approximate_bytes());
+            }
+        }
         // Handles that outlive the drop must not keep its files: they see nothing
         // (and refuse every call). Iterators made before keep the view they hold.
         t.sv.update(|_| {

@@ -8,6 +8,7 @@
 //! creation of a WAL segment (see `write.rs`); the version lock is held across a
 //! manifest write.
 
+mod budget;
 mod checkpoint;
 mod conflict;
 mod flush;
@@ -188,6 +189,8 @@ pub(crate) struct DbInner {
     /// Every live keyspace, replaced whole (under the WAL and version locks) when one
     /// is created or dropped.
     trees: arc_swap::ArcSwap<tree::TreeMap>,
+    /// The memtables' bytes, all keyspaces together (the write buffer manager's).
+    memory: budget::MemoryUse,
     writers: Mutex<VecDeque<Arc<Writer>>>,
     wal: Mutex<WalState>,
     /// Writers wait here for a memtable switch to finish (with `wal`).

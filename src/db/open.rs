@@ -270,6 +270,7 @@ impl DbInner {
         let inner = Arc::new(DbInner {
             default,
             trees: arc_swap::ArcSwap::from_pointee(trees),
+            memory: Default::default(),
             writers: Mutex::new(VecDeque::new()),
             wal: Mutex::new(WalState {
                 logger,

@@ -231,14 +231,18 @@ impl DbInner {
 
         // Into the memtables now, visible only once published: a reader's sequence
         // number stays below `first` until then.
-        let mems: Vec<(u32, Arc<MemTable>)> = touched
+        let mems: Vec<(u32, Arc<MemTable>, usize)> = touched
             .iter()
-            .map(|t| (t.id, t.sv.load().mem.clone()))
+            .map(|t| {
+                let mem = t.sv.load().mem.clone();
+                let before = mem.approximate_bytes();
+                (t.id, mem, before)
+            })
             .collect();
         let mut s = first;
         for b in group {
             for (ks, op) in b.iter() {
-                let Some(mem) = mems.iter().find(|(id, _)| *id == ks).map(|(_, m)| m) else {
+                let Some(mem) = mems.iter().find(|(id, _, _)| *id == ks).map(|(_, m, _)| m) else {
                     // `touched` holds every keyspace of the group.
                     debug_assert!(false, "keyspace {ks} of a batch is not touched");
                     continue;
@@ -266,6 +270,10 @@ impl DbInner {
             }
         }
         wal.last_seq = last;
+        for (_, mem, before) in &mems {
+            self.memory
+                .grew(mem.approximate_bytes().saturating_sub(*before));
+        }
 
         if !sync {
             wal.unsynced = true;
@@ -377,53 +385,32 @@ impl DbInner {
     }
 
     /// The write buffer manager: past `memtable.total_bytes` of mutable memtables in
-    /// all keyspaces together, the keyspace with the largest one, to be flushed.
+    /// all keyspaces together, the keyspace with the largest one, to be flushed. O(1)
+    /// unless the budget is exceeded (then, once per switch, a scan for the largest).
     fn over_write_budget(&self) -> Option<Arc<Tree>> {
-        let budget = self.config.memtable.total_bytes;
-        if budget == 0 {
+        let budget = self.config.memtable.total_bytes as u64;
+        if budget == 0 || self.memory.mutable() < budget {
             return None;
         }
         let trees = self.trees.load();
-        let mut total = 0;
         let mut largest: Option<(usize, &Arc<Tree>)> = None;
         for t in trees.values() {
             let sv = t.sv.load();
             let b = sv.mem.approximate_bytes();
-            total += b;
             if !sv.mem.is_empty() && largest.is_none_or(|(lb, _)| b > lb) {
                 largest = Some((b, t));
             }
-        }
-        if total < budget {
-            return None;
         }
         largest.map(|(_, t)| t.clone())
     }
 
     /// True when the memtables of every keyspace, full ones waiting for flush
-    /// included, hold twice `memtable.total_bytes`: writers wait for flushes.
+    /// included, hold twice `memtable.total_bytes` and some wait for a flush: writers
+    /// wait for flushes. O(1).
     fn memory_at_stop(&self) -> bool {
-        let budget = self.config.memtable.total_bytes;
-        if budget == 0 {
-            return false;
-        }
-        let trees = self.trees.load();
-        if trees.len() < 2 {
-            // One keyspace is bounded by its own limits (and `max_immutable`).
-            return false;
-        }
-        let mut total = 0usize;
-        for t in trees.values() {
-            let sv = t.sv.load();
-            if sv.imms.is_empty() {
-                continue;
-            }
-            total += std::iter::once(&sv.mem)
-                .chain(&sv.imms)
-                .map(|m| m.approximate_bytes())
-                .sum::<usize>();
-        }
-        total >= budget.saturating_mul(2)
+        let budget = self.config.memtable.total_bytes as u64;
+        let total = self.memory.total();
+        budget > 0 && total >= budget.saturating_mul(2) && total > self.memory.mutable()
     }
 
     /// Charges `bytes` to the write controller and sleeps off the debt once it passes
@@ -547,6 +534,7 @@ impl DbInner {
         for t in &switching {
             let mem = Arc::new(self.new_memtable(t, number));
             t.mem_epoch.store(wal.epoch, Ordering::Relaxed);
+            self.memory.sealed(t.sv.load().mem.approximate_bytes());
             t.sv.update(|sv| {
                 let mut imms = Vec::with_capacity(sv.imms.len() + 1);
                 imms.push(sv.mem.clone());
