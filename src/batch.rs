@@ -31,6 +31,10 @@ pub struct WriteBatch {
     rep: Vec<u8>,
     /// Some operation is in a keyspace other than `"default"`.
     keyspaces: bool,
+    /// The database the keyspaces named by `put_in` and the like belong to (its
+    /// instance number; 0: none named yet, `u64::MAX`: more than one), so a batch is
+    /// never applied to keyspaces of another database that happen to share an id.
+    origin: u64,
 }
 
 /// The offset added to an op's kind byte when a keyspace id follows it.
@@ -75,6 +79,7 @@ impl WriteBatch {
         WriteBatch {
             rep,
             keyspaces: false,
+            origin: 0,
         }
     }
 
@@ -95,16 +100,19 @@ impl WriteBatch {
 
     /// Adds `key = value` in keyspace `ks` (see [`crate::Lsm::keyspace`]).
     pub fn put_in(&mut self, ks: &crate::Keyspace, key: &[u8], value: &[u8]) -> &mut Self {
+        self.note_origin(ks);
         self.push_in(ks.id(), ValueKind::Put, key, Some(value))
     }
 
     /// Adds a deletion of `key` in keyspace `ks`.
     pub fn delete_in(&mut self, ks: &crate::Keyspace, key: &[u8]) -> &mut Self {
+        self.note_origin(ks);
         self.push_in(ks.id(), ValueKind::Delete, key, None)
     }
 
     /// Adds a deletion of every key in `[start, end)` in keyspace `ks`.
     pub fn delete_range_in(&mut self, ks: &crate::Keyspace, start: &[u8], end: &[u8]) -> &mut Self {
+        self.note_origin(ks);
         self.push_in(ks.id(), ValueKind::RangeDelete, start, Some(end))
     }
 
@@ -123,6 +131,28 @@ impl WriteBatch {
         self.rep.clear();
         self.rep.resize(HEADER_LEN, 0);
         self.keyspaces = false;
+        self.origin = 0;
+    }
+
+    fn note_origin(&mut self, ks: &crate::Keyspace) {
+        let db = ks.instance();
+        self.origin = match self.origin {
+            0 => db,
+            o if o == db => o,
+            _ => u64::MAX,
+        };
+    }
+
+    /// `InvalidArgument` unless every keyspace the batch names by handle belongs to
+    /// the database whose instance number is `db`.
+    pub(crate) fn check_origin(&self, db: u64) -> Result<()> {
+        if self.origin == 0 || self.origin == db {
+            Ok(())
+        } else {
+            Err(LsmError::InvalidArgument(
+                "the batch writes into a keyspace of another database".into(),
+            ))
+        }
     }
 
     /// True when some operation is in a keyspace other than `"default"`.

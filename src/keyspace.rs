@@ -108,6 +108,11 @@ impl Keyspace {
         &self.tree
     }
 
+    /// The instance number of its database (see `DbInner::instance`).
+    pub(crate) fn instance(&self) -> u64 {
+        self.inner().instance
+    }
+
     /// The id the database's files know the keyspace by (0 for `"default"`; ids are
     /// never reused).
     pub fn id(&self) -> u32 {

@@ -54,6 +54,8 @@ pub struct Transaction {
     reads: BTreeSet<KsKey>,
     /// Ranges iterated, by keyspace.
     ranges: Vec<(u32, KeyRange)>,
+    /// A keyspace of another database was written through it: its commit fails.
+    foreign: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -76,6 +78,7 @@ impl Transaction {
             writes: BTreeMap::new(),
             reads: BTreeSet::new(),
             ranges: Vec::new(),
+            foreign: false,
         }
     }
 
@@ -115,12 +118,14 @@ impl Transaction {
 
     /// Sets `key` to `value` in keyspace `ks` when the transaction commits.
     pub fn put_in(&mut self, ks: &Keyspace, key: &[u8], value: &[u8]) {
+        self.foreign |= ks.instance() != self.inner.instance;
         self.writes
             .insert((ks.id(), key.to_vec()), Some(value.to_vec()));
     }
 
     /// Deletes `key` in keyspace `ks` when the transaction commits.
     pub fn delete_in(&mut self, ks: &Keyspace, key: &[u8]) {
+        self.foreign |= ks.instance() != self.inner.instance;
         self.writes.insert((ks.id(), key.to_vec()), None);
     }
 
@@ -224,6 +229,11 @@ impl Transaction {
     /// [`Transaction::commit`], with an fsync of the WAL before it returns when
     /// `sync` (as `WriteOptions::sync`).
     pub fn commit_opt(self, sync: bool) -> Result<()> {
+        if self.foreign {
+            return Err(LsmError::InvalidArgument(
+                "the transaction writes into a keyspace of another database".into(),
+            ));
+        }
         if self.writes.is_empty() {
             return self.inner.check_open();
         }

@@ -30,7 +30,13 @@ impl View {
             Some(t) => t.sv.load_full(),
             None => inner.super_version(),
         };
-        let error = tree.and_then(|t| t.check_live().err());
+        let error = tree.and_then(|t| {
+            if inner.owns(t) {
+                t.check_live().err()
+            } else {
+                Some(crate::db::foreign())
+            }
+        });
         let seq = seq.unwrap_or_else(|| inner.visible_seq());
         View {
             inner,

@@ -246,11 +246,39 @@ fn names_options_and_misuse_give_clear_errors() {
     let d = db.keyspace("default").unwrap();
     d.put(b"k", b"v").unwrap();
     assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
-    // A keyspace of another database is refused, not written somewhere else.
+    // A keyspace of another database (even one with a keyspace of the same id) is
+    // refused, never read or written somewhere else.
     let other = Lsm::open_on(small(), Arc::new(MemFs::new())).unwrap();
+    let twin = other.keyspace("a").unwrap();
+    assert_eq!(twin.id(), a.id());
     let mut b = WriteBatch::new();
     b.put_in(&a, b"x", b"1");
     assert!(matches!(other.write(b), Err(LsmError::InvalidArgument(_))));
+    let mut b = WriteBatch::new();
+    b.put_in(&a, b"x", b"1").put_in(&twin, b"y", b"2");
+    assert!(matches!(
+        db.write(b.clone()),
+        Err(LsmError::InvalidArgument(_))
+    ));
+    assert!(matches!(other.write(b), Err(LsmError::InvalidArgument(_))));
+    assert_eq!(twin.iter().count(), 0);
+    let snap = other.snapshot();
+    assert!(matches!(
+        snap.get_in(&a, b"k"),
+        Err(LsmError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        snap.iter_in(&a).next(),
+        Some(Err(LsmError::InvalidArgument(_)))
+    ));
+    let mut tx = other.transaction();
+    assert!(matches!(
+        tx.get_in(&a, b"k"),
+        Err(LsmError::InvalidArgument(_))
+    ));
+    tx.put_in(&a, b"k", b"v");
+    assert!(matches!(tx.commit(), Err(LsmError::InvalidArgument(_))));
+    assert_eq!(a.iter().count(), 0);
     // After close every call says so.
     db.close().unwrap();
     assert!(matches!(a.put(b"k", b"v"), Err(LsmError::Closed)));

@@ -66,6 +66,7 @@ impl DbInner {
                 &self.config,
             )),
             wal.epoch,
+            self.instance,
         ));
         // The real memtable, sized with the new keyspace counted.
         let mut next: TreeMap = (**self.trees.load()).clone();

@@ -20,6 +20,7 @@ mod read;
 mod tree;
 mod write;
 
+pub(crate) use read::foreign;
 pub(crate) use tree::Tree;
 pub use tree::KEYSPACE_KEYS;
 
@@ -189,6 +190,9 @@ pub(crate) struct DbInner {
     /// Every live keyspace, replaced whole (under the WAL and version locks) when one
     /// is created or dropped.
     trees: arc_swap::ArcSwap<tree::TreeMap>,
+    /// A number no other open of this process shares (keyspace handles and batches
+    /// carry it, so one cannot be used with another database).
+    pub(crate) instance: u64,
     /// The memtables' bytes, all keyspaces together (the write buffer manager's).
     memory: budget::MemoryUse,
     writers: Mutex<VecDeque<Arc<Writer>>>,
@@ -309,6 +313,11 @@ impl DbInner {
             return Some(self.default.clone());
         }
         self.trees.load().get(&id).cloned()
+    }
+
+    /// True when `tree` is a keyspace of this database (live or dropped).
+    pub fn owns(&self, tree: &Tree) -> bool {
+        tree.db == self.instance
     }
 
     /// Every live keyspace, `"default"` first.

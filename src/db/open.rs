@@ -248,6 +248,10 @@ impl DbInner {
                 c.memtable.max_bytes.min(budget / configs.len().max(1))
             }
         };
+        let instance = {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        };
         let mut trees = tree::TreeMap::new();
         for k in vs.keyspaces() {
             let c = configs[&k.meta.id].clone();
@@ -259,7 +263,14 @@ impl DbInner {
             ));
             trees.insert(
                 k.meta.id,
-                Arc::new(Tree::new(k.meta.id, k.meta.name.clone(), c, sv, 0)),
+                Arc::new(Tree::new(
+                    k.meta.id,
+                    k.meta.name.clone(),
+                    c,
+                    sv,
+                    0,
+                    instance,
+                )),
             );
         }
         let default = trees
@@ -271,6 +282,7 @@ impl DbInner {
             default,
             trees: arc_swap::ArcSwap::from_pointee(trees),
             memory: Default::default(),
+            instance,
             writers: Mutex::new(VecDeque::new()),
             wal: Mutex::new(WalState {
                 logger,

@@ -8,6 +8,11 @@ use crate::manifest::TableFile;
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
 use std::sync::Arc;
 
+/// The error for a keyspace handle used with another database.
+pub(crate) fn foreign() -> crate::error::LsmError {
+    crate::error::LsmError::InvalidArgument("a keyspace of another database".into())
+}
+
 /// Where a test may stop a get between its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadPause {
@@ -33,6 +38,9 @@ impl DbInner {
         snapshot: Option<SeqNo>,
     ) -> Result<Option<Vec<u8>>> {
         let _op = self.enter()?;
+        if !self.owns(tree) {
+            return Err(foreign());
+        }
         if !crate::histogram::sample() {
             return self.get_inner(tree, user_key, snapshot);
         }

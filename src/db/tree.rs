@@ -28,11 +28,14 @@ pub(crate) struct Tree {
     /// The WAL rotation during which its memtable was created (see
     /// `DbInner::switch_memtables`).
     pub mem_epoch: AtomicU64,
+    /// The instance number of the database it belongs to (`DbInner::instance`).
+    pub db: u64,
 }
 
 impl Tree {
-    pub fn new(id: u32, name: String, config: Config, sv: SvCell, epoch: u64) -> Tree {
+    pub fn new(id: u32, name: String, config: Config, sv: SvCell, epoch: u64, db: u64) -> Tree {
         Tree {
+            db,
             id,
             name,
             config,

@@ -43,6 +43,7 @@ impl DbInner {
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         let _op = self.enter()?;
         batch::check_sizes(&batch)?;
+        batch.check_origin(self.instance)?;
         if batch.is_empty() {
             return Ok(());
         }
