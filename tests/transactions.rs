@@ -370,7 +370,7 @@ fn account(i: u32) -> Vec<u8> {
 
 /// Even accounts live in the keyspace "checking", odd ones in "savings".
 fn home(i: u32) -> &'static str {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         "checking"
     } else {
         "savings"
