@@ -12,6 +12,10 @@ out) and keys sort bytewise. A :class:`DB` is a :class:`collections.abc.MutableM
 releases the GIL, and one database may be used from many threads at once. The
 ``a``-prefixed ``async`` methods (``aget``, ``aput``, ...) run on the engine's own
 Tokio runtime and complete asyncio futures.
+
+A database holds named keyspaces (``db.keyspace("users")``, a :class:`Keyspace`),
+each a mapping like the database itself; the database's own methods work on the
+keyspace ``"default"``. Write batches, snapshots and transactions span keyspaces.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from . import _lsm
-from ._lsm import Iterator, Snapshot, WriteBatch
+from ._lsm import Iterator, Snapshot, TransactionKeyspace, WriteBatch
 
 __all__ = [
     "DB",
@@ -36,10 +40,13 @@ __all__ = [
     "IOError",
     "InvalidArgumentError",
     "Iterator",
+    "KEYSPACE_OPTIONS",
+    "Keyspace",
     "LockedError",
     "OPTIONS",
     "Snapshot",
     "Transaction",
+    "TransactionKeyspace",
     "WriteBatch",
     "open",
 ]
@@ -49,6 +56,10 @@ __version__: str = _lsm.__version__
 #: The keyword options :func:`open` accepts: the config keys with the first dot
 #: replaced by an underscore (``memtable.max_entries`` → ``memtable_max_entries``).
 OPTIONS: list[str] = list(_lsm.OPTIONS)
+
+#: The keyword options :meth:`DB.keyspace` accepts: those of :data:`OPTIONS` a
+#: keyspace may set for itself (memtable, table and level shape).
+KEYSPACE_OPTIONS: list[str] = list(_lsm.KEYSPACE_OPTIONS)
 
 
 class Error(Exception):
@@ -129,6 +140,10 @@ class Transaction(_lsm._Transaction):
         with db.transaction() as tx:
             tx[b"n"] = str(int(tx[b"n"]) + 1).encode()
 
+    ``tx.keyspace("users")`` (a name or a :class:`Keyspace`) is a
+    :class:`TransactionKeyspace`: the same reads and writes, in that keyspace, as part
+    of this transaction.
+
     A transaction is over after ``commit`` or ``rollback``; using it then raises
     :class:`InvalidArgumentError`.
     """
@@ -164,6 +179,51 @@ class Transaction(_lsm._Transaction):
     async def acommit(self, *, sync: bool = False) -> None:
         """``commit`` for asyncio; raises :class:`ConflictError` like ``commit``."""
         await self._acommit(asyncio.get_running_loop(), sync)
+
+
+class Keyspace(_lsm._Keyspace, MutableMapping[bytes, bytes]):
+    """A keyspace of a database: ``db.keyspace(name, **options)``.
+
+    A mapping like :class:`DB` (``ks[k]``, ``ks.get``, ``ks.put``, ``ks.delete``,
+    ``ks.delete_range``, ``items``/``keys``/``values`` with ``start=``, ``stop=``,
+    ``prefix=``, ``reverse=``, slicing, ``len()`` by a scan, the asyncio forms) over its
+    own keys: the same key in two keyspaces is two entries. It keeps its database
+    object alive; after ``db.close()`` using it raises :class:`ClosedError`, and after
+    ``db.drop_keyspace(name)`` :class:`InvalidArgumentError`.
+    """
+
+    def __repr__(self) -> str:
+        state = " (dropped)" if self.dropped else ""
+        return f"<lsm.Keyspace {self.name!r} of {os.fspath(self.db.path)!r}{state}>"
+
+    def clear(self) -> None:
+        """Deletes every key of the keyspace (one range deletion)."""
+        first = next(self.keys(), None)
+        if first is None:
+            return
+        last: bytes = next(self.keys(reverse=True))
+        self.delete_range(first, last + b"\x00")
+
+    async def aget(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        """``get`` for asyncio."""
+        value: bytes | None = await self._aget(asyncio.get_running_loop(), key)
+        return default if value is None else value
+
+    async def aput(self, key: bytes, value: bytes) -> None:
+        """``put`` for asyncio."""
+        await self._aput(asyncio.get_running_loop(), key, value)
+
+    async def adelete(self, key: bytes) -> None:
+        """``delete`` for asyncio."""
+        await self._adelete(asyncio.get_running_loop(), key)
+
+    async def adelete_range(self, start: bytes, end: bytes) -> None:
+        """``delete_range`` for asyncio."""
+        await self._adelete_range(asyncio.get_running_loop(), start, end)
+
+    async def acompact(self) -> None:
+        """``compact`` for asyncio."""
+        await self._acompact(asyncio.get_running_loop())
 
 
 class DB(_lsm._Db, MutableMapping[bytes, bytes]):
@@ -203,8 +263,15 @@ class DB(_lsm._Db, MutableMapping[bytes, bytes]):
         last: bytes = next(self.keys(reverse=True))
         self.delete_range(first, last + b"\x00")
 
-    # asyncio: each call runs on the engine's Tokio runtime and completes a future of
-    # the running loop; the event loop thread never blocks on the engine.
+    def keyspace(self, name: str, **options: int | str | bool) -> Keyspace:
+        """The keyspace ``name`` (1 to 64 characters of ``A-Z a-z 0-9 _ . -``), created
+        if it does not exist, with the database's options and ``options`` over them:
+        per-keyspace config keys with the first dot as an underscore
+        (``sstable_compression="lz4"``, ``memtable_max_entries=10_000``; the list is
+        :data:`KEYSPACE_OPTIONS`). They are fixed at creation and persisted: opening it
+        again takes no options or the same ones, else :class:`InvalidArgumentError`.
+        An option that is not per keyspace raises :class:`ConfigError`."""
+        return Keyspace(self, name, **options)
 
     def transaction(self) -> Transaction:
         """Begins an optimistic, serializable transaction (see :class:`Transaction`)."""
@@ -231,6 +298,9 @@ class DB(_lsm._Db, MutableMapping[bytes, bytes]):
                 attempt += 1
             finally:
                 tx.rollback()
+
+    # asyncio: each call runs on the engine's Tokio runtime and completes a future of
+    # the running loop; the event loop thread never blocks on the engine.
 
     async def aget(self, key: bytes, default: bytes | None = None) -> bytes | None:
         """``get`` for asyncio."""

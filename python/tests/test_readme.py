@@ -1,4 +1,4 @@
-"""The README's Python example works as written."""
+"""The README's Python examples work as written."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import contextlib
 import io
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
+
+import lsm
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -26,3 +29,17 @@ def test_readme_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         exec(compile(code, "README.md", "exec"), {})
     assert out.getvalue() == "[(b'user:2', b'grace')]\n"
     assert os.path.isdir(tmp_path / "data")
+
+
+def test_readme_keyspace_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = README.read_text()
+    python_section = text[text.index("## Python") : text.index("## Command line")]
+    blocks = re.findall(r"```python\n(.*?)```", python_section, re.S)
+    assert len(blocks) == 2
+    code = textwrap.dedent(blocks[1])
+    assert "db.keyspace(" in code
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"lsm": lsm})
+    assert out.getvalue() == "['default', 'users', 'logs'] [b'ada', b'grace'] False\n"

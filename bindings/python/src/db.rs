@@ -8,6 +8,7 @@ use crate::call::call;
 use crate::cursor::{Bounds, Cursor, Mode};
 use crate::errors::{closed, config_error, to_py};
 use crate::handle::DbHandle;
+use crate::keyspace::name_arg;
 use crate::snapshot::Snapshot;
 use lsm::config::KEYS;
 use lsm::{Config, Directories, FileKind, Lsm, LsmError, VerifyReport, WriteOptions};
@@ -47,7 +48,7 @@ impl Drop for Db {
 }
 
 /// The text `Config::set` takes for a keyword argument's value.
-fn option_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+pub(crate) fn option_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
     if let Ok(b) = v.cast::<PyBool>() {
         return Ok(Some(if b.is_true() { "true" } else { "false" }.into()));
     }
@@ -131,12 +132,12 @@ fn verify_dict(py: Python<'_>, report: VerifyReport) -> PyResult<Py<PyAny>> {
 }
 
 impl Db {
-    /// The engine, or `ClosedError`.
     /// The flag `close()` sets, for the objects made from this handle.
     pub fn closed_flag(&self) -> Arc<AtomicBool> {
         self.closed.clone()
     }
 
+    /// The engine, or `ClosedError`.
     pub fn lsm(&self, py: Python<'_>) -> PyResult<&Lsm> {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed(py));
@@ -245,7 +246,7 @@ impl Db {
     #[pyo3(signature = (batch, *, sync=false))]
     fn write(&self, py: Python<'_>, batch: &Bound<'_, Batch>, sync: bool) -> PyResult<()> {
         let db = self.lsm(py)?;
-        let ops = batch.get().snapshot_ops();
+        let ops = batch.get().ops_for(py, &self.closed)?;
         call(py, || db.write_opt(ops, WriteOptions { sync }))
     }
 
@@ -449,6 +450,20 @@ impl Db {
         call(py, || Ok(db.property(name)))
     }
 
+    /// The names of the keyspaces, `"default"` first, then in creation order.
+    fn keyspaces(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let db = self.lsm(py)?;
+        call(py, || Ok(db.keyspaces()))
+    }
+
+    /// Drops the keyspace `name` and all its data, durably. `InvalidArgumentError`
+    /// for `"default"` or a keyspace that does not exist.
+    fn drop_keyspace(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+        let name = name_arg(name, "keyspace name")?;
+        let db = self.lsm(py)?;
+        call(py, || db.drop_keyspace(&name))
+    }
+
     /// Flushes, stops background work and releases the lock; closing twice is fine.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
@@ -539,7 +554,7 @@ impl Db {
         batch: &Bound<'_, Batch>,
         sync: bool,
     ) -> PyResult<Py<PyAny>> {
-        let ops = batch.get().snapshot_ops();
+        let ops = batch.get().ops_for(py, &self.closed)?;
         submit(
             py,
             self.lsm(py)?,

@@ -21,6 +21,11 @@ impl DbHandle {
         DbHandle { db, closed }
     }
 
+    /// The flag `close()` sets (what tells two databases apart).
+    pub fn closed_flag(&self) -> Arc<AtomicBool> {
+        self.closed.clone()
+    }
+
     /// The engine, or `ClosedError`.
     pub fn lsm(&self, py: Python<'_>) -> PyResult<&Lsm> {
         if self.closed.load(Ordering::Acquire) {

@@ -19,6 +19,7 @@ mod cursor;
 mod db;
 mod errors;
 mod handle;
+mod keyspace;
 mod snapshot;
 mod transaction;
 
@@ -30,6 +31,8 @@ fn _lsm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::Batch>()?;
     m.add_class::<snapshot::Snapshot>()?;
     m.add_class::<transaction::Transaction>()?;
+    m.add_class::<transaction::TxKeyspace>()?;
+    m.add_class::<keyspace::Keyspace>()?;
     m.add_class::<cursor::Cursor>()?;
     m.add_function(wrap_pyfunction!(errors::_register, m)?)?;
     let keys: Vec<String> = lsm::config::KEYS
@@ -37,6 +40,7 @@ fn _lsm(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .map(|k| k.replacen('.', "_", 1))
         .collect();
     m.add("OPTIONS", keys)?;
+    m.add("KEYSPACE_OPTIONS", keyspace::keyspace_option_names())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,10 +1,12 @@
-//! `lsm.Snapshot`: a consistent read-only view, also a context manager that
-//! releases it on exit.
+//! `lsm.Snapshot`: a consistent read-only view of every keyspace, also a context
+//! manager that releases it on exit. Reads go to the default keyspace or, with
+//! `keyspace=ks`, to `ks`.
 
 use crate::bytes::{byte_arg, value_or};
 use crate::call::call;
 use crate::cursor::{Bounds, Cursor, Mode};
 use crate::errors::closed;
+use crate::keyspace::keyspace_arg;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PySlice};
@@ -36,9 +38,22 @@ impl Snapshot {
         guard.clone().ok_or_else(|| closed(py))
     }
 
-    fn cursor(&self, py: Python<'_>, mode: Mode, reverse: bool, b: Bounds) -> PyResult<Cursor> {
+    fn cursor(
+        &self,
+        py: Python<'_>,
+        mode: Mode,
+        reverse: bool,
+        b: Bounds,
+        keyspace: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Cursor> {
         let snap = self.view(py)?;
-        let raw = call(py, || Ok(snap.raw_iter()))?;
+        let ks = keyspace_arg(py, keyspace, &self.db_closed)?;
+        let raw = call(py, || {
+            Ok(match &ks {
+                Some(ks) => snap.raw_iter_in(ks),
+                None => snap.raw_iter(),
+            })
+        })?;
         Ok(Cursor::new(
             raw,
             mode,
@@ -52,25 +67,31 @@ impl Snapshot {
 
 #[pymethods]
 impl Snapshot {
-    /// The value of `key` in this view, or `default`.
-    #[pyo3(signature = (key, default=None))]
+    /// The value of `key` in this view (of `keyspace`, else the default keyspace),
+    /// or `default`.
+    #[pyo3(signature = (key, default=None, *, keyspace=None))]
     fn get(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
+        keyspace: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let snap = self.view(py)?;
+        let ks = keyspace_arg(py, keyspace, &self.db_closed)?;
         let k = byte_arg(key, "key")?;
         let k = k.as_slice();
-        let v = call(py, || snap.get(k))?;
+        let v = call(py, || match &ks {
+            Some(ks) => snap.get_in(ks, k),
+            None => snap.get(k),
+        })?;
         Ok(value_or(py, v, default))
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if let Ok(slice) = key.cast::<PySlice>() {
             let b = Bounds::from_slice(slice)?;
-            return Ok(Py::new(py, self.cursor(py, Mode::Items, false, b)?)?.into_any());
+            return Ok(Py::new(py, self.cursor(py, Mode::Items, false, b, None)?)?.into_any());
         }
         let snap = self.view(py)?;
         let k = byte_arg(key, "key")?;
@@ -89,17 +110,17 @@ impl Snapshot {
     }
 
     fn __iter__(&self, py: Python<'_>) -> PyResult<Cursor> {
-        self.cursor(py, Mode::Keys, false, Bounds::default())
+        self.cursor(py, Mode::Keys, false, Bounds::default(), None)
     }
 
     /// Counts the keys in this view: a full scan.
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
-        self.cursor(py, Mode::Keys, false, Bounds::default())?
+        self.cursor(py, Mode::Keys, false, Bounds::default(), None)?
             .count(py)
     }
 
-    /// `(key, value)` pairs in key order.
-    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false))]
+    /// `(key, value)` pairs in key order (of `keyspace`, else the default keyspace).
+    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false, keyspace=None))]
     fn items(
         &self,
         py: Python<'_>,
@@ -107,13 +128,14 @@ impl Snapshot {
         stop: Option<&Bound<'_, PyAny>>,
         prefix: Option<&Bound<'_, PyAny>>,
         reverse: bool,
+        keyspace: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Cursor> {
         let b = Bounds::new(start, stop, prefix)?;
-        self.cursor(py, Mode::Items, reverse, b)
+        self.cursor(py, Mode::Items, reverse, b, keyspace)
     }
 
-    /// Keys in key order.
-    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false))]
+    /// Keys in key order (of `keyspace`, else the default keyspace).
+    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false, keyspace=None))]
     fn keys(
         &self,
         py: Python<'_>,
@@ -121,13 +143,14 @@ impl Snapshot {
         stop: Option<&Bound<'_, PyAny>>,
         prefix: Option<&Bound<'_, PyAny>>,
         reverse: bool,
+        keyspace: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Cursor> {
         let b = Bounds::new(start, stop, prefix)?;
-        self.cursor(py, Mode::Keys, reverse, b)
+        self.cursor(py, Mode::Keys, reverse, b, keyspace)
     }
 
-    /// Values in key order.
-    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false))]
+    /// Values in key order (of `keyspace`, else the default keyspace).
+    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false, keyspace=None))]
     fn values(
         &self,
         py: Python<'_>,
@@ -135,13 +158,14 @@ impl Snapshot {
         stop: Option<&Bound<'_, PyAny>>,
         prefix: Option<&Bound<'_, PyAny>>,
         reverse: bool,
+        keyspace: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Cursor> {
         let b = Bounds::new(start, stop, prefix)?;
-        self.cursor(py, Mode::Values, reverse, b)
+        self.cursor(py, Mode::Values, reverse, b, keyspace)
     }
 
     /// `(key, value)` pairs, like `items`.
-    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false))]
+    #[pyo3(signature = (*, start=None, stop=None, prefix=None, reverse=false, keyspace=None))]
     fn iter(
         &self,
         py: Python<'_>,
@@ -149,8 +173,9 @@ impl Snapshot {
         stop: Option<&Bound<'_, PyAny>>,
         prefix: Option<&Bound<'_, PyAny>>,
         reverse: bool,
+        keyspace: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Cursor> {
-        self.items(py, start, stop, prefix, reverse)
+        self.items(py, start, stop, prefix, reverse, keyspace)
     }
 
     /// The sequence number this view reads at.
