@@ -8,6 +8,7 @@ import asyncio
 import gc
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,11 @@ def test_options_are_fixed_at_creation_and_persisted(path: Path) -> None:
         small = db.keyspace("small")  # no options: the ones it was created with
         for i in range(40):
             small[b"%03d" % i] = b"v"
-        # Its own limit of 4 entries per memtable, persisted: one flush per 4 writes.
+        # Its own limit of 4 entries per memtable, persisted: a flush per 4 writes
+        # (each in the background, so waited for).
+        deadline = time.monotonic() + 30
+        while db.stats()["flushes"] < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert db.stats()["flushes"] >= 8
         assert len(small) == 40
         db.keyspace("small", memtable_max_entries=4, sstable_compression="lz4")

@@ -2,9 +2,10 @@
 //! `lsm.Keyspace` (Python) subclasses it and adds the `MutableMapping` mixins and
 //! the `async` methods, as `lsm.DB` does for `_Db`.
 //!
-//! Also what the other classes take a keyspace with: `keyspace_arg` for the
-//! `keyspace=` keyword of write batches and snapshots, `Keyspace::live` for the
-//! checks every use makes (the database still open, the keyspace not dropped).
+//! Also what the other classes take a keyspace with: `keyspace_ref` and
+//! `keyspace_arg` for the `keyspace=` keyword of write batches and snapshots,
+//! `Keyspace::live` and `Keyspace::check_db` for the checks every use makes (the
+//! database still open, the keyspace not dropped, of the same database).
 
 use crate::asyncio::submit;
 use crate::bytes::{byte_arg, opt_bytes, value_or};
