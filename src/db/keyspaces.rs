@@ -53,7 +53,10 @@ impl DbInner {
             keyspace_logs: vec![(id, segment)],
             ..Default::default()
         };
-        let version = vs.log_and_apply(edit).map_err(|e| self.set_bg_error(e))?;
+        vs.log_and_apply(edit).map_err(|e| self.set_bg_error(e))?;
+        // The new keyspace's own (empty) version: what log_and_apply returns is that of
+        // the edit's `keyspace`, which a creation does not name ("default"'s).
+        let version = vs.current(id);
         let tree = Arc::new(Tree::new(
             id,
             name.to_string(),
