@@ -4,25 +4,32 @@
  *
  * Conventions
  * - Every name starts with lsm_. Handles (lsm_db, lsm_options, lsm_write_batch,
- *   lsm_snapshot, lsm_iterator) are opaque; every _new/_open has its _free/_close.
+ *   lsm_snapshot, lsm_iterator, lsm_transaction, lsm_keyspace) are opaque; every
+ *   _new/_open/_begin has its _free/_close.
+ * - Keyspaces: the calls without _ks work on the keyspace "default"; the _ks forms
+ *   take an lsm_keyspace from lsm_keyspace_open. A batch, a snapshot or a transaction
+ *   spans every keyspace of its database atomically.
  * - Calls that can fail return lsm_status; LSM_OK is 0. lsm_errmsg() gives the
  *   calling thread's message for its last failure. LSM_NOT_FOUND is not an error.
  * - A NULL handle, or a NULL pointer with a non-zero length, is
  *   LSM_INVALID_ARGUMENT, never a crash; a (NULL, 0) key or value is the empty one.
  *   A Rust panic never crosses the boundary: it becomes LSM_INTERNAL.
  * - Results go through out-parameters. Memory returned by lsm_get,
- *   lsm_snapshot_get, lsm_property and lsm_verify is from malloc and is freed with
- *   lsm_free (or free). A const handle argument is not changed.
+ *   lsm_snapshot_get, lsm_transaction_get (and their _ks forms), lsm_property,
+ *   lsm_verify and lsm_keyspaces is from malloc and is freed with lsm_free (or free).
+ *   A const handle argument is not changed.
  * - Threads: an lsm_db may be used by many threads at once, and so may an
- *   lsm_snapshot; an iterator, a batch or an options object by one at a time.
- *   lsm_close and lsm_snapshot_free wait for the calls on the handle that are
- *   running in other threads. Starting a call on a handle at the same time as or
- *   after its _close/_free, freeing a handle twice, or freeing an iterator, batch or
- *   options object another thread is using, is the caller's bug (undefined
- *   behaviour).
- * - Lifetimes: iterators and snapshots keep the data they read alive. One that
- *   outlives lsm_close of its database is safe to use and must still be freed: reads
- *   return LSM_CLOSED and iterators are not valid.
+ *   lsm_snapshot or an lsm_keyspace; an iterator, a batch or an options object by
+ *   one at a time. lsm_close, lsm_snapshot_free and lsm_keyspace_free wait for the
+ *   calls on the handle that are running in other threads. Starting a call on a
+ *   handle at the same time as or after its _close/_free, freeing a handle twice, or
+ *   freeing an iterator, batch or options object another thread is using, is the
+ *   caller's bug (undefined behaviour).
+ * - Lifetimes: iterators, snapshots, transactions and keyspace handles keep the data
+ *   they read alive. One that outlives lsm_close of its database is safe to use and
+ *   must still be freed: calls return LSM_CLOSED and iterators are not valid. A
+ *   keyspace handle whose keyspace was dropped (lsm_keyspace_drop) is freed the same
+ *   way; its calls return LSM_INVALID_ARGUMENT.
  */
 
 #ifndef LSM_H
@@ -83,7 +90,8 @@ typedef enum {
      */
     LSM_LOCKED = 6,
     /**
-     * The database was closed (an iterator or snapshot that outlived `lsm_close`).
+     * The database was closed (an iterator, snapshot, transaction or keyspace handle
+     * that outlived `lsm_close`).
      */
     LSM_CLOSED = 7,
     /**
@@ -114,6 +122,16 @@ typedef struct lsm_db lsm_db;
  * `LSM_CLOSED`; free it with `lsm_iter_free`.
  */
 typedef struct lsm_iterator lsm_iterator;
+
+/**
+ * A keyspace of a database (`lsm_keyspace_open`): a named key space with its own
+ * options, sharing the database's WAL, so batches and transactions across keyspaces
+ * are atomic and a snapshot sees all of them at one point. May be used by many
+ * threads at once. It holds the engine, not the `lsm_db`: after `lsm_close` its calls
+ * return `LSM_CLOSED`, and after `lsm_keyspace_drop` of its name
+ * `LSM_INVALID_ARGUMENT`; either way it must still be freed with `lsm_keyspace_free`.
+ */
+typedef struct lsm_keyspace lsm_keyspace;
 
 /**
  * Options for `lsm_open`: defaults, or a `config.toml` loaded with
@@ -172,9 +190,9 @@ const char *lsm_errmsg(void);
 const char *lsm_status_str(int s);
 
 /**
- * Frees memory returned by `lsm_get`, `lsm_snapshot_get`, `lsm_property` and
- * `lsm_verify`. It is the C library's `free`, so `free()` works as well. NULL is a
- * no-op.
+ * Frees memory returned by `lsm_get`, `lsm_snapshot_get`, `lsm_transaction_get`,
+ * their `_ks` forms, `lsm_property`, `lsm_verify` and `lsm_keyspaces`. It is the C
+ * library's `free`, so `free()` works as well. NULL is a no-op.
  */
 void lsm_free(void *p);
 
@@ -345,7 +363,10 @@ void lsm_write_batch_free(lsm_write_batch *b);
 
 /**
  * Applies the batch atomically: all of it or none of it, also across a crash. The
- * batch is unchanged and may be written again or cleared.
+ * batch is unchanged and may be written again or cleared. A batch with operations on
+ * keyspaces (`lsm_write_batch_put_ks`, ...) is written to their database only (another
+ * `db` is `LSM_INVALID_ARGUMENT`); one on a keyspace dropped since is
+ * `LSM_INVALID_ARGUMENT`, and nothing is applied.
  */
 lsm_status lsm_write(lsm_db *db, const lsm_write_batch *b);
 
@@ -480,6 +501,158 @@ lsm_status lsm_transaction_commit(lsm_transaction *t);
  * `t` running in other threads are waited for; freeing it twice is the caller's bug.
  */
 void lsm_transaction_free(lsm_transaction *t);
+
+/**
+ * Opens the keyspace `name` of `db`, creating it if it does not exist, and stores
+ * its handle in `*out` (NULL on failure); free it with `lsm_keyspace_free`.
+ *
+ * Names are 1 to 64 bytes of `A-Z a-z 0-9 _ . -`; anything else (NULL, "", a space,
+ * 65 bytes, not UTF-8) is `LSM_INVALID_ARGUMENT`. "default" is the keyspace that the
+ * calls without `_ks` use.
+ *
+ * Options: `o` NULL creates the keyspace with the database's options. Otherwise the
+ * keys set on `o` with `lsm_options_set`, and only those, apply over the database's
+ * (a file read by `lsm_options_load` does not: it holds database options); each must
+ * be a per-keyspace key (`memtable.*`, `sstable.*` and the level-shape
+ * `compaction.*` keys), else `LSM_CONFIG_ERROR` naming it. A keyspace keeps the
+ * options it was created with, also across reopen: opening an existing one with `o`
+ * setting other options is `LSM_INVALID_ARGUMENT` (NULL, or `o` with no sets, opens it
+ * as it is).
+ */
+lsm_status lsm_keyspace_open(lsm_db *db,
+                             const char *name,
+                             const lsm_options *o,
+                             lsm_keyspace **out);
+
+/**
+ * Frees a keyspace handle (before or after `lsm_close`, before or after a drop); the
+ * keyspace and its data stay. NULL is a no-op. Calls on `ks` running in other threads
+ * are waited for; starting one at the same time as or after this, or freeing `ks`
+ * twice, is the caller's bug.
+ */
+void lsm_keyspace_free(lsm_keyspace *ks);
+
+/**
+ * Drops the keyspace `name` and all its data, durably (it does not come back after a
+ * crash or a reopen); its files are deleted once no iterator or snapshot needs them.
+ * Handles to it stay to be freed, and their calls return `LSM_INVALID_ARGUMENT`.
+ * "default", a keyspace that does not exist, or an invalid name is
+ * `LSM_INVALID_ARGUMENT`.
+ */
+lsm_status lsm_keyspace_drop(lsm_db *db, const char *name);
+
+/**
+ * Stores the names of the keyspaces of `db` in `*names_out`: one NUL-terminated
+ * string from malloc, freed with `lsm_free`, the names joined by '\n' (no '\n' at the
+ * end; names never contain one), "default" first, then in creation order. E.g.
+ * "default\nusers\nlogs". `*names_out` is NULL on failure.
+ */
+lsm_status lsm_keyspaces(lsm_db *db, char **names_out);
+
+/**
+ * As `lsm_put`, in keyspace `ks`.
+ */
+lsm_status lsm_put_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
+
+/**
+ * As `lsm_get`, in keyspace `ks`: the value in `*val` (for `lsm_free`) and `*vlen`,
+ * or `LSM_NOT_FOUND` with `*val` NULL and `*vlen` 0.
+ */
+lsm_status lsm_get_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl, uint8_t **val, size_t *vlen);
+
+/**
+ * As `lsm_delete`, in keyspace `ks`.
+ */
+lsm_status lsm_delete_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl);
+
+/**
+ * As `lsm_delete_range`, in keyspace `ks`: deletes every key in `[start, end)`.
+ */
+lsm_status lsm_delete_range_ks(lsm_keyspace *ks,
+                               const uint8_t *start,
+                               size_t slen,
+                               const uint8_t *end,
+                               size_t elen);
+
+/**
+ * As `lsm_write_batch_put`, in keyspace `ks`. One batch may hold operations on any
+ * keyspaces of one database (another database's is `LSM_INVALID_ARGUMENT`), applied
+ * atomically by `lsm_write`.
+ */
+lsm_status lsm_write_batch_put_ks(lsm_write_batch *b,
+                                  const lsm_keyspace *ks,
+                                  const uint8_t *k,
+                                  size_t kl,
+                                  const uint8_t *v,
+                                  size_t vl);
+
+/**
+ * As `lsm_write_batch_delete`, in keyspace `ks`.
+ */
+lsm_status lsm_write_batch_delete_ks(lsm_write_batch *b,
+                                     const lsm_keyspace *ks,
+                                     const uint8_t *k,
+                                     size_t kl);
+
+/**
+ * Adds a deletion of every key in `[start, end)` of keyspace `ks` to the batch. A
+ * start after the end is `LSM_INVALID_ARGUMENT`.
+ */
+lsm_status lsm_write_batch_delete_range_ks(lsm_write_batch *b,
+                                           const lsm_keyspace *ks,
+                                           const uint8_t *start,
+                                           size_t slen,
+                                           const uint8_t *end,
+                                           size_t elen);
+
+/**
+ * As `lsm_iter_new`, over keyspace `ks` of `db`: its keys as they are now (`s`
+ * NULL) or in snapshot `s`, and stores the iterator in `*out` (NULL on failure).
+ * `ks` and `s` must be of `db` (else `LSM_INVALID_ARGUMENT`). The iterator outlives
+ * `db`, `ks` and `s`, and goes on reading what it saw if the keyspace is dropped.
+ */
+lsm_status lsm_iter_new_ks(lsm_db *db,
+                           const lsm_keyspace *ks,
+                           const lsm_snapshot *s,
+                           lsm_iterator **out);
+
+/**
+ * As `lsm_snapshot_get`, in keyspace `ks` (of the snapshot's database).
+ */
+lsm_status lsm_snapshot_get_ks(const lsm_snapshot *s,
+                               const lsm_keyspace *ks,
+                               const uint8_t *k,
+                               size_t kl,
+                               uint8_t **val,
+                               size_t *vlen);
+
+/**
+ * As `lsm_transaction_get`, in keyspace `ks` (of the transaction's database).
+ */
+lsm_status lsm_transaction_get_ks(lsm_transaction *t,
+                                  const lsm_keyspace *ks,
+                                  const uint8_t *k,
+                                  size_t kl,
+                                  uint8_t **val,
+                                  size_t *vlen);
+
+/**
+ * As `lsm_transaction_put`, in keyspace `ks` (of the transaction's database).
+ */
+lsm_status lsm_transaction_put_ks(lsm_transaction *t,
+                                  const lsm_keyspace *ks,
+                                  const uint8_t *k,
+                                  size_t kl,
+                                  const uint8_t *v,
+                                  size_t vl);
+
+/**
+ * As `lsm_transaction_delete`, in keyspace `ks` (of the transaction's database).
+ */
+lsm_status lsm_transaction_delete_ks(lsm_transaction *t,
+                                     const lsm_keyspace *ks,
+                                     const uint8_t *k,
+                                     size_t kl);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -111,4 +111,9 @@ impl Snapshot {
     pub fn sequence(&self) -> u64 {
         self.seq
     }
+
+    /// The engine it reads (the C API checks that a keyspace belongs to it).
+    pub(crate) fn engine(&self) -> &Arc<DbInner> {
+        &self.inner
+    }
 }

@@ -82,6 +82,11 @@ impl Transaction {
         }
     }
 
+    /// The engine it runs on (the C API checks that a keyspace belongs to it).
+    pub(crate) fn engine(&self) -> &Arc<DbInner> {
+        &self.inner
+    }
+
     /// The value of `key`: this transaction's own write if it made one, otherwise the
     /// database's at the transaction's snapshot. The key joins the read set.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -11,9 +11,13 @@
 //     b.put("user:2", "grace").del("user:1");
 //     db.write(b);
 //     for (auto [key, value] : db.iter()) { ... }   // std::string_view pairs
+//     lsm::Keyspace users = db.keyspace("users");  // opens or creates
+//     users.put("ada", "1");
+//     b.put(users, "grace", "2");                   // a batch across keyspaces
 //
 // Link with `pkg-config --cflags --libs lsm`. Thread safety is the C API's: a Db may
-// be shared between threads; a WriteBatch or an Iterator is used by one at a time.
+// be shared between threads, and so may a Keyspace or a Snapshot; a WriteBatch or an
+// Iterator is used by one at a time.
 #ifndef LSM_HPP
 #define LSM_HPP
 
@@ -28,7 +32,10 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <atomic>
+#include <memory>
 #include <utility>
+#include <vector>
 
 namespace lsm {
 
@@ -82,6 +89,8 @@ inline std::string text(lsm_status s, char *out) {
 }
 
 }  // namespace detail
+
+class Keyspace;
 
 /// Options for Db: defaults, a config.toml, and key/value sets (lsm_options_set).
 class Options {
@@ -142,6 +151,12 @@ class WriteBatch {
         return *this;
     }
 
+    /// The same in a keyspace (of the database the batch is written to).
+    WriteBatch &put(const Keyspace &ks, std::string_view key, std::string_view value);
+    WriteBatch &del(const Keyspace &ks, std::string_view key);
+    /// Deletes every key in [start, end) of the keyspace.
+    WriteBatch &delete_range(const Keyspace &ks, std::string_view start, std::string_view end);
+
     void clear() noexcept { lsm_write_batch_clear(b_); }
 
     const lsm_write_batch *get() const noexcept { return b_; }
@@ -170,6 +185,9 @@ class Snapshot {
         lsm_status s = lsm_snapshot_get(s_, detail::bytes(key), key.size(), &v, &n);
         return detail::value(s, v, n);
     }
+
+    /// The value of `key` in keyspace `ks` in this view.
+    std::optional<std::string> get(const Keyspace &ks, std::string_view key) const;
 
     const lsm_snapshot *handle() const noexcept { return s_; }
 
@@ -209,6 +227,11 @@ class Transaction {
     void del(std::string_view key) {
         detail::check(lsm_transaction_delete(t_, detail::bytes(key), key.size()));
     }
+
+    /// The same in keyspace `ks` (of the transaction's database).
+    std::optional<std::string> get(const Keyspace &ks, std::string_view key);
+    void put(const Keyspace &ks, std::string_view key, std::string_view value);
+    void del(const Keyspace &ks, std::string_view key);
 
     /// Throws an Error with LSM_CONFLICT when the transaction must be run again.
     void commit() { detail::check(lsm_transaction_commit(t_)); }
@@ -306,26 +329,183 @@ class Iterator {
     lsm_iterator *it_;
 };
 
+namespace detail {
+
+/// The lsm_db of a Db, shared with its Keyspaces: null once the Db is closed or
+/// destroyed, so Keyspace::iter() throws LSM_CLOSED instead of using a freed handle.
+using DbCell = std::shared_ptr<std::atomic<lsm_db *>>;
+
+}  // namespace detail
+
+/// A keyspace of a Db (Db::keyspace): a named key space with its own options; batches,
+/// snapshots and transactions span all keyspaces of a Db atomically. Move-only; may be
+/// shared between threads (by reference). It outlives its Db safely: calls then throw
+/// an Error with LSM_CLOSED. After Db::drop_keyspace of its name they throw
+/// LSM_INVALID_ARGUMENT. iter() must not run at the same time as Db::close().
+class Keyspace {
+  public:
+    Keyspace(lsm_keyspace *ks, detail::DbCell db) noexcept : ks_(ks), db_(std::move(db)) {}
+    Keyspace(const Keyspace &) = delete;
+    Keyspace &operator=(const Keyspace &) = delete;
+    Keyspace(Keyspace &&other) noexcept
+        : ks_(std::exchange(other.ks_, nullptr)), db_(std::move(other.db_)) {}
+    Keyspace &operator=(Keyspace &&other) noexcept {
+        std::swap(ks_, other.ks_);
+        std::swap(db_, other.db_);
+        return *this;
+    }
+    ~Keyspace() { lsm_keyspace_free(ks_); }
+
+    void put(std::string_view key, std::string_view value) {
+        detail::check(
+            lsm_put_ks(ks_, detail::bytes(key), key.size(), detail::bytes(value), value.size()));
+    }
+
+    std::optional<std::string> get(std::string_view key) const {
+        uint8_t *v = nullptr;
+        size_t n = 0;
+        lsm_status s = lsm_get_ks(ks_, detail::bytes(key), key.size(), &v, &n);
+        return detail::value(s, v, n);
+    }
+
+    void del(std::string_view key) {
+        detail::check(lsm_delete_ks(ks_, detail::bytes(key), key.size()));
+    }
+
+    /// Deletes every key in [start, end).
+    void delete_range(std::string_view start, std::string_view end) {
+        detail::check(lsm_delete_range_ks(ks_, detail::bytes(start), start.size(),
+                                          detail::bytes(end), end.size()));
+    }
+
+    /// An iterator over the keyspace now, or in `snapshot` (of the same Db).
+    Iterator iter() const { return make_iter(nullptr); }
+    Iterator iter(const Snapshot &snapshot) const { return make_iter(snapshot.handle()); }
+
+    lsm_keyspace *handle() const noexcept { return ks_; }
+
+  private:
+    Iterator make_iter(const lsm_snapshot *snapshot) const {
+        if (!ks_) throw Error(LSM_INVALID_ARGUMENT, "the keyspace was moved from");
+        lsm_db *db = db_ ? db_->load() : nullptr;
+        if (!db) throw Error(LSM_CLOSED, "the database of the keyspace is closed");
+        lsm_iterator *it = nullptr;
+        detail::check(lsm_iter_new_ks(db, ks_, snapshot, &it));
+        return Iterator(it);
+    }
+
+    lsm_keyspace *ks_;
+    detail::DbCell db_;
+};
+
+inline WriteBatch &WriteBatch::put(const Keyspace &ks, std::string_view key,
+                                   std::string_view value) {
+    detail::check(lsm_write_batch_put_ks(b_, ks.handle(), detail::bytes(key), key.size(),
+                                         detail::bytes(value), value.size()));
+    return *this;
+}
+
+inline WriteBatch &WriteBatch::del(const Keyspace &ks, std::string_view key) {
+    detail::check(lsm_write_batch_delete_ks(b_, ks.handle(), detail::bytes(key), key.size()));
+    return *this;
+}
+
+inline WriteBatch &WriteBatch::delete_range(const Keyspace &ks, std::string_view start,
+                                            std::string_view end) {
+    detail::check(lsm_write_batch_delete_range_ks(b_, ks.handle(), detail::bytes(start),
+                                                  start.size(), detail::bytes(end),
+                                                  end.size()));
+    return *this;
+}
+
+inline std::optional<std::string> Snapshot::get(const Keyspace &ks, std::string_view key) const {
+    uint8_t *v = nullptr;
+    size_t n = 0;
+    lsm_status s = lsm_snapshot_get_ks(s_, ks.handle(), detail::bytes(key), key.size(), &v, &n);
+    return detail::value(s, v, n);
+}
+
+inline std::optional<std::string> Transaction::get(const Keyspace &ks, std::string_view key) {
+    uint8_t *v = nullptr;
+    size_t n = 0;
+    lsm_status s =
+        lsm_transaction_get_ks(t_, ks.handle(), detail::bytes(key), key.size(), &v, &n);
+    return detail::value(s, v, n);
+}
+
+inline void Transaction::put(const Keyspace &ks, std::string_view key, std::string_view value) {
+    detail::check(lsm_transaction_put_ks(t_, ks.handle(), detail::bytes(key), key.size(),
+                                         detail::bytes(value), value.size()));
+}
+
+inline void Transaction::del(const Keyspace &ks, std::string_view key) {
+    detail::check(lsm_transaction_delete_ks(t_, ks.handle(), detail::bytes(key), key.size()));
+}
+
 /// An open database; closed by close() or the destructor. May be shared between
 /// threads (by reference).
 class Db {
   public:
-    explicit Db(const std::string &path) { detail::check(lsm_open(path.c_str(), nullptr, &db_)); }
+    explicit Db(const std::string &path) {
+        detail::check(lsm_open(path.c_str(), nullptr, &db_));
+        cell_->store(db_);
+    }
     Db(const std::string &path, const Options &options) {
         detail::check(lsm_open(path.c_str(), options.get(), &db_));
+        cell_->store(db_);
     }
     Db(const Db &) = delete;
     Db &operator=(const Db &) = delete;
-    Db(Db &&other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+    Db(Db &&other) noexcept
+        : db_(std::exchange(other.db_, nullptr)), cell_(std::move(other.cell_)) {}
     Db &operator=(Db &&other) noexcept {
         std::swap(db_, other.db_);
+        std::swap(cell_, other.cell_);
         return *this;
     }
     /// Closes, ignoring a failure (call close() to see it).
-    ~Db() { lsm_close(db_); }
+    ~Db() {
+        retire();
+        lsm_close(db_);
+    }
 
-    /// Closes the database; later calls on this Db throw LSM_INVALID_ARGUMENT.
-    void close() { detail::check(lsm_close(std::exchange(db_, nullptr))); }
+    /// Closes the database; later calls on this Db throw LSM_INVALID_ARGUMENT, and
+    /// those on its Keyspaces, Snapshots and Transactions LSM_CLOSED.
+    void close() {
+        retire();
+        detail::check(lsm_close(std::exchange(db_, nullptr)));
+    }
+
+    /// The keyspace `name`, created with the database's options if it does not exist.
+    /// Names are 1 to 64 characters of A-Z a-z 0-9 _ . - (else LSM_INVALID_ARGUMENT).
+    Keyspace keyspace(const std::string &name) { return open_keyspace(name, nullptr); }
+
+    /// The same, created with `options` over the database's: only the keys set on
+    /// `options` apply, each a per-keyspace key (memtable.*, sstable.*, ...; another is
+    /// LSM_CONFIG_ERROR). An existing keyspace keeps the options it was created with.
+    Keyspace keyspace(const std::string &name, const Options &options) {
+        return open_keyspace(name, options.get());
+    }
+
+    /// The names of the keyspaces, "default" first.
+    std::vector<std::string> keyspaces() const {
+        char *out = nullptr;
+        lsm_status s = lsm_keyspaces(db_, &out);
+        std::string all = detail::text(s, out);
+        std::vector<std::string> names;
+        for (size_t start = 0;;) {
+            size_t end = all.find('\n', start);
+            names.push_back(all.substr(start, end - start));
+            if (end == std::string::npos) break;
+            start = end + 1;
+        }
+        return names;
+    }
+
+    /// Drops the keyspace `name` and its data (not "default").
+    void drop_keyspace(const std::string &name) {
+        detail::check(lsm_keyspace_drop(db_, name.c_str()));
+    }
 
     void put(std::string_view key, std::string_view value) {
         detail::check(
@@ -420,7 +600,19 @@ class Db {
     lsm_db *handle() const noexcept { return db_; }
 
   private:
+    Keyspace open_keyspace(const std::string &name, const lsm_options *options) {
+        lsm_keyspace *ks = nullptr;
+        detail::check(lsm_keyspace_open(db_, name.c_str(), options, &ks));
+        return Keyspace(ks, cell_);
+    }
+
+    /// Tells the Keyspaces that the handle is going away.
+    void retire() noexcept {
+        if (cell_) cell_->store(nullptr);
+    }
+
     lsm_db *db_ = nullptr;
+    detail::DbCell cell_ = std::make_shared<std::atomic<lsm_db *>>(nullptr);
 };
 
 }  // namespace lsm

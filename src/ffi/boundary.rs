@@ -35,7 +35,8 @@ pub enum lsm_status {
     LSM_CONFIG_ERROR = 5,
     /// Another handle, in this process or another, has the database open.
     LSM_LOCKED = 6,
-    /// The database was closed (an iterator or snapshot that outlived `lsm_close`).
+    /// The database was closed (an iterator, snapshot, transaction or keyspace handle
+    /// that outlived `lsm_close`).
     LSM_CLOSED = 7,
     /// `lsm_get_into`: the value does not fit; `*vlen` holds the length needed.
     LSM_BUFFER_TOO_SMALL = 8,
@@ -336,9 +337,9 @@ impl lsm_status {
     }
 }
 
-/// Frees memory returned by `lsm_get`, `lsm_snapshot_get`, `lsm_property` and
-/// `lsm_verify`. It is the C library's `free`, so `free()` works as well. NULL is a
-/// no-op.
+/// Frees memory returned by `lsm_get`, `lsm_snapshot_get`, `lsm_transaction_get`,
+/// their `_ks` forms, `lsm_property`, `lsm_verify` and `lsm_keyspaces`. It is the C
+/// library's `free`, so `free()` works as well. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_free(p: *mut c_void) {
     // SAFETY: p is NULL or came from malloc in `malloc_copy`, freed once (contract).

@@ -25,6 +25,15 @@ pub struct lsm_iterator {
 static EMPTY: [u8; 1] = [0];
 
 impl lsm_iterator {
+    /// A new handle for the C caller, to be freed with `lsm_iter_free`.
+    pub(super) fn boxed(it: RawIterator) -> *mut lsm_iterator {
+        Box::into_raw(Box::new(lsm_iterator {
+            it,
+            error: None,
+            moving: false,
+        }))
+    }
+
     fn valid(&self) -> bool {
         self.error.is_none() && !self.moving && self.it.valid()
     }
@@ -87,11 +96,7 @@ pub unsafe extern "C" fn lsm_iter_new(
             // SAFETY: s is a live snapshot (contract).
             unsafe { snapshot(s) }?.raw_iter()
         };
-        out.write(Box::into_raw(Box::new(lsm_iterator {
-            it,
-            error: None,
-            moving: false,
-        })));
+        out.write(lsm_iterator::boxed(it));
         Ok(())
     })
 }

@@ -3,8 +3,10 @@
 //!
 //! One file per handle type, each only translating to the Rust API:
 //! [`options`] (`lsm_options`, a [`crate::Config`] in the making), [`db`] (`lsm_db`, an
-//! [`crate::Lsm`]), [`batch`] (`lsm_write_batch`), [`snapshot`] (`lsm_snapshot`) and
-//! [`iter`] (`lsm_iterator`, a [`crate::RawIterator`]). [`boundary`] holds what every
+//! [`crate::Lsm`]), [`batch`] (`lsm_write_batch`), [`snapshot`] (`lsm_snapshot`),
+//! [`iter`] (`lsm_iterator`, a [`crate::RawIterator`]), [`transaction`]
+//! (`lsm_transaction`) and [`keyspace`] (`lsm_keyspace`, a [`crate::Keyspace`], with
+//! the `_ks` forms of the other handles' calls). [`boundary`] holds what every
 //! function shares: the status enum, the thread-local error message, the one helper
 //! that catches panics, and the argument checks.
 //!
@@ -14,10 +16,10 @@
 //! freed or closed; a `(pointer, length)` pair is NULL with length 0 or `length`
 //! readable bytes; a `const char *` is NULL or NUL-terminated; an out-pointer is NULL
 //! or writable. NULL where a value is required is `LSM_INVALID_ARGUMENT`, never a crash.
-//! An `lsm_db` or an `lsm_snapshot` may be used by many threads at once (its free
-//! function waits for the calls running, see [`gate`]); an iterator, a batch or an
-//! options object by one thread at a time, and freeing one while another thread uses it
-//! is the caller's bug.
+//! An `lsm_db`, an `lsm_snapshot`, an `lsm_keyspace` or an `lsm_transaction` may be
+//! used by many threads at once (its free function waits for the calls running, see
+//! [`gate`]); an iterator, a batch or an options object by one thread at a time, and
+//! freeing one while another thread uses it is the caller's bug.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -42,3 +44,5 @@ pub mod snapshot;
 pub mod iter;
 
 pub mod transaction;
+
+pub mod keyspace;

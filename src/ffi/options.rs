@@ -18,6 +18,12 @@ pub struct lsm_options {
 }
 
 impl lsm_options {
+    /// The accepted `lsm_options_set` calls since the last load, in call order (what
+    /// `lsm_keyspace_open` applies as keyspace options).
+    pub(crate) fn sets(&self) -> &[(String, String)] {
+        &self.sets
+    }
+
     /// The configuration of a database in `root`: the file's options (or the
     /// defaults), then `root` as the database directory, then every set in order.
     pub(crate) fn config(&self, root: &Path) -> Outcome<Config> {

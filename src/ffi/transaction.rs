@@ -24,7 +24,7 @@ pub struct lsm_transaction {
 ///
 /// # Safety
 /// `t` is NULL or a live transaction.
-unsafe fn with_tx<T>(
+pub(super) unsafe fn with_tx<T>(
     t: *const lsm_transaction,
     f: impl FnOnce(&mut Option<Transaction>) -> Outcome<T>,
 ) -> Outcome<T> {
@@ -36,7 +36,7 @@ unsafe fn with_tx<T>(
     f(&mut slot)
 }
 
-fn live(slot: &mut Option<Transaction>) -> Outcome<&mut Transaction> {
+pub(super) fn live(slot: &mut Option<Transaction>) -> Outcome<&mut Transaction> {
     slot.as_mut().ok_or_else(|| {
         Failure::invalid("the transaction is over (it was committed, or its commit failed)")
     })

@@ -1,6 +1,6 @@
 /*
- * Tests of the C API (include/lsm.h): every function, every error path, threads, and
- * iterators and snapshots that outlive lsm_close. Run by scripts/test_c.sh, plain
+ * Tests of the C API (include/lsm.h): every function, every error path, threads,
+ * iterators and snapshots that outlive lsm_close, and keyspaces. Run by scripts/test_c.sh, plain
  * and under sanitizers.
  *
  *   test_lsm [DIR]     DIR: where to make databases (default: a new directory in /tmp)
@@ -887,6 +887,655 @@ static void test_threads_share_one_db(void) {
     CHECK_OK(lsm_close(db));
 }
 
+/* ---- keyspaces ------------------------------------------------------------------ */
+
+/* 1 when `key` has the value `want` (NULL: missing) in keyspace `ks`. */
+static int ks_has(lsm_keyspace *ks, const char *key, const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status s = lsm_get_ks(ks, S(key), &v, &n);
+    return got(s, v, n, want);
+}
+
+/* 1 when `key` reads as `want` (NULL: missing) in keyspace `ks` of snapshot `s`. */
+static int snap_ks_has(const lsm_snapshot *s, const lsm_keyspace *ks, const char *key,
+                       const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status st = lsm_snapshot_get_ks(s, ks, S(key), &v, &n);
+    return got(st, v, n, want);
+}
+
+/* 1 when `key` reads as `want` in snapshot `s` ("default"). */
+static int snap_has(const lsm_snapshot *s, const char *key, const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status st = lsm_snapshot_get(s, S(key), &v, &n);
+    return got(st, v, n, want);
+}
+
+/* 1 when `key` reads as `want` in keyspace `ks` in transaction `tx`. */
+static int tx_ks_has(lsm_transaction *tx, const lsm_keyspace *ks, const char *key,
+                     const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status st = lsm_transaction_get_ks(tx, ks, S(key), &v, &n);
+    return got(st, v, n, want);
+}
+
+/* 1 when the keyspaces of `db` are `want` ("default\nusers"). */
+static int names_are(lsm_db *db, const char *want) {
+    char *names = NULL;
+    lsm_status s = lsm_keyspaces(db, &names);
+    int ok = s == LSM_OK && names != NULL && strcmp(names, want) == 0;
+    if (!ok) fprintf(stderr, "keyspaces: \"%s\", want \"%s\"\n", names ? names : "(NULL)", want);
+    lsm_free(names);
+    return ok;
+}
+
+static lsm_keyspace *ks_open(lsm_db *db, const char *name) {
+    lsm_keyspace *ks = NULL;
+    CHECK_OK(lsm_keyspace_open(db, name, NULL, &ks));
+    CHECK(ks != NULL);
+    return ks;
+}
+
+/* The same key holds different values in "default" and in "users"; every call of a
+   keyspace reaches its keyspace alone. */
+static void test_keyspaces_are_separate(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK(names_are(db, "default"));
+    lsm_keyspace *users = ks_open(db, "users");
+    CHECK(names_are(db, "default\nusers"));
+    CHECK_OK(lsm_put(db, S("k"), S("in default")));
+    CHECK_OK(lsm_put_ks(users, S("k"), S("in users")));
+    CHECK(has(db, "k", "in default"));
+    CHECK(ks_has(users, "k", "in users"));
+    CHECK_OK(lsm_put_ks(users, S("only-users"), S("u")));
+    CHECK(has(db, "only-users", NULL));
+    CHECK_OK(lsm_put(db, S("only-default"), S("d")));
+    CHECK(ks_has(users, "only-default", NULL));
+
+    /* An empty value and the (NULL, 0) key. */
+    CHECK_OK(lsm_put_ks(users, NULL, 0, NULL, 0));
+    uint8_t *v = NULL;
+    size_t n = 9;
+    CHECK_OK(lsm_get_ks(users, NULL, 0, &v, &n));
+    CHECK(v != NULL && n == 0);
+    lsm_free(v);
+    CHECK(has(db, "", NULL));
+
+    /* Deleting in one keyspace leaves the other. */
+    CHECK_OK(lsm_delete_ks(users, S("k")));
+    CHECK(ks_has(users, "k", NULL) && has(db, "k", "in default"));
+    CHECK_OK(lsm_put_ks(users, S("r1"), S("x")));
+    CHECK_OK(lsm_put_ks(users, S("r2"), S("x")));
+    CHECK_OK(lsm_put_ks(users, S("r3"), S("x")));
+    CHECK_OK(lsm_put(db, S("r2"), S("d")));
+    CHECK_OK(lsm_delete_range_ks(users, S("r1"), S("r3")));
+    CHECK(ks_has(users, "r1", NULL) && ks_has(users, "r2", NULL) && ks_has(users, "r3", "x"));
+    CHECK(has(db, "r2", "d"));
+    CHECK_STATUS(lsm_delete_range_ks(users, S("z"), S("a")), LSM_INVALID_ARGUMENT);
+
+    /* Opening a name again gives the same keyspace; "default" is the db's own. */
+    lsm_keyspace *again = ks_open(db, "users");
+    CHECK(ks_has(again, "r3", "x"));
+    lsm_keyspace_free(again);
+    lsm_keyspace *def = ks_open(db, "default");
+    CHECK(ks_has(def, "k", "in default"));
+    CHECK_OK(lsm_put_ks(def, S("via-handle"), S("1")));
+    CHECK(has(db, "via-handle", "1"));
+    lsm_keyspace_free(def);
+    CHECK(names_are(db, "default\nusers"));
+
+    /* Data of a keyspace survives a flush and a compaction. */
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_compact(db));
+    CHECK(ks_has(users, "r3", "x") && ks_has(users, "only-users", "u"));
+    lsm_keyspace_free(users);
+    CHECK_OK(lsm_close(db));
+}
+
+/* Keyspaces and their data survive close and reopen; a drop removes the data and the
+   name, also after a reopen, and a new keyspace of that name starts empty. */
+static void test_keyspaces_persist_and_drop(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_keyspace *users = ks_open(db, "users");
+    lsm_keyspace *logs = ks_open(db, "logs");
+    CHECK_OK(lsm_put_ks(users, S("ada"), S("1")));
+    CHECK_OK(lsm_put_ks(logs, S("0001"), S("ada joined")));
+    CHECK_OK(lsm_put(db, S("ada"), S("default")));
+    lsm_keyspace_free(users);
+    lsm_keyspace_free(logs);
+    CHECK_OK(lsm_close(db)); /* the memtables are only in the WAL and flushed at close */
+
+    CHECK_OK(lsm_open(path, NULL, &db));
+    CHECK(names_are(db, "default\nusers\nlogs"));
+    users = ks_open(db, "users");
+    logs = ks_open(db, "logs");
+    CHECK(ks_has(users, "ada", "1") && ks_has(logs, "0001", "ada joined"));
+    CHECK(has(db, "ada", "default"));
+    /* A write still in the memtable goes with the drop too. */
+    CHECK_OK(lsm_put_ks(logs, S("0002"), S("x")));
+    lsm_keyspace_free(users);
+
+    CHECK_OK(lsm_keyspace_drop(db, "logs"));
+    CHECK(names_are(db, "default\nusers"));
+    /* The handle stays, to be freed; its calls say the keyspace was dropped. */
+    CHECK_STATUS(lsm_put_ks(logs, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "keyspace \"logs\" was dropped") != NULL);
+    CHECK(!ks_has(logs, "0001", "ada joined"));
+    uint8_t *v = NULL;
+    size_t n = 7;
+    CHECK_STATUS(lsm_get_ks(logs, S("0001"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK(v == NULL && n == 0);
+    CHECK(strstr(lsm_errmsg(), "was dropped") != NULL);
+    CHECK_STATUS(lsm_delete_ks(logs, S("0001")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range_ks(logs, S("a"), S("b")), LSM_INVALID_ARGUMENT);
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_STATUS(lsm_write_batch_put_ks(b, logs, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "was dropped") != NULL);
+    CHECK_STATUS(lsm_write_batch_delete_ks(b, logs, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete_range_ks(b, logs, S("a"), S("b")), LSM_INVALID_ARGUMENT);
+    lsm_write_batch_free(b);
+    lsm_iterator *it = NULL;
+    CHECK_STATUS(lsm_iter_new_ks(db, logs, NULL, &it), LSM_INVALID_ARGUMENT);
+    CHECK(it == NULL);
+    lsm_snapshot *s = NULL;
+    CHECK_OK(lsm_snapshot_new(db, &s));
+    CHECK_STATUS(lsm_snapshot_get_ks(s, logs, S("0001"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_iter_new_ks(db, logs, s, &it), LSM_INVALID_ARGUMENT);
+    lsm_snapshot_free(s);
+    lsm_transaction *tx = NULL;
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK_STATUS(lsm_transaction_get_ks(tx, logs, S("0001"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_put_ks(tx, logs, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_delete_ks(tx, logs, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "was dropped") != NULL);
+    lsm_transaction_free(tx);
+    lsm_keyspace_free(logs);
+
+    /* Dropping it again, "default", or a name never created. */
+    CHECK_STATUS(lsm_keyspace_drop(db, "logs"), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "does not exist") != NULL);
+    CHECK_STATUS(lsm_keyspace_drop(db, "default"), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "default") != NULL);
+    CHECK_STATUS(lsm_keyspace_drop(db, "never"), LSM_INVALID_ARGUMENT);
+    CHECK(names_are(db, "default\nusers"));
+    CHECK_OK(lsm_close(db));
+
+    /* Still gone after a reopen; a new "logs" is a new, empty keyspace. */
+    CHECK_OK(lsm_open(path, NULL, &db));
+    CHECK(names_are(db, "default\nusers"));
+    users = ks_open(db, "users");
+    CHECK(ks_has(users, "ada", "1"));
+    logs = ks_open(db, "logs");
+    CHECK(names_are(db, "default\nusers\nlogs"));
+    CHECK(ks_has(logs, "0001", NULL) && ks_has(logs, "0002", NULL));
+    CHECK_OK(lsm_iter_new_ks(db, logs, NULL, &it));
+    lsm_iter_seek_first(it);
+    CHECK(!lsm_iter_valid(it));
+    CHECK_OK(lsm_iter_status(it));
+    lsm_iter_free(it);
+    lsm_keyspace_free(users);
+    lsm_keyspace_free(logs);
+    CHECK_OK(lsm_close(db));
+}
+
+/* A batch across keyspaces applies all of it or none of it. */
+static void test_keyspace_batch(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_keyspace *users = ks_open(db, "users");
+    lsm_keyspace *logs = ks_open(db, "logs");
+    CHECK_OK(lsm_put_ks(logs, S("old"), S("x")));
+    CHECK_OK(lsm_put_ks(users, S("r1"), S("x")));
+    CHECK_OK(lsm_put_ks(users, S("r2"), S("x")));
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_OK(lsm_write_batch_put_ks(b, users, S("grace"), S("2")));
+    CHECK_OK(lsm_write_batch_put_ks(b, logs, S("0002"), S("grace joined")));
+    CHECK_OK(lsm_write_batch_delete_ks(b, logs, S("old")));
+    CHECK_OK(lsm_write_batch_delete_range_ks(b, users, S("r1"), S("r3")));
+    CHECK_OK(lsm_write_batch_put(b, S("grace"), S("default")));
+    CHECK(ks_has(users, "grace", NULL)); /* nothing before lsm_write */
+    CHECK_OK(lsm_write(db, b));
+    CHECK(ks_has(users, "grace", "2") && ks_has(logs, "0002", "grace joined"));
+    CHECK(ks_has(logs, "old", NULL) && ks_has(users, "r1", NULL) && ks_has(users, "r2", NULL));
+    CHECK(has(db, "grace", "default"));
+    CHECK(ks_has(logs, "grace", NULL));
+    CHECK_STATUS(lsm_write_batch_delete_range_ks(b, users, S("z"), S("a")), LSM_INVALID_ARGUMENT);
+
+    /* One operation on a keyspace dropped before the write: nothing is applied. */
+    lsm_write_batch_clear(b);
+    CHECK_OK(lsm_write_batch_put(b, S("atomic"), S("d")));
+    CHECK_OK(lsm_write_batch_put_ks(b, users, S("atomic"), S("u")));
+    CHECK_OK(lsm_write_batch_put_ks(b, logs, S("atomic"), S("l")));
+    CHECK_OK(lsm_keyspace_drop(db, "logs"));
+    CHECK_STATUS(lsm_write(db, b), LSM_INVALID_ARGUMENT);
+    CHECK(has(db, "atomic", NULL) && ks_has(users, "atomic", NULL));
+
+    /* A batch holds the keyspaces of one database only. */
+    char path2[600];
+    lsm_db *db2 = open_fresh(path2, sizeof path2);
+    lsm_keyspace *other = ks_open(db2, "users"); /* the same name and id in db2 */
+    lsm_write_batch_clear(b);
+    CHECK_OK(lsm_write_batch_put_ks(b, users, S("k"), S("1")));
+    CHECK_STATUS(lsm_write_batch_put_ks(b, other, S("k"), S("2")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "another database") != NULL);
+    CHECK_STATUS(lsm_write(db2, b), LSM_INVALID_ARGUMENT);
+    CHECK(ks_has(other, "k", NULL));
+    CHECK_OK(lsm_write(db, b));
+    CHECK(ks_has(users, "k", "1"));
+    lsm_write_batch_clear(b); /* forgets the database too */
+    CHECK_OK(lsm_write_batch_put_ks(b, other, S("k"), S("2")));
+    CHECK_OK(lsm_write(db2, b));
+    CHECK(ks_has(other, "k", "2") && ks_has(users, "k", "1"));
+    lsm_write_batch_free(b);
+    lsm_keyspace_free(other);
+    CHECK_OK(lsm_close(db2));
+    lsm_keyspace_free(users);
+    lsm_keyspace_free(logs);
+    CHECK_OK(lsm_close(db));
+}
+
+/* A snapshot sees every keyspace at one point. */
+static void test_keyspace_snapshot(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_keyspace *users = ks_open(db, "users");
+    CHECK_OK(lsm_put(db, S("k"), S("d1")));
+    CHECK_OK(lsm_put_ks(users, S("k"), S("u1")));
+    lsm_snapshot *s = NULL;
+    CHECK_OK(lsm_snapshot_new(db, &s));
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_OK(lsm_write_batch_put(b, S("k"), S("d2")));
+    CHECK_OK(lsm_write_batch_put_ks(b, users, S("k"), S("u2")));
+    CHECK_OK(lsm_write_batch_put_ks(b, users, S("new"), S("n")));
+    CHECK_OK(lsm_write(db, b));
+    lsm_write_batch_free(b);
+    CHECK_OK(lsm_flush(db));
+
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK(snap_has(s, "k", "d1"));
+    CHECK(snap_ks_has(s, users, "k", "u1"));
+    CHECK(snap_ks_has(s, users, "new", NULL));
+    CHECK(has(db, "k", "d2") && ks_has(users, "k", "u2") && ks_has(users, "new", "n"));
+
+    /* An iterator over the keyspace in the snapshot. */
+    lsm_iterator *it = NULL;
+    CHECK_OK(lsm_iter_new_ks(db, users, s, &it));
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "k"));
+    const uint8_t *val = lsm_iter_value(it, &n);
+    CHECK(val != NULL && n == 2 && memcmp(val, "u1", 2) == 0);
+    lsm_iter_next(it);
+    CHECK(!lsm_iter_valid(it));
+    CHECK_OK(lsm_iter_status(it));
+    lsm_iter_free(it);
+
+    /* A keyspace created after the snapshot reads as empty in it. */
+    lsm_keyspace *later = ks_open(db, "later");
+    CHECK_OK(lsm_put_ks(later, S("k"), S("x")));
+    CHECK(snap_ks_has(s, later, "k", NULL));
+
+    /* The value out-pointers are required; the snapshot and the keyspace too. */
+    CHECK_STATUS(lsm_snapshot_get_ks(s, users, S("k"), NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_snapshot_get_ks(s, users, S("k"), &v, NULL), LSM_INVALID_ARGUMENT);
+    lsm_keyspace_free(later);
+    lsm_snapshot_free(s);
+    lsm_keyspace_free(users);
+    CHECK_OK(lsm_close(db));
+}
+
+/* lsm_iter_new_ks walks one keyspace's keys, forward and back. */
+static void test_keyspace_iterator(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_keyspace *users = ks_open(db, "users");
+    lsm_keyspace *logs = ks_open(db, "logs");
+    const char *keys[] = {"apple", "banana", "cherry", "date"};
+    for (int i = 0; i < 4; i++) CHECK_OK(lsm_put_ks(users, S(keys[i]), S(keys[i])));
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_put_ks(users, S("cherry"), S("CHERRY")));
+    CHECK_OK(lsm_delete_ks(users, S("date")));
+    CHECK_OK(lsm_put(db, S("aaa"), S("default")));
+    CHECK_OK(lsm_put(db, S("zzz"), S("default")));
+    CHECK_OK(lsm_put_ks(logs, S("b0"), S("logs")));
+
+    lsm_iterator *it = NULL;
+    CHECK_OK(lsm_iter_new_ks(db, users, NULL, &it));
+    const char *want[] = {"apple", "banana", "cherry"};
+    int i = 0;
+    for (lsm_iter_seek_first(it); lsm_iter_valid(it); lsm_iter_next(it), i++) {
+        CHECK(i < 3 && key_is(it, want[i]));
+    }
+    CHECK(i == 3);
+    CHECK_OK(lsm_iter_status(it));
+    lsm_iter_seek_last(it);
+    CHECK(key_is(it, "cherry"));
+    size_t n = 0;
+    const uint8_t *v = lsm_iter_value(it, &n);
+    CHECK(v != NULL && n == 6 && memcmp(v, "CHERRY", 6) == 0);
+    lsm_iter_prev(it);
+    CHECK(key_is(it, "banana"));
+    lsm_iter_seek(it, S("banana0"));
+    CHECK(key_is(it, "cherry"));
+
+    /* Its view is fixed when made, and survives a drop of the keyspace and the free
+       of the handle. */
+    CHECK_OK(lsm_put_ks(users, S("aardvark"), S("late")));
+    lsm_keyspace_free(users);
+    CHECK_OK(lsm_keyspace_drop(db, "users"));
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "apple"));
+    lsm_iter_free(it);
+
+    /* The default keyspace's own iterator sees none of the others' keys. */
+    CHECK_OK(lsm_iter_new(db, NULL, &it));
+    lsm_iter_seek_first(it);
+    CHECK(key_is(it, "aaa"));
+    lsm_iter_next(it);
+    CHECK(key_is(it, "zzz"));
+    lsm_iter_next(it);
+    CHECK(!lsm_iter_valid(it));
+    lsm_iter_free(it);
+    lsm_keyspace_free(logs);
+    CHECK_OK(lsm_close(db));
+}
+
+/* Transactions read and write keyspaces; a conflict is per keyspace and key. */
+static void test_keyspace_transaction(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_keyspace *users = ks_open(db, "users");
+    CHECK_OK(lsm_put_ks(users, S("n"), S("1")));
+    CHECK_OK(lsm_put(db, S("n"), S("default")));
+
+    lsm_transaction *tx = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK(tx_ks_has(tx, users, "n", "1"));
+    CHECK(tx_has(tx, "n", "default"));
+    CHECK_OK(lsm_transaction_put_ks(tx, users, S("n"), S("2")));
+    CHECK_OK(lsm_transaction_put_ks(tx, users, S("gone"), S("x")));
+    CHECK_OK(lsm_transaction_delete_ks(tx, users, S("gone")));
+    CHECK_OK(lsm_transaction_put(tx, S("n"), S("default2")));
+    /* Its own writes, per keyspace; nothing outside before the commit. */
+    CHECK(tx_ks_has(tx, users, "n", "2"));
+    CHECK(tx_ks_has(tx, users, "gone", NULL));
+    CHECK(tx_has(tx, "n", "default2"));
+    CHECK(ks_has(users, "n", "1"));
+    CHECK_OK(lsm_transaction_commit(tx));
+    lsm_transaction_free(tx);
+    CHECK(ks_has(users, "n", "2") && has(db, "n", "default2") && ks_has(users, "gone", NULL));
+
+    /* It read users/n, which another commit wrote: LSM_CONFLICT, nothing applied. */
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK(tx_ks_has(tx, users, "n", "2"));
+    CHECK_OK(lsm_put_ks(users, S("n"), S("3")));
+    CHECK_OK(lsm_transaction_put_ks(tx, users, S("n"), S("from tx")));
+    CHECK_OK(lsm_transaction_put(tx, S("side"), S("effect")));
+    CHECK_STATUS(lsm_transaction_commit(tx), LSM_CONFLICT);
+    CHECK(ks_has(users, "n", "3") && has(db, "side", NULL));
+    CHECK_STATUS(lsm_transaction_put_ks(tx, users, S("n"), S("x")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "transaction is over") != NULL);
+    lsm_transaction_free(tx);
+
+    /* The same key in another keyspace is another key: no conflict. */
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK(tx_has(tx, "n", "default2"));
+    CHECK_OK(lsm_put_ks(users, S("n"), S("4")));
+    CHECK_OK(lsm_transaction_put(tx, S("n"), S("default3")));
+    CHECK_OK(lsm_transaction_commit(tx));
+    lsm_transaction_free(tx);
+    CHECK(has(db, "n", "default3") && ks_has(users, "n", "4"));
+
+    /* A keyspace of another database is refused. */
+    char path2[600];
+    lsm_db *db2 = open_fresh(path2, sizeof path2);
+    lsm_keyspace *other = ks_open(db2, "users");
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK_STATUS(lsm_transaction_put_ks(tx, other, S("n"), S("x")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "another database") != NULL);
+    CHECK_STATUS(lsm_transaction_get_ks(tx, other, S("n"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_delete_ks(tx, other, S("n")), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_transaction_commit(tx));
+    lsm_transaction_free(tx);
+    CHECK(ks_has(other, "n", NULL));
+
+    /* NULLs. */
+    CHECK_STATUS(lsm_transaction_get_ks(NULL, users, S("n"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_put_ks(NULL, users, S("n"), S("x")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_delete_ks(NULL, users, S("n")), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK_STATUS(lsm_transaction_get_ks(tx, NULL, S("n"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "keyspace is NULL") != NULL);
+    CHECK_STATUS(lsm_transaction_put_ks(tx, NULL, S("n"), S("x")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_delete_ks(tx, NULL, S("n")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_get_ks(tx, users, NULL, 1, &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_get_ks(tx, users, S("n"), NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_put_ks(tx, users, NULL, 1, S("x")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_put_ks(tx, users, S("n"), NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_transaction_delete_ks(tx, users, NULL, 1), LSM_INVALID_ARGUMENT);
+    lsm_transaction_free(tx);
+
+    lsm_keyspace_free(other);
+    CHECK_OK(lsm_close(db2));
+    lsm_keyspace_free(users);
+    CHECK_OK(lsm_close(db));
+}
+
+/* Options of a keyspace: only per-keyspace keys, fixed at creation, persisted. */
+static void test_keyspace_options(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "sstable.compression", "none"));
+    CHECK_OK(lsm_options_set(o, "memtable.max_entries", "64"));
+    lsm_keyspace *plain = NULL;
+    CHECK_OK(lsm_keyspace_open(db, "plain", o, &plain));
+    CHECK(plain != NULL);
+    for (int i = 0; i < 300; i++) { /* several flushes at 64 entries */
+        char k[32];
+        snprintf(k, sizeof k, "key%04d", i);
+        CHECK_OK(lsm_put_ks(plain, S(k), S("v")));
+    }
+    CHECK(ks_has(plain, "key0123", "v"));
+    lsm_keyspace_free(plain);
+
+    /* A database option is no keyspace option: LSM_CONFIG_ERROR naming it, and no
+       keyspace is made. */
+    lsm_options *bad = lsm_options_new();
+    CHECK_OK(lsm_options_set(bad, "wal.sync", "always"));
+    lsm_keyspace *ks = NULL;
+    CHECK_STATUS(lsm_keyspace_open(db, "bad", bad, &ks), LSM_CONFIG_ERROR);
+    CHECK(strstr(lsm_errmsg(), "wal.sync") != NULL);
+    CHECK(strstr(lsm_errmsg(), "per-keyspace") != NULL);
+    CHECK(ks == NULL);
+    CHECK(names_are(db, "default\nplain"));
+    lsm_options_free(bad);
+
+    /* Options with no set are the database's; an existing keyspace opens with NULL,
+       with its own options again, but not with others. */
+    lsm_options *empty = lsm_options_new();
+    CHECK_OK(lsm_keyspace_open(db, "dbopts", empty, &ks));
+    lsm_keyspace_free(ks);
+    CHECK_OK(lsm_keyspace_open(db, "plain", NULL, &ks));
+    lsm_keyspace_free(ks);
+    CHECK_OK(lsm_keyspace_open(db, "plain", o, &ks));
+    lsm_keyspace_free(ks);
+    CHECK_OK(lsm_keyspace_open(db, "plain", empty, &ks));
+    lsm_keyspace_free(ks);
+    lsm_options *other = lsm_options_new();
+    CHECK_OK(lsm_options_set(other, "sstable.compression", "lz4"));
+    ks = NULL;
+    CHECK_STATUS(lsm_keyspace_open(db, "plain", other, &ks), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "other options") != NULL);
+    CHECK(ks == NULL);
+    CHECK_STATUS(lsm_keyspace_open(db, "dbopts", other, &ks), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_close(db));
+
+    /* Persisted: after a reopen, the same rule and the data. */
+    CHECK_OK(lsm_open(path, NULL, &db));
+    CHECK(names_are(db, "default\nplain\ndbopts"));
+    CHECK_STATUS(lsm_keyspace_open(db, "plain", other, &ks), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_keyspace_open(db, "plain", o, &ks));
+    CHECK(ks_has(ks, "key0299", "v"));
+    lsm_keyspace_free(ks);
+    CHECK_STATUS(lsm_keyspace_open(db, "x", (const lsm_options *)NULL, NULL),
+                 LSM_INVALID_ARGUMENT);
+    lsm_options_free(other);
+    lsm_options_free(empty);
+    lsm_options_free(o);
+    CHECK_OK(lsm_close(db));
+}
+
+/* NULL handles, pointers and names, invalid names: LSM_INVALID_ARGUMENT, never a
+   crash; keyspace handles, snapshots and transactions that outlive lsm_close say
+   LSM_CLOSED and still free. */
+static void test_keyspace_misuse(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_keyspace *ks = NULL;
+    uint8_t *v = NULL;
+    size_t n = 0;
+    char *names = NULL;
+
+    /* NULL db, name or out. */
+    CHECK_STATUS(lsm_keyspace_open(NULL, "users", NULL, &ks), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "db is NULL") != NULL);
+    CHECK_STATUS(lsm_keyspace_open(db, NULL, NULL, &ks), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "name is NULL") != NULL);
+    CHECK(ks == NULL);
+    CHECK_STATUS(lsm_keyspace_open(db, "users", NULL, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_keyspace_drop(NULL, "users"), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_keyspace_drop(db, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_keyspaces(NULL, &names), LSM_INVALID_ARGUMENT);
+    CHECK(names == NULL);
+    CHECK_STATUS(lsm_keyspaces(db, NULL), LSM_INVALID_ARGUMENT);
+
+    /* Invalid names, for open and for drop. */
+    char long_name[66];
+    memset(long_name, 'a', 65);
+    long_name[65] = '\0';
+    const char *invalid[] = {"", "a b", long_name, "a/b", "\xff", "caf\xc3\xa9", "a\nb"};
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        ks = NULL;
+        CHECK_STATUS(lsm_keyspace_open(db, invalid[i], NULL, &ks), LSM_INVALID_ARGUMENT);
+        CHECK(ks == NULL);
+        CHECK_STATUS(lsm_keyspace_drop(db, invalid[i]), LSM_INVALID_ARGUMENT);
+    }
+    CHECK(names_are(db, "default"));
+    long_name[64] = '\0'; /* 64 bytes is the limit */
+    CHECK_OK(lsm_keyspace_open(db, long_name, NULL, &ks));
+    lsm_keyspace_free(ks);
+    CHECK_OK(lsm_keyspace_open(db, "A-z_0.9", NULL, &ks));
+    lsm_keyspace_free(ks);
+    CHECK_OK(lsm_keyspace_drop(db, long_name));
+    CHECK_OK(lsm_keyspace_drop(db, "A-z_0.9"));
+    CHECK(names_are(db, "default"));
+
+    /* NULL keyspace handles. */
+    CHECK_STATUS(lsm_put_ks(NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "keyspace is NULL") != NULL);
+    CHECK_STATUS(lsm_get_ks(NULL, S("k"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_ks(NULL, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range_ks(NULL, S("a"), S("b")), LSM_INVALID_ARGUMENT);
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_STATUS(lsm_write_batch_put_ks(b, NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete_ks(b, NULL, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete_range_ks(b, NULL, S("a"), S("b")), LSM_INVALID_ARGUMENT);
+    lsm_snapshot *s = NULL;
+    CHECK_OK(lsm_snapshot_new(db, &s));
+    CHECK_STATUS(lsm_snapshot_get_ks(s, NULL, S("k"), &v, &n), LSM_INVALID_ARGUMENT);
+    lsm_iterator *it = NULL;
+    CHECK_STATUS(lsm_iter_new_ks(db, NULL, NULL, &it), LSM_INVALID_ARGUMENT);
+    CHECK(it == NULL);
+    lsm_keyspace_free(NULL);
+
+    /* NULL other handles and pointers with a keyspace. */
+    lsm_keyspace *users = ks_open(db, "users");
+    CHECK_STATUS(lsm_write_batch_put_ks(NULL, users, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "batch is NULL") != NULL);
+    CHECK_STATUS(lsm_write_batch_delete_ks(NULL, users, S("k")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete_range_ks(NULL, users, S("a"), S("b")),
+                 LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_snapshot_get_ks(NULL, users, S("k"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_iter_new_ks(NULL, users, NULL, &it), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_iter_new_ks(db, users, NULL, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_put_ks(users, NULL, 1, S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "k is NULL with length 1") != NULL);
+    CHECK_STATUS(lsm_put_ks(users, S("k"), NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get_ks(users, NULL, 1, &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get_ks(users, S("k"), NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_get_ks(users, S("k"), &v, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_ks(users, NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range_ks(users, NULL, 1, S("b")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_delete_range_ks(users, S("a"), NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_put_ks(b, users, NULL, 1, S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_put_ks(b, users, S("k"), NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete_ks(b, users, NULL, 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_write_batch_delete_range_ks(b, users, NULL, 1, S("b")),
+                 LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_snapshot_get_ks(s, users, NULL, 1, &v, &n), LSM_INVALID_ARGUMENT);
+    /* A missing key is LSM_NOT_FOUND with the out-values cleared. */
+    v = (uint8_t *)&n;
+    n = 5;
+    CHECK_STATUS(lsm_get_ks(users, S("missing"), &v, &n), LSM_NOT_FOUND);
+    CHECK(v == NULL && n == 0);
+
+    /* Handles of two databases do not mix. */
+    char path2[600];
+    lsm_db *db2 = open_fresh(path2, sizeof path2);
+    lsm_snapshot *s2 = NULL;
+    CHECK_OK(lsm_snapshot_new(db2, &s2));
+    CHECK_STATUS(lsm_iter_new_ks(db2, users, NULL, &it), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "another database") != NULL);
+    CHECK_STATUS(lsm_iter_new_ks(db, users, s2, &it), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_snapshot_get_ks(s2, users, S("k"), &v, &n), LSM_INVALID_ARGUMENT);
+    lsm_snapshot_free(s2);
+    CHECK_OK(lsm_close(db2));
+
+    /* After lsm_close: LSM_CLOSED from every call on the keyspace, then it frees. */
+    CHECK_OK(lsm_put_ks(users, S("k"), S("v")));
+    lsm_keyspace *logs = ks_open(db, "logs");
+    lsm_transaction *tx = NULL;
+    CHECK_OK(lsm_transaction_begin(db, &tx));
+    CHECK_OK(lsm_close(db));
+    CHECK_STATUS(lsm_put_ks(users, S("k"), S("v")), LSM_CLOSED);
+    CHECK(strstr(lsm_errmsg(), "closed") != NULL);
+    v = NULL;
+    n = 3;
+    CHECK_STATUS(lsm_get_ks(users, S("k"), &v, &n), LSM_CLOSED);
+    CHECK(v == NULL && n == 0);
+    CHECK_STATUS(lsm_delete_ks(users, S("k")), LSM_CLOSED);
+    CHECK_STATUS(lsm_delete_range_ks(users, S("a"), S("b")), LSM_CLOSED);
+    CHECK_STATUS(lsm_write_batch_put_ks(b, users, S("k"), S("v")), LSM_CLOSED);
+    CHECK_STATUS(lsm_write_batch_delete_ks(b, users, S("k")), LSM_CLOSED);
+    CHECK_STATUS(lsm_write_batch_delete_range_ks(b, users, S("a"), S("b")), LSM_CLOSED);
+    CHECK_STATUS(lsm_snapshot_get_ks(s, users, S("k"), &v, &n), LSM_CLOSED);
+    CHECK_STATUS(lsm_transaction_get_ks(tx, users, S("k"), &v, &n), LSM_CLOSED);
+    CHECK_STATUS(lsm_transaction_put_ks(tx, logs, S("k"), S("v")), LSM_CLOSED);
+    CHECK_STATUS(lsm_transaction_delete_ks(tx, logs, S("k")), LSM_CLOSED);
+    lsm_transaction_free(tx);
+    lsm_snapshot_free(s);
+    lsm_write_batch_free(b);
+    lsm_keyspace_free(users);
+    lsm_keyspace_free(logs);
+
+    /* The database reopens (close released the lock) with both keyspaces. */
+    CHECK_OK(lsm_open(path, NULL, &db));
+    CHECK(names_are(db, "default\nusers\nlogs"));
+    users = ks_open(db, "users");
+    CHECK(ks_has(users, "k", "v"));
+    lsm_keyspace_free(users);
+    CHECK_OK(lsm_close(db));
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
@@ -921,6 +1570,14 @@ int main(int argc, char **argv) {
     RUN(test_transaction_counter_threads);
     RUN(test_maintenance);
     RUN(test_threads_share_one_db);
+    RUN(test_keyspaces_are_separate);
+    RUN(test_keyspaces_persist_and_drop);
+    RUN(test_keyspace_batch);
+    RUN(test_keyspace_snapshot);
+    RUN(test_keyspace_iterator);
+    RUN(test_keyspace_transaction);
+    RUN(test_keyspace_options);
+    RUN(test_keyspace_misuse);
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -259,6 +259,129 @@ static void transactions() {
     CHECK(runs == 3 && db.get("n") == std::optional<std::string>("moved"));
 }
 
+static void keyspaces() {
+    using opt = std::optional<std::string>;
+    std::string path = fresh();
+    {
+        lsm::Db db(path);
+        CHECK(db.keyspaces() == std::vector<std::string>{"default"});
+        lsm::Keyspace users = db.keyspace("users");
+        CHECK((db.keyspaces() == std::vector<std::string>{"default", "users"}));
+        db.put("k", "default");
+        users.put("k", "users");
+        users.put(std::string_view("b\0x", 3), "nul");
+        CHECK(db.get("k") == opt("default") && users.get("k") == opt("users"));
+        CHECK(users.get(std::string_view("b\0x", 3)) == opt("nul"));
+        CHECK(!users.get("missing"));
+        users.del("k");
+        CHECK(!users.get("k") && db.get("k") == opt("default"));
+        users.put("r1", "x");
+        users.put("r2", "x");
+        users.delete_range("r1", "r2");
+        CHECK(!users.get("r1") && users.get("r2"));
+        CHECK_THROWS(users.delete_range("z", "a"), LSM_INVALID_ARGUMENT);
+
+        // Iteration over the keyspace alone.
+        std::vector<std::string> keys;
+        for (auto [k, v] : users.iter()) {
+            (void)v;
+            keys.emplace_back(k);
+        }
+        CHECK((keys == std::vector<std::string>{std::string("b\0x", 3), "r2"}));
+
+        // A batch across keyspaces, atomic.
+        lsm::Keyspace logs = db.keyspace("logs");
+        lsm::WriteBatch b;
+        b.put(users, "grace", "2").put(logs, "0001", "grace joined").del(users, "r2").put("d", "1");
+        b.delete_range(logs, "x", "y");
+        db.write(b);
+        CHECK(users.get("grace") == opt("2") && logs.get("0001") == opt("grace joined"));
+        CHECK(!users.get("r2") && db.get("d") == opt("1") && !db.get("grace"));
+
+        // A snapshot of all keyspaces at one point.
+        lsm::Snapshot s = db.snapshot();
+        users.put("grace", "3");
+        db.put("d", "2");
+        CHECK(s.get(users, "grace") == opt("2") && s.get("d") == opt("1"));
+        CHECK(users.get("grace") == opt("3"));
+        int n = 0;
+        for (auto [k, v] : users.iter(s)) {
+            if (k == "grace") CHECK(v == "2");
+            n++;
+        }
+        CHECK(n == 2);
+
+        // Transactions, with a conflict in a keyspace.
+        {
+            lsm::Transaction tx = db.transaction();
+            CHECK(tx.get(users, "grace") == opt("3"));
+            tx.put(users, "grace", "4");
+            tx.del(logs, "0001");
+            CHECK(tx.get(users, "grace") == opt("4") && !tx.get(logs, "0001"));
+            tx.commit();
+            CHECK(users.get("grace") == opt("4") && !logs.get("0001"));
+        }
+        {
+            lsm::Transaction tx = db.transaction();
+            CHECK(tx.get(users, "grace"));
+            users.put("grace", "5");
+            tx.put(users, "grace", "mine");
+            CHECK_THROWS(tx.commit(), LSM_CONFLICT);
+            CHECK(users.get("grace") == opt("5"));
+        }
+
+        // Options: per-keyspace keys only.
+        lsm::Options o;
+        o.set("sstable.compression", "none");
+        lsm::Keyspace plain = db.keyspace("plain", o);
+        plain.put("p", "1");
+        lsm::Options bad;
+        bad.set("wal.sync", "always");
+        CHECK_THROWS(db.keyspace("bad", bad), LSM_CONFIG_ERROR);
+        CHECK_THROWS(db.keyspace("a b"), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(db.keyspace(""), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(db.keyspace(std::string(65, 'a')), LSM_INVALID_ARGUMENT);
+
+        // Drop: data and name gone; the handle throws, and is still destroyed.
+        db.drop_keyspace("logs");
+        CHECK((db.keyspaces() == std::vector<std::string>{"default", "users", "plain"}));
+        CHECK_THROWS(logs.put("k", "v"), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(logs.get("k"), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(logs.iter(), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(b.put(logs, "k", "v"), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(db.drop_keyspace("logs"), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(db.drop_keyspace("default"), LSM_INVALID_ARGUMENT);
+
+        // Move-only: a moved-from keyspace refuses calls.
+        lsm::Keyspace moved = std::move(plain);
+        CHECK(moved.get("p") == opt("1"));
+        CHECK_THROWS(plain.get("p"), LSM_INVALID_ARGUMENT);
+        CHECK_THROWS(plain.iter(), LSM_INVALID_ARGUMENT);
+        plain = std::move(moved);
+        CHECK(plain.get("p") == opt("1"));
+
+        // Outliving close: every call throws LSM_CLOSED.
+        db.close();
+        CHECK_THROWS(users.put("k", "v"), LSM_CLOSED);
+        CHECK_THROWS(users.get("k"), LSM_CLOSED);
+        CHECK_THROWS(users.del("k"), LSM_CLOSED);
+        CHECK_THROWS(users.iter(), LSM_CLOSED);
+        CHECK_THROWS(s.get(users, "grace"), LSM_CLOSED);
+    }
+    // Reopened: keyspaces and data persisted, the dropped one still gone.
+    lsm::Db db(path);
+    CHECK((db.keyspaces() == std::vector<std::string>{"default", "users", "plain"}));
+    lsm::Keyspace users = db.keyspace("users");
+    CHECK(users.get("grace") == opt("5"));
+    CHECK(db.keyspace("plain").get("p") == opt("1"));
+    CHECK(!db.keyspace("logs").get("0001"));
+    // A Keyspace that outlives its Db object (destroyed, not closed) stays safe.
+    lsm::Keyspace kept = db.keyspace("users");
+    { lsm::Db gone = std::move(db); }
+    CHECK_THROWS(kept.get("grace"), LSM_CLOSED);
+    CHECK_THROWS(kept.iter(), LSM_CLOSED);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         base = argv[1];
@@ -275,6 +398,7 @@ int main(int argc, char **argv) {
     run("outlive_close", outlive_close);
     run("threads", threads);
     run("transactions", transactions);
+    run("keyspaces", keyspaces);
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
