@@ -72,6 +72,10 @@ stage_rust() {
     section "cargo test --doc"
     cargo test --doc
 
+    section "loom: the memtable skiplist's publication protocol (--cfg lsm_loom)"
+    RUSTFLAGS="--cfg lsm_loom" CARGO_TARGET_DIR=target/loom \
+        cargo test --lib memtable::skiplist::loom_tests
+
     section "cargo doc --no-deps --workspace (RUSTDOCFLAGS=-D warnings)"
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 }

@@ -4,22 +4,26 @@
 //! number of threads, without locks. Range deletions sit beside the skiplist, since
 //! they are few and checked as a set.
 
+#[expect(
+    unsafe_code,
+    reason = "the arena skiplist links raw nodes in its own blocks (see its module docs)"
+)]
+mod skiplist;
+
 use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::{self, SeqNo, ValueKind};
 use crate::range_del::RangeTombstone;
-use crossbeam_skiplist::SkipMap;
 use parking_lot::RwLock;
-use std::cmp::Ordering;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-/// Internal keys up to this long are stored inside the skiplist node itself, so a
-/// search compares keys without chasing a pointer to another cache line.
+/// Internal keys up to this long are built on the stack for a lookup or a cursor
+/// bound, without a heap allocation.
 const INLINE: usize = 30;
 
-/// An encoded internal key ordered by [`key::compare`].
+/// An encoded internal key (a lookup target or a cursor's bound).
 #[derive(Clone)]
 enum MemKey {
     Inline { len: u8, buf: [u8; INLINE] },
@@ -38,10 +42,6 @@ impl MemKey {
         } else {
             MemKey::Heap(ikey.into())
         }
-    }
-
-    fn from_parts(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> MemKey {
-        MemKey::from_trailer(user_key, (seq << 8) | kind as u64)
     }
 
     /// The key that sorts before every version of `user_key` visible at `seq` (see
@@ -72,26 +72,6 @@ impl MemKey {
             MemKey::Inline { len, buf } => &buf[..*len as usize],
             MemKey::Heap(b) => b,
         }
-    }
-}
-
-impl PartialEq for MemKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for MemKey {}
-
-impl Ord for MemKey {
-    fn cmp(&self, other: &Self) -> Ordering {
-        key::compare(self.as_slice(), other.as_slice())
-    }
-}
-
-impl PartialOrd for MemKey {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
     }
 }
 
@@ -160,56 +140,21 @@ const fn allocated(n: usize) -> usize {
     }
 }
 
-/// One crossbeam-skiplist node, allocated as one block: the value (`Box<[u8]>`), the
-/// key (`MemKey`, internal keys up to `INLINE` bytes inside it), the reference count
-/// and height, then the tower of `height` next-pointers. The height is one plus the
-/// trailing zeros of a random word: `h` with probability 2^-h. So the expected block
-/// is the sum over heights of `2^-h * allocated(node + 8h)` (85 bytes here).
-const NODE_BYTES: usize = {
-    let node = std::mem::size_of::<Box<[u8]>>()
-        + std::mem::size_of::<MemKey>()
-        + std::mem::size_of::<usize>();
-    let mut sum: u128 = 0;
-    let mut h = 1;
-    while h <= 32 {
-        let block = allocated(node + h * std::mem::size_of::<usize>()) as u128;
-        // The last height takes the remaining probability, 2^-31.
-        let weight = 1u128 << (32 - if h < 31 { h } else { 31 });
-        sum += block * weight;
-        h += 1;
-    }
-    sum.div_ceil(1 << 32) as usize
-};
-
-/// Memory a point entry takes: its node, plus the value's own allocation and, for an
-/// internal key longer than `INLINE`, the key's.
-fn entry_bytes(ikey_len: usize, value_len: usize) -> usize {
-    let value = if value_len == 0 {
-        0
-    } else {
-        allocated(value_len)
-    };
-    let key = if ikey_len > INLINE {
-        allocated(ikey_len)
-    } else {
-        0
-    };
-    NODE_BYTES + value + key
-}
-
 /// Memory a range deletion takes: its slot in the vector (which may be twice the
 /// length it needs) and the two keys' allocations.
 fn range_del_bytes(start: usize, end: usize) -> usize {
     2 * std::mem::size_of::<RangeTombstone>() + allocated(start) + allocated(end)
 }
 
-/// Memory of an empty memtable besides its filter: the skiplist's head (a tower of 32
-/// pointers) and the structures around it.
-const BASE_BYTES: usize = 32 * std::mem::size_of::<usize>() + 256;
+/// Memory of an empty memtable besides its filter and its skiplist's arena (which
+/// [`skiplist::SkipList::memory`] counts, head node included): the structures around
+/// them.
+const BASE_BYTES: usize = 256;
 
 /// The write buffer. Full ones become immutable and are flushed to SSTables.
 pub struct MemTable {
-    map: SkipMap<MemKey, Box<[u8]>>,
+    /// Point entries: nodes, keys and values in the list's arena.
+    list: skiplist::SkipList,
     range_dels: RwLock<Vec<RangeTombstone>>,
     /// Set once a range deletion is added: most memtables have none, and reads skip
     /// the lock then.
@@ -230,7 +175,9 @@ impl MemTable {
     pub fn new(wal_number: u64, max_bytes: usize) -> MemTable {
         let filter = MemFilter::new(max_bytes);
         MemTable {
-            map: SkipMap::new(),
+            // Blocks of a 32nd of the budget (4 KiB to 1 MiB): a fresh block, counted
+            // whole, takes a memtable at most ~3% past its budget.
+            list: skiplist::SkipList::new(key::compare, (max_bytes / 32).clamp(4 << 10, 1 << 20)),
             range_dels: RwLock::new(Vec::new()),
             has_range_dels: std::sync::atomic::AtomicBool::new(false),
             bytes: AtomicUsize::new(BASE_BYTES + filter.bytes()),
@@ -264,14 +211,12 @@ impl MemTable {
         hash: u64,
         value: &[u8],
     ) {
-        self.account(
-            seq,
-            entry_bytes(user_key.len() + key::TRAILER_LEN, value.len()),
-        );
+        // The node's bytes are counted by the arena (`approximate_bytes`).
+        self.account(seq, 0);
         // Before the entry is visible: a reader that can see it finds its bits set.
         self.filter.insert(hash);
-        self.map
-            .insert(MemKey::from_parts(user_key, seq, kind), value.into());
+        let trailer = ((seq << 8) | kind as u64).to_le_bytes();
+        self.list.insert(user_key, &trailer, value);
     }
 
     /// Adds a deletion of `[start, end)`.
@@ -308,8 +253,8 @@ impl MemTable {
             return None;
         }
         let target = MemKey::lookup(user_key, snapshot);
-        let e = self.map.lower_bound(Bound::Included(&target))?;
-        let ik = e.key().as_slice();
+        let e = self.list.seek_ge(target.as_slice())?;
+        let ik = e.key();
         if key::user_key(ik) != user_key {
             return None;
         }
@@ -348,15 +293,15 @@ impl MemTable {
         self.len() == 0
     }
 
-    /// The memory the memtable holds, as the allocator sees it: every skiplist node
-    /// with its tower, key and value allocations, the range deletions, the filter and
-    /// the skiplist head (see [`entry_bytes`]). What `memtable.max_bytes` bounds. An
-    /// empty memtable counts 0, so one entry always fits, whatever the budget.
+    /// The memory the memtable holds, as the allocator sees it: the skiplist's arena
+    /// blocks (every node with its tower, key and value), the range deletions and the
+    /// filter. What `memtable.max_bytes` bounds. An empty memtable counts 0, so one
+    /// entry always fits, whatever the budget.
     pub fn approximate_bytes(&self) -> usize {
         if self.is_empty() {
             return 0;
         }
-        self.bytes.load(AtomicOrdering::Relaxed)
+        self.bytes.load(AtomicOrdering::Relaxed) + self.list.memory()
     }
 
     /// The largest sequence number added (0 when empty).
@@ -366,8 +311,8 @@ impl MemTable {
 
     /// Calls `f` on every point entry in order (for flushing).
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
-        for e in self.map.iter() {
-            f(e.key().as_slice(), e.value())?;
+        for e in std::iter::successors(self.list.first(), |e| e.next()) {
+            f(e.key(), e.value())?;
         }
         Ok(())
     }
@@ -384,7 +329,7 @@ impl MemTable {
     }
 }
 
-type Entry<'a> = crossbeam_skiplist::map::Entry<'a, MemKey, Box<[u8]>>;
+type Entry<'a> = skiplist::Entry<'a>;
 
 /// Entries copied per refill of a memtable cursor, at most.
 const CHUNK: usize = 128;
@@ -418,7 +363,7 @@ impl MemTableIterator {
         let take = self.chunk;
         self.chunk = (self.chunk * 2).min(CHUNK);
         for e in run.take(take) {
-            let k = e.key().as_slice();
+            let k = e.key();
             let v: &[u8] = e.value();
             let start = self.buf.len();
             self.buf.extend_from_slice(k);
@@ -436,12 +381,28 @@ impl MemTableIterator {
 
     fn fill_forward(&mut self, from: Bound<MemKey>) {
         let mem = self.mem.clone();
-        self.fill(mem.map.range((from, Bound::Unbounded)), false);
+        let start = match &from {
+            Bound::Unbounded => mem.list.first(),
+            Bound::Included(k) => mem.list.seek_ge(k.as_slice()),
+            Bound::Excluded(k) => mem.list.seek_ge(k.as_slice()).and_then(|e| {
+                if e.key() == k.as_slice() {
+                    e.next()
+                } else {
+                    Some(e)
+                }
+            }),
+        };
+        self.fill(std::iter::successors(start, |e| e.next()), false);
     }
 
     fn fill_backward(&mut self, to: Bound<MemKey>) {
         let mem = self.mem.clone();
-        self.fill(mem.map.range((Bound::Unbounded, to)).rev(), true);
+        let start = match &to {
+            Bound::Unbounded => mem.list.last(),
+            Bound::Included(k) => mem.list.seek_le(k.as_slice()),
+            Bound::Excluded(k) => mem.list.seek_lt(k.as_slice()),
+        };
+        self.fill(std::iter::successors(start, |e| e.prev()), true);
     }
 
     fn current(&self) -> Option<(usize, usize, usize)> {
@@ -676,7 +637,7 @@ mod tests {
     }
 
     #[test]
-    fn the_accounting_counts_nodes_allocations_and_the_filter() {
+    fn the_accounting_counts_the_arena_and_the_filter() {
         let m = MemTable::new(1, 4 << 20);
         assert_eq!(
             m.approximate_bytes(),
@@ -685,23 +646,26 @@ mod tests {
         );
         m.add(1, ValueKind::Put, b"k", b"");
         let filter = 4 << 20 >> 6; // one bit per 8 bytes of budget
-        assert!(m.approximate_bytes() >= filter + NODE_BYTES);
+                                   // The filter and the arena's first block (4 KiB, the head node in it).
+        assert!(m.approximate_bytes() >= filter + (4 << 10));
         let before = m.approximate_bytes();
-        for i in 0..1000u32 {
+        for i in 0..10_000u32 {
             m.add(u64::from(i) + 2, ValueKind::Put, &i.to_be_bytes(), &[7; 16]);
         }
-        // A node (value, key, refcount: 56 bytes, and a tower of 1, 2, ... pointers
-        // with probability 1/2, 1/4, ...: 85 bytes allocated on average) and a
-        // 16-byte value's own block (32 allocated) per entry.
-        assert_eq!(NODE_BYTES, 86);
-        assert_eq!(m.approximate_bytes() - before, 1000 * (86 + 32));
-        let long_key = [b'x'; 40];
-        let before = m.approximate_bytes();
-        m.add(5000, ValueKind::Put, &long_key, b"");
-        assert_eq!(
-            m.approximate_bytes() - before,
-            NODE_BYTES + allocated(48),
-            "the key's block"
+        // A node is its 16-byte header, a tower of 8-byte links (4/3 on average),
+        // the 12-byte internal key and the value, rounded to 8: about 56 bytes. The
+        // arena's blocks double up to 1 MiB, so at most about half of the last one
+        // is unused.
+        let grown = m.approximate_bytes() - before;
+        assert!(grown >= 10_000 * 48, "{grown}");
+        assert!(grown <= 10_000 * 56 * 2 + (1 << 20), "{grown}");
+        let used_before = m.approximate_bytes();
+        let big = vec![1u8; 3 << 20];
+        m.add(20_000, ValueKind::Put, b"big", &big);
+        assert!(
+            m.approximate_bytes() - used_before >= big.len(),
+            "a value larger than a block gets a block of its own"
         );
+        assert_eq!(m.get(b"big", 20_000).unwrap().2, big);
     }
 }

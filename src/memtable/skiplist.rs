@@ -1,0 +1,612 @@
+//! `SkipList`: the memtable's ordered map of internal keys to values, after RocksDB's
+//! `InlineSkipList`: every node (its tower of next-pointers, its key and its value) is
+//! one bump allocation in an arena owned by the list, so an insert costs no `malloc`
+//! and a memtable's memory is freed in a few large blocks when it drops.
+//!
+//! Concurrency protocol. Inserts are serialized by the arena's mutex (the memtable has
+//! one writer at a time anyway, the group-commit leader, so the lock is uncontended).
+//! Readers take no lock. A writer fills a node completely, its whole tower included,
+//! before it links it, and links it with `Release` stores, bottom level first; readers
+//! follow links with `Acquire` loads. So a reader that reaches a node sees all of it,
+//! and the list it sees at each level is sorted at every moment. Nodes are never
+//! unlinked or freed before the list itself drops, which needs `&mut` (no reader
+//! left): a pointer a reader loaded stays valid for as long as it borrows the list.
+//!
+//! Node layout, in the arena, 8-aligned:
+//!
+//! ```text
+//! key_len: u32 | value_len: u32 | height: u32 | pad: u32
+//! | next: AtomicPtr{height} | key bytes | value bytes
+//! ```
+//!
+//! This module holds all of the memtable's `unsafe`; each block says why it is sound.
+//! The publication protocol is model-checked with loom (`--cfg lsm_loom`, see the
+//! `loom_tests` module and `scripts/test.sh`).
+
+#[cfg(lsm_loom)]
+use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+#[cfg(not(lsm_loom))]
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use std::cmp::Ordering as CmpOrdering;
+use std::ptr;
+
+/// The tallest tower. With a branching factor of 4 a list of 4^16 entries still
+/// searches in about 16 * 4 / 2 steps; a 64 MiB memtable holds well under that.
+const MAX_HEIGHT: usize = 16;
+/// One node in this many is promoted to the next level.
+const BRANCHING: u32 = 4;
+/// The header before the tower (16 bytes; more under loom, see [`Node`]).
+const HEADER: usize = (std::mem::size_of::<Node>() + 7) & !7;
+/// The first arena block; each next one is twice as large, up to the list's largest
+/// block size, so a memtable that holds a few entries holds a few KiB, not a megabyte.
+const FIRST_BLOCK: usize = 4 << 10;
+
+#[repr(C)]
+struct Node {
+    key_len: u32,
+    value_len: u32,
+    height: u32,
+    _pad: u32,
+    /// Under loom only: a cell written with the node and read wherever a reader reads
+    /// it, so loom reports a race if a node could be reached before its contents are
+    /// visible (the plain bytes of the arena are invisible to loom).
+    #[cfg(lsm_loom)]
+    written: loom::cell::UnsafeCell<u32>,
+}
+
+impl Node {
+    /// Tells loom that the node's contents are read here.
+    #[inline(always)]
+    fn observe(&self) {
+        #[cfg(lsm_loom)]
+        self.written.with(|w| {
+            // SAFETY: loom checks that this read happens after the write.
+            assert_eq!(unsafe { *w }, self.key_len)
+        });
+    }
+}
+
+/// Bytes a node of `height` with a key of `k` and a value of `v` bytes takes, rounded
+/// up to the arena's alignment of 8.
+fn node_size(height: usize, k: usize, v: usize) -> usize {
+    (HEADER + height * std::mem::size_of::<AtomicPtr<Node>>() + k + v + 7) & !7
+}
+
+/// The bump allocator: blocks that are never freed while the list lives.
+struct Arena {
+    /// Every block, to free at drop. `u64` elements give the 8-byte alignment.
+    blocks: Vec<Box<[u64]>>,
+    /// The free part of the last block: `[next, end)`.
+    next: *mut u8,
+    end: *mut u8,
+    /// The size of the next block.
+    block: usize,
+    /// The largest block size.
+    max_block: usize,
+    /// The writer's random state for tower heights.
+    rng: u64,
+    /// The key being inserted, reused between inserts.
+    scratch: Vec<u8>,
+}
+
+impl Arena {
+    /// `size` bytes (a multiple of 8), 8-aligned, uninitialised.
+    fn alloc(&mut self, size: usize, allocated: &AtomicUsize) -> *mut u8 {
+        debug_assert_eq!(size % 8, 0);
+        let left = self.end as usize - self.next as usize;
+        if left < size {
+            let bytes = self.block.max(size);
+            self.block = (self.block * 2).min(self.max_block);
+            let mut b: Box<[u64]> = vec![0u64; bytes / 8].into_boxed_slice();
+            let start = b.as_mut_ptr() as *mut u8;
+            // SAFETY: `start..start + bytes` is the block just allocated, which lives
+            // in `blocks` (its heap memory does not move when the Vec grows) until the
+            // arena drops.
+            self.end = unsafe { start.add(bytes) };
+            self.next = start;
+            self.blocks.push(b);
+            allocated.fetch_add(bytes, Ordering::Relaxed);
+        }
+        let p = self.next;
+        // SAFETY: `size <= end - next` (checked above, or a new block of at least
+        // `size` bytes), so `p + size` stays within the block.
+        self.next = unsafe { p.add(size) };
+        p
+    }
+
+    fn random_height(&mut self) -> usize {
+        let mut h = 1;
+        loop {
+            // xorshift64*
+            self.rng ^= self.rng >> 12;
+            self.rng ^= self.rng << 25;
+            self.rng ^= self.rng >> 27;
+            let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
+            if h >= MAX_HEIGHT || !(r as u32).is_multiple_of(BRANCHING) {
+                return h;
+            }
+            h += 1;
+        }
+    }
+}
+
+/// An ordered map from internal keys (compared by `cmp`) to values, with lock-free
+/// readers. Keys must be distinct (the memtable's carry unique sequence numbers).
+pub(crate) struct SkipList {
+    head: *const Node,
+    /// The tallest tower in use.
+    height: AtomicUsize,
+    arena: Mutex<Arena>,
+    /// Bytes of arena blocks allocated (what the list costs in memory).
+    allocated: AtomicUsize,
+    cmp: fn(&[u8], &[u8]) -> CmpOrdering,
+}
+
+// SAFETY: the raw pointers point into arena blocks that the list owns and frees only
+// in `drop` (which has `&mut self`). Shared access follows the protocol of the module
+// docs: nodes are written only before they are published (under the arena mutex),
+// and after that only their atomic links change.
+unsafe impl Send for SkipList {}
+// SAFETY: as for `Send`; every mutation through `&self` is either under the arena
+// mutex or an atomic store.
+unsafe impl Sync for SkipList {}
+
+/// A node of a list, borrowed from it.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry<'a> {
+    node: &'a Node,
+    list: &'a SkipList,
+}
+
+impl<'a> Entry<'a> {
+    fn base(&self) -> *const u8 {
+        self.node as *const Node as *const u8
+    }
+
+    /// The entry's key.
+    pub fn key(&self) -> &'a [u8] {
+        let n = self.node;
+        n.observe();
+        // SAFETY: a published node was fully written before it was linked (module
+        // docs), and its key is `key_len` bytes after the header and tower, inside
+        // its allocation; the arena keeps it alive as long as the list, which `'a`
+        // borrows.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base()
+                    .add(HEADER + n.height as usize * std::mem::size_of::<AtomicPtr<Node>>()),
+                n.key_len as usize,
+            )
+        }
+    }
+
+    /// The entry's value.
+    pub fn value(&self) -> &'a [u8] {
+        let n = self.node;
+        // SAFETY: as for `key`: the value follows the key inside the node.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.base().add(
+                    HEADER
+                        + n.height as usize * std::mem::size_of::<AtomicPtr<Node>>()
+                        + n.key_len as usize,
+                ),
+                n.value_len as usize,
+            )
+        }
+    }
+
+    /// The next entry in key order.
+    pub fn next(&self) -> Option<Entry<'a>> {
+        self.list.entry(next(self.node, 0).load(Ordering::Acquire))
+    }
+
+    /// The previous entry in key order (a search: O(log n)).
+    pub fn prev(&self) -> Option<Entry<'a>> {
+        self.list.seek_lt(self.key())
+    }
+}
+
+/// The link of `node` at `level`.
+fn next(node: &Node, level: usize) -> &AtomicPtr<Node> {
+    debug_assert!(level < node.height as usize);
+    // SAFETY: the tower of `height` links follows the header inside the node's
+    // allocation, 8-aligned (the node is, and the header is 16 bytes), and
+    // `level < height`. It was initialised before the node became reachable.
+    unsafe {
+        &*((node as *const Node as *const u8).add(HEADER) as *const AtomicPtr<Node>).add(level)
+    }
+}
+
+impl SkipList {
+    /// An empty list ordered by `cmp`, whose arena blocks grow up to `max_block` bytes
+    /// (a larger entry gets a block of its own size).
+    pub fn new(cmp: fn(&[u8], &[u8]) -> CmpOrdering, max_block: usize) -> SkipList {
+        let mut arena = Arena {
+            blocks: Vec::new(),
+            next: ptr::null_mut(),
+            end: ptr::null_mut(),
+            block: FIRST_BLOCK,
+            max_block: max_block.max(FIRST_BLOCK),
+            rng: 0x9e37_79b9_7f4a_7c15,
+            scratch: Vec::new(),
+        };
+        let allocated = AtomicUsize::new(0);
+        let head = Self::write_node(&mut arena, &allocated, MAX_HEIGHT, &[], &[], &[]);
+        SkipList {
+            head,
+            height: AtomicUsize::new(1),
+            arena: Mutex::new(arena),
+            allocated,
+            cmp,
+        }
+    }
+
+    /// Allocates and fills a node whose key is `key_a ++ key_b`, with every link null.
+    fn write_node(
+        arena: &mut Arena,
+        allocated: &AtomicUsize,
+        height: usize,
+        key_a: &[u8],
+        key_b: &[u8],
+        value: &[u8],
+    ) -> *const Node {
+        let k = key_a.len() + key_b.len();
+        let p = arena.alloc(node_size(height, k, value.len()), allocated);
+        // SAFETY: `p` is a fresh, 8-aligned allocation of `node_size(..)` bytes that
+        // no one else can reach yet; the writes below stay inside it (header, then
+        // `height` links, then the key and the value).
+        unsafe {
+            ptr::write(
+                p as *mut Node,
+                Node {
+                    key_len: k as u32,
+                    value_len: value.len() as u32,
+                    height: height as u32,
+                    _pad: 0,
+                    #[cfg(lsm_loom)]
+                    written: loom::cell::UnsafeCell::new(k as u32),
+                },
+            );
+            let tower = p.add(HEADER) as *mut AtomicPtr<Node>;
+            for l in 0..height {
+                ptr::write(tower.add(l), AtomicPtr::new(ptr::null_mut()));
+            }
+            let kp = p.add(HEADER + height * std::mem::size_of::<AtomicPtr<Node>>());
+            ptr::copy_nonoverlapping(key_a.as_ptr(), kp, key_a.len());
+            ptr::copy_nonoverlapping(key_b.as_ptr(), kp.add(key_a.len()), key_b.len());
+            ptr::copy_nonoverlapping(value.as_ptr(), kp.add(k), value.len());
+        }
+        p as *const Node
+    }
+
+    fn head(&self) -> &Node {
+        // SAFETY: the head node was written in `new` and lives as long as the list.
+        unsafe { &*self.head }
+    }
+
+    fn entry(&self, p: *mut Node) -> Option<Entry<'_>> {
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-null links point at published nodes (module docs), which live
+        // as long as the list.
+        Some(Entry {
+            node: unsafe { &*p },
+            list: self,
+        })
+    }
+
+    fn key_of(node: &Node) -> &[u8] {
+        node.observe();
+        // SAFETY: as in `Entry::key` (the same computation on a published node).
+        unsafe {
+            std::slice::from_raw_parts(
+                (node as *const Node as *const u8)
+                    .add(HEADER + node.height as usize * std::mem::size_of::<AtomicPtr<Node>>()),
+                node.key_len as usize,
+            )
+        }
+    }
+
+    /// Adds `key_a ++ key_b` (a user key and its trailer) with `value`.
+    ///
+    /// REQUIRES: no entry with the same key (inserting a duplicate would leave two).
+    pub fn insert(&self, key_a: &[u8], key_b: &[u8], value: &[u8]) {
+        let mut arena = self.arena.lock();
+        let cmp = self.cmp;
+        // The whole key, to compare with: built in a buffer the writer keeps.
+        let mut whole = std::mem::take(&mut arena.scratch);
+        whole.clear();
+        whole.extend_from_slice(key_a);
+        whole.extend_from_slice(key_b);
+        let mut prev = [self.head; MAX_HEIGHT];
+        let mut x = self.head();
+        let top = self.height.load(Ordering::Relaxed);
+        for level in (0..top).rev() {
+            loop {
+                let n = next(x, level).load(Ordering::Acquire);
+                if n.is_null() {
+                    break;
+                }
+                // SAFETY: non-null links point at published nodes.
+                let nn = unsafe { &*n };
+                if cmp(Self::key_of(nn), &whole) == CmpOrdering::Less {
+                    x = nn;
+                } else {
+                    break;
+                }
+            }
+            prev[level] = x;
+        }
+        let height = arena.random_height();
+        if height > top {
+            // Readers that see the new height before the head's new links find null
+            // there and go down: harmless.
+            self.height.store(height, Ordering::Relaxed);
+        }
+        let node = Self::write_node(&mut arena, &self.allocated, height, key_a, key_b, value);
+        // SAFETY: just written, not yet reachable by anyone else.
+        let nref = unsafe { &*node };
+        for (level, p) in prev.iter().enumerate().take(height) {
+            // SAFETY: `prev` holds the head or published nodes.
+            let p = unsafe { &**p };
+            // Only this writer changes links, so this is the successor to keep.
+            next(nref, level).store(next(p, level).load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        for (level, p) in prev.iter().enumerate().take(height) {
+            // SAFETY: as above.
+            let p = unsafe { &**p };
+            // Publishes the node at this level; the Release orders every write of the
+            // node (header, key, value, whole tower) before any reader's Acquire load
+            // that finds it.
+            next(p, level).store(node as *mut Node, Ordering::Release);
+        }
+        arena.scratch = whole;
+    }
+
+    /// The first entry whose key is `>= target`.
+    pub fn seek_ge(&self, target: &[u8]) -> Option<Entry<'_>> {
+        let (_, n) = self.find(target, false);
+        self.entry(n)
+    }
+
+    /// The last entry whose key is `< target`.
+    pub fn seek_lt(&self, target: &[u8]) -> Option<Entry<'_>> {
+        let (x, _) = self.find(target, false);
+        if ptr::eq(x, self.head) {
+            None
+        } else {
+            self.entry(x as *mut Node)
+        }
+    }
+
+    /// The last entry whose key is `<= target`.
+    pub fn seek_le(&self, target: &[u8]) -> Option<Entry<'_>> {
+        let (x, _) = self.find(target, true);
+        if ptr::eq(x, self.head) {
+            None
+        } else {
+            self.entry(x as *mut Node)
+        }
+    }
+
+    /// The first entry.
+    pub fn first(&self) -> Option<Entry<'_>> {
+        self.entry(next(self.head(), 0).load(Ordering::Acquire))
+    }
+
+    /// The last entry.
+    pub fn last(&self) -> Option<Entry<'_>> {
+        let mut x = self.head();
+        for level in (0..self.height.load(Ordering::Relaxed)).rev() {
+            loop {
+                let n = next(x, level).load(Ordering::Acquire);
+                if n.is_null() {
+                    break;
+                }
+                // SAFETY: non-null links point at published nodes.
+                x = unsafe { &*n };
+            }
+        }
+        if ptr::eq(x, self.head) {
+            None
+        } else {
+            self.entry(x as *const Node as *mut Node)
+        }
+    }
+
+    /// The last node before `target` (`< target`, or `<= target` when `inclusive`;
+    /// the head when there is none) and the node after it (null at the end).
+    fn find(&self, target: &[u8], inclusive: bool) -> (*const Node, *mut Node) {
+        let cmp = self.cmp;
+        let mut x = self.head();
+        let mut after = ptr::null_mut();
+        for level in (0..self.height.load(Ordering::Relaxed)).rev() {
+            loop {
+                let n = next(x, level).load(Ordering::Acquire);
+                if n.is_null() {
+                    after = n;
+                    break;
+                }
+                // SAFETY: non-null links point at published nodes.
+                let nn = unsafe { &*n };
+                let c = cmp(Self::key_of(nn), target);
+                if c == CmpOrdering::Less || (inclusive && c == CmpOrdering::Equal) {
+                    x = nn;
+                } else {
+                    after = n;
+                    break;
+                }
+            }
+        }
+        (x as *const Node, after)
+    }
+
+    /// Bytes of arena blocks the list holds.
+    pub fn memory(&self) -> usize {
+        self.allocated.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(all(test, not(lsm_loom)))]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn bytes_cmp(a: &[u8], b: &[u8]) -> CmpOrdering {
+        a.cmp(b)
+    }
+
+    /// Random inserts, then every kind of seek and both walk directions, against a
+    /// BTreeMap; values of every size, split keys, and the memory counted.
+    #[test]
+    fn the_list_matches_a_btreemap() {
+        let list = SkipList::new(bytes_cmp, 1 << 20);
+        let mut model = BTreeMap::new();
+        let mut x = 1u64;
+        let mut rnd = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        assert!(list.first().is_none() && list.last().is_none());
+        for i in 0..5000u64 {
+            let k = format!("{:06}", rnd(100_000)).into_bytes();
+            if model.contains_key(&k) {
+                continue;
+            }
+            let v = vec![i as u8; rnd(300) as usize];
+            let split = rnd(k.len() as u64 + 1) as usize;
+            list.insert(&k[..split], &k[split..], &v);
+            model.insert(k, v);
+        }
+        let got: Vec<(Vec<u8>, Vec<u8>)> = std::iter::successors(list.first(), |e| e.next())
+            .map(|e| (e.key().to_vec(), e.value().to_vec()))
+            .collect();
+        assert!(got.iter().cloned().eq(model.clone().into_iter()));
+        let back: Vec<Vec<u8>> = std::iter::successors(list.last(), |e| e.prev())
+            .map(|e| e.key().to_vec())
+            .collect();
+        assert!(back.into_iter().eq(model.keys().rev().cloned()));
+        for _ in 0..2000 {
+            let t = format!("{:06}", rnd(100_001)).into_bytes();
+            let ge = model.range(t.clone()..).next().map(|(k, _)| k.clone());
+            let lt = model.range(..t.clone()).next_back().map(|(k, _)| k.clone());
+            let le = model
+                .range(..=t.clone())
+                .next_back()
+                .map(|(k, _)| k.clone());
+            assert_eq!(list.seek_ge(&t).map(|e| e.key().to_vec()), ge);
+            assert_eq!(list.seek_lt(&t).map(|e| e.key().to_vec()), lt);
+            assert_eq!(list.seek_le(&t).map(|e| e.key().to_vec()), le);
+        }
+        let payload: usize = model.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(list.memory() > payload && list.memory() < payload * 3);
+    }
+
+    /// One writer inserts while readers walk and seek: a reader never sees an entry
+    /// out of order, a torn entry (each value names its key), or a key that was
+    /// inserted before its walk began go missing.
+    #[test]
+    fn readers_see_a_sorted_whole_list_while_the_writer_inserts() {
+        let list = Arc::new(SkipList::new(bytes_cmp, 1 << 20));
+        let n = 20_000u64;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|t| {
+                let (list, done) = (list.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut rounds = 0;
+                    while !done.load(std::sync::atomic::Ordering::Acquire) || rounds < 2 {
+                        let mut last: Option<Vec<u8>> = None;
+                        let mut seen = 0;
+                        let start = if t == 0 {
+                            list.first()
+                        } else {
+                            list.seek_ge(b"k1")
+                        };
+                        for e in std::iter::successors(start, |e| e.next()) {
+                            let k = e.key();
+                            assert_eq!(e.value(), [k, b"!"].concat(), "a torn entry");
+                            if let Some(l) = &last {
+                                assert!(l.as_slice() < k, "out of order");
+                            }
+                            last = Some(k.to_vec());
+                            seen += 1;
+                        }
+                        let _ = seen;
+                        rounds += 1;
+                    }
+                })
+            })
+            .collect();
+        let mut x = 3u64;
+        let mut keys = Vec::new();
+        for _ in 0..n {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = format!("k{:016x}", x).into_bytes();
+            list.insert(&k, &[], &[k.as_slice(), b"!"].concat());
+            keys.push(k);
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        for r in readers {
+            r.join().unwrap();
+        }
+        keys.sort();
+        let all: Vec<Vec<u8>> = std::iter::successors(list.first(), |e| e.next())
+            .map(|e| e.key().to_vec())
+            .collect();
+        assert_eq!(all, keys);
+    }
+}
+
+/// The publication protocol under loom: every interleaving of a writer inserting
+/// into a list and a reader walking it. Run with
+/// `RUSTFLAGS="--cfg lsm_loom" cargo test --release --lib memtable::skiplist::loom_tests`.
+#[cfg(all(test, lsm_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    fn bytes_cmp(a: &[u8], b: &[u8]) -> CmpOrdering {
+        a.cmp(b)
+    }
+
+    #[test]
+    fn a_reader_sees_whole_nodes_in_order() {
+        loom::model(|| {
+            let list = Arc::new(SkipList::new(bytes_cmp, 1 << 20));
+            list.insert(b"b", &[], b"B");
+            let reader = {
+                let list = list.clone();
+                loom::thread::spawn(move || {
+                    let mut keys = Vec::new();
+                    for e in std::iter::successors(list.first(), |e| e.next()) {
+                        // A node reached through a link is whole: its value matches.
+                        assert_eq!(e.value(), e.key().to_ascii_uppercase());
+                        keys.push(e.key().to_vec());
+                    }
+                    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+                    assert!(keys.contains(&b"b".to_vec()), "an entry published before");
+                    if let Some(e) = list.seek_ge(b"c") {
+                        assert_eq!(e.value(), e.key().to_ascii_uppercase());
+                    }
+                })
+            };
+            list.insert(b"a", &[], b"A");
+            list.insert(b"c", &[], b"C");
+            reader.join().unwrap();
+            let all: Vec<Vec<u8>> = std::iter::successors(list.first(), |e| e.next())
+                .map(|e| e.key().to_vec())
+                .collect();
+            assert_eq!(all, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        });
+    }
+}
