@@ -154,7 +154,7 @@ const BASE_BYTES: usize = 256;
 /// The write buffer. Full ones become immutable and are flushed to SSTables.
 pub struct MemTable {
     /// Point entries: nodes, keys and values in the list's arena.
-    list: skiplist::SkipList,
+    list: skiplist::SkipList<InternalOrder>,
     range_dels: RwLock<Vec<RangeTombstone>>,
     /// Set once a range deletion is added: most memtables have none, and reads skip
     /// the lock then.
@@ -177,7 +177,7 @@ impl MemTable {
         MemTable {
             // Blocks of a 32nd of the budget (4 KiB to 1 MiB): a fresh block, counted
             // whole, takes a memtable at most ~3% past its budget.
-            list: skiplist::SkipList::new(key::compare, (max_bytes / 32).clamp(4 << 10, 1 << 20)),
+            list: skiplist::SkipList::new((max_bytes / 32).clamp(4 << 10, 1 << 20)),
             range_dels: RwLock::new(Vec::new()),
             has_range_dels: std::sync::atomic::AtomicBool::new(false),
             bytes: AtomicUsize::new(BASE_BYTES + filter.bytes()),
@@ -329,7 +329,17 @@ impl MemTable {
     }
 }
 
-type Entry<'a> = skiplist::Entry<'a>;
+type Entry<'a> = skiplist::Entry<'a, InternalOrder>;
+
+/// Internal keys in [`key::compare`] order.
+struct InternalOrder;
+
+impl skiplist::KeyOrder for InternalOrder {
+    #[inline]
+    fn cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        key::compare(a, b)
+    }
+}
 
 /// Entries copied per refill of a memtable cursor, at most.
 const CHUNK: usize = 128;

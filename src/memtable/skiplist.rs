@@ -34,9 +34,9 @@ use std::ptr;
 
 /// The tallest tower. With a branching factor of 4 a list of 4^16 entries still
 /// searches in about 16 * 4 / 2 steps; a 64 MiB memtable holds well under that.
-const MAX_HEIGHT: usize = 16;
+const MAX_HEIGHT: usize = 24;
 /// One node in this many is promoted to the next level.
-const BRANCHING: u32 = 4;
+const BRANCHING: u32 = 2;
 /// The header before the tower (16 bytes; more under loom, see [`Node`]).
 const HEADER: usize = (std::mem::size_of::<Node>() + 7) & !7;
 /// The first arena block; each next one is twice as large, up to the list's largest
@@ -132,35 +132,48 @@ impl Arena {
     }
 }
 
-/// An ordered map from internal keys (compared by `cmp`) to values, with lock-free
-/// readers. Keys must be distinct (the memtable's carry unique sequence numbers).
-pub(crate) struct SkipList {
+/// The order of a list's keys, a type so that searches call it directly (inlined),
+/// not through a function pointer.
+pub(crate) trait KeyOrder {
+    fn cmp(a: &[u8], b: &[u8]) -> CmpOrdering;
+}
+
+/// An ordered map from keys (in the order `O`) to values, with lock-free readers.
+/// Keys must be distinct (the memtable's carry unique sequence numbers).
+pub(crate) struct SkipList<O: KeyOrder> {
     head: *const Node,
     /// The tallest tower in use.
     height: AtomicUsize,
     arena: Mutex<Arena>,
     /// Bytes of arena blocks allocated (what the list costs in memory).
     allocated: AtomicUsize,
-    cmp: fn(&[u8], &[u8]) -> CmpOrdering,
+    order: std::marker::PhantomData<O>,
 }
 
 // SAFETY: the raw pointers point into arena blocks that the list owns and frees only
 // in `drop` (which has `&mut self`). Shared access follows the protocol of the module
 // docs: nodes are written only before they are published (under the arena mutex),
 // and after that only their atomic links change.
-unsafe impl Send for SkipList {}
+unsafe impl<O: KeyOrder> Send for SkipList<O> {}
 // SAFETY: as for `Send`; every mutation through `&self` is either under the arena
 // mutex or an atomic store.
-unsafe impl Sync for SkipList {}
+unsafe impl<O: KeyOrder> Sync for SkipList<O> {}
 
 /// A node of a list, borrowed from it.
-#[derive(Clone, Copy)]
-pub(crate) struct Entry<'a> {
+pub(crate) struct Entry<'a, O: KeyOrder> {
     node: &'a Node,
-    list: &'a SkipList,
+    list: &'a SkipList<O>,
 }
 
-impl<'a> Entry<'a> {
+impl<O: KeyOrder> Clone for Entry<'_, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O: KeyOrder> Copy for Entry<'_, O> {}
+
+impl<'a, O: KeyOrder> Entry<'a, O> {
     fn base(&self) -> *const u8 {
         self.node as *const Node as *const u8
     }
@@ -199,12 +212,12 @@ impl<'a> Entry<'a> {
     }
 
     /// The next entry in key order.
-    pub fn next(&self) -> Option<Entry<'a>> {
+    pub fn next(&self) -> Option<Entry<'a, O>> {
         self.list.entry(next(self.node, 0).load(Ordering::Acquire))
     }
 
     /// The previous entry in key order (a search: O(log n)).
-    pub fn prev(&self) -> Option<Entry<'a>> {
+    pub fn prev(&self) -> Option<Entry<'a, O>> {
         self.list.seek_lt(self.key())
     }
 }
@@ -220,10 +233,10 @@ fn next(node: &Node, level: usize) -> &AtomicPtr<Node> {
     }
 }
 
-impl SkipList {
-    /// An empty list ordered by `cmp`, whose arena blocks grow up to `max_block` bytes
-    /// (a larger entry gets a block of its own size).
-    pub fn new(cmp: fn(&[u8], &[u8]) -> CmpOrdering, max_block: usize) -> SkipList {
+impl<O: KeyOrder> SkipList<O> {
+    /// An empty list, whose arena blocks grow up to `max_block` bytes (a larger entry
+    /// gets a block of its own size).
+    pub fn new(max_block: usize) -> SkipList<O> {
         let mut arena = Arena {
             blocks: Vec::new(),
             next: ptr::null_mut(),
@@ -240,7 +253,7 @@ impl SkipList {
             height: AtomicUsize::new(1),
             arena: Mutex::new(arena),
             allocated,
-            cmp,
+            order: std::marker::PhantomData,
         }
     }
 
@@ -287,7 +300,7 @@ impl SkipList {
         unsafe { &*self.head }
     }
 
-    fn entry(&self, p: *mut Node) -> Option<Entry<'_>> {
+    fn entry(&self, p: *mut Node) -> Option<Entry<'_, O>> {
         if p.is_null() {
             return None;
         }
@@ -316,7 +329,7 @@ impl SkipList {
     /// REQUIRES: no entry with the same key (inserting a duplicate would leave two).
     pub fn insert(&self, key_a: &[u8], key_b: &[u8], value: &[u8]) {
         let mut arena = self.arena.lock();
-        let cmp = self.cmp;
+        let cmp = O::cmp;
         // The whole key, to compare with: built in a buffer the writer keeps.
         let mut whole = std::mem::take(&mut arena.scratch);
         whole.clear();
@@ -368,13 +381,13 @@ impl SkipList {
     }
 
     /// The first entry whose key is `>= target`.
-    pub fn seek_ge(&self, target: &[u8]) -> Option<Entry<'_>> {
+    pub fn seek_ge(&self, target: &[u8]) -> Option<Entry<'_, O>> {
         let (_, n) = self.find(target, false);
         self.entry(n)
     }
 
     /// The last entry whose key is `< target`.
-    pub fn seek_lt(&self, target: &[u8]) -> Option<Entry<'_>> {
+    pub fn seek_lt(&self, target: &[u8]) -> Option<Entry<'_, O>> {
         let (x, _) = self.find(target, false);
         if ptr::eq(x, self.head) {
             None
@@ -384,7 +397,7 @@ impl SkipList {
     }
 
     /// The last entry whose key is `<= target`.
-    pub fn seek_le(&self, target: &[u8]) -> Option<Entry<'_>> {
+    pub fn seek_le(&self, target: &[u8]) -> Option<Entry<'_, O>> {
         let (x, _) = self.find(target, true);
         if ptr::eq(x, self.head) {
             None
@@ -394,12 +407,12 @@ impl SkipList {
     }
 
     /// The first entry.
-    pub fn first(&self) -> Option<Entry<'_>> {
+    pub fn first(&self) -> Option<Entry<'_, O>> {
         self.entry(next(self.head(), 0).load(Ordering::Acquire))
     }
 
     /// The last entry.
-    pub fn last(&self) -> Option<Entry<'_>> {
+    pub fn last(&self) -> Option<Entry<'_, O>> {
         let mut x = self.head();
         for level in (0..self.height.load(Ordering::Relaxed)).rev() {
             loop {
@@ -421,7 +434,7 @@ impl SkipList {
     /// The last node before `target` (`< target`, or `<= target` when `inclusive`;
     /// the head when there is none) and the node after it (null at the end).
     fn find(&self, target: &[u8], inclusive: bool) -> (*const Node, *mut Node) {
-        let cmp = self.cmp;
+        let cmp = O::cmp;
         let mut x = self.head();
         let mut after = ptr::null_mut();
         for level in (0..self.height.load(Ordering::Relaxed)).rev() {
@@ -457,15 +470,19 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    fn bytes_cmp(a: &[u8], b: &[u8]) -> CmpOrdering {
-        a.cmp(b)
+    struct Bytes;
+
+    impl KeyOrder for Bytes {
+        fn cmp(a: &[u8], b: &[u8]) -> CmpOrdering {
+            a.cmp(b)
+        }
     }
 
     /// Random inserts, then every kind of seek and both walk directions, against a
     /// BTreeMap; values of every size, split keys, and the memory counted.
     #[test]
     fn the_list_matches_a_btreemap() {
-        let list = SkipList::new(bytes_cmp, 1 << 20);
+        let list = SkipList::<Bytes>::new(1 << 20);
         let mut model = BTreeMap::new();
         let mut x = 1u64;
         let mut rnd = |n: u64| {
@@ -514,7 +531,7 @@ mod tests {
     /// inserted before its walk began go missing.
     #[test]
     fn readers_see_a_sorted_whole_list_while_the_writer_inserts() {
-        let list = Arc::new(SkipList::new(bytes_cmp, 1 << 20));
+        let list = Arc::new(SkipList::<Bytes>::new(1 << 20));
         let n = 20_000u64;
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let readers: Vec<_> = (0..3)
@@ -575,14 +592,18 @@ mod loom_tests {
     use super::*;
     use loom::sync::Arc;
 
-    fn bytes_cmp(a: &[u8], b: &[u8]) -> CmpOrdering {
-        a.cmp(b)
+    struct Bytes;
+
+    impl KeyOrder for Bytes {
+        fn cmp(a: &[u8], b: &[u8]) -> CmpOrdering {
+            a.cmp(b)
+        }
     }
 
     #[test]
     fn a_reader_sees_whole_nodes_in_order() {
         loom::model(|| {
-            let list = Arc::new(SkipList::new(bytes_cmp, 1 << 20));
+            let list = Arc::new(SkipList::<Bytes>::new(1 << 20));
             list.insert(b"b", &[], b"B");
             let reader = {
                 let list = list.clone();
