@@ -112,7 +112,6 @@ pub fn is_well_formed(ikey: &[u8]) -> bool {
 
 /// The total order of internal keys: user key ascending, then trailer descending.
 #[inline]
-#[inline]
 pub fn compare(a: &[u8], b: &[u8]) -> Ordering {
     match compare_bytes(user_key(a), user_key(b)) {
         Ordering::Equal => trailer(b).cmp(&trailer(a)),
