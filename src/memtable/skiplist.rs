@@ -56,18 +56,6 @@ struct Node {
     written: loom::cell::UnsafeCell<u32>,
 }
 
-impl Node {
-    /// Tells loom that the node's contents are read here.
-    #[inline(always)]
-    fn observe(&self) {
-        #[cfg(lsm_loom)]
-        self.written.with(|w| {
-            // SAFETY: loom checks that this read happens after the write.
-            assert_eq!(unsafe { *w }, self.key_len)
-        });
-    }
-}
-
 /// Bytes a node of `height` with a key of `k` and a value of `v` bytes takes, rounded
 /// up to the arena's alignment of 8.
 fn node_size(height: usize, k: usize, v: usize) -> usize {
@@ -159,9 +147,82 @@ unsafe impl<O: KeyOrder> Send for SkipList<O> {}
 // mutex or an atomic store.
 unsafe impl<O: KeyOrder> Sync for SkipList<O> {}
 
+/// A pointer to a node of a list, with the provenance of its arena block (made only
+/// from the list's head or from its links, never from a `&Node`, whose provenance
+/// would cover the header alone). Every method reads through it.
+///
+/// Invariant: it points at the head or at a node published in a list (or, inside
+/// `insert`, at the node being written, after `write_node` filled it), and a
+/// lifetime it hands out never outlives the borrow of that list: the arena frees
+/// nodes only when the list drops.
+#[derive(Clone, Copy)]
+struct Raw(*const Node);
+
+impl Raw {
+    fn header(self) -> (usize, usize, usize) {
+        // SAFETY: by the invariant the header was written before the node could be
+        // reached, and is never written again; fields are read through the raw
+        // pointer (no reference to the node is made).
+        unsafe {
+            (
+                (*self.0).height as usize,
+                (*self.0).key_len as usize,
+                (*self.0).value_len as usize,
+            )
+        }
+    }
+
+    /// The link at `level`.
+    fn link<'l>(self, level: usize) -> &'l AtomicPtr<Node> {
+        debug_assert!(level < self.header().0);
+        // SAFETY: the tower of `height` links follows the 8-aligned header inside the
+        // node's allocation, `level < height`, and every link was initialised before
+        // the node could be reached (invariant); `'l` is bounded by the list's borrow.
+        unsafe { &*((self.0 as *const u8).add(HEADER) as *const AtomicPtr<Node>).add(level) }
+    }
+
+    fn key<'l>(self) -> &'l [u8] {
+        self.observe();
+        let (height, k, _) = self.header();
+        // SAFETY: the key is `key_len` bytes after the header and tower, inside the
+        // node's allocation, written before the node could be reached (invariant).
+        unsafe {
+            std::slice::from_raw_parts(
+                (self.0 as *const u8).add(HEADER + height * std::mem::size_of::<AtomicPtr<Node>>()),
+                k,
+            )
+        }
+    }
+
+    fn value<'l>(self) -> &'l [u8] {
+        let (height, k, v) = self.header();
+        // SAFETY: as for `key`: the value follows the key inside the node.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self.0 as *const u8)
+                    .add(HEADER + height * std::mem::size_of::<AtomicPtr<Node>>() + k),
+                v,
+            )
+        }
+    }
+
+    /// Tells loom that the node's contents are read here.
+    #[inline(always)]
+    fn observe(self) {
+        #[cfg(lsm_loom)]
+        // SAFETY: the invariant (the cell was written with the node); loom checks the
+        // read happens after that write.
+        unsafe {
+            (*self.0)
+                .written
+                .with(|w| assert_eq!(*w, (*self.0).key_len));
+        }
+    }
+}
+
 /// A node of a list, borrowed from it.
 pub(crate) struct Entry<'a, O: KeyOrder> {
-    node: &'a Node,
+    node: Raw,
     list: &'a SkipList<O>,
 }
 
@@ -174,62 +235,24 @@ impl<O: KeyOrder> Clone for Entry<'_, O> {
 impl<O: KeyOrder> Copy for Entry<'_, O> {}
 
 impl<'a, O: KeyOrder> Entry<'a, O> {
-    fn base(&self) -> *const u8 {
-        self.node as *const Node as *const u8
-    }
-
     /// The entry's key.
     pub fn key(&self) -> &'a [u8] {
-        let n = self.node;
-        n.observe();
-        // SAFETY: a published node was fully written before it was linked (module
-        // docs), and its key is `key_len` bytes after the header and tower, inside
-        // its allocation; the arena keeps it alive as long as the list, which `'a`
-        // borrows.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base()
-                    .add(HEADER + n.height as usize * std::mem::size_of::<AtomicPtr<Node>>()),
-                n.key_len as usize,
-            )
-        }
+        self.node.key()
     }
 
     /// The entry's value.
     pub fn value(&self) -> &'a [u8] {
-        let n = self.node;
-        // SAFETY: as for `key`: the value follows the key inside the node.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.base().add(
-                    HEADER
-                        + n.height as usize * std::mem::size_of::<AtomicPtr<Node>>()
-                        + n.key_len as usize,
-                ),
-                n.value_len as usize,
-            )
-        }
+        self.node.value()
     }
 
     /// The next entry in key order.
     pub fn next(&self) -> Option<Entry<'a, O>> {
-        self.list.entry(next(self.node, 0).load(Ordering::Acquire))
+        self.list.entry(self.node.link(0).load(Ordering::Acquire))
     }
 
     /// The previous entry in key order (a search: O(log n)).
     pub fn prev(&self) -> Option<Entry<'a, O>> {
         self.list.seek_lt(self.key())
-    }
-}
-
-/// The link of `node` at `level`.
-fn next(node: &Node, level: usize) -> &AtomicPtr<Node> {
-    debug_assert!(level < node.height as usize);
-    // SAFETY: the tower of `height` links follows the header inside the node's
-    // allocation, 8-aligned (the node is, and the header is 16 bytes), and
-    // `level < height`. It was initialised before the node became reachable.
-    unsafe {
-        &*((node as *const Node as *const u8).add(HEADER) as *const AtomicPtr<Node>).add(level)
     }
 }
 
@@ -295,33 +318,16 @@ impl<O: KeyOrder> SkipList<O> {
         p as *const Node
     }
 
-    fn head(&self) -> &Node {
-        // SAFETY: the head node was written in `new` and lives as long as the list.
-        unsafe { &*self.head }
+    fn head(&self) -> Raw {
+        Raw(self.head)
     }
 
+    /// The entry a link points at: non-null links point at published nodes.
     fn entry(&self, p: *mut Node) -> Option<Entry<'_, O>> {
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: non-null links point at published nodes (module docs), which live
-        // as long as the list.
-        Some(Entry {
-            node: unsafe { &*p },
+        (!p.is_null()).then_some(Entry {
+            node: Raw(p),
             list: self,
         })
-    }
-
-    fn key_of(node: &Node) -> &[u8] {
-        node.observe();
-        // SAFETY: as in `Entry::key` (the same computation on a published node).
-        unsafe {
-            std::slice::from_raw_parts(
-                (node as *const Node as *const u8)
-                    .add(HEADER + node.height as usize * std::mem::size_of::<AtomicPtr<Node>>()),
-                node.key_len as usize,
-            )
-        }
     }
 
     /// Adds `key_a ++ key_b` (a user key and its trailer) with `value`.
@@ -335,22 +341,16 @@ impl<O: KeyOrder> SkipList<O> {
         whole.clear();
         whole.extend_from_slice(key_a);
         whole.extend_from_slice(key_b);
-        let mut prev = [self.head; MAX_HEIGHT];
+        let mut prev = [self.head(); MAX_HEIGHT];
         let mut x = self.head();
         let top = self.height.load(Ordering::Relaxed);
         for level in (0..top).rev() {
             loop {
-                let n = next(x, level).load(Ordering::Acquire);
-                if n.is_null() {
+                let n = x.link(level).load(Ordering::Acquire);
+                if n.is_null() || cmp(Raw(n).key(), &whole) != CmpOrdering::Less {
                     break;
                 }
-                // SAFETY: non-null links point at published nodes.
-                let nn = unsafe { &*n };
-                if cmp(Self::key_of(nn), &whole) == CmpOrdering::Less {
-                    x = nn;
-                } else {
-                    break;
-                }
+                x = Raw(n);
             }
             prev[level] = x;
         }
@@ -360,22 +360,24 @@ impl<O: KeyOrder> SkipList<O> {
             // there and go down: harmless.
             self.height.store(height, Ordering::Relaxed);
         }
-        let node = Self::write_node(&mut arena, &self.allocated, height, key_a, key_b, value);
-        // SAFETY: just written, not yet reachable by anyone else.
-        let nref = unsafe { &*node };
+        let node = Raw(Self::write_node(
+            &mut arena,
+            &self.allocated,
+            height,
+            key_a,
+            key_b,
+            value,
+        ));
         for (level, p) in prev.iter().enumerate().take(height) {
-            // SAFETY: `prev` holds the head or published nodes.
-            let p = unsafe { &**p };
             // Only this writer changes links, so this is the successor to keep.
-            next(nref, level).store(next(p, level).load(Ordering::Relaxed), Ordering::Relaxed);
+            node.link(level)
+                .store(p.link(level).load(Ordering::Relaxed), Ordering::Relaxed);
         }
         for (level, p) in prev.iter().enumerate().take(height) {
-            // SAFETY: as above.
-            let p = unsafe { &**p };
             // Publishes the node at this level; the Release orders every write of the
             // node (header, key, value, whole tower) before any reader's Acquire load
             // that finds it.
-            next(p, level).store(node as *mut Node, Ordering::Release);
+            p.link(level).store(node.0 as *mut Node, Ordering::Release);
         }
         arena.scratch = whole;
     }
@@ -408,7 +410,7 @@ impl<O: KeyOrder> SkipList<O> {
 
     /// The first entry.
     pub fn first(&self) -> Option<Entry<'_, O>> {
-        self.entry(next(self.head(), 0).load(Ordering::Acquire))
+        self.entry(self.head().link(0).load(Ordering::Acquire))
     }
 
     /// The last entry.
@@ -416,18 +418,17 @@ impl<O: KeyOrder> SkipList<O> {
         let mut x = self.head();
         for level in (0..self.height.load(Ordering::Relaxed)).rev() {
             loop {
-                let n = next(x, level).load(Ordering::Acquire);
+                let n = x.link(level).load(Ordering::Acquire);
                 if n.is_null() {
                     break;
                 }
-                // SAFETY: non-null links point at published nodes.
-                x = unsafe { &*n };
+                x = Raw(n);
             }
         }
-        if ptr::eq(x, self.head) {
+        if ptr::eq(x.0, self.head) {
             None
         } else {
-            self.entry(x as *const Node as *mut Node)
+            self.entry(x.0 as *mut Node)
         }
     }
 
@@ -439,23 +440,21 @@ impl<O: KeyOrder> SkipList<O> {
         let mut after = ptr::null_mut();
         for level in (0..self.height.load(Ordering::Relaxed)).rev() {
             loop {
-                let n = next(x, level).load(Ordering::Acquire);
+                let n = x.link(level).load(Ordering::Acquire);
                 if n.is_null() {
                     after = n;
                     break;
                 }
-                // SAFETY: non-null links point at published nodes.
-                let nn = unsafe { &*n };
-                let c = cmp(Self::key_of(nn), target);
+                let c = cmp(Raw(n).key(), target);
                 if c == CmpOrdering::Less || (inclusive && c == CmpOrdering::Equal) {
-                    x = nn;
+                    x = Raw(n);
                 } else {
                     after = n;
                     break;
                 }
             }
         }
-        (x as *const Node, after)
+        (x.0, after)
     }
 
     /// Bytes of arena blocks the list holds.
