@@ -206,19 +206,10 @@ impl DbInner {
                 continue;
             }
             let number = vs.new_file_number();
-            let opts = {
-                let s = &configs[id].sstable;
-                crate::sstable::TableOptions {
-                    block_size: s.block_size,
-                    bloom_bits_per_key: s.bloom_bits_per_key,
-                    compression: s.compression,
-                    metadata_block_size: s.metadata_block_size,
-                }
-            };
             let meta = build_table(
                 fs.as_ref(),
                 &paths.sst_dir,
-                opts,
+                tree::table_options(&configs[id]),
                 &table_cache,
                 mem,
                 number,
@@ -240,13 +231,12 @@ impl DbInner {
             ..Default::default()
         })?;
 
-        let budget = config.memtable.total_bytes;
         let share = |c: &Config| {
-            if budget == 0 {
-                c.memtable.max_bytes
-            } else {
-                c.memtable.max_bytes.min(budget / configs.len().max(1))
-            }
+            tree::memtable_budget(
+                c.memtable.max_bytes,
+                config.memtable.total_bytes,
+                configs.len(),
+            )
         };
         let instance = {
             static NEXT: AtomicU64 = AtomicU64::new(1);

@@ -73,13 +73,30 @@ impl Tree {
     }
 
     pub fn table_options(&self) -> TableOptions {
-        let s = &self.config.sstable;
-        TableOptions {
-            block_size: s.block_size,
-            bloom_bits_per_key: s.bloom_bits_per_key,
-            compression: s.compression,
-            metadata_block_size: s.metadata_block_size,
-        }
+        table_options(&self.config)
+    }
+}
+
+/// How the tables of a keyspace configured by `c` are built.
+pub fn table_options(c: &Config) -> TableOptions {
+    let s = &c.sstable;
+    TableOptions {
+        block_size: s.block_size,
+        bloom_bits_per_key: s.bloom_bits_per_key,
+        compression: s.compression,
+        metadata_block_size: s.metadata_block_size,
+    }
+}
+
+/// The budget a keyspace's memtable is sized for (its filter and arena blocks): its
+/// own `memtable.max_bytes`, or its share of `memtable.total_bytes` among `keyspaces`
+/// when that is smaller, so a hundred keyspaces do not hold a hundred full-size
+/// filters.
+pub fn memtable_budget(own: usize, total: usize, keyspaces: usize) -> usize {
+    if total == 0 {
+        own
+    } else {
+        own.min(total / keyspaces.max(1))
     }
 }
 

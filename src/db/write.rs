@@ -556,14 +556,14 @@ impl DbInner {
     /// Its filter is sized for its share of the write budget, so a hundred keyspaces
     /// do not hold a hundred filters sized for a full memtable each.
     pub(super) fn new_memtable(&self, t: &Tree, number: u64) -> MemTable {
-        let own = t.config.memtable.max_bytes;
-        let budget = self.config.memtable.total_bytes;
-        let share = if budget == 0 {
-            own
-        } else {
-            own.min(budget / self.trees.load().len().max(1))
-        };
-        MemTable::new(number, share)
+        MemTable::new(
+            number,
+            super::tree::memtable_budget(
+                t.config.memtable.max_bytes,
+                self.config.memtable.total_bytes,
+                self.trees.load().len(),
+            ),
+        )
     }
 
     /// The WAL lock, once no memtable switch is in progress.
