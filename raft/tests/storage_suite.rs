@@ -1,0 +1,190 @@
+//! openraft's own storage test suite against the lsm-backed log store and state
+//! machine, plus what the suite does not cover: durability across a reopen, and a
+//! snapshot installed over a state machine that already holds data.
+
+use std::collections::BTreeMap;
+
+use lsm_raft::{store, LogStore, Request, StateMachine, TypeConfig};
+use openraft::storage::{RaftLogReader, RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{
+    CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder, StorageError,
+    Vote,
+};
+use tempfile::TempDir;
+
+struct LsmStoreBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for LsmStoreBuilder {
+    async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<u64>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (log, sm) = store::open(dir.path(), Default::default()).expect("open store");
+        Ok((dir, log, sm))
+    }
+}
+
+#[test]
+fn openraft_storage_suite() {
+    Suite::test_all(LsmStoreBuilder).expect("openraft's storage suite");
+}
+
+fn log_id(term: u64, index: u64) -> LogId<u64> {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn put(term: u64, index: u64, k: &str, v: &str) -> Entry<TypeConfig> {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Request::Put {
+            key: k.as_bytes().to_vec(),
+            value: v.as_bytes().to_vec(),
+        }),
+    }
+}
+
+fn del(term: u64, index: u64, k: &str) -> Entry<TypeConfig> {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Request::Delete {
+            key: k.as_bytes().to_vec(),
+        }),
+    }
+}
+
+async fn append(log: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
+    log.blocking_append(entries).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_vote_and_state_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = BTreeMap::new();
+    {
+        let (mut log, mut sm) = store::open(dir.path(), Default::default()).unwrap();
+        log.save_vote(&Vote::new(3, 1)).await.unwrap();
+        let mut entries = vec![Entry::<TypeConfig> {
+            log_id: log_id(1, 1),
+            payload: EntryPayload::Membership(Membership::new(vec![[1u64].into()], None)),
+        }];
+        for i in 2..200u64 {
+            let k = format!("k{}", i % 37);
+            if i % 5 == 0 {
+                entries.push(del(1, i, &k));
+                model.remove(&k);
+            } else {
+                entries.push(put(1, i, &k, &format!("v{i}")));
+                model.insert(k, format!("v{i}"));
+            }
+        }
+        append(&mut log, entries.clone()).await;
+        sm.apply(entries).await.unwrap();
+        log.purge(log_id(1, 50)).await.unwrap();
+        log.truncate(log_id(1, 150)).await.unwrap();
+        log.db().close().unwrap();
+        sm.reader().close().unwrap();
+    }
+    let (mut log, mut sm) = store::open(dir.path(), Default::default()).unwrap();
+    assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 1)));
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 50)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 149)));
+    let got = log.try_get_log_entries(0..1000).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        (51..150).collect::<Vec<_>>()
+    );
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 199)));
+    let reader = sm.reader();
+    for i in 0..37 {
+        let k = format!("k{i}");
+        let got = reader
+            .get(k.as_bytes())
+            .unwrap()
+            .map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(got.as_ref(), model.get(&k), "key {k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_snapshot_replaces_the_whole_map() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (_la, mut sa) = store::open(a.path(), Default::default()).unwrap();
+    let (lb, mut sb) = store::open(b.path(), Default::default()).unwrap();
+    let on_a: Vec<_> = (1..=500u64)
+        .map(|i| put(1, i, &format!("a{i:04}"), "x"))
+        .collect();
+    sa.apply(on_a).await.unwrap();
+    // b holds keys that a never had: after the install they must be gone.
+    sb.apply(
+        (1..=50u64)
+            .map(|i| put(1, i, &format!("b{i}"), "y"))
+            .collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let snap = sa
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert_eq!(snap.meta.last_log_id, Some(log_id(1, 500)));
+    let mut recv = sb.begin_receiving_snapshot().await.unwrap();
+    std::io::copy(&mut snap.snapshot.reopen().unwrap().file, &mut recv.file).unwrap();
+    sb.install_snapshot(&snap.meta, recv).await.unwrap();
+    let r = sb.reader();
+    assert_eq!(r.get(b"b1").unwrap(), None);
+    assert_eq!(r.get(b"a0001").unwrap().as_deref(), Some(&b"x"[..]));
+    assert_eq!(r.get(b"a0500").unwrap().as_deref(), Some(&b"x"[..]));
+    assert_eq!(sb.applied_state().await.unwrap().0, Some(log_id(1, 500)));
+    let cur = sb.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(cur.meta, snap.meta);
+    // Reopened, b is still the installed state, and only one generation is left.
+    r.close().unwrap();
+    lb.db().close().unwrap();
+    drop((sb, r, lb));
+    let (_lb, sb) = store::open(b.path(), Default::default()).unwrap();
+    assert_eq!(
+        sb.reader().get(b"a0250").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(sb.reader().get(b"b2").unwrap(), None);
+    assert_eq!(std::fs::read_dir(b.path().join("sm")).unwrap().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_snapshot_is_refused_and_the_old_state_stays() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (_la, mut sa) = store::open(a.path(), Default::default()).unwrap();
+    let (lb, mut sb) = store::open(b.path(), Default::default()).unwrap();
+    sa.apply(vec![put(1, 1, "k", "new")]).await.unwrap();
+    sb.apply(vec![put(1, 1, "k", "old")]).await.unwrap();
+    let snap = sa
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&snap.snapshot.path).unwrap();
+    for cut in [bytes.len() / 2, bytes.len() - 1] {
+        let mut recv = sb.begin_receiving_snapshot().await.unwrap();
+        std::io::Write::write_all(&mut recv.file, &bytes[..cut]).unwrap();
+        assert!(
+            sb.install_snapshot(&snap.meta, recv).await.is_err(),
+            "a cut at {cut} installed"
+        );
+        assert_eq!(sb.reader().get(b"k").unwrap().as_deref(), Some(&b"old"[..]));
+    }
+    // And a reopen cleans what the failed installs left.
+    sb.reader().close().unwrap();
+    lb.db().close().unwrap();
+    drop((sb, lb));
+    let (_lb, sb) = store::open(b.path(), Default::default()).unwrap();
+    assert_eq!(sb.reader().get(b"k").unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(std::fs::read_dir(b.path().join("sm")).unwrap().count(), 1);
+    assert!(std::fs::read_dir(b.path().join("snapshots"))
+        .unwrap()
+        .all(|e| { !e.unwrap().file_name().to_string_lossy().ends_with(".tmp") }));
+}
