@@ -89,7 +89,7 @@ pub(crate) mod wal;
 pub mod workload;
 
 pub use async_lsm::AsyncLsm;
-pub use batch::WriteBatch;
+pub use batch::{WriteBatch, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use bounds::prefix_end;
 pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,

@@ -25,13 +25,18 @@
 //!
 //! [openraft]: https://docs.rs/openraft/0.9
 
+pub mod client;
 pub mod hex;
 pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod server;
 pub mod snapshot;
 pub mod state_machine;
 pub mod store;
 pub mod types;
 
+pub use client::{Client, ClientError};
 pub use log_store::LogStore;
 pub use snapshot::SnapshotFile;
 pub use state_machine::{KvReader, StateMachine};
