@@ -188,3 +188,58 @@ async fn a_corrupt_snapshot_is_refused_and_the_old_state_stays() {
         .unwrap()
         .all(|e| { !e.unwrap().file_name().to_string_lossy().ends_with(".tmp") }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_cut_before_its_switch_leaves_the_old_state() {
+    // What a crash in the middle of install_snapshot leaves: the next generation's
+    // directory unpacked (whole or in part) and the received archive, but the switch
+    // in raft_meta not written. The reopened node has its old state machine.
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let (_la, mut sa) = store::open(a.path(), Default::default()).unwrap();
+    sa.apply(vec![put(1, 1, "k", "new"), put(1, 2, "only-new", "1")])
+        .await
+        .unwrap();
+    let snap = sa
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    {
+        let (lb, mut sb) = store::open(b.path(), Default::default()).unwrap();
+        sb.apply(vec![put(1, 1, "k", "old")]).await.unwrap();
+        sb.reader().close().unwrap();
+        lb.db().close().unwrap();
+    }
+    let next = b.path().join("sm").join("1");
+    lsm_raft::snapshot::unpack(&snap.snapshot.path, &next).unwrap();
+    std::fs::copy(
+        &snap.snapshot.path,
+        b.path().join("snapshots").join("recv-1.tmp"),
+    )
+    .unwrap();
+    // A torn unpack of a generation after it, too.
+    std::fs::create_dir_all(b.path().join("sm").join("2").join("data")).unwrap();
+    std::fs::write(
+        b.path().join("sm").join("2").join("MANIFEST-000001"),
+        b"torn",
+    )
+    .unwrap();
+
+    let (_lb, sb) = store::open(b.path(), Default::default()).unwrap();
+    let r = sb.reader();
+    assert_eq!(r.get(b"k").unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(r.get(b"only-new").unwrap(), None);
+    let left: Vec<_> = std::fs::read_dir(b.path().join("sm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("0")]);
+    assert_eq!(
+        std::fs::read_dir(b.path().join("snapshots"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
