@@ -72,6 +72,15 @@ stage_rust() {
     section "cargo test --doc"
     cargo test --doc
 
+    # The replication crate (raft/): openraft's storage suite on the lsm store, and
+    # clusters of real lsm-raft-node processes (kill -9, SIGSTOP, snapshot install, a
+    # short crash loop; LSM_RAFT_CRASH_CYCLES=50 for the long one, see README).
+    section "cargo test -p lsm-raft --all-targets (openraft storage suite, 3-node clusters)"
+    cargo test -p lsm-raft --all-targets
+
+    section "cargo test -p lsm-raft --doc"
+    cargo test -p lsm-raft --doc
+
     section "loom: the memtable skiplist's publication protocol (--cfg lsm_loom)"
     RUSTFLAGS="--cfg lsm_loom" CARGO_TARGET_DIR=target/loom \
         cargo test --lib memtable::skiplist::loom_tests

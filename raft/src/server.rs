@@ -434,6 +434,9 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
     let mut head = Vec::new();
     let mut header: Option<SnapshotHeader> = None;
     let mut out: Option<(SnapshotFile, tokio::fs::File)> = None;
+    // A body cut short, or a snapshot openraft refuses, leaves no file behind; an
+    // installed one has been renamed away by then.
+    let mut _cleanup: Option<RemoveOnDrop> = None;
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -481,6 +484,7 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
                     )
                 }
             };
+            _cleanup = Some(RemoveOnDrop(file.path.clone()));
             out = Some((file, writer));
             &head[4 + len..]
         } else {
@@ -517,6 +521,14 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
     };
     let res = s.raft.install_full_snapshot(header.vote, snapshot).await;
     ok(serde_json::to_value(&res).unwrap_or_else(|e| json!({ "Err": e.to_string() })))
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 #[cfg(test)]

@@ -386,12 +386,11 @@ fn keep_as_current(shared: &Shared, snap: &SnapshotFile) -> io::Result<()> {
     let path = dir.join(format!("{}.snap", unique()));
     let ours = snap.path.parent() == Some(dir.as_path())
         && snap.path.extension().and_then(|e| e.to_str()) == Some("tmp");
-    if ours {
-        snap.file.sync_all()?;
-        fs::rename(&snap.path, &path)?;
-    } else {
-        // An archive from elsewhere (another store's, in openraft's test suite) is
-        // copied, not moved.
+    // Our own received file is renamed into place. One from elsewhere (another
+    // store's, in openraft's test suite), or one already unlinked, is copied from the
+    // open handle.
+    let renamed = ours && snap.file.sync_all().is_ok() && fs::rename(&snap.path, &path).is_ok();
+    if !renamed {
         let tmp = path.with_extension("snap.tmp");
         let mut src = snap.reopen()?;
         let mut out = fs::File::create(&tmp)
