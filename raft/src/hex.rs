@@ -15,7 +15,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// The bytes `s` spells in hex (either case); an error names the first bad position.
 pub fn decode(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(format!("hex string has an odd length ({})", b.len()));
     }
     let digit = |i: usize| -> Result<u8, String> {

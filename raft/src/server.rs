@@ -24,7 +24,7 @@ use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::Snapshot;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::network::SnapshotHeader;
@@ -77,12 +77,29 @@ pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
         .with_state(state)
 }
 
-fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (status, axum::Json(json!({ "error": msg.to_string() }))).into_response()
+/// A refusal: a status and a JSON body that has at least `"error"`.
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
 }
 
-fn ok(body: serde_json::Value) -> Response {
-    (StatusCode::OK, axum::Json(body)).into_response()
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status,
+        body: json!({ "error": msg.to_string() }),
+    }
+}
+
+fn ok(body: Value) -> Answer {
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
 /// Compares without an early exit, so the time taken says nothing of where a guess
@@ -99,7 +116,8 @@ async fn auth(State(state): State<Arc<AppState>>, req: HttpRequest, next: Next) 
             .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
             .unwrap_or(b"");
         if !constant_time_eq(given, token.as_bytes()) {
-            return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+            return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                .into_response();
         }
     }
     next.run(req).await
@@ -107,25 +125,27 @@ async fn auth(State(state): State<Arc<AppState>>, req: HttpRequest, next: Next) 
 
 /// Parses a JSON body, answering 413 past the limit and 400 with serde's message
 /// (which names the field and position) otherwise.
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| error(r.status(), r.body_text()))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
 /// The 421 a follower answers with: who the leader is, as far as this node knows.
-fn not_leader(f: &ForwardToLeader<NodeId, Node>) -> Response {
-    let body = json!({
-        "error": "this node is not the leader",
-        "leader_id": f.leader_id,
-        "leader_addr": f.leader_node.as_ref().map(|n| n.addr.clone()),
-    });
-    (StatusCode::MISDIRECTED_REQUEST, axum::Json(body)).into_response()
+fn not_leader(f: &ForwardToLeader<NodeId, Node>) -> ApiError {
+    ApiError {
+        status: StatusCode::MISDIRECTED_REQUEST,
+        body: json!({
+            "error": "this node is not the leader",
+            "leader_id": f.leader_id,
+            "leader_addr": f.leader_node.as_ref().map(|n| n.addr.clone()),
+        }),
+    }
 }
 
 /// Maps an openraft API error: forward-to-leader is a 421, a node shutting down a
 /// 503, anything else (a change openraft refuses) a 400 with openraft's message.
-fn raft_error<E>(e: RaftError<NodeId, E>) -> Response
+fn raft_error<E>(e: RaftError<NodeId, E>) -> ApiError
 where
     E: std::error::Error + openraft::TryAsRef<ForwardToLeader<NodeId, Node>>,
 {
@@ -141,6 +161,16 @@ where
     }
 }
 
+fn check_addr(addr: &str) -> Result<(), ApiError> {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("addr {addr:?} is not host:port"),
+        )),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InitBody {
@@ -148,39 +178,29 @@ struct InitBody {
     members: BTreeMap<NodeId, String>,
 }
 
-async fn init(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body: InitBody = match parse(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Some((id, addr)) = body
-        .members
-        .iter()
-        .find(|(_, a)| a.parse::<std::net::SocketAddr>().is_err())
-    {
-        return error(
+async fn init(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Answer {
+    let body: InitBody = parse(body)?;
+    for addr in body.members.values() {
+        check_addr(addr)?;
+    }
+    if !body.members.contains_key(&s.id) {
+        return Err(error(
             StatusCode::BAD_REQUEST,
-            format!("member {id}: addr {addr:?} is not host:port"),
-        );
+            format!("members must include this node ({})", s.id),
+        ));
     }
     let members: BTreeMap<NodeId, Node> = body
         .members
         .into_iter()
         .map(|(id, addr)| (id, Node::new(addr)))
         .collect();
-    if !members.contains_key(&s.id) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("members must include this node ({})", s.id),
-        );
-    }
     match s.raft.initialize(members).await {
         Ok(()) => ok(json!({ "ok": true })),
-        Err(RaftError::APIError(e)) => error(StatusCode::CONFLICT, e),
-        Err(RaftError::Fatal(f)) => error(
+        Err(RaftError::APIError(e)) => Err(error(StatusCode::CONFLICT, e)),
+        Err(RaftError::Fatal(f)) => Err(error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("raft stopped: {f}"),
-        ),
+        )),
     }
 }
 
@@ -194,25 +214,15 @@ struct AddLearnerBody {
 async fn add_learner(
     State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body: AddLearnerBody = match parse(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if body.addr.parse::<std::net::SocketAddr>().is_err() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("addr {:?} is not host:port", body.addr),
-        );
-    }
-    match s
+) -> Answer {
+    let body: AddLearnerBody = parse(body)?;
+    check_addr(&body.addr)?;
+    let r = s
         .raft
         .add_learner(body.id, Node::new(body.addr), true)
         .await
-    {
-        Ok(r) => ok(json!({ "ok": true, "log_index": r.log_id.index })),
-        Err(e) => raft_error(e),
-    }
+        .map_err(raft_error)?;
+    ok(json!({ "ok": true, "log_index": r.log_id.index }))
 }
 
 #[derive(Deserialize)]
@@ -224,23 +234,19 @@ struct ChangeMembershipBody {
 async fn change_membership(
     State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body: ChangeMembershipBody = match parse(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    match s.raft.change_membership(body.members, false).await {
-        Ok(r) => ok(json!({ "ok": true, "log_index": r.log_id.index })),
-        Err(e) => raft_error(e),
-    }
+) -> Answer {
+    let body: ChangeMembershipBody = parse(body)?;
+    let r = s
+        .raft
+        .change_membership(body.members, false)
+        .await
+        .map_err(raft_error)?;
+    ok(json!({ "ok": true, "log_index": r.log_id.index }))
 }
 
-async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+async fn metrics(State(s): State<Arc<AppState>>) -> Answer {
     let m = s.raft.metrics().borrow().clone();
-    match serde_json::to_value(&m) {
-        Ok(v) => ok(v),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-    }
+    ok(serde_json::to_value(&m).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?)
 }
 
 #[derive(Deserialize, Default)]
@@ -257,7 +263,7 @@ enum Enc {
 }
 
 impl Enc {
-    fn from_query(enc: Option<&str>) -> Result<Enc, Response> {
+    fn from_query(enc: Option<&str>) -> Result<Enc, ApiError> {
         match enc {
             None | Some("utf8") | Some("utf-8") => Ok(Enc::Text),
             Some("hex") => Ok(Enc::Hex),
@@ -268,7 +274,7 @@ impl Enc {
         }
     }
 
-    fn decode(self, what: &str, s: String, limit: usize) -> Result<Vec<u8>, Response> {
+    fn decode(self, what: &str, s: String, limit: usize) -> Result<Vec<u8>, ApiError> {
         let bytes = match self {
             Enc::Text => s.into_bytes(),
             Enc::Hex => hex::decode(&s)
@@ -286,7 +292,7 @@ impl Enc {
         Ok(bytes)
     }
 
-    fn encode(self, bytes: Vec<u8>) -> Result<String, Response> {
+    fn encode(self, bytes: Vec<u8>) -> Result<String, ApiError> {
         match self {
             Enc::Hex => Ok(hex::encode(&bytes)),
             Enc::Text => String::from_utf8(bytes).map_err(|_| {
@@ -299,7 +305,7 @@ impl Enc {
     }
 }
 
-fn query<T: Default>(q: Result<Query<T>, QueryRejection>) -> Result<T, Response> {
+fn query<T: Default>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|r| error(StatusCode::BAD_REQUEST, r.body_text()))
 }
@@ -317,11 +323,11 @@ struct DeleteBody {
     key: String,
 }
 
-async fn write(s: &AppState, req: Request) -> Response {
+async fn write(s: &AppState, req: Request) -> Answer {
     match s.raft.client_write(req).await {
         Ok(r) => ok(json!({ "ok": true, "log_index": r.log_id.index })),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => not_leader(&f),
-        Err(e) => raft_error(e),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(&f)),
+        Err(e) => Err(raft_error(e)),
     }
 }
 
@@ -329,38 +335,28 @@ async fn put(
     State(s): State<Arc<AppState>>,
     q: Result<Query<EncQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let enc = Enc::from_query(query(q)?.enc.as_deref())?;
-        let b: PutBody = parse(body)?;
-        let key = enc.decode("key", b.key, lsm::MAX_KEY_LEN)?;
-        let value = enc.decode("value", b.value, lsm::MAX_VALUE_LEN)?;
-        Ok::<_, Response>(Request::Put { key, value })
-    }
-    .await;
-    match result {
-        Ok(req) => write(&s, req).await,
-        Err(r) => r,
-    }
+) -> Answer {
+    let enc = Enc::from_query(query(q)?.enc.as_deref())?;
+    let b: PutBody = parse(body)?;
+    let key = enc.decode("key", b.key, lsm::MAX_KEY_LEN)?;
+    let value = enc.decode("value", b.value, lsm::MAX_VALUE_LEN)?;
+    write(&s, Request::Put { key, value }).await
 }
 
 async fn delete(
     State(s): State<Arc<AppState>>,
     q: Result<Query<EncQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let enc = Enc::from_query(query(q)?.enc.as_deref())?;
-        let b: DeleteBody = parse(body)?;
-        Ok::<_, Response>(Request::Delete {
+) -> Answer {
+    let enc = Enc::from_query(query(q)?.enc.as_deref())?;
+    let b: DeleteBody = parse(body)?;
+    write(
+        &s,
+        Request::Delete {
             key: enc.decode("key", b.key, lsm::MAX_KEY_LEN)?,
-        })
-    }
-    .await;
-    match result {
-        Ok(req) => write(&s, req).await,
-        Err(r) => r,
-    }
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -375,61 +371,46 @@ struct GetQuery {
 async fn read(
     State(s): State<Arc<AppState>>,
     q: Result<Query<GetQuery>, QueryRejection>,
-) -> Response {
-    let result = async {
-        let q = query(q)?;
-        let enc = Enc::from_query(q.enc.as_deref())?;
-        let key = q
-            .key
-            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "missing query parameter key"))?;
-        let key = enc.decode("key", key, lsm::MAX_KEY_LEN)?;
-        if !q.stale {
-            // Read index: the leadership is confirmed by a quorum and the state machine
-            // has applied up to the commit index seen then, so the read below sees every
-            // write acknowledged before this request.
-            s.raft.ensure_linearizable().await.map_err(raft_error)?;
-        }
-        let value =
-            s.kv.get(&key)
-                .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-        let Some(value) = value else {
-            return Err(error(StatusCode::NOT_FOUND, "key not found"));
-        };
-        let key = enc.encode(key)?;
-        let value = enc.encode(value)?;
-        Ok(ok(json!({ "key": key, "value": value })))
+) -> Answer {
+    let q = query(q)?;
+    let enc = Enc::from_query(q.enc.as_deref())?;
+    let key = q
+        .key
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "missing query parameter key"))?;
+    let key = enc.decode("key", key, lsm::MAX_KEY_LEN)?;
+    if !q.stale {
+        // Read index: the leadership is confirmed by a quorum and the state machine
+        // has applied up to the commit index seen then, so the read below sees every
+        // write acknowledged before this request.
+        s.raft.ensure_linearizable().await.map_err(raft_error)?;
     }
-    .await;
-    result.unwrap_or_else(|r| r)
+    let value =
+        s.kv.get(&key)
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let value = value.ok_or_else(|| error(StatusCode::NOT_FOUND, "key not found"))?;
+    ok(json!({ "key": enc.encode(key)?, "value": enc.encode(value)? }))
+}
+
+fn rpc_answer<T: serde::Serialize>(res: T) -> Answer {
+    ok(serde_json::to_value(&res).map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?)
 }
 
 async fn raft_append(
     State(s): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let req: AppendEntriesRequest<TypeConfig> = match parse(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let res = s.raft.append_entries(req).await;
-    ok(serde_json::to_value(&res).unwrap_or_else(|e| json!({ "Err": e.to_string() })))
+) -> Answer {
+    let req: AppendEntriesRequest<TypeConfig> = parse(body)?;
+    rpc_answer(s.raft.append_entries(req).await)
 }
 
-async fn raft_vote(
-    State(s): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let req: VoteRequest<NodeId> = match parse(body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let res = s.raft.vote(req).await;
-    ok(serde_json::to_value(&res).unwrap_or_else(|e| json!({ "Err": e.to_string() })))
+async fn raft_vote(State(s): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Answer {
+    let req: VoteRequest<NodeId> = parse(body)?;
+    rpc_answer(s.raft.vote(req).await)
 }
 
 /// Receives a snapshot: the header, then the archive streamed into a file beside the
 /// state machine; openraft then installs it (which checks every checksum).
-async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
+async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Answer {
     let mut stream = body.into_data_stream();
     let mut head = Vec::new();
     let mut header: Option<SnapshotHeader> = None;
@@ -437,16 +418,19 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
     // A body cut short, or a snapshot openraft refuses, leaves no file behind; an
     // installed one has been renamed away by then.
     let mut _cleanup: Option<RemoveOnDrop> = None;
+    let storage = |e: std::io::Error| {
+        error(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("writing the snapshot: {e}"),
+        )
+    };
     while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("reading the snapshot body: {e}"),
-                )
-            }
-        };
+        let chunk = chunk.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("reading the snapshot body: {e}"),
+            )
+        })?;
         let rest: &[u8] = if header.is_none() {
             head.extend_from_slice(&chunk);
             if head.len() < 4 {
@@ -454,36 +438,20 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
             }
             let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
             if len > MAX_SNAPSHOT_HEADER {
-                return error(
+                return Err(error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("snapshot header of {len} bytes"),
-                );
+                ));
             }
             if head.len() < 4 + len {
                 continue;
             }
-            match serde_json::from_slice::<SnapshotHeader>(&head[4..4 + len]) {
-                Ok(h) => header = Some(h),
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("snapshot header: {e}")),
-            }
-            let file = match SnapshotFile::create_in(&s.snapshots) {
-                Ok(f) => f,
-                Err(e) => {
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("snapshot file: {e}"),
-                    )
-                }
-            };
-            let writer = match file.file.try_clone() {
-                Ok(w) => tokio::fs::File::from_std(w),
-                Err(e) => {
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("snapshot file: {e}"),
-                    )
-                }
-            };
+            header =
+                Some(serde_json::from_slice(&head[4..4 + len]).map_err(|e| {
+                    error(StatusCode::BAD_REQUEST, format!("snapshot header: {e}"))
+                })?);
+            let file = SnapshotFile::create_in(&s.snapshots).map_err(storage)?;
+            let writer = tokio::fs::File::from_std(file.file.try_clone().map_err(storage)?);
             _cleanup = Some(RemoveOnDrop(file.path.clone()));
             out = Some((file, writer));
             &head[4 + len..]
@@ -491,36 +459,25 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Response {
             &chunk
         };
         if let Some((_, w)) = out.as_mut() {
-            if let Err(e) = w.write_all(rest).await {
-                return error(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    format!("writing the snapshot: {e}"),
-                );
-            }
+            w.write_all(rest).await.map_err(storage)?;
         }
         if header.is_some() && !head.is_empty() {
             head.clear();
         }
     }
     let (Some(header), Some((file, mut w))) = (header, out) else {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "the snapshot body ended inside its header",
-        );
+        ));
     };
-    if let Err(e) = w.flush().await {
-        return error(
-            StatusCode::INSUFFICIENT_STORAGE,
-            format!("writing the snapshot: {e}"),
-        );
-    }
+    w.flush().await.map_err(storage)?;
     drop(w);
     let snapshot = Snapshot {
         meta: header.meta,
         snapshot: Box::new(file),
     };
-    let res = s.raft.install_full_snapshot(header.vote, snapshot).await;
-    ok(serde_json::to_value(&res).unwrap_or_else(|e| json!({ "Err": e.to_string() })))
+    rpc_answer(s.raft.install_full_snapshot(header.vote, snapshot).await)
 }
 
 struct RemoveOnDrop(PathBuf);

@@ -20,12 +20,15 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lsm_raft::{store, Request};
-use openraft::storage::{RaftStateMachine, RaftSnapshotBuilder};
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
-#[command(name = "lsm-raft-bench", about = "Replicated-write and snapshot benchmarks of lsm-raft")]
+#[command(
+    name = "lsm-raft-bench",
+    about = "Replicated-write and snapshot benchmarks of lsm-raft"
+)]
 struct Args {
     /// Concurrent client counts to run, comma-separated.
     #[arg(long, default_value = "1,8,64", value_delimiter = ',')]
@@ -83,7 +86,11 @@ impl Drop for Cluster {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn node_binary() -> PathBuf {
@@ -92,7 +99,12 @@ fn node_binary() -> PathBuf {
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<(u16, Value), String> {
-    let r = http.post(url).json(body).send().await.map_err(|e| e.to_string())?;
+    let r = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let s = r.status().as_u16();
     Ok((s, r.json().await.unwrap_or(Value::Null)))
 }
@@ -132,7 +144,9 @@ async fn start(engine: Engine, dir: &Path, rocks_bin: Option<&Path>) -> Cluster 
     let mut procs = Vec::new();
     match engine {
         Engine::Lsm => {
-            let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+            let addrs: Vec<String> = (0..3)
+                .map(|_| format!("127.0.0.1:{}", free_port()))
+                .collect();
             for (i, addr) in addrs.iter().enumerate() {
                 let log = std::fs::File::create(dir.join(format!("n{}.log", i + 1))).unwrap();
                 procs.push(
@@ -142,25 +156,51 @@ async fn start(engine: Engine, dir: &Path, rocks_bin: Option<&Path>) -> Cluster 
                         .stdout(Stdio::null())
                         .stderr(log)
                         .spawn()
-                        .expect("start lsm-raft-node (build it: cargo build --release -p lsm-raft)"),
+                        .expect(
+                            "start lsm-raft-node (build it: cargo build --release -p lsm-raft)",
+                        ),
                 );
             }
-            let members: serde_json::Map<String, Value> =
-                addrs.iter().enumerate().map(|(i, a)| ((i + 1).to_string(), Value::String(a.clone()))).collect();
-            retry_post(&http, &format!("http://{}/cluster/init", addrs[0]), &json!({ "members": members })).await;
+            let members: serde_json::Map<String, Value> = addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| ((i + 1).to_string(), Value::String(a.clone())))
+                .collect();
+            retry_post(
+                &http,
+                &format!("http://{}/cluster/init", addrs[0]),
+                &json!({ "members": members }),
+            )
+            .await;
             wait_leader(&http, &format!("http://{}/cluster/metrics", addrs[0]), 1).await;
-            Cluster { procs, write_url: format!("http://{}/kv/put", addrs[0]), engine }
+            Cluster {
+                procs,
+                write_url: format!("http://{}/kv/put", addrs[0]),
+                engine,
+            }
         }
         Engine::RocksExample => {
             let bin = rocks_bin.expect("--rocksdb-example");
             let nodes: Vec<(String, String)> = (0..3)
-                .map(|_| (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())))
+                .map(|_| {
+                    (
+                        format!("127.0.0.1:{}", free_port()),
+                        format!("127.0.0.1:{}", free_port()),
+                    )
+                })
                 .collect();
             for (i, (api, rpc)) in nodes.iter().enumerate() {
                 let log = std::fs::File::create(dir.join(format!("n{}.log", i + 1))).unwrap();
                 procs.push(
                     Command::new(bin)
-                        .args(["--id", &(i + 1).to_string(), "--http-addr", api, "--rpc-addr", rpc])
+                        .args([
+                            "--id",
+                            &(i + 1).to_string(),
+                            "--http-addr",
+                            api,
+                            "--rpc-addr",
+                            rpc,
+                        ])
                         .current_dir(dir)
                         .stdout(Stdio::null())
                         .stderr(log)
@@ -172,10 +212,24 @@ async fn start(engine: Engine, dir: &Path, rocks_bin: Option<&Path>) -> Cluster 
             retry_post(&http, &format!("http://{api1}/cluster/init"), &json!({})).await;
             wait_leader(&http, &format!("http://{api1}/cluster/metrics"), 1).await;
             for (i, (api, rpc)) in nodes.iter().enumerate().skip(1) {
-                retry_post(&http, &format!("http://{api1}/cluster/add-learner"), &json!([i + 1, api, rpc])).await;
+                retry_post(
+                    &http,
+                    &format!("http://{api1}/cluster/add-learner"),
+                    &json!([i + 1, api, rpc]),
+                )
+                .await;
             }
-            retry_post(&http, &format!("http://{api1}/cluster/change-membership"), &json!([1, 2, 3])).await;
-            Cluster { procs, write_url: format!("http://{api1}/api/write"), engine }
+            retry_post(
+                &http,
+                &format!("http://{api1}/cluster/change-membership"),
+                &json!([1, 2, 3]),
+            )
+            .await;
+            Cluster {
+                procs,
+                write_url: format!("http://{api1}/api/write"),
+                engine,
+            }
         }
     }
 }
@@ -186,7 +240,12 @@ struct RunResult {
     p99_us: u64,
 }
 
-async fn run_clients(cluster: &Cluster, clients: usize, seconds: u64, value_size: usize) -> RunResult {
+async fn run_clients(
+    cluster: &Cluster,
+    clients: usize,
+    seconds: u64,
+    value_size: usize,
+) -> RunResult {
     let value = "v".repeat(value_size);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
@@ -196,7 +255,10 @@ async fn run_clients(cluster: &Cluster, clients: usize, seconds: u64, value_size
         let value = value.clone();
         let engine = cluster.engine;
         tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+            let http = reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .build()
+                .unwrap();
             let mut lat = Vec::new();
             let mut x = (c as u64 + 1).wrapping_mul(0x9e3779b97f4a7c15);
             while Instant::now() < deadline {
@@ -223,8 +285,16 @@ async fn run_clients(cluster: &Cluster, clients: usize, seconds: u64, value_size
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    RunResult { ops_per_sec: all.len() as f64 / elapsed, p50_us: pct(0.50), p99_us: pct(0.99) }
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    RunResult {
+        ops_per_sec: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -238,8 +308,10 @@ async fn clusters(args: &Args, root: &Path) {
         engines.push(Engine::RocksExample);
     }
     // results[engine][clients] = runs
-    let mut results: Vec<Vec<Vec<RunResult>>> =
-        engines.iter().map(|_| args.clients.iter().map(|_| Vec::new()).collect()).collect();
+    let mut results: Vec<Vec<Vec<RunResult>>> = engines
+        .iter()
+        .map(|_| args.clients.iter().map(|_| Vec::new()).collect())
+        .collect();
     for rep in 0..args.reps {
         for (ei, &engine) in engines.iter().enumerate() {
             let dir = root.join(format!("{}-{rep}", engine.name()));
@@ -259,7 +331,10 @@ async fn clusters(args: &Args, root: &Path) {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    println!("\nmedians of {} repetition(s), {} s per run, {} B values:", args.reps, args.seconds, args.value_size);
+    println!(
+        "\nmedians of {} repetition(s), {} s per run, {} B values:",
+        args.reps, args.seconds, args.value_size
+    );
     println!("| clients | engine | writes/s | p50 (ms) | p99 (ms) |");
     println!("|---:|---|---:|---:|---:|");
     for (ci, &clients) in args.clients.iter().enumerate() {
@@ -268,12 +343,20 @@ async fn clusters(args: &Args, root: &Path) {
             let ops = median(runs.iter().map(|r| r.ops_per_sec).collect());
             let p50 = median(runs.iter().map(|r| r.p50_us as f64).collect());
             let p99 = median(runs.iter().map(|r| r.p99_us as f64).collect());
-            println!("| {clients} | {} | {ops:.0} | {:.2} | {:.2} |", engine.name(), p50 / 1000.0, p99 / 1000.0);
+            println!(
+                "| {clients} | {} | {ops:.0} | {:.2} | {:.2} |",
+                engine.name(),
+                p50 / 1000.0,
+                p99 / 1000.0
+            );
         }
         if engines.len() == 2 {
             let a = median(results[0][ci].iter().map(|r| r.ops_per_sec).collect());
             let b = median(results[1][ci].iter().map(|r| r.ops_per_sec).collect());
-            println!("| {clients} | lsm-raft / raft-kv-rocksdb | {:.2}x | | |", a / b);
+            println!(
+                "| {clients} | lsm-raft / raft-kv-rocksdb | {:.2}x | | |",
+                a / b
+            );
         }
     }
 }
@@ -302,7 +385,12 @@ async fn snapshot_times(keys: u64, root: &Path, value_size: usize) {
     }
     println!("applied {keys} keys in {:.2} s", t.elapsed().as_secs_f64());
     let t = Instant::now();
-    let snap = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let snap = a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let build = t.elapsed();
     let bytes = snap.snapshot.len().unwrap();
     let (_lb, mut b) = store::open(root.join("b"), Default::default()).unwrap();
@@ -314,7 +402,10 @@ async fn snapshot_times(keys: u64, root: &Path, value_size: usize) {
     b.install_snapshot(&snap.meta, recv).await.unwrap();
     let install = t.elapsed();
     let probe = format!("{:016x}", (keys / 2).wrapping_mul(0x9e3779b97f4a7c15));
-    assert_eq!(b.reader().get(probe.as_bytes()).unwrap().as_deref(), Some(&value[..]));
+    assert_eq!(
+        b.reader().get(probe.as_bytes()).unwrap().as_deref(),
+        Some(&value[..])
+    );
     println!(
         "snapshot of {keys} keys: build {:.3} s, archive {:.1} MiB, copy {:.3} s, install {:.3} s",
         build.as_secs_f64(),
@@ -327,7 +418,10 @@ async fn snapshot_times(keys: u64, root: &Path, value_size: usize) {
 fn main() {
     let args = Args::parse();
     let tmp = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(std::env::temp_dir)).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         match args.snapshot_keys {
             Some(keys) => snapshot_times(keys, tmp.path(), args.value_size).await,

@@ -4,17 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lsm_raft::Client;
 use serde_json::{json, Value};
 
 /// Clusters share two cores: one at a time, so elections are not starved.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// (An async mutex: each test has its own runtime, and the guard lives across awaits.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub fn serial() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lsm-raft-node");

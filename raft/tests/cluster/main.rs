@@ -24,7 +24,7 @@ const FAST: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snapshot() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = Cluster::new(FAST);
     for id in 1..=3 {
         c.add(id, &[]);
@@ -105,7 +105,7 @@ async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snaps
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_paused_past_the_election_timeout_loses_nothing() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = Cluster::new(FAST);
     for id in 1..=3 {
         c.add(id, &[]);
@@ -136,7 +136,7 @@ async fn a_follower_paused_past_the_election_timeout_loses_nothing() {
 /// run in README; a few in the test command).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_loop_on_one_node() {
-    let _serial = serial();
+    let _serial = serial().await;
     let cycles: usize = std::env::var("LSM_RAFT_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -230,7 +230,7 @@ async fn send(c: &Cluster, method: &str, path: &str, body: Option<Vec<u8>>) -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_with_a_message() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = Cluster::new(FAST);
     c.add(1, &[]);
     c.init(1, &[1]).await;
@@ -385,7 +385,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_required_of_everyone_and_non_loopback_needs_one() {
-    let _serial = serial();
+    let _serial = serial().await;
     let mut c = Cluster::new(FAST);
     let token_file = c.root.path().join("token");
     std::fs::write(&token_file, "s3cret-token\n").unwrap();
