@@ -35,7 +35,7 @@ pub(crate) struct SmDb {
 
 impl SmDb {
     fn open(layout: &Layout, options: &StoreOptions, generation: u64) -> Result<SmDb, StoreError> {
-        let db = Lsm::open_with_config(options.config(&layout.sm(generation))?)?;
+        let db = options.open_db(&layout.sm(generation))?;
         let data = db.keyspace(SM_DATA)?;
         let meta = db.keyspace(SM_META)?;
         Ok(SmDb {

@@ -97,12 +97,25 @@ impl Layout {
 }
 
 /// Options for the node's two kinds of database.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct StoreOptions {
     /// `config.toml`-style settings applied to both the log database and the state
     /// machine's (`("memtable.max_bytes", "8MiB")`, ...). `wal.sync` is not needed:
     /// log appends and votes are written with a synced write whatever it says.
     pub settings: Vec<(String, String)>,
+    /// With the `sim` feature: the file system the databases live on (lsm's `MemFs`
+    /// with power cuts, for tests). Snapshot archives always use the OS's, so a store
+    /// on a `MemFs` cannot build or install snapshots.
+    #[cfg(feature = "sim")]
+    pub fs: Option<std::sync::Arc<dyn lsm::fs::FileSystem>>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoreOptions {
@@ -112,6 +125,16 @@ impl StoreOptions {
             config.set(k, v)?;
         }
         Ok(config)
+    }
+
+    /// Opens the lsm database in `dir` with these options.
+    pub(crate) fn open_db(&self, dir: &Path) -> Result<Lsm, StoreError> {
+        let config = self.config(dir)?;
+        #[cfg(feature = "sim")]
+        if let Some(fs) = &self.fs {
+            return Ok(Lsm::open_on(config, fs.clone())?);
+        }
+        Ok(Lsm::open_with_config(config)?)
     }
 }
 
@@ -127,7 +150,7 @@ pub fn open(
     for d in [layout.root.clone(), layout.sm_dir(), layout.snapshots()] {
         fs::create_dir_all(&d).map_err(io_at("create directory", &d))?;
     }
-    let db = Lsm::open_with_config(options.config(&layout.raft())?)?;
+    let db = options.open_db(&layout.raft())?;
     let meta = db.keyspace(RAFT_META)?;
     let log = db.keyspace(RAFT_LOG)?;
     match meta.get(KEY_LAYOUT)? {

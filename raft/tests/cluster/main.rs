@@ -90,6 +90,24 @@ async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snaps
         c.log_of(4)
     );
 
+    // Promote the learner: a 4-voter membership, and writes still commit and reach it.
+    let (s, v) = c
+        .post(
+            lead,
+            "/cluster/change-membership",
+            json!({ "members": [1, 2, 3, 4] }),
+        )
+        .await;
+    assert_eq!(s, 200, "change-membership: {v}");
+    let m = c.metrics(lead).await.unwrap();
+    assert_eq!(
+        m["membership_config"]["membership"]["configs"],
+        json!([[1, 2, 3, 4]]),
+        "{m}"
+    );
+    let more = write_concurrently(&c, "d", 4, 10).await;
+    c.converges(4, &more, Duration::from_secs(30)).await;
+
     // A clean stop on SIGTERM.
     for id in 1..=4 {
         assert!(
