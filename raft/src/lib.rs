@@ -30,6 +30,7 @@ pub mod hex;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod proposer;
 pub mod server;
 pub mod snapshot;
 pub mod state_machine;

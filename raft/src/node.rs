@@ -9,6 +9,7 @@ use std::time::Duration;
 use openraft::SnapshotPolicy;
 
 use crate::network::HttpNetwork;
+use crate::proposer::Proposer;
 use crate::server::{router, AppState};
 use crate::store::{self, StoreOptions};
 use crate::{NodeId, Raft};
@@ -102,6 +103,7 @@ pub async fn run(
         kv: kv.clone(),
         snapshots: options.db.join("snapshots"),
         token: options.token.clone(),
+        proposer: Proposer::start(raft.clone()),
     });
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     tracing::info!(id = options.id, addr = %options.addr, "listening");

@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::network::SnapshotHeader;
+use crate::proposer::Proposer;
 use crate::snapshot::SnapshotFile;
 use crate::types::{Node, NodeId, Request, TypeConfig};
 use crate::{hex, KvReader, Raft};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub snapshots: PathBuf,
     /// The bearer token every request must carry, when set.
     pub token: Option<String>,
+    /// Where client writes are queued to be proposed together.
+    pub proposer: Proposer,
 }
 
 /// The router of a node: client API, peer RPCs, token check and body limits.
@@ -324,8 +327,8 @@ struct DeleteBody {
 }
 
 async fn write(s: &AppState, req: Request) -> Answer {
-    match s.raft.client_write(req).await {
-        Ok(r) => ok(json!({ "ok": true, "log_index": r.log_id.index })),
+    match s.proposer.write(req).await {
+        Ok(index) => ok(json!({ "ok": true, "log_index": index })),
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(&f)),
         Err(e) => Err(raft_error(e)),
     }

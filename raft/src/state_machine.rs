@@ -155,12 +155,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(Request::Put { key, value }) => {
-                    batch.put_in(&sm.data, &key, &value);
-                }
-                EntryPayload::Normal(Request::Delete { key }) => {
-                    batch.delete_in(&sm.data, &key);
-                }
+                EntryPayload::Normal(req) => add_to_batch(&mut batch, &sm.data, req),
                 EntryPayload::Membership(m) => {
                     membership = Some(StoredMembership::new(Some(entry.log_id), m))
                 }
@@ -228,6 +223,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta,
             snapshot: Box::new(file),
         }))
+    }
+}
+
+fn add_to_batch(batch: &mut WriteBatch, data: &Keyspace, req: Request) {
+    match req {
+        Request::Put { key, value } => {
+            batch.put_in(data, &key, &value);
+        }
+        Request::Delete { key } => {
+            batch.delete_in(data, &key);
+        }
+        Request::Batch { ops } => {
+            for op in ops {
+                add_to_batch(batch, data, op);
+            }
+        }
     }
 }
 

@@ -46,6 +46,12 @@ pub enum Request {
         #[serde(with = "hex::serde_bytes")]
         key: Vec<u8>,
     },
+    /// Several writes from concurrent clients, proposed as one entry (so they share
+    /// one append, one fsync per node and one round trip), applied in order.
+    Batch {
+        /// The writes; a batch inside a batch is applied the same way.
+        ops: Vec<Request>,
+    },
 }
 
 impl fmt::Debug for Request {
@@ -56,6 +62,7 @@ impl fmt::Debug for Request {
                 write!(f, "Put({} B key, {} B value)", key.len(), value.len())
             }
             Request::Delete { key } => write!(f, "Delete({} B key)", key.len()),
+            Request::Batch { ops } => write!(f, "Batch({} ops)", ops.len()),
         }
     }
 }

@@ -296,3 +296,46 @@ async fn flushed_appends_and_votes_survive_a_power_cut() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_entry_applies_its_writes_in_order_and_round_trips_through_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, mut sm) = store::open(dir.path(), Default::default()).unwrap();
+    let p = |k: &str, v: &str| Request::Put {
+        key: k.as_bytes().to_vec(),
+        value: v.as_bytes().to_vec(),
+    };
+    let d = |k: &str| Request::Delete {
+        key: k.as_bytes().to_vec(),
+    };
+    let batch = Request::Batch {
+        ops: vec![
+            p("a", "1"),
+            p("b", "1"),
+            d("a"),
+            Request::Batch {
+                ops: vec![p("c", "1"), p("b", "2")],
+            },
+            p("\u{0}bin\u{ff}", "x"),
+        ],
+    };
+    let entry = Entry::<TypeConfig> {
+        log_id: log_id(1, 1),
+        payload: EntryPayload::Normal(batch.clone()),
+    };
+    append(&mut log, vec![entry.clone()]).await;
+    let back = log.try_get_log_entries(1..2).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(matches!(&back[0].payload, EntryPayload::Normal(r) if *r == batch));
+    let responses = sm.apply(back).await.unwrap();
+    assert_eq!(responses.len(), 1, "one response per entry, not per op");
+    let r = sm.reader();
+    assert_eq!(r.get(b"a").unwrap(), None);
+    assert_eq!(r.get(b"b").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(r.get(b"c").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        r.get("\u{0}bin\u{ff}".as_bytes()).unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 1)));
+}
