@@ -343,6 +343,7 @@ fn install(
     meta: &SnapshotMeta<NodeId, Node>,
     snap: SnapshotFile,
 ) -> io::Result<()> {
+    tracing::info!(last_log_id = ?meta.last_log_id, "installing snapshot");
     let old = shared.current();
     let generation = old.generation + 1;
     let dest = shared.layout.sm(generation);

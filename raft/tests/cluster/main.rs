@@ -193,8 +193,17 @@ async fn crash_loop_on_one_node() {
                 client.put(&k, &value).await.unwrap();
                 acked.insert(k, value.clone());
             }
+            let begun = c.log_of(victim).matches("installing snapshot").count();
             c.start(victim);
-            tokio::time::sleep(Duration::from_millis(200 + 37 * (cycle as u64 % 11) * 10)).await;
+            // Kill it as soon as its log says an install has begun (a few milliseconds
+            // in, varied by cycle), or after 10 s if none begins.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.log_of(victim).matches("installing snapshot").count() == begun
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(cycle as u64 % 5)).await;
         } else {
             // Kill it while it appends: writes run concurrently with the kill.
             let writer = {
@@ -230,7 +239,8 @@ async fn crash_loop_on_one_node() {
     c.converges(victim, &acked, Duration::from_secs(30)).await;
     let log = c.log_of(victim);
     eprintln!(
-        "{} snapshot installs on the victim over {cycles} cycles",
+        "{} snapshot installs begun and {} completed on the victim over {cycles} cycles",
+        log.matches("installing snapshot").count(),
         log.matches("installed snapshot").count()
     );
 }
