@@ -254,8 +254,10 @@ async fn flushed_appends_and_votes_survive_a_power_cut() {
     for seed in [None, Some(1), Some(7), Some(42)] {
         let dir = tempfile::tempdir().unwrap();
         let mem = lsm::fs::MemFs::new();
-        let mut opts = lsm_raft::StoreOptions::default();
-        opts.fs = Some(Arc::new(mem.clone()));
+        let opts = lsm_raft::StoreOptions {
+            fs: Some(Arc::new(mem.clone())),
+            ..Default::default()
+        };
         let (mut log, mut sm) = store::open(dir.path(), opts).unwrap();
         log.save_vote(&Vote::new(5, 2)).await.unwrap();
         let mut want = Vec::new();
@@ -271,8 +273,10 @@ async fn flushed_appends_and_votes_survive_a_power_cut() {
         log.save_committed(Some(log_id(5, 200))).await.unwrap();
         let after = mem.crash(seed);
         drop((log, sm));
-        let mut opts = lsm_raft::StoreOptions::default();
-        opts.fs = Some(Arc::new(after));
+        let opts = lsm_raft::StoreOptions {
+            fs: Some(Arc::new(after)),
+            ..Default::default()
+        };
         let (mut log, mut sm) = store::open(dir.path(), opts).unwrap();
         assert_eq!(
             log.read_vote().await.unwrap(),
