@@ -478,3 +478,39 @@ async fn a_token_is_required_of_everyone_and_non_loopback_needs_one() {
         "{out:?}"
     );
 }
+
+/// The README's Python example (plain `urllib`, following 421s) works as written
+/// against a real cluster: it is sent to a follower, so it must follow the redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_python_example_works() {
+    let _serial = serial().await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme.find("## Replication").unwrap()..];
+    let start = section.find("```python\n").unwrap() + "```python\n".len();
+    let code = &section[start..start + section[start..].find("```").unwrap()];
+    let mut c = Cluster::new(FAST);
+    for id in 1..=2 {
+        c.add(id, &[]);
+    }
+    c.init(1, &[1, 2]).await;
+    let leader = c.leader(&[1, 2], Duration::from_secs(10)).await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let code = code.replace("127.0.0.1:21002", &c.addr(follower));
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(&code)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "v\n");
+    assert_eq!(
+        c.client().get(b"k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
