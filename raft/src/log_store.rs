@@ -5,6 +5,9 @@
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use lsm::{Keyspace, Lsm, WriteBatch};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -23,11 +26,106 @@ pub struct LogStore {
     db: Lsm,
     log: Keyspace,
     meta: Keyspace,
+    gate: Arc<PurgeGate>,
+}
+
+/// Holds back the purges openraft asks for while a received snapshot is being
+/// installed.
+///
+/// openraft 0.9 queues a follower's install and, right after it, the purge of the log
+/// the snapshot covers; the purge runs at once while the install is still under way on
+/// the state machine's task. A crash in between would leave the log purged past what
+/// the state machine and the current snapshot hold: entries this node acknowledged
+/// would be gone, and openraft refuses to start on such a state (purged > snapshot).
+/// So the snapshot receiver opens the gate around an install ([`PurgeGate::begin_install`]);
+/// a purge that arrives meanwhile is recorded and carried out when the install ends,
+/// by which time openraft has seen the snapshot durably installed.
+pub struct PurgeGate {
+    state: Mutex<GateState>,
+    db: Lsm,
+    log: Keyspace,
+    meta: Keyspace,
+}
+
+#[derive(Default)]
+struct GateState {
+    installing: usize,
+    deferred: Option<LogId<NodeId>>,
+}
+
+/// An install in progress; the deferred purge, if any, runs when it is dropped.
+pub struct InstallGuard(Arc<PurgeGate>);
+
+impl Drop for InstallGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.end_install() {
+            tracing::warn!("purging the log after a snapshot install: {e}");
+        }
+    }
+}
+
+impl PurgeGate {
+    /// Marks an install as begun, until the guard is dropped.
+    pub fn begin_install(self: &Arc<Self>) -> InstallGuard {
+        self.state.lock().installing += 1;
+        InstallGuard(self.clone())
+    }
+
+    fn end_install(&self) -> lsm::Result<()> {
+        let mut st = self.state.lock();
+        st.installing -= 1;
+        match (st.installing, st.deferred) {
+            (0, Some(upto)) => {
+                st.deferred = None;
+                self.write_purge(upto)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn purge(&self, upto: LogId<NodeId>) -> lsm::Result<()> {
+        let mut st = self.state.lock();
+        if st.installing > 0 {
+            st.deferred = st.deferred.max(Some(upto));
+            return Ok(());
+        }
+        self.write_purge(upto)
+    }
+
+    fn write_purge(&self, upto: LogId<NodeId>) -> lsm::Result<()> {
+        // The purged id and the deletion go in one batch, so the log state never has a
+        // gap between them. Not synced: purged entries that come back are harmless.
+        let mut batch = WriteBatch::new();
+        let id =
+            serde_json::to_vec(&upto).map_err(|e| lsm::LsmError::InvalidArgument(e.to_string()))?;
+        batch.put_in(&self.meta, KEY_PURGED, &id);
+        match upto.index.checked_add(1) {
+            Some(end) => batch.delete_range_in(&self.log, &index_key(0), &index_key(end)),
+            None => batch.delete_range_in(&self.log, &index_key(0), &[0xff; 9]),
+        };
+        self.db.write(batch)
+    }
 }
 
 impl LogStore {
     pub(crate) fn new(db: Lsm, log: Keyspace, meta: Keyspace) -> LogStore {
-        LogStore { db, log, meta }
+        let gate = Arc::new(PurgeGate {
+            state: Mutex::new(GateState::default()),
+            db: db.clone(),
+            log: log.clone(),
+            meta: meta.clone(),
+        });
+        LogStore {
+            db,
+            log,
+            meta,
+            gate,
+        }
+    }
+
+    /// The gate a snapshot receiver holds open around an install.
+    pub fn purge_gate(&self) -> Arc<PurgeGate> {
+        self.gate.clone()
     }
 
     /// The lsm database holding the log (for `verify`, stats and closing).
@@ -195,18 +293,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
-        // The purged id and the deletion go in one batch, so the log state never has a
-        // gap between them. Not synced: purged entries that come back are harmless.
-        let mut batch = WriteBatch::new();
-        batch.put_in(
-            &self.meta,
-            KEY_PURGED,
-            &serde_json::to_vec(&log_id).map_err(write_logs)?,
-        );
-        match log_id.index.checked_add(1) {
-            Some(end) => batch.delete_range_in(&self.log, &index_key(0), &index_key(end)),
-            None => batch.delete_range_in(&self.log, &index_key(0), &[0xff; 9]),
-        };
-        self.db.write(batch).map_err(write_logs)
+        self.gate.purge(log_id).map_err(write_logs)
     }
 }

@@ -94,6 +94,7 @@ pub async fn run(
     })
     .await??;
     let log_db = log_store.db().clone();
+    let purge_gate = log_store.purge_gate();
     let kv = sm.reader();
     let network = HttpNetwork::new(options.token.clone());
     let raft = Raft::new(options.id, config, network, log_store, sm).await?;
@@ -104,6 +105,7 @@ pub async fn run(
         snapshots: options.db.join("snapshots"),
         token: options.token.clone(),
         proposer: Proposer::start(raft.clone()),
+        purge_gate,
     });
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     tracing::info!(id = options.id, addr = %options.addr, "listening");

@@ -27,9 +27,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
+use crate::log_store::PurgeGate;
 use crate::network::SnapshotHeader;
 use crate::proposer::Proposer;
-use crate::snapshot::SnapshotFile;
+use crate::snapshot::{self, SnapshotFile};
 use crate::types::{Node, NodeId, Request, TypeConfig};
 use crate::{hex, KvReader, Raft};
 
@@ -50,6 +51,8 @@ pub struct AppState {
     pub token: Option<String>,
     /// Where client writes are queued to be proposed together.
     pub proposer: Proposer,
+    /// Held open around a received snapshot's install (see [`PurgeGate`]).
+    pub purge_gate: Arc<PurgeGate>,
 }
 
 /// The router of a node: client API, peer RPCs, token check and body limits.
@@ -476,10 +479,28 @@ async fn raft_snapshot(State(s): State<Arc<AppState>>, body: Body) -> Answer {
     };
     w.flush().await.map_err(storage)?;
     drop(w);
+    // openraft treats a failed install as a storage failure and stops the node, so a
+    // corrupt or mismatched transfer is refused here, before it gets that far.
+    let checked = {
+        let (f, p) = (file.file.try_clone().map_err(storage)?, file.path.clone());
+        tokio::task::spawn_blocking(move || snapshot::check(&f, &p))
+            .await
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?
+    };
+    let archived = checked.map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    if archived != header.meta {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "the snapshot archive's metadata differs from its header's",
+        ));
+    }
     let snapshot = Snapshot {
         meta: header.meta,
         snapshot: Box::new(file),
     };
+    // openraft answers once the state machine has installed the snapshot; a purge of
+    // the log it covers waits until then.
+    let _installing = s.purge_gate.begin_install();
     rpc_answer(s.raft.install_full_snapshot(header.vote, snapshot).await)
 }
 

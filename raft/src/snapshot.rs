@@ -223,6 +223,17 @@ pub fn unpack_from(
     path: &Path,
     dest: &Path,
 ) -> io::Result<SnapshotMeta<NodeId, Node>> {
+    walk(file, path, Some(dest))
+}
+
+/// Reads the whole archive `file` and checks it as [`unpack`] would (every checksum,
+/// every name, the trailer) without writing anything: how a node refuses a corrupt
+/// transfer before handing it to openraft, for which a failed install is fatal.
+pub fn check(file: &File, path: &Path) -> io::Result<SnapshotMeta<NodeId, Node>> {
+    walk(file, path, None)
+}
+
+fn walk(file: &File, path: &Path, dest: Option<&Path>) -> io::Result<SnapshotMeta<NodeId, Node>> {
     let mut file = file.try_clone()?;
     file.seek(SeekFrom::Start(0))?;
     let mut r = BufReader::with_capacity(1 << 20, file);
@@ -231,8 +242,10 @@ pub fn unpack_from(
     if count > MAX_FILES {
         return Err(corrupt(path, format!("file count {count} is implausible")));
     }
-    fs::create_dir(dest)?;
-    let mut dirs = vec![dest.to_path_buf()];
+    if let Some(dest) = dest {
+        fs::create_dir(dest)?;
+    }
+    let mut dirs: Vec<PathBuf> = dest.map(Path::to_path_buf).into_iter().collect();
     let mut buf = vec![0u8; 1 << 20];
     for _ in 0..count {
         let mut b2 = [0u8; 2];
@@ -258,14 +271,19 @@ pub fn unpack_from(
             .map_err(|_| corrupt(path, "truncated"))?;
         let len = u64::from_le_bytes(b8);
         let want_crc = read_u32(&mut r).map_err(|_| corrupt(path, "truncated"))?;
-        let target = dest.join(rel);
-        if let Some(parent) = target.parent() {
-            if !parent.exists() {
-                fs::create_dir_all(parent)?;
-                dirs.push(parent.to_path_buf());
+        let mut out = match dest {
+            None => None,
+            Some(dest) => {
+                let target = dest.join(rel);
+                if let Some(parent) = target.parent() {
+                    if !parent.exists() {
+                        fs::create_dir_all(parent)?;
+                        dirs.push(parent.to_path_buf());
+                    }
+                }
+                Some(File::create(&target)?)
             }
-        }
-        let mut out = File::create(&target)?;
+        };
         let mut crc = crc32c::crc32c(name.as_bytes());
         let mut left = len;
         while left > 0 {
@@ -275,13 +293,17 @@ pub fn unpack_from(
                 return Err(corrupt(path, format!("truncated inside {name}")));
             }
             crc = crc32c::crc32c_append(crc, &buf[..n]);
-            out.write_all(&buf[..n])?;
+            if let Some(out) = out.as_mut() {
+                out.write_all(&buf[..n])?;
+            }
             left -= n as u64;
         }
         if crc != want_crc {
             return Err(corrupt(path, format!("checksum mismatch in {name}")));
         }
-        out.sync_all()?;
+        if let Some(out) = out {
+            out.sync_all()?;
+        }
     }
     let mut trailer = [0u8; 8];
     r.read_exact(&mut trailer)
@@ -332,6 +354,10 @@ mod tests {
         let archive = tmp.path().join("a.snap");
         pack(&src, &meta(), &archive).unwrap();
         assert_eq!(read_meta(&archive).unwrap(), meta());
+        assert_eq!(
+            check(&File::open(&archive).unwrap(), &archive).unwrap(),
+            meta()
+        );
         let dest = tmp.path().join("dest");
         assert_eq!(unpack(&archive, &dest).unwrap(), meta());
         assert_eq!(fs::read(dest.join("MANIFEST")).unwrap(), b"manifest bytes");
@@ -361,6 +387,10 @@ mod tests {
                 "a cut at {cut} of {} unpacked",
                 bytes.len()
             );
+            assert!(
+                check(&File::open(&p).unwrap(), &p).is_err(),
+                "a cut at {cut} passed the check"
+            );
         }
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
@@ -369,6 +399,10 @@ mod tests {
             fs::write(&p, &b).unwrap();
             let d = tmp.path().join(format!("flip{i}"));
             assert!(unpack(&p, &d).is_err(), "a flip at {i} unpacked");
+            assert!(
+                check(&File::open(&p).unwrap(), &p).is_err(),
+                "a flip at {i} passed the check"
+            );
         }
     }
 

@@ -343,3 +343,61 @@ async fn a_batch_entry_applies_its_writes_in_order_and_round_trips_through_the_l
     );
     assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(1, 1)));
 }
+
+/// openraft 0.9 purges a follower's log as soon as it queues a snapshot install, before
+/// the install has happened. With the gate open (as the snapshot receiver holds it),
+/// that purge waits for the install to end, so a crash in between leaves the log
+/// whole; a purge with the gate closed (a leader after its own build) runs at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_during_an_install_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut log, sm) = store::open(dir.path(), Default::default()).unwrap();
+        append(
+            &mut log,
+            (1..=20u64)
+                .map(|i| put(1, i, &format!("k{i}"), "v"))
+                .collect(),
+        )
+        .await;
+        let gate = log.purge_gate();
+        let installing = gate.begin_install();
+        log.purge(log_id(1, 15)).await.unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(
+            state.last_purged_log_id, None,
+            "purged while the install ran"
+        );
+        assert_eq!(log.try_get_log_entries(1..=20).await.unwrap().len(), 20);
+        // The node dies here, before the install ends: the log is whole after a reopen.
+        std::mem::forget(installing);
+        sm.reader().close().unwrap();
+        log.db().close().unwrap();
+    }
+    let (mut log, _sm) = store::open(dir.path(), Default::default()).unwrap();
+    assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, None);
+    assert_eq!(log.try_get_log_entries(1..=20).await.unwrap().len(), 20);
+    // An install that ends carries out the purge it held back.
+    let gate = log.purge_gate();
+    let installing = gate.begin_install();
+    log.purge(log_id(1, 10)).await.unwrap();
+    log.purge(log_id(1, 12)).await.unwrap();
+    assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, None);
+    drop(installing);
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 12)));
+    let left: Vec<u64> = log
+        .try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    assert_eq!(left, (13..=20).collect::<Vec<_>>());
+    // With no install running, a purge is immediate.
+    log.purge(log_id(1, 14)).await.unwrap();
+    assert_eq!(
+        log.get_log_state().await.unwrap().last_purged_log_id,
+        Some(log_id(1, 14))
+    );
+}

@@ -50,8 +50,11 @@ impl Cluster {
             root: tempfile::tempdir().unwrap(),
             nodes: BTreeMap::new(),
             procs: BTreeMap::new(),
+            // No pooled connections: a node may close one after refusing a body it did
+            // not read (413), and a reused one would then fail the next request.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .pool_max_idle_per_host(0)
                 .build()
                 .unwrap(),
             flags: flags.iter().map(|s| s.to_string()).collect(),

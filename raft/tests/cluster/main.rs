@@ -245,6 +245,24 @@ async fn crash_loop_on_one_node() {
     );
 }
 
+/// A `/raft/snapshot` body with a well-formed header and `archive` after it.
+fn snapshot_body(archive: &[u8]) -> Vec<u8> {
+    let meta = openraft::SnapshotMeta::<u64, openraft::BasicNode> {
+        last_log_id: Some(openraft::LogId::new(
+            openraft::CommittedLeaderId::new(1, 1),
+            5,
+        )),
+        last_membership: Default::default(),
+        snapshot_id: "forged".into(),
+    };
+    let header =
+        serde_json::to_vec(&json!({ "vote": openraft::Vote::new(1, 1), "meta": meta })).unwrap();
+    let mut body = (header.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&header);
+    body.extend_from_slice(archive);
+    body
+}
+
 async fn send(c: &Cluster, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
     let url = format!("http://{}{path}", c.addr(1));
     let mut req = c.http.request(method.parse().unwrap(), url);
@@ -368,6 +386,13 @@ async fn bad_input_gets_a_4xx_with_a_message() {
             413,
         ),
         ("POST", "/raft/snapshot", Some(b"\x01".to_vec()), 400),
+        (
+            "POST",
+            "/raft/snapshot",
+            Some(snapshot_body(b"LSMRSNAP not really an archive")),
+            400,
+        ),
+        ("POST", "/raft/snapshot", Some(snapshot_body(b"")), 400),
         ("GET", "/no/such/endpoint", None, 404),
         ("GET", "/kv/put", None, 405),
     ];
