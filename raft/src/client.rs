@@ -2,7 +2,6 @@
 //! follows 421 answers to the leader they name, and moves to another node when one
 //! does not answer.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -35,7 +34,7 @@ pub struct Client {
     http: reqwest::Client,
     nodes: Vec<String>,
     /// The node believed to lead, an index into `nodes` or an address a 421 named.
-    leader: Mutex<String>,
+    leader: parking_lot::Mutex<String>,
     token: Option<String>,
     deadline: Duration,
 }
@@ -54,7 +53,7 @@ impl Client {
                 .timeout(Duration::from_secs(5))
                 .build()
                 .expect("a reqwest client without TLS always builds"),
-            leader: Mutex::new(nodes[0].clone()),
+            leader: parking_lot::Mutex::new(nodes[0].clone()),
             nodes,
             token: None,
             deadline: Duration::from_secs(20),
@@ -167,16 +166,14 @@ impl Client {
             if start.elapsed() > self.deadline {
                 return Err(ClientError::Timeout(self.deadline, last));
             }
-            let addr = self.leader.lock().unwrap().clone();
+            let addr = self.leader.lock().clone();
             let url = format!("http://{addr}{path}");
             match self.send(method.clone(), &url, body.as_ref()).await {
                 Ok((StatusCode::OK, v)) => return Ok(v),
                 Ok((StatusCode::MISDIRECTED_REQUEST, v)) => {
                     last = format!("{addr} is not the leader");
                     match v.get("leader_addr").and_then(Value::as_str) {
-                        Some(leader) if leader != addr => {
-                            *self.leader.lock().unwrap() = leader.to_string()
-                        }
+                        Some(leader) if leader != addr => *self.leader.lock() = leader.to_string(),
                         // No leader known yet (an election is running): wait, then ask
                         // another node.
                         _ => {
@@ -202,7 +199,7 @@ impl Client {
 
     async fn rotate(&self, next: &mut usize, failed: &str, pause: Duration) {
         tokio::time::sleep(pause).await;
-        let mut leader = self.leader.lock().unwrap();
+        let mut leader = self.leader.lock();
         if *leader == failed {
             *next = (*next + 1) % self.nodes.len();
             *leader = self.nodes[*next].clone();

@@ -51,6 +51,14 @@ fn del(term: u64, index: u64, k: &str) -> Entry<TypeConfig> {
     }
 }
 
+async fn build_snapshot(sm: &mut StateMachine) -> openraft::Snapshot<TypeConfig> {
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap()
+}
+
 async fn append(log: &mut LogStore, entries: Vec<Entry<TypeConfig>>) {
     log.blocking_append(entries).await.unwrap();
 }
@@ -123,12 +131,7 @@ async fn an_installed_snapshot_replaces_the_whole_map() {
     )
     .await
     .unwrap();
-    let snap = sa
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = build_snapshot(&mut sa).await;
     assert_eq!(snap.meta.last_log_id, Some(log_id(1, 500)));
     let mut recv = sb.begin_receiving_snapshot().await.unwrap();
     std::io::copy(&mut snap.snapshot.reopen().unwrap().file, &mut recv.file).unwrap();
@@ -161,12 +164,7 @@ async fn a_corrupt_snapshot_is_refused_and_the_old_state_stays() {
     let (lb, mut sb) = store::open(b.path(), Default::default()).unwrap();
     sa.apply(vec![put(1, 1, "k", "new")]).await.unwrap();
     sb.apply(vec![put(1, 1, "k", "old")]).await.unwrap();
-    let snap = sa
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = build_snapshot(&mut sa).await;
     let bytes = std::fs::read(&snap.snapshot.path).unwrap();
     for cut in [bytes.len() / 2, bytes.len() - 1] {
         let mut recv = sb.begin_receiving_snapshot().await.unwrap();
@@ -200,12 +198,7 @@ async fn an_install_cut_before_its_switch_leaves_the_old_state() {
     sa.apply(vec![put(1, 1, "k", "new"), put(1, 2, "only-new", "1")])
         .await
         .unwrap();
-    let snap = sa
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = build_snapshot(&mut sa).await;
     {
         let (lb, mut sb) = store::open(b.path(), Default::default()).unwrap();
         sb.apply(vec![put(1, 1, "k", "old")]).await.unwrap();

@@ -61,6 +61,17 @@ impl Cluster {
         }
     }
 
+    /// Nodes 1, 2 and 3 started with `flags`, initialised, and their leader.
+    pub async fn three(flags: &[&str]) -> (Cluster, u64) {
+        let mut c = Cluster::new(flags);
+        for id in 1..=3 {
+            c.add(id, &[]);
+        }
+        c.init(1, &[1, 2, 3]).await;
+        let leader = c.leader(&[1, 2, 3], Duration::from_secs(10)).await;
+        (c, leader)
+    }
+
     pub fn addr(&self, id: u64) -> String {
         self.nodes[&id].addr.clone()
     }

@@ -25,12 +25,7 @@ const FAST: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snapshot() {
     let _serial = serial().await;
-    let mut c = Cluster::new(FAST);
-    for id in 1..=3 {
-        c.add(id, &[]);
-    }
-    c.init(1, &[1, 2, 3]).await;
-    let leader = c.leader(&[1, 2, 3], Duration::from_secs(10)).await;
+    let (mut c, leader) = Cluster::three(FAST).await;
 
     let mut acked = write_concurrently(&c, "a", 8, 125).await;
     assert_eq!(acked.len(), 1000);
@@ -124,12 +119,7 @@ async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snaps
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_paused_past_the_election_timeout_loses_nothing() {
     let _serial = serial().await;
-    let mut c = Cluster::new(FAST);
-    for id in 1..=3 {
-        c.add(id, &[]);
-    }
-    c.init(1, &[1, 2, 3]).await;
-    let leader = c.leader(&[1, 2, 3], Duration::from_secs(10)).await;
+    let (c, leader) = Cluster::three(FAST).await;
     let follower = (1..=3).find(|&i| i != leader).unwrap();
     let mut acked = write_concurrently(&c, "before", 4, 50).await;
 
@@ -159,7 +149,7 @@ async fn crash_loop_on_one_node() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
-    let mut c = Cluster::new(&[
+    let (mut c, _) = Cluster::three(&[
         "--heartbeat-ms",
         "100",
         "--election-timeout-min-ms",
@@ -170,12 +160,8 @@ async fn crash_loop_on_one_node() {
         "100",
         "--keep-logs",
         "0",
-    ]);
-    for id in 1..=3 {
-        c.add(id, &[]);
-    }
-    c.init(1, &[1, 2, 3]).await;
-    c.leader(&[1, 2, 3], Duration::from_secs(10)).await;
+    ])
+    .await;
     let victim = 3;
     let mut acked: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let value = vec![b'x'; 2048];
