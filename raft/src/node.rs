@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use openraft::SnapshotPolicy;
 
+use crate::log_store::PurgeGate;
 use crate::network::HttpNetwork;
 use crate::proposer::Proposer;
 use crate::server::{router, AppState};
 use crate::store::{self, StoreOptions};
-use crate::{NodeId, Raft};
+use crate::{NodeId, Raft, StateMachine, TypeConfig};
+use openraft::storage::RaftLogStorage;
 
 /// What a node is started with (the `lsm-raft-node` flags).
 #[derive(Debug, Clone)]
@@ -79,14 +81,7 @@ pub async fn run(
     options: NodeOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    if options.token.is_none() && !options.addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing to listen on {} without --token-file: only a loopback address may go without a token",
-            options.addr
-        )
-        .into());
-    }
-    let config = Arc::new(options.raft_config()?);
+    check_listen(&options)?;
     let db = options.db.clone();
     let (log_store, sm) = tokio::task::spawn_blocking({
         let store_opts = options.store.clone();
@@ -95,6 +90,35 @@ pub async fn run(
     .await??;
     let log_db = log_store.db().clone();
     let purge_gate = log_store.purge_gate();
+    serve(options, log_store, Some(purge_gate), sm, shutdown).await?;
+    log_db.close()?;
+    Ok(())
+}
+
+fn check_listen(options: &NodeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if options.token.is_none() && !options.addr.ip().is_loopback() {
+        return Err(format!(
+            "refusing to listen on {} without --token-file: only a loopback address may go without a token",
+            options.addr
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Serves a node over any openraft log store, with this crate's state machine, until
+/// `shutdown` resolves; closes the state machine, not the log store. [`run`] is this
+/// with the lsm [`LogStore`](crate::LogStore); another log store (a benchmark's) has
+/// no purge gate to hold around snapshot installs.
+pub async fn serve<LS: RaftLogStorage<TypeConfig>>(
+    options: NodeOptions,
+    log_store: LS,
+    purge_gate: Option<Arc<PurgeGate>>,
+    sm: StateMachine,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    check_listen(&options)?;
+    let config = Arc::new(options.raft_config()?);
     let kv = sm.reader();
     let network = HttpNetwork::new(options.token.clone());
     let raft = Raft::new(options.id, config, network, log_store, sm).await?;
@@ -117,6 +141,5 @@ pub async fn run(
         .await
         .map_err(|e| format!("stopping raft: {e}"))?;
     kv.close()?;
-    log_db.close()?;
     Ok(())
 }

@@ -45,6 +45,10 @@ struct Args {
     /// Also run openraft's raft-kv-rocksdb example binary (raft-key-value-rocks).
     #[arg(long)]
     rocksdb_example: Option<PathBuf>,
+    /// Also run another build of a node that takes lsm-raft-node's flags and API (for
+    /// instance one serving over a different log store), reported as `other`.
+    #[arg(long)]
+    other_node: Option<PathBuf>,
     /// Instead of the cluster runs: time building and installing a snapshot of this
     /// many keys.
     #[arg(long)]
@@ -66,6 +70,7 @@ struct Args {
 enum Engine {
     Lsm,
     RocksExample,
+    Other,
 }
 
 impl Engine {
@@ -73,6 +78,7 @@ impl Engine {
         match self {
             Engine::Lsm => "lsm-raft",
             Engine::RocksExample => "raft-kv-rocksdb",
+            Engine::Other => "other",
         }
     }
 }
@@ -146,19 +152,28 @@ async fn wait_leader(http: &reqwest::Client, metrics_url: &str, id: u64) {
     }
 }
 
-async fn start(engine: Engine, dir: &Path, rocks_bin: Option<&Path>) -> Cluster {
+async fn start(
+    engine: Engine,
+    dir: &Path,
+    rocks_bin: Option<&Path>,
+    other_bin: Option<&Path>,
+) -> Cluster {
     let http = reqwest::Client::new();
     std::fs::create_dir_all(dir).unwrap();
     let mut procs = Vec::new();
     match engine {
-        Engine::Lsm => {
+        Engine::Lsm | Engine::Other => {
+            let bin = match engine {
+                Engine::Other => other_bin.expect("--other-node").to_path_buf(),
+                _ => node_binary(),
+            };
             let addrs: Vec<String> = (0..3)
                 .map(|_| format!("127.0.0.1:{}", free_port()))
                 .collect();
             for (i, addr) in addrs.iter().enumerate() {
                 let log = std::fs::File::create(dir.join(format!("n{}.log", i + 1))).unwrap();
                 procs.push(
-                    Command::new(node_binary())
+                    Command::new(&bin)
                         .args(["--id", &(i + 1).to_string(), "--addr", addr, "--db"])
                         .arg(dir.join(format!("n{}", i + 1)))
                         .stdout(Stdio::null())
@@ -275,7 +290,7 @@ async fn run_clients(
                 x ^= x << 17;
                 let key = format!("{x:016x}");
                 let body = match engine {
-                    Engine::Lsm => json!({ "key": key, "value": value }),
+                    Engine::Lsm | Engine::Other => json!({ "key": key, "value": value }),
                     Engine::RocksExample => json!({ "Set": { "key": key, "value": value } }),
                 };
                 let t = Instant::now();
@@ -315,6 +330,9 @@ async fn clusters(args: &Args, root: &Path) {
     if args.rocksdb_example.is_some() {
         engines.push(Engine::RocksExample);
     }
+    if args.other_node.is_some() {
+        engines.push(Engine::Other);
+    }
     // results[engine][clients] = runs
     let mut results: Vec<Vec<Vec<RunResult>>> = engines
         .iter()
@@ -323,7 +341,13 @@ async fn clusters(args: &Args, root: &Path) {
     for rep in 0..args.reps {
         for (ei, &engine) in engines.iter().enumerate() {
             let dir = root.join(format!("{}-{rep}", engine.name()));
-            let cluster = start(engine, &dir, args.rocksdb_example.as_deref()).await;
+            let cluster = start(
+                engine,
+                &dir,
+                args.rocksdb_example.as_deref(),
+                args.other_node.as_deref(),
+            )
+            .await;
             for (ci, &clients) in args.clients.iter().enumerate() {
                 let r = run_clients(&cluster, clients, args.seconds, args.value_size).await;
                 println!(
@@ -358,12 +382,13 @@ async fn clusters(args: &Args, root: &Path) {
                 p99 / 1000.0
             );
         }
-        if engines.len() == 2 {
-            let a = median(results[0][ci].iter().map(|r| r.ops_per_sec).collect());
-            let b = median(results[1][ci].iter().map(|r| r.ops_per_sec).collect());
+        let lsm = median(results[0][ci].iter().map(|r| r.ops_per_sec).collect());
+        for (ei, engine) in engines.iter().enumerate().skip(1) {
+            let other = median(results[ei][ci].iter().map(|r| r.ops_per_sec).collect());
             println!(
-                "| {clients} | lsm-raft / raft-kv-rocksdb | {:.2}x | | |",
-                a / b
+                "| {clients} | lsm-raft / {} | {:.2}x | | |",
+                engine.name(),
+                lsm / other
             );
         }
     }
