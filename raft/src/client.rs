@@ -23,6 +23,14 @@ pub enum ClientError {
         /// The node's `error` message.
         message: String,
     },
+    /// The one node a call is addressed to (`get_stale`, `metrics`) did not answer.
+    #[error("{addr} did not answer: {message}")]
+    Unreachable {
+        /// The node's address.
+        addr: String,
+        /// The transport's error.
+        message: String,
+    },
 }
 
 /// A client of the replicated key-value API (SPEC section 10).
@@ -108,7 +116,10 @@ impl Client {
         let (status, body) = self
             .send(reqwest::Method::GET, &url, None)
             .await
-            .map_err(|e| ClientError::Timeout(Duration::ZERO, e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?;
         match status {
             StatusCode::OK => Ok(Some(value_of(&body)?)),
             StatusCode::NOT_FOUND => Ok(None),
@@ -122,7 +133,10 @@ impl Client {
         let (status, body) = self
             .send(reqwest::Method::GET, &url, None)
             .await
-            .map_err(|e| ClientError::Timeout(Duration::ZERO, e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable {
+                addr: addr.to_string(),
+                message: e.to_string(),
+            })?;
         if status != StatusCode::OK {
             return Err(refused(status, &body));
         }

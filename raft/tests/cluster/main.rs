@@ -525,3 +525,26 @@ async fn the_readme_python_example_works() {
         Some(&b"v"[..])
     );
 }
+
+/// The client's failures name what happened: a node that does not answer, and a
+/// cluster where no leader answers within the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_say_what_failed() {
+    let dead = format!("127.0.0.1:{}", free_port());
+    let client = lsm_raft::Client::new([dead.clone()]).with_deadline(Duration::from_millis(500));
+    match client.get_stale(&dead, b"k").await {
+        Err(lsm_raft::ClientError::Unreachable { addr, .. }) => assert_eq!(addr, dead),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    assert!(matches!(
+        client.metrics(&dead).await,
+        Err(lsm_raft::ClientError::Unreachable { .. })
+    ));
+    match client.put(b"k", b"v").await {
+        Err(lsm_raft::ClientError::Timeout(d, last)) => {
+            assert_eq!(d, Duration::from_millis(500));
+            assert!(last.contains(&dead), "{last}");
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+}
