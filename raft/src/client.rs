@@ -109,38 +109,31 @@ impl Client {
 
     /// A local read of `key` on the node at `addr`, which may lag the leader.
     pub async fn get_stale(&self, addr: &str, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
-        let url = format!(
-            "http://{addr}/kv/get?enc=hex&stale=true&key={}",
-            hex::encode(key)
-        );
-        let (status, body) = self
-            .send(reqwest::Method::GET, &url, None)
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                addr: addr.to_string(),
-                message: e.to_string(),
-            })?;
-        match status {
-            StatusCode::OK => Ok(Some(value_of(&body)?)),
-            StatusCode::NOT_FOUND => Ok(None),
-            s => Err(refused(s, &body)),
+        let path = format!("/kv/get?enc=hex&stale=true&key={}", hex::encode(key));
+        match self.get_from(addr, &path).await? {
+            (StatusCode::OK, body) => Ok(Some(value_of(&body)?)),
+            (StatusCode::NOT_FOUND, _) => Ok(None),
+            (s, body) => Err(refused(s, &body)),
         }
     }
 
     /// openraft's metrics of the node at `addr`, as JSON.
     pub async fn metrics(&self, addr: &str) -> Result<Value, ClientError> {
-        let url = format!("http://{addr}/cluster/metrics");
-        let (status, body) = self
-            .send(reqwest::Method::GET, &url, None)
+        match self.get_from(addr, "/cluster/metrics").await? {
+            (StatusCode::OK, body) => Ok(body),
+            (s, body) => Err(refused(s, &body)),
+        }
+    }
+
+    /// A GET to the one node at `addr`, with no redirect and no retry.
+    async fn get_from(&self, addr: &str, path: &str) -> Result<(StatusCode, Value), ClientError> {
+        let url = format!("http://{addr}{path}");
+        self.send(reqwest::Method::GET, &url, None)
             .await
             .map_err(|e| ClientError::Unreachable {
                 addr: addr.to_string(),
                 message: e.to_string(),
-            })?;
-        if status != StatusCode::OK {
-            return Err(refused(status, &body));
-        }
-        Ok(body)
+            })
     }
 
     async fn send(

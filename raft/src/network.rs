@@ -145,14 +145,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             vote,
             meta: snapshot.meta.clone(),
         })
-        .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        let mut file = snapshot
-            .snapshot
-            .file
-            .try_clone()
-            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        .map_err(stream_err)?;
+        let mut file = snapshot.snapshot.file.try_clone().map_err(stream_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(stream_err)?;
         let mut prefix = (header.len() as u32).to_le_bytes().to_vec();
         prefix.extend_from_slice(&header);
         let archive =
@@ -172,24 +167,26 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             if e.is_connect() {
                 StreamingError::Unreachable(Unreachable::new(&e))
             } else {
-                StreamingError::Network(NetworkError::new(&e))
+                stream_err(e)
             }
         })?;
         let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let body = resp.bytes().await.map_err(stream_err)?;
         if !status.is_success() {
             return Err(StreamingError::Network(bad_status(
                 status,
                 &String::from_utf8_lossy(&body),
             )));
         }
-        let answer: Result<SnapshotResponse<NodeId>, Fatal<NodeId>> = serde_json::from_slice(&body)
-            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        let answer: Result<SnapshotResponse<NodeId>, Fatal<NodeId>> =
+            serde_json::from_slice(&body).map_err(stream_err)?;
         answer.map_err(|e| StreamingError::RemoteError(RemoteError::new(self.target, e)))
     }
+}
+
+/// A failure while sending a snapshot, before the peer answered.
+fn stream_err(e: impl std::error::Error + 'static) -> StreamingError<TypeConfig, Fatal<NodeId>> {
+    StreamingError::Network(NetworkError::new(&e))
 }
 
 fn bytes_of(v: Vec<u8>) -> axum::body::Bytes {

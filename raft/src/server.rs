@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::StreamExt;
-use openraft::error::{ClientWriteError, ForwardToLeader, RaftError};
+use openraft::error::{ForwardToLeader, RaftError};
 use openraft::raft::{AppendEntriesRequest, VoteRequest};
 use openraft::Snapshot;
 use serde::de::DeserializeOwned;
@@ -332,7 +332,6 @@ struct DeleteBody {
 async fn write(s: &AppState, req: Request) -> Answer {
     match s.proposer.write(req).await {
         Ok(index) => ok(json!({ "ok": true, "log_index": index })),
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(&f)),
         Err(e) => Err(raft_error(e)),
     }
 }

@@ -127,26 +127,19 @@ pub fn pack(dir: &Path, meta: &SnapshotMeta<NodeId, Node>, out: &Path) -> io::Re
         let name = name.replace(std::path::MAIN_SEPARATOR, "/");
         let mut f = File::open(dir.join(rel))?;
         let len = f.metadata()?.len();
-        // The CRC precedes the data, so the file is read twice; the second read comes
-        // from the page cache.
-        // The CRC covers the name too, so a flipped bit cannot rename a file.
-        let mut crc = crc32c::crc32c(name.as_bytes());
-        let mut left = len;
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = f.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(corrupt(rel, "file shrank while being packed"));
-            }
-            crc = crc32c::crc32c_append(crc, &buf[..n]);
-            left -= n as u64;
-        }
         w.write_all(&(name.len() as u16).to_le_bytes())?;
         w.write_all(name.as_bytes())?;
         w.write_all(&len.to_le_bytes())?;
+        // The CRC precedes the data but is known only after it: a placeholder now,
+        // patched in once the file has been read (once).
+        let crc_at = w.stream_position()?;
+        w.write_all(&[0; 4])?;
+        let crc = stream_crc(&mut f, len, name.as_bytes(), &mut w, &mut buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", rel.display())))?;
+        let end = w.stream_position()?;
+        w.seek(SeekFrom::Start(crc_at))?;
         w.write_all(&crc.to_le_bytes())?;
-        f.seek(SeekFrom::Start(0))?;
-        io::copy(&mut (&mut f).take(len), &mut w)?;
+        w.seek(SeekFrom::Start(end))?;
     }
     w.write_all(TRAILER)?;
     let file = w.into_inner().map_err(|e| e.into_error())?;
@@ -284,20 +277,14 @@ fn walk(file: &File, path: &Path, dest: Option<&Path>) -> io::Result<SnapshotMet
                 Some(File::create(&target)?)
             }
         };
-        let mut crc = crc32c::crc32c(name.as_bytes());
-        let mut left = len;
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = r.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(corrupt(path, format!("truncated inside {name}")));
-            }
-            crc = crc32c::crc32c_append(crc, &buf[..n]);
-            if let Some(out) = out.as_mut() {
-                out.write_all(&buf[..n])?;
-            }
-            left -= n as u64;
+        let crc = match out.as_mut() {
+            Some(out) => stream_crc(&mut r, len, name.as_bytes(), out, &mut buf),
+            None => stream_crc(&mut r, len, name.as_bytes(), &mut io::sink(), &mut buf),
         }
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => corrupt(path, format!("truncated inside {name}")),
+            _ => e,
+        })?;
         if crc != want_crc {
             return Err(corrupt(path, format!("checksum mismatch in {name}")));
         }
@@ -319,6 +306,31 @@ fn walk(file: &File, path: &Path, dest: Option<&Path>) -> io::Result<SnapshotMet
         sync_dir(d)?;
     }
     Ok(meta)
+}
+
+/// Copies exactly `len` bytes from `r` to `out` and returns the CRC-32C of `name`
+/// followed by them (an archive entry's checksum); fewer bytes is `UnexpectedEof`.
+fn stream_crc(
+    r: &mut impl Read,
+    len: u64,
+    name: &[u8],
+    out: &mut impl Write,
+    buf: &mut [u8],
+) -> io::Result<u32> {
+    // The CRC covers the name too, so a flipped bit cannot rename a file.
+    let mut crc = crc32c::crc32c(name);
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = r.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "ended early"));
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        out.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(crc)
 }
 
 /// fsyncs a directory, so the names created or renamed in it are durable.

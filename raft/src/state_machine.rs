@@ -47,10 +47,15 @@ impl SmDb {
     }
 
     fn applied_state(&self) -> Result<(Option<LogId<NodeId>>, Membership), io::Error> {
-        let applied = get_json::<Option<LogId<NodeId>>>(&self.meta, KEY_APPLIED)?.flatten();
-        let membership = get_json(&self.meta, KEY_MEMBERSHIP)?.unwrap_or_default();
-        Ok((applied, membership))
+        applied_state(&self.meta)
     }
+}
+
+/// The last applied id and membership recorded in a state machine's `sm_meta`.
+fn applied_state(meta: &Keyspace) -> Result<(Option<LogId<NodeId>>, Membership), io::Error> {
+    let applied = get_json::<Option<LogId<NodeId>>>(meta, KEY_APPLIED)?.flatten();
+    let membership = get_json(meta, KEY_MEMBERSHIP)?.unwrap_or_default();
+    Ok((applied, membership))
 }
 
 struct Shared {
@@ -313,11 +318,9 @@ fn build(shared: &Shared) -> io::Result<Snapshot<TypeConfig>> {
     let (last_log_id, last_membership) = {
         let copy = Lsm::open_with_config(shared.options.config(&tmp).map_err(store_err)?)
             .map_err(io::Error::other)?;
-        let meta = copy.keyspace(SM_META).map_err(io::Error::other)?;
-        let applied = get_json::<Option<LogId<NodeId>>>(&meta, KEY_APPLIED)?.flatten();
-        let membership: Membership = get_json(&meta, KEY_MEMBERSHIP)?.unwrap_or_default();
+        let state = applied_state(&copy.keyspace(SM_META).map_err(io::Error::other)?)?;
         copy.close().map_err(io::Error::other)?;
-        (applied, membership)
+        state
     };
     let snapshot_id = match last_log_id {
         Some(l) => format!("{}-{}-{tag}", l.leader_id, l.index),

@@ -9,23 +9,32 @@ use std::time::{Duration, Instant};
 use harness::*;
 use serde_json::{json, Value};
 
-const FAST: &[&str] = &[
-    "--heartbeat-ms",
-    "100",
-    "--election-timeout-min-ms",
-    "500",
-    "--election-timeout-max-ms",
-    "1000",
-    "--snapshot-logs",
-    "300",
-    "--keep-logs",
-    "20",
-];
+/// Fast timing (heartbeat 100 ms, elections 0.5 to 1 s), a snapshot every
+/// `snapshot_logs` entries and `keep_logs` entries kept behind it.
+fn fast(snapshot_logs: &'static str, keep_logs: &'static str) -> Vec<&'static str> {
+    vec![
+        "--heartbeat-ms",
+        "100",
+        "--election-timeout-min-ms",
+        "500",
+        "--election-timeout-max-ms",
+        "1000",
+        "--snapshot-logs",
+        snapshot_logs,
+        "--keep-logs",
+        keep_logs,
+    ]
+}
+
+/// The timing and snapshot policy of most cluster tests.
+fn standard() -> Vec<&'static str> {
+    fast("300", "20")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snapshot() {
     let _serial = serial().await;
-    let (mut c, leader) = Cluster::three(FAST).await;
+    let (mut c, leader) = Cluster::three(&standard()).await;
 
     let mut acked = write_concurrently(&c, "a", 8, 125).await;
     assert_eq!(acked.len(), 1000);
@@ -119,7 +128,7 @@ async fn three_nodes_survive_losing_the_leader_and_a_learner_catches_up_by_snaps
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_paused_past_the_election_timeout_loses_nothing() {
     let _serial = serial().await;
-    let (c, leader) = Cluster::three(FAST).await;
+    let (c, leader) = Cluster::three(&standard()).await;
     let follower = (1..=3).find(|&i| i != leader).unwrap();
     let mut acked = write_concurrently(&c, "before", 4, 50).await;
 
@@ -149,19 +158,8 @@ async fn crash_loop_on_one_node() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
-    let (mut c, _) = Cluster::three(&[
-        "--heartbeat-ms",
-        "100",
-        "--election-timeout-min-ms",
-        "500",
-        "--election-timeout-max-ms",
-        "1000",
-        "--snapshot-logs",
-        "100",
-        "--keep-logs",
-        "0",
-    ])
-    .await;
+    // Frequent snapshots and no log kept behind them, so a node left behind needs one.
+    let (mut c, _) = Cluster::three(&fast("100", "0")).await;
     let victim = 3;
     let mut acked: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let value = vec![b'x'; 2048];
@@ -263,7 +261,7 @@ async fn send(c: &Cluster, method: &str, path: &str, body: Option<Vec<u8>>) -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_4xx_with_a_message() {
     let _serial = serial().await;
-    let mut c = Cluster::new(FAST);
+    let mut c = Cluster::new(&standard());
     c.add(1, &[]);
     c.init(1, &[1]).await;
     c.leader(&[1], Duration::from_secs(10)).await;
@@ -425,7 +423,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_required_of_everyone_and_non_loopback_needs_one() {
     let _serial = serial().await;
-    let mut c = Cluster::new(FAST);
+    let mut c = Cluster::new(&standard());
     let token_file = c.root.path().join("token");
     std::fs::write(&token_file, "s3cret-token\n").unwrap();
     let tf = token_file.to_str().unwrap().to_string();
@@ -500,7 +498,7 @@ async fn the_readme_python_example_works() {
     let section = &readme[readme.find("## Replication").unwrap()..];
     let start = section.find("```python\n").unwrap() + "```python\n".len();
     let code = &section[start..start + section[start..].find("```").unwrap()];
-    let mut c = Cluster::new(FAST);
+    let mut c = Cluster::new(&standard());
     for id in 1..=2 {
         c.add(id, &[]);
     }
