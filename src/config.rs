@@ -69,6 +69,79 @@ pub struct WALConfig {
     pub sync: SyncMode,
     /// What a damaged WAL means at open.
     pub recovery: RecoveryMode,
+    /// How much flushed WAL history is kept for the change feed (`wal.retention`).
+    pub retention: WalRetention,
+}
+
+/// `wal.retention`: how much of the WAL is kept after its writes are in tables, so
+/// that [`crate::Lsm::changes_since`] can serve them. `"0"` (the default) keeps none;
+/// `"1GiB"` keeps the newest flushed segments up to that many bytes; `"24h"` keeps the
+/// flushed segments written in the last 24 hours; `"1GiB,24h"` keeps a segment only
+/// while both hold (as RocksDB's `WAL_size_limit_MB` with `WAL_ttl_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalRetention {
+    /// Bytes of flushed segments kept, newest first; `None`: no size limit.
+    pub max_bytes: Option<u64>,
+    /// Age of the newest write in a flushed segment past which it is deleted; `None`:
+    /// no age limit.
+    pub max_age: Option<Duration>,
+}
+
+impl WalRetention {
+    /// True when flushed segments are kept at all.
+    pub fn keeps_any(&self) -> bool {
+        self.max_bytes.is_some_and(|b| b > 0) || self.max_age.is_some_and(|a| !a.is_zero())
+    }
+
+    /// Parses `"0"`, `"1GiB"`, `"24h"`, `"7d"` or `"1GiB,24h"`.
+    pub fn parse(s: &str) -> Option<WalRetention> {
+        let mut r = WalRetention::default();
+        let t = s.trim();
+        if t == "0" {
+            return Some(r);
+        }
+        for part in t.split(',').map(str::trim) {
+            if let Some(d) = parse_long_duration(part) {
+                if r.max_age.replace(d).is_some() {
+                    return None;
+                }
+            } else if let Some(b) = parse_size(part) {
+                if r.max_bytes.replace(b).is_some() {
+                    return None;
+                }
+            } else {
+                return None;
+            }
+        }
+        Some(r)
+    }
+}
+
+impl std::fmt::Display for WalRetention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.max_bytes, self.max_age) {
+            (None, None) => write!(f, "0"),
+            (Some(b), None) => write!(f, "{b}"),
+            (None, Some(a)) => write!(f, "{}s", a.as_secs()),
+            (Some(b), Some(a)) => write!(f, "{b},{}s", a.as_secs()),
+        }
+    }
+}
+
+/// `parse_duration` plus hours and days, with seconds as the finest unit.
+fn parse_long_duration(s: &str) -> Option<Duration> {
+    let t = s.trim();
+    if let Some(h) = t.strip_suffix('h') {
+        return Some(Duration::from_secs(
+            h.parse::<u64>().ok()?.checked_mul(3600)?,
+        ));
+    }
+    if let Some(d) = t.strip_suffix('d') {
+        return Some(Duration::from_secs(
+            d.parse::<u64>().ok()?.checked_mul(86_400)?,
+        ));
+    }
+    parse_duration(t)
 }
 
 impl Default for WALConfig {
@@ -77,6 +150,7 @@ impl Default for WALConfig {
             version: 1,
             sync: SyncMode::None,
             recovery: RecoveryMode::TolerateTail,
+            retention: WalRetention::default(),
         }
     }
 }
@@ -388,6 +462,7 @@ pub const KEYS: &[&str] = &[
     "wal.version",
     "wal.sync",
     "wal.recovery",
+    "wal.retention",
     "memtable.max_entries",
     "memtable.max_bytes",
     "memtable.max_immutable",
@@ -533,6 +608,15 @@ impl Config {
                     }
                 };
             }
+            "wal.retention" => {
+                let s = v.string(key)?;
+                self.wal.retention = WalRetention::parse(&s).ok_or_else(|| {
+                    LsmError::config(
+                        key,
+                        format!("expected \"0\", a size (\"1GiB\"), an age (\"24h\", \"7d\") or both (\"1GiB,24h\"), got {s:?}"),
+                    )
+                })?;
+            }
             "memtable.max_entries" => self.memtable.max_entries = to_usize(key, v.uint(key)?)?,
             "memtable.max_bytes" => self.memtable.max_bytes = to_usize(key, v.uint(key)?)?,
             "memtable.max_immutable" => self.memtable.max_immutable = to_usize(key, v.uint(key)?)?,
@@ -668,6 +752,7 @@ impl Config {
             // byte budgets where 0 disables, the optional log file, and the root
             // (which is the directories above).
             "wal.recovery"
+            | "wal.retention"
             | "directory.root"
             | "directory.log"
             | "cache.block_cache_bytes"
@@ -692,6 +777,7 @@ impl Config {
                     version: _,
                     sync: _,
                     recovery: _,
+                    retention: _,
                 },
             memtable:
                 MemTableConfig {
@@ -904,6 +990,7 @@ mod tests {
             let value = match *key {
                 "wal.sync" => "always",
                 "wal.recovery" => "salvage",
+                "wal.retention" => "1GiB,24h",
                 "sstable.compression" => "zstd",
                 "cache.persist_on_close" | "cache.pin_l0_index_and_filter" => "true",
                 k if k.starts_with("directory.") => "d",

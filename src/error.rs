@@ -56,6 +56,13 @@ pub enum LsmError {
     /// of the transaction was applied; run it again (`Lsm::transact` does).
     #[error("transaction conflict: something it read was written after it began")]
     Conflict,
+    /// The change feed was asked for history older than what `wal.retention` kept:
+    /// `oldest` is the first sequence number it can still serve.
+    #[error("changes before sequence {oldest} are no longer kept (see wal.retention)")]
+    ChangesPurged {
+        /// The oldest sequence number still served.
+        oldest: u64,
+    },
 }
 
 /// `Result` with [`LsmError`].
@@ -128,6 +135,7 @@ impl LsmError {
             LsmError::Locked(p) => LsmError::Locked(p.clone()),
             LsmError::Closed => LsmError::Closed,
             LsmError::Conflict => LsmError::Conflict,
+            LsmError::ChangesPurged { oldest } => LsmError::ChangesPurged { oldest: *oldest },
         }
     }
 }

@@ -50,6 +50,7 @@ mod async_lsm;
 pub mod batch;
 mod bounds;
 pub(crate) mod cache;
+pub mod changes;
 pub(crate) mod coding;
 pub(crate) mod compaction;
 pub mod config;
@@ -91,9 +92,10 @@ pub mod workload;
 pub use async_lsm::AsyncLsm;
 pub use batch::{WriteBatch, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use bounds::prefix_end;
+pub use changes::{ChangeBatch, ChangeFeed, ChangeKind, ChangeOp, Subscription};
 pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
-    SSTableConfig, SyncMode, WALConfig,
+    SSTableConfig, SyncMode, WALConfig, WalRetention,
 };
 pub use db::KEYSPACE_KEYS;
 #[cfg(feature = "sim")]

@@ -257,6 +257,40 @@ impl Lsm {
         self.inner().compact_range(None, start, end)
     }
 
+    /// The sequence number of the last committed (published) write; 0 for a database
+    /// never written. `changes_since(latest_sequence() + 1)` yields what commits next.
+    pub fn latest_sequence(&self) -> u64 {
+        self.inner().visible_seq()
+    }
+
+    /// Every committed batch whose sequence numbers reach `seq` or later, oldest
+    /// first, up to the last one committed now: the change feed, read from the WAL.
+    /// History goes back as far as `wal.retention` keeps flushed segments (by default
+    /// only what is not yet in tables). An older `seq` is
+    /// [`LsmError::ChangesPurged`] with the oldest one still served, never a silent
+    /// skip.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = lsm::Lsm::open(dir.path()).unwrap();
+    /// let from = db.latest_sequence() + 1;
+    /// db.put(b"k", b"v").unwrap();
+    /// let changes: Vec<_> = db.changes_since(from).unwrap().collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(changes.len(), 1);
+    /// assert_eq!(changes[0].ops()[0].key(), b"k");
+    /// assert_eq!(changes[0].ops()[0].value(), Some(&b"v"[..]));
+    /// ```
+    pub fn changes_since(&self, seq: u64) -> Result<crate::ChangeFeed> {
+        crate::ChangeFeed::new(self.inner().clone(), seq)
+    }
+
+    /// Subscribes to changes under `prefix` (of any keyspace; empty: every change):
+    /// every batch committed after this returns that touches the prefix, with its
+    /// operations under the prefix, in commit order. See [`crate::Subscription`].
+    pub fn subscribe(&self, prefix: &[u8]) -> Result<crate::Subscription> {
+        crate::Subscription::new(self.inner().clone(), prefix)
+    }
+
     /// Makes every acknowledged write durable (fsync).
     pub fn sync(&self) -> Result<()> {
         self.inner().sync()

@@ -92,11 +92,8 @@ impl DbInner {
                 return;
             }
         };
-        let doomed = numbers
-            .into_iter()
-            .filter(|&n| n < log_number)
-            .map(|n| self.paths.wal_dir.join(crate::wal::segment_file_name(n)))
-            .collect();
+        let flushed = numbers.into_iter().filter(|&n| n < log_number).collect();
+        let doomed = self.past_retention(flushed);
         self.pins.delete(self.fs.as_ref(), doomed);
     }
 }

@@ -17,6 +17,7 @@ mod keyspaces;
 mod open;
 mod pins;
 mod read;
+mod retention;
 mod tree;
 mod write;
 
@@ -237,6 +238,8 @@ pub(crate) struct DbInner {
     /// Held by a manual compaction: one at a time.
     manual_lock: Mutex<()>,
     pub counters: Counters,
+    /// Live change subscriptions.
+    pub(crate) changes: crate::changes::ChangeHub,
 }
 
 impl DbInner {
@@ -286,7 +289,19 @@ impl DbInner {
         drop(g);
         self.notify_progress();
         self.wake_publish_waiters();
+        self.changes.notify();
         e
+    }
+
+    /// The sticky error as a value: writes (and subscriptions) end after it.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.check_bg_error()
+    }
+
+    /// Runs `f` with the WAL lock held and the last sequence number written to it.
+    pub(crate) fn with_wal_locked<T>(&self, f: impl FnOnce(SeqNo) -> T) -> T {
+        let wal = self.wal.lock();
+        f(wal.last_seq)
     }
 
     /// See `Lsm::set_compaction_hook`.
@@ -455,6 +470,8 @@ impl DbInner {
         if !self.gate.close() {
             return Ok(());
         }
+        // Subscriptions waiting for changes see the database closed.
+        self.changes.notify();
         // Operations in flight finish or give up: a stalled writer or a `flush()` that
         // waits is woken to see the gate closed, a manual compaction abandons its work.
         self.gate.wait_idle(|| {

@@ -301,6 +301,7 @@ impl DbInner {
             runtime: Runtime::new(config.compaction.background_threads)?,
             pins: FilePins::default(),
             manual_lock: Mutex::new(()),
+            changes: Default::default(),
             key_cache: (config.cache.key_cache_entries > 0 && config.cache.key_cache_bytes > 0)
                 .then(|| {
                     Arc::new(Cache::new(
@@ -359,7 +360,7 @@ impl DbInner {
     }
 
     /// The numbers of the WAL segments on disk, ascending.
-    pub(super) fn wal_segments(&self) -> Result<Vec<u64>> {
+    pub(crate) fn wal_segments(&self) -> Result<Vec<u64>> {
         list_numbers(
             self.fs.as_ref(),
             &self.paths.wal_dir,
@@ -386,11 +387,12 @@ impl DbInner {
                 doomed.push(self.paths.sst_dir.join(name));
             }
         }
-        for n in self.wal_segments()? {
-            if n < log_number {
-                doomed.push(self.paths.wal_dir.join(wal::segment_file_name(n)));
-            }
-        }
+        let flushed = self
+            .wal_segments()?
+            .into_iter()
+            .filter(|&n| n < log_number)
+            .collect();
+        doomed.extend(self.past_retention(flushed));
         for name in list(fs, &self.paths.root)? {
             let old_manifest = filename::parse_manifest(&name).is_some_and(|n| Some(n) != manifest);
             if old_manifest || name == filename::current_temp(Path::new("")).to_string_lossy() {

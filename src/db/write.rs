@@ -226,6 +226,15 @@ impl DbInner {
             return Err(self.set_bg_error(e));
         }
         let last = first + count - 1;
+        if self.changes.active() {
+            let name = |id| {
+                touched
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map_or_else(|| Arc::from(""), |t| Arc::from(t.name.as_str()))
+            };
+            self.changes.push(first, group, name);
+        }
         Counters::add(&self.counters.wal_bytes, record_bytes as u64);
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);
@@ -282,6 +291,10 @@ impl DbInner {
                 // Every earlier group is published, and later ones wait for this lock:
                 // publishing here needs no handoff.
                 self.visible_seq.store(last, Ordering::Release);
+                drop(wal);
+                if self.changes.active() {
+                    self.changes.notify();
+                }
                 return Ok(());
             }
             drop(wal);
@@ -311,6 +324,10 @@ impl DbInner {
         }
         self.visible_seq.store(last, Ordering::Release);
         self.publish_cv.notify_all();
+        drop(p);
+        if self.changes.active() {
+            self.changes.notify();
+        }
         Ok(())
     }
 

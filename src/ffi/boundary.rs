@@ -79,7 +79,8 @@ impl From<LsmError> for Failure {
             LsmError::Io { .. } | LsmError::Cache(_) => LSM_IO_ERROR,
             LsmError::Corruption { .. } | LsmError::Serialization(_) => LSM_CORRUPTION,
             LsmError::Config { .. } => LSM_CONFIG_ERROR,
-            LsmError::InvalidArgument(_) => LSM_INVALID_ARGUMENT,
+            // The C API has no change feed yet, so this cannot reach it.
+            LsmError::InvalidArgument(_) | LsmError::ChangesPurged { .. } => LSM_INVALID_ARGUMENT,
             LsmError::Locked(_) => LSM_LOCKED,
             LsmError::Closed => LSM_CLOSED,
             LsmError::Conflict => LSM_CONFLICT,

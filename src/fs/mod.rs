@@ -69,6 +69,12 @@ pub trait FileSystem: Send + Sync + 'static {
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// True when `path` names an existing file or directory.
     fn exists(&self, path: &Path) -> bool;
+    /// When `path` was last written, where the file system keeps that (the default:
+    /// `Unsupported`, and an age-based `wal.retention` then keeps the file).
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        let _ = path;
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
     /// Takes an exclusive lock on `path` (created if missing). Fails at once with
     /// `io::ErrorKind::WouldBlock` when another holder has it.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FileLock>>;

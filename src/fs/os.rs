@@ -59,6 +59,10 @@ struct OsLock {
 impl FileLock for OsLock {}
 
 impl FileSystem for OsFs {
+    fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
+        fs::metadata(path)?.modified()
+    }
+
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         fs::create_dir_all(path)
     }
