@@ -52,6 +52,12 @@ const RULES: &[Rule] = &[
     ),
     rule("wal.recovery", &["maybe"], &["true"], None),
     rule(
+        "wal.retention",
+        &["lots", "1GiB,2GiB", "-1"],
+        &["true", "5"],
+        None,
+    ),
+    rule(
         "memtable.max_entries",
         &["0", "-1", "many"],
         &["0", "-3"],
