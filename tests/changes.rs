@@ -21,6 +21,14 @@ fn contents(db: &Lsm) -> Vec<(Vec<u8>, Vec<u8>)> {
     db.iter().map(|r| r.unwrap()).collect()
 }
 
+/// How many operations the feed holds from `seq` on.
+fn ops_since(db: &Lsm, seq: u64) -> u64 {
+    db.changes_since(seq)
+        .unwrap()
+        .map(|b| b.unwrap().ops().len() as u64)
+        .sum()
+}
+
 /// Applies every change from `from` on to `dst`, returning the next seq to ask for.
 fn replay(src: &Lsm, dst: &Lsm, from: u64) -> u64 {
     let mut next = from;
@@ -84,21 +92,11 @@ fn the_feed_replays_every_kind_of_write_into_an_equal_database() {
         assert_eq!(contents(&dst), want, "round {round}");
     }
     // Every operation is in the feed once, from the very first.
-    let ops: usize = src
-        .changes_since(1)
-        .unwrap()
-        .map(|b| b.unwrap().ops().len())
-        .sum();
-    assert_eq!(ops as u64, src.latest_sequence());
+    assert_eq!(ops_since(&src, 1), src.latest_sequence());
     // And after a reopen (the flushed segments are kept, the open replays the rest).
     drop(src);
     let src = Lsm::open_with_config(config(a.path(), "1GiB")).unwrap();
-    let ops: usize = src
-        .changes_since(1)
-        .unwrap()
-        .map(|b| b.unwrap().ops().len())
-        .sum();
-    assert_eq!(ops as u64, src.latest_sequence());
+    assert_eq!(ops_since(&src, 1), src.latest_sequence());
     src.put(b"after", b"reopen").unwrap();
     next = replay(&src, &dst, next);
     assert_eq!(next, src.latest_sequence() + 1);
@@ -154,12 +152,7 @@ fn a_size_retention_keeps_the_newest_flushed_segments_only() {
     // About 256 KiB of ~130-byte records are kept: whole segments of 500 of them.
     let kept = latest + 1 - oldest;
     assert!((1000..=2500).contains(&kept), "kept {kept} of {latest}");
-    let n = db
-        .changes_since(oldest)
-        .unwrap()
-        .map(|b| b.unwrap().ops().len())
-        .sum::<usize>();
-    assert_eq!(n as u64, kept);
+    assert_eq!(ops_since(&db, oldest), kept);
 }
 
 #[test]
