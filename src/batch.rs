@@ -3,14 +3,17 @@
 //! ```text
 //! batch := seq: u64 LE | count: u32 LE | op{count}
 //! op    := kind: u8 (0 delete, 1 put, 2 range delete: in the keyspace "default";
-//!                    3 delete, 4 put, 5 range delete: in the keyspace named next)
-//!          | keyspace id: varint               (kinds 3, 4 and 5 only)
+//!                    3 delete, 4 put, 5 range delete: in the keyspace named next;
+//!                    6 merge: in "default", 7 merge: in the keyspace named next)
+//!          | keyspace id: varint               (kinds 3, 4, 5 and 7 only)
 //!          | key: varint len ++ bytes
-//!          | value: varint len ++ bytes        (put: the value; range delete: the end key)
+//!          | value: varint len ++ bytes        (put: the value; range delete: the end
+//!                                               key; merge: the operand)
 //! ```
 //! The ops of a batch take the consecutive sequence numbers `seq, seq + 1, ...`.
-//! Kinds 3 to 5 are new with keyspaces; a batch of the default keyspace alone is
-//! encoded as before, so its WAL records are unchanged.
+//! Kinds 3 to 5 are new with keyspaces, 6 and 7 with merge operators; a batch of
+//! puts and deletes in the default keyspace is encoded as before, so its WAL records
+//! are unchanged.
 
 use crate::coding::{put_length_prefixed, put_varint, Reader};
 use crate::error::{LsmError, Result};
@@ -35,10 +38,37 @@ pub struct WriteBatch {
     /// instance number; 0: none named yet, `u64::MAX`: more than one), so a batch is
     /// never applied to keyspaces of another database that happen to share an id.
     origin: u64,
+    /// Some operation is a merge.
+    merges: bool,
 }
 
-/// The offset added to an op's kind byte when a keyspace id follows it.
+/// The offset added to the kind byte of a delete, put or range delete when a keyspace
+/// id follows it.
 const IN_KEYSPACE: u8 = 3;
+/// The kind bytes of a merge: in "default", and with a keyspace id.
+const MERGE: u8 = 6;
+const MERGE_IN_KEYSPACE: u8 = 7;
+
+/// The kind byte of an op of `kind`, with a keyspace id following when `in_ks`.
+fn kind_byte(kind: ValueKind, in_ks: bool) -> u8 {
+    match (kind, in_ks) {
+        (ValueKind::Merge, false) => MERGE,
+        (ValueKind::Merge, true) => MERGE_IN_KEYSPACE,
+        (k, false) => k as u8,
+        (k, true) => k as u8 + IN_KEYSPACE,
+    }
+}
+
+/// The kind of an op's kind byte, and whether a keyspace id follows it.
+fn parse_kind_byte(b: u8) -> Option<(ValueKind, bool)> {
+    match b {
+        0..=2 => Some((ValueKind::from_u8(b)?, false)),
+        3..=5 => Some((ValueKind::from_u8(b - IN_KEYSPACE)?, true)),
+        MERGE => Some((ValueKind::Merge, false)),
+        MERGE_IN_KEYSPACE => Some((ValueKind::Merge, true)),
+        _ => None,
+    }
+}
 
 impl std::fmt::Debug for WriteBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,6 +94,8 @@ pub enum BatchOp<'a> {
     Delete(&'a [u8]),
     /// Delete every key in `[start, end)`.
     DeleteRange(&'a [u8], &'a [u8]),
+    /// Merge operand `value` into `key` (see [`crate::MergeOperator`]).
+    Merge(&'a [u8], &'a [u8]),
 }
 
 impl WriteBatch {
@@ -80,6 +112,7 @@ impl WriteBatch {
             rep,
             keyspaces: false,
             origin: 0,
+            merges: false,
         }
     }
 
@@ -102,6 +135,17 @@ impl WriteBatch {
     pub fn put_in(&mut self, ks: &crate::Keyspace, key: &[u8], value: &[u8]) -> &mut Self {
         self.note_origin(ks);
         self.push_in(ks.id(), ValueKind::Put, key, Some(value))
+    }
+
+    /// Adds merge operand `operand` for `key` (see [`crate::Lsm::merge`]).
+    pub fn merge(&mut self, key: &[u8], operand: &[u8]) -> &mut Self {
+        self.push(ValueKind::Merge, key, Some(operand))
+    }
+
+    /// Adds merge operand `operand` for `key` in keyspace `ks`.
+    pub fn merge_in(&mut self, ks: &crate::Keyspace, key: &[u8], operand: &[u8]) -> &mut Self {
+        self.note_origin(ks);
+        self.push_in(ks.id(), ValueKind::Merge, key, Some(operand))
     }
 
     /// Adds a deletion of `key` in keyspace `ks`.
@@ -132,6 +176,12 @@ impl WriteBatch {
         self.rep.resize(HEADER_LEN, 0);
         self.keyspaces = false;
         self.origin = 0;
+        self.merges = false;
+    }
+
+    /// True when some operation is a merge.
+    pub(crate) fn has_merges(&self) -> bool {
+        self.merges
     }
 
     fn note_origin(&mut self, ks: &crate::Keyspace) {
@@ -191,12 +241,13 @@ impl WriteBatch {
 
     fn push_in(&mut self, ks: u32, kind: ValueKind, key: &[u8], value: Option<&[u8]>) -> &mut Self {
         if ks == crate::manifest::DEFAULT_KEYSPACE {
-            self.rep.push(kind as u8);
+            self.rep.push(kind_byte(kind, false));
         } else {
-            self.rep.push(kind as u8 + IN_KEYSPACE);
+            self.rep.push(kind_byte(kind, true));
             put_varint(&mut self.rep, u64::from(ks));
             self.keyspaces = true;
         }
+        self.merges |= kind == ValueKind::Merge;
         put_length_prefixed(&mut self.rep, key);
         if let Some(v) = value {
             put_length_prefixed(&mut self.rep, v);
@@ -285,12 +336,11 @@ impl<'a> Iterator for BatchIter<'a> {
         }
         let bad = || "malformed batch operation".to_string();
         let op = (|| {
-            let byte = self.r.u8()?;
-            let (kind, ks) = if byte >= IN_KEYSPACE {
-                let ks = u32::try_from(self.r.varint()?).ok()?;
-                (ValueKind::from_u8(byte - IN_KEYSPACE)?, ks)
+            let (kind, in_ks) = parse_kind_byte(self.r.u8()?)?;
+            let ks = if in_ks {
+                u32::try_from(self.r.varint()?).ok()?
             } else {
-                (ValueKind::from_u8(byte)?, crate::manifest::DEFAULT_KEYSPACE)
+                crate::manifest::DEFAULT_KEYSPACE
             };
             let key = self.r.length_prefixed()?;
             Some((
@@ -299,6 +349,7 @@ impl<'a> Iterator for BatchIter<'a> {
                     ValueKind::Put => BatchOp::Put(key, self.r.length_prefixed()?),
                     ValueKind::Delete => BatchOp::Delete(key),
                     ValueKind::RangeDelete => BatchOp::DeleteRange(key, self.r.length_prefixed()?),
+                    ValueKind::Merge => BatchOp::Merge(key, self.r.length_prefixed()?),
                 },
             ))
         })();
@@ -310,7 +361,7 @@ impl<'a> Iterator for BatchIter<'a> {
 pub(crate) fn check_sizes(batch: &WriteBatch) -> Result<()> {
     for (_, op) in batch.iter() {
         let (k, v) = match op {
-            BatchOp::Put(k, v) => (k, v),
+            BatchOp::Put(k, v) | BatchOp::Merge(k, v) => (k, v),
             BatchOp::Delete(k) => (k, &[][..]),
             // Both ends of a range are keys.
             BatchOp::DeleteRange(s, e) => (if s.len() >= e.len() { s } else { e }, &[][..]),
@@ -344,15 +395,19 @@ mod tests {
     fn encodes_and_decodes_every_kind() {
         let mut b = WriteBatch::new();
         b.put(b"k", b"v").delete(b"d").delete_range(b"a", b"m");
+        b.merge(b"c", b"+1")
+            .push_in(9, ValueKind::Merge, b"c", Some(b"+2"));
         b.set_sequence(42);
         let d = DecodedBatch::parse(b.encoded()).unwrap();
-        assert_eq!((d.seq, d.count), (42, 3));
+        assert_eq!((d.seq, d.count), (42, 5));
         assert_eq!(
             d.ops().unwrap(),
             vec![
                 (0, BatchOp::Put(b"k", b"v")),
                 (0, BatchOp::Delete(b"d")),
-                (0, BatchOp::DeleteRange(b"a", b"m"))
+                (0, BatchOp::DeleteRange(b"a", b"m")),
+                (0, BatchOp::Merge(b"c", b"+1")),
+                (9, BatchOp::Merge(b"c", b"+2")),
             ]
         );
         b.clear();
@@ -395,9 +450,9 @@ mod tests {
                 .and_then(|d| d.ops())
                 .is_err());
         }
-        // An unknown kind byte after the keyspace kinds is malformed.
+        // An unknown kind byte after the merge kinds is malformed.
         let mut bad = plain.encoded().to_vec();
-        bad[HEADER_LEN] = 6;
+        bad[HEADER_LEN] = 8;
         assert!(DecodedBatch::parse(&bad).unwrap().ops().is_err());
         b.clear();
         assert!(!b.spans_keyspaces());

@@ -346,6 +346,9 @@ pub struct Config {
     pub sstable: SSTableConfig,
     /// `[compaction]`
     pub compaction: CompactionConfig,
+    /// `[merge]`: the merge operator (`operator = "u64_add"`, or one of your own set
+    /// with [`Config::with_merge_operator`]).
+    pub merge: crate::merge::MergeConfig,
 }
 
 /// A value to set: from a TOML file, or text (C API, CLI, Python).
@@ -494,6 +497,7 @@ pub const KEYS: &[&str] = &[
     "compaction.background_threads",
     "compaction.max_subcompactions",
     "compaction.delayed_write_rate",
+    "merge.operator",
 ];
 
 impl Config {
@@ -522,6 +526,16 @@ impl Config {
             }
             other => other,
         })
+    }
+
+    /// This configuration with `op` as its merge operator (`[merge] operator` names
+    /// only the built-ins).
+    pub fn with_merge_operator(
+        mut self,
+        op: std::sync::Arc<dyn crate::merge::MergeOperator>,
+    ) -> Config {
+        self.merge.operator = Some(op);
+        self
     }
 
     /// Parses the text of a `config.toml` (see [`Config::load`]).
@@ -684,6 +698,22 @@ impl Config {
                 self.compaction.max_subcompactions = to_usize(key, v.uint(key)?)?
             }
             "compaction.delayed_write_rate" => self.compaction.delayed_write_rate = v.uint(key)?,
+            "merge.operator" => {
+                let name = v.string(key)?;
+                self.merge.operator = match name.as_str() {
+                    "" | "none" => None,
+                    other => Some(crate::merge::builtin(other).ok_or_else(|| {
+                        LsmError::config(
+                            key,
+                            format!(
+                                "expected \"none\" or a built-in operator ({}), got {other:?}; \
+                                 an operator of your own is set with Config::with_merge_operator",
+                                crate::merge::BUILTIN_OPERATORS.join(", ")
+                            ),
+                        )
+                    })?),
+                };
+            }
             _ => {
                 return Err(LsmError::config(
                     key,
@@ -760,7 +790,8 @@ impl Config {
             | "cache.key_cache_bytes"
             | "cache.persist_on_close"
             | "cache.pin_l0_index_and_filter"
-            | "sstable.compression" => Ok(()),
+            | "sstable.compression"
+            | "merge.operator" => Ok(()),
             _ => Err(LsmError::config(key, "unknown key")),
         }
     }
@@ -824,6 +855,7 @@ impl Config {
                     max_subcompactions: _,
                     delayed_write_rate: _,
                 },
+            merge: crate::merge::MergeConfig { operator: _ },
         } = self;
         KEYS.iter().try_for_each(|key| self.check(key))?;
         self.check_relations()

@@ -31,6 +31,9 @@ pub enum ValueKind {
     Put = 1,
     /// `[key, value)` was deleted (only in WAL records and range-deletion blocks).
     RangeDelete = 2,
+    /// The value is a merge operand, folded onto the key's older versions by the
+    /// merge operator.
+    Merge = 3,
 }
 
 impl ValueKind {
@@ -40,6 +43,7 @@ impl ValueKind {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Put),
             2 => Some(ValueKind::RangeDelete),
+            3 => Some(ValueKind::Merge),
             _ => None,
         }
     }

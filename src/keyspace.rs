@@ -137,6 +137,15 @@ impl Keyspace {
         self.db.write(b)
     }
 
+    /// Merges `operand` into `key` with the keyspace's merge operator (see
+    /// [`crate::Lsm::merge`]).
+    pub fn merge(&self, key: &[u8], operand: &[u8]) -> Result<()> {
+        self.tree.check_live()?;
+        let mut b = WriteBatch::with_capacity(key.len() + operand.len() + 16);
+        b.merge_in(self, key, operand);
+        self.db.write(b)
+    }
+
     /// Sets `key` to `value` with per-write options.
     pub fn put_opt(&self, key: &[u8], value: &[u8], opts: WriteOptions) -> Result<()> {
         self.tree.check_live()?;

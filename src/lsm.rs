@@ -135,6 +135,25 @@ impl Lsm {
         self.write(b)
     }
 
+    /// Merges `operand` into `key` with the configured merge operator
+    /// (`merge.operator`, or [`crate::Config::with_merge_operator`]): a
+    /// read-modify-write without the read. `InvalidArgument` without an operator.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let mut config = lsm::Config::with_root(dir.path());
+    /// config.set("merge.operator", "append").unwrap();
+    /// let db = lsm::Lsm::open_with_config(config).unwrap();
+    /// db.put(b"log", b"a").unwrap();
+    /// db.merge(b"log", b"b").unwrap();
+    /// assert_eq!(db.get(b"log").unwrap(), Some(b"ab".to_vec()));
+    /// ```
+    pub fn merge(&self, key: &[u8], operand: &[u8]) -> Result<()> {
+        let mut b = WriteBatch::with_capacity(key.len() + operand.len() + 11);
+        b.merge(key, operand);
+        self.write(b)
+    }
+
     /// The value of `key`, or `None`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let inner = self.inner();

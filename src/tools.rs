@@ -182,6 +182,7 @@ fn dump_wal(
             match op {
                 BatchOp::Put(k, v) => writeln!(out, "  {s} put {} => {}", show(k), show(v)),
                 BatchOp::Delete(k) => writeln!(out, "  {s} delete {}", show(k)),
+                BatchOp::Merge(k, v) => writeln!(out, "  {s} merge {} => {}", show(k), show(v)),
                 BatchOp::DeleteRange(a, b) => {
                     writeln!(out, "  {s} delete_range {} .. {}", show(a), show(b))
                 }
@@ -218,6 +219,7 @@ fn kind_name(k: Option<ValueKind>) -> &'static str {
         Some(ValueKind::Put) => "put",
         Some(ValueKind::Delete) => "delete",
         Some(ValueKind::RangeDelete) => "range_delete",
+        Some(ValueKind::Merge) => "merge",
         None => "unknown",
     }
 }
@@ -231,7 +233,7 @@ fn dump_table(
     let w = io(path);
     let table = SSTable::open(fs, path, file_number(path))?;
     // First pass: the summary.
-    let (mut puts, mut deletes) = (0u64, 0u64);
+    let (mut puts, mut deletes, mut merges) = (0u64, 0u64, 0u64);
     let (mut min_seq, mut max_seq) = (u64::MAX, 0u64);
     let (mut smallest, mut largest): (Option<Vec<u8>>, Vec<u8>) = (None, Vec::new());
     let mut it = table.iter();
@@ -240,6 +242,7 @@ fn dump_table(
         let k = it.key();
         match key::kind(k) {
             Some(ValueKind::Delete) => deletes += 1,
+            Some(ValueKind::Merge) => merges += 1,
             _ => puts += 1,
         }
         min_seq = min_seq.min(key::seq(k));
@@ -264,7 +267,7 @@ fn dump_table(
     .map_err(&w)?;
     writeln!(
         out,
-        "entries: {} (footer), {puts} puts, {deletes} deletes",
+        "entries: {} (footer), {puts} puts, {deletes} deletes, {merges} merges",
         table.entries()
     )
     .map_err(&w)?;
@@ -280,8 +283,9 @@ fn dump_table(
     while it.valid() {
         let k = it.key();
         let (uk, seq, kind) = (key::user_key(k), key::seq(k), key::kind(k));
-        if kind == Some(ValueKind::Put) {
-            writeln!(out, "{} @ {seq} put => {}", show(uk), show(it.value()))
+        if matches!(kind, Some(ValueKind::Put | ValueKind::Merge)) {
+            let k = kind_name(kind);
+            writeln!(out, "{} @ {seq} {k} => {}", show(uk), show(it.value()))
         } else {
             writeln!(out, "{} @ {seq} {}", show(uk), kind_name(kind))
         }

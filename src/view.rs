@@ -15,6 +15,7 @@ pub(crate) struct View {
     error: Option<crate::error::LsmError>,
     lower: Option<Vec<u8>>,
     upper: Option<Vec<u8>>,
+    merge_op: Option<Arc<dyn crate::merge::MergeOperator>>,
 }
 
 impl View {
@@ -38,7 +39,14 @@ impl View {
             }
         });
         let seq = seq.unwrap_or_else(|| inner.visible_seq());
+        let merge_op = tree
+            .unwrap_or_else(|| inner.default_tree())
+            .config
+            .merge
+            .operator
+            .clone();
         View {
+            merge_op,
             inner,
             sv,
             seq,
@@ -54,5 +62,6 @@ impl View {
         }
         self.inner
             .cursor(&self.sv, self.seq, self.lower.clone(), self.upper.clone())
+            .with_merge_operator(self.merge_op.clone())
     }
 }

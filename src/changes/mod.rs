@@ -54,6 +54,7 @@ impl ChangeOp {
             BatchOp::Put(k, v) => (ChangeKind::Put, k, None, Some(v.to_vec())),
             BatchOp::Delete(k) => (ChangeKind::Delete, k, None, None),
             BatchOp::DeleteRange(s, e) => (ChangeKind::DeleteRange, s, Some(e.to_vec()), None),
+            BatchOp::Merge(k, v) => (ChangeKind::Merge, k, None, Some(v.to_vec())),
         };
         ChangeOp {
             seq,

@@ -2,6 +2,7 @@
 //! ([`run`]). The result of a run is a version edit; the manifest logs it and recovery
 //! replays it with the same `apply` as the running engine.
 
+pub mod fold;
 pub mod picker;
 pub mod run;
 

@@ -7,9 +7,9 @@ use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
 use crate::iter::{InternalIterator, LevelIterator, MergingIterator};
-use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
+use crate::key::{self, SeqNo, MAX_SEQ};
 use crate::manifest::{FileMeta, TableFile, VersionEdit};
-use crate::range_del::{FragmentedTombstones, RangeTombstone};
+use crate::range_del::RangeTombstone;
 use crate::sstable::{TableBuilder, TableOptions};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,12 +27,7 @@ pub struct Outcome {
     pub subcompactions: usize,
 }
 
-/// The stripe of sequence number `seq`: how many snapshots are older than it. Two
-/// versions of a key in the same stripe look the same to every reader, so only the
-/// newer is kept.
-fn stripe(snapshots: &[SeqNo], seq: SeqNo) -> usize {
-    snapshots.partition_point(|&s| s < seq)
-}
+use super::fold::Folder;
 
 struct Output<'a> {
     fs: &'a dyn FileSystem,
@@ -91,6 +86,38 @@ impl Output<'_> {
         self.lo = hi.map(<[u8]>::to_vec);
         Ok(())
     }
+
+    /// Adds an entry, first cutting the file once it reaches `target_bytes`; cuts
+    /// fall between user keys only, so all versions of a key stay in one file and
+    /// files of a level never share a user key.
+    fn add(
+        &mut self,
+        ik: &[u8],
+        v: &[u8],
+        target_bytes: u64,
+        next_number: &(dyn Fn() -> u64 + Sync),
+    ) -> Result<()> {
+        let uk = key::user_key(ik);
+        let roll = match &self.builder {
+            None => true,
+            Some((_, b)) => {
+                b.estimated_size() >= target_bytes && self.last_user.as_deref() != Some(uk)
+            }
+        };
+        if roll {
+            if self.builder.is_some() {
+                self.finish(Some(uk))?;
+            }
+            self.start(next_number())?;
+        }
+        if let Some((_, b)) = &mut self.builder {
+            b.add(ik, v)?;
+        }
+        if self.last_user.as_deref() != Some(uk) {
+            self.last_user = Some(uk.to_vec());
+        }
+        Ok(())
+    }
 }
 
 /// Where and how a compaction writes its tables.
@@ -107,6 +134,8 @@ pub struct Target<'a> {
     pub target_file_bytes: u64,
     /// At most this many key ranges of the job are merged in parallel.
     pub max_subcompactions: usize,
+    /// The keyspace's merge operator, which folds operands.
+    pub merge_op: Option<Arc<dyn crate::merge::MergeOperator>>,
 }
 
 /// Up to `n - 1` user keys that cut `c` into key ranges of about equal input size.
@@ -277,7 +306,7 @@ fn run_range(
         }
     }
     let mut merge = MergingIterator::new(children);
-    let covering = FragmentedTombstones::new(&tombstones, MAX_SEQ);
+    let all_tombstones = tombstones.clone();
     // At the bottom, with no snapshot, a range deletion has hidden everything it
     // covers (all dropped below) and nothing lies under it: it can go.
     let keep_tombstones = !(c.bottommost && snapshots.is_empty());
@@ -304,9 +333,14 @@ fn run_range(
         last_user: None,
         done: Vec::new(),
     };
-    let mut dropped = 0u64;
-    let mut cur_user: Vec<u8> = Vec::new();
-    let mut prev_stripe: Option<usize> = None;
+    let mut folder = Folder::new(
+        snapshots,
+        to.merge_op.as_deref(),
+        c.bottommost,
+        &all_tombstones,
+    );
+    let target_bytes = to.target_file_bytes;
+    let mut sink = |ik: &[u8], v: &[u8]| out.add(ik, v, target_bytes, next_number);
     match lo {
         Some(lo) => merge.seek(&key::lookup_key(lo, MAX_SEQ)),
         None => merge.seek_to_first(),
@@ -322,49 +356,12 @@ fn run_range(
         if hi.is_some_and(|hi| uk >= hi) {
             break;
         }
-        let seq = key::seq(ik);
-        let kind = key::kind(ik);
-        if prev_stripe.is_none() || uk != cur_user.as_slice() {
-            cur_user.clear();
-            cur_user.extend_from_slice(uk);
-            prev_stripe = None;
-        }
-        let st = stripe(snapshots, seq);
-        let shadowed = prev_stripe == Some(st);
-        prev_stripe = Some(st);
-        let cover = covering.max_covering(uk);
-        let deleted_by_range = cover > seq && stripe(snapshots, cover) == st;
-        // A point deletion at the bottom that no snapshot predates hides nothing
-        // that remains: everything older of this key is in its stripe and dropped.
-        let useless_delete = kind == Some(ValueKind::Delete) && c.bottommost && st == 0;
-        if shadowed || deleted_by_range || useless_delete {
-            dropped += 1;
-            merge.next();
-            continue;
-        }
-        // Split between user keys only: all versions of a key stay in one file, so
-        // files of a level never share a user key.
-        let roll = match &out.builder {
-            None => true,
-            Some((_, b)) => {
-                b.estimated_size() >= to.target_file_bytes && out.last_user.as_deref() != Some(uk)
-            }
-        };
-        if roll {
-            if out.builder.is_some() {
-                out.finish(Some(uk))?;
-            }
-            out.start(next_number())?;
-        }
-        if let Some((_, b)) = &mut out.builder {
-            b.add(ik, merge.value())?;
-        }
-        if out.last_user.as_deref() != Some(uk) {
-            out.last_user = Some(uk.to_vec());
-        }
+        folder.push(ik, merge.value(), &mut sink)?;
         merge.next();
     }
     merge.status()?;
+    folder.finish(&mut sink)?;
+    let dropped = folder.dropped;
     if out.builder.is_none() && !tombstones.is_empty() {
         out.start(next_number())?;
     }
@@ -377,7 +374,7 @@ fn run_range(
 
 #[cfg(test)]
 mod tests {
-    use super::stripe;
+    use super::super::fold::stripe;
 
     #[test]
     fn stripes_split_at_snapshots() {

@@ -2,12 +2,14 @@
 
 use super::{DbInner, SuperVersion, Tree};
 use crate::cache::TableCache;
+use crate::compaction::fold::Folder;
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
-use crate::key::{self, SeqNo};
+use crate::key::SeqNo;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::MemTable;
+use crate::merge::MergeOperator;
 use crate::sstable::{TableBuilder, TableOptions};
 use crate::stats::Counters;
 use std::path::Path;
@@ -32,6 +34,7 @@ impl DbInner {
                 imm,
                 number,
                 &snapshots,
+                tree.config.merge.operator.as_deref(),
             )?)
         };
         let mut vs = self.versions.lock();
@@ -98,17 +101,12 @@ impl DbInner {
     }
 }
 
-/// True when some snapshot in `snapshots` (sorted) lies in `[lo, hi)`: a version
-/// written at `lo` and overwritten at `hi` is still visible to it.
-fn snapshot_between(snapshots: &[SeqNo], lo: SeqNo, hi: SeqNo) -> bool {
-    let i = snapshots.partition_point(|&s| s < lo);
-    snapshots.get(i).is_some_and(|&s| s < hi)
-}
-
 /// Writes the entries of `imm` into table `number` in `dir`, synced and named in a
 /// synced directory, and opens it through `tables` (which checks it and keeps it
-/// open for the reads to come, as a level-0 table). Versions that no snapshot can see any more (an
-/// older version of a key overwritten within this memtable) are left out.
+/// open for the reads to come, as a level-0 table). Versions that no snapshot can see
+/// any more (overwritten or deleted within this memtable) are left out, and merge
+/// operands are folded onto values under them (see [`Folder`]).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn build_table(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -117,50 +115,27 @@ pub(super) fn build_table(
     imm: &MemTable,
     number: u64,
     snapshots: &[SeqNo],
+    merge_op: Option<&dyn MergeOperator>,
 ) -> Result<FileMeta> {
     let path = filename::table(dir, number);
     let file = fs
         .create(&path)
         .map_err(|e| LsmError::io_at("create", &path, e))?;
     let mut b = TableBuilder::new(file, path.clone(), opts);
-    let mut last_user: Vec<u8> = Vec::new();
-    let mut have_last = false;
-    let mut last_kept_seq: SeqNo = 0;
-    imm.for_each(|ik, v| {
-        let uk = key::user_key(ik);
-        let seq = key::seq(ik);
-        if have_last && uk == last_user.as_slice() {
-            if !snapshot_between(snapshots, seq, last_kept_seq) {
-                return Ok(());
-            }
-        } else {
-            last_user.clear();
-            last_user.extend_from_slice(uk);
-            have_last = true;
-        }
-        last_kept_seq = seq;
-        b.add(ik, v)
-    })?;
-    for t in imm.range_tombstones() {
-        b.add_range_tombstone(&t);
+    let tombstones = imm.range_tombstones();
+    // Older versions of any key may sit in tables: never bottommost.
+    let mut folder = Folder::new(snapshots, merge_op, false, &tombstones);
+    {
+        let mut sink = |ik: &[u8], v: &[u8]| b.add(ik, v);
+        imm.for_each(|ik, v| folder.push(ik, v, &mut sink))?;
+        folder.finish(&mut sink)?;
+    }
+    for t in &tombstones {
+        b.add_range_tombstone(t);
     }
     let info = b.finish()?;
     fs.sync_dir(dir)
         .map_err(|e| LsmError::io_at("sync directory", dir, e))?;
     tables.open_new(number, 0)?;
     Ok(info.into_meta(number))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::snapshot_between;
-
-    #[test]
-    fn a_snapshot_between_two_versions_keeps_the_older() {
-        assert!(snapshot_between(&[5], 3, 8));
-        assert!(snapshot_between(&[3], 3, 8));
-        assert!(!snapshot_between(&[8], 3, 8));
-        assert!(!snapshot_between(&[1, 9], 3, 8));
-        assert!(!snapshot_between(&[], 3, 8));
-    }
 }

@@ -276,6 +276,7 @@ impl DbInner {
                 tables: &self.tables,
                 target_file_bytes: tree.config.compaction.target_file_bytes,
                 max_subcompactions: tree.config.compaction.max_subcompactions,
+                merge_op: tree.config.merge.operator.clone(),
             };
             let outcome = run::run(c, target, &snapshots, &next_number, &stop)?;
             Counters::add(&self.counters.compaction_bytes_read, c.input_bytes());

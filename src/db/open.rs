@@ -82,6 +82,12 @@ impl DbInner {
             )
         };
 
+        check_merge_operator(vs.merge_operator.as_deref(), config.merge.name())?;
+        let record_operator = match (&vs.merge_operator, config.merge.name()) {
+            (None, Some(name)) => Some(name.to_string()),
+            _ => None,
+        };
+
         // New files must never reuse a number found on disk, referenced or not.
         let wal_numbers = list_numbers(fs.as_ref(), &paths.wal_dir, wal::parse_segment_file_name)?;
         let table_numbers = list_numbers(fs.as_ref(), &paths.sst_dir, filename::parse_table)?;
@@ -214,6 +220,7 @@ impl DbInner {
                 mem,
                 number,
                 &[],
+                configs[id].merge.operator.as_deref(),
             )?;
             vs.log_and_apply(VersionEdit {
                 keyspace: Some(*id),
@@ -228,6 +235,7 @@ impl DbInner {
             keyspace_logs: configs.keys().map(|id| (*id, log_number)).collect(),
             wal_segment: Some(log_number),
             last_sequence: Some(last_seq),
+            merge_operator: record_operator,
             ..Default::default()
         })?;
 
@@ -466,5 +474,22 @@ impl SequenceContinuity {
         } else {
             Err(LsmError::corruption(wal_dir, 0, why))
         }
+    }
+}
+
+/// A database records the name of the merge operator it was first opened with: its
+/// operands only make sense to that operator, so opening it with another, or with
+/// none, is a `Config` error.
+fn check_merge_operator(recorded: Option<&str>, configured: Option<&str>) -> Result<()> {
+    match (recorded, configured) {
+        (Some(r), Some(c)) if r != c => Err(LsmError::config(
+            "merge.operator",
+            format!("the database was created with the merge operator {r:?}, not {c:?}"),
+        )),
+        (Some(r), None) => Err(LsmError::config(
+            "merge.operator",
+            format!("the database was created with the merge operator {r:?}; open it with that operator"),
+        )),
+        _ => Ok(()),
     }
 }

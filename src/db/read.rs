@@ -78,7 +78,7 @@ impl DbInner {
         // One hash of the key serves the memtable filters, the bloom filters of the
         // tables and the key cache.
         let hash = key::hash(user_key);
-        let value = self.get_from_tree(&sv, user_key, hash, snap)?;
+        let value = self.get_from_tree(tree, &sv, user_key, hash, snap)?;
         if let (Some(kc), Some(v)) = (cache, &value) {
             kc.insert(user_key, hash, v, snap);
         }
@@ -89,6 +89,7 @@ impl DbInner {
     /// memtables and tables.
     fn get_from_tree(
         &self,
+        tree: &Tree,
         sv: &SuperVersion,
         user_key: &[u8],
         hash: u64,
@@ -135,10 +136,33 @@ impl DbInner {
                 }
             }
         }
-        Ok(match found {
-            Some((seq, ValueKind::Put, v)) if seq > tomb => Some(v),
-            _ => None,
-        })
+        match found {
+            Some((seq, ValueKind::Put, v)) if seq > tomb => Ok(Some(v)),
+            Some((seq, ValueKind::Merge, _)) if seq > tomb => {
+                self.get_merged(tree, sv, user_key, snap)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The value of `user_key` at `snap` when its newest version is a merge operand:
+    /// folded by a cursor over just that key, which walks its versions down to the
+    /// value under the operands exactly as iterators do, so the two always agree.
+    fn get_merged(
+        &self,
+        tree: &Tree,
+        sv: &SuperVersion,
+        user_key: &[u8],
+        snap: SeqNo,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut upper = user_key.to_vec();
+        upper.push(0);
+        let mut c = self
+            .cursor(sv, snap, Some(user_key.to_vec()), Some(upper))
+            .with_merge_operator(tree.config.merge.operator.clone());
+        c.seek_to_first();
+        c.status()?;
+        Ok((c.valid() && c.key() == user_key).then(|| c.value().to_vec()))
     }
 
     /// A cursor over `[lower, upper)` as of `snapshot`, reading the sources of `sv`.
@@ -146,7 +170,7 @@ impl DbInner {
     /// error at its first positioning.
     pub fn cursor(
         &self,
-        sv: &Arc<SuperVersion>,
+        sv: &SuperVersion,
         snapshot: SeqNo,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,

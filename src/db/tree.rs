@@ -119,6 +119,7 @@ pub const KEYSPACE_KEYS: &[&str] = &[
     "compaction.base_level_bytes",
     "compaction.target_file_bytes",
     "compaction.max_subcompactions",
+    "merge.operator",
 ];
 
 /// `name` if it is a valid keyspace name (1-64 bytes of `[A-Za-z0-9_.-]`), else

@@ -47,6 +47,9 @@ impl DbInner {
         if batch.is_empty() {
             return Ok(());
         }
+        if batch.has_merges() {
+            self.check_merge_operators(&batch)?;
+        }
         if !crate::histogram::sample() {
             return self.write_queued(batch, sync);
         }
@@ -56,6 +59,24 @@ impl DbInner {
             .write_latency
             .record(started.elapsed().as_nanos() as u64);
         r
+    }
+
+    /// `InvalidArgument` for a merge into a keyspace without a merge operator: its
+    /// operand could never be read back.
+    fn check_merge_operators(&self, batch: &WriteBatch) -> Result<()> {
+        for (ks, op) in batch.iter() {
+            if let BatchOp::Merge(..) = op {
+                let ok = self
+                    .tree(ks)
+                    .is_none_or(|t| t.config.merge.operator.is_some());
+                if !ok {
+                    return Err(LsmError::InvalidArgument(
+                        "merge needs a merge operator: set merge.operator (\"u64_add\", \"append\", \"max\", \"min\") or Config::with_merge_operator".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn write_queued(&self, batch: WriteBatch, sync: bool) -> Result<()> {
@@ -260,7 +281,7 @@ impl DbInner {
                 // The key cache holds the keyspace "default" only.
                 let kc = self.key_cache.as_ref().filter(|_| ks == self.default.id);
                 match op {
-                    BatchOp::Put(k, _) | BatchOp::Delete(k) => {
+                    BatchOp::Put(k, _) | BatchOp::Delete(k) | BatchOp::Merge(k, _) => {
                         let hash = crate::key::hash(k);
                         // Before the write is visible, so no reader can cache what it
                         // replaces.
@@ -708,7 +729,7 @@ enum StallCause {
 /// Inserts one batch operation at sequence number `seq`.
 pub(super) fn apply_op(mem: &MemTable, seq: u64, op: BatchOp<'_>) {
     let hash = match op {
-        BatchOp::Put(k, _) | BatchOp::Delete(k) => crate::key::hash(k),
+        BatchOp::Put(k, _) | BatchOp::Delete(k) | BatchOp::Merge(k, _) => crate::key::hash(k),
         BatchOp::DeleteRange(..) => 0,
     };
     apply_op_hashed(mem, seq, op, hash);
@@ -719,6 +740,7 @@ fn apply_op_hashed(mem: &MemTable, seq: u64, op: BatchOp<'_>, hash: u64) {
     match op {
         BatchOp::Put(k, v) => mem.add_hashed(seq, ValueKind::Put, k, hash, v),
         BatchOp::Delete(k) => mem.add_hashed(seq, ValueKind::Delete, k, hash, &[]),
+        BatchOp::Merge(k, v) => mem.add_hashed(seq, ValueKind::Merge, k, hash, v),
         BatchOp::DeleteRange(start, end) => mem.add_range_tombstone(start, end, seq),
     }
 }

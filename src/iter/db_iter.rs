@@ -1,11 +1,13 @@
 //! The user's view of the merged entries: one entry per user key, the newest visible
-//! at the snapshot, deleted keys skipped, inside `[lower, upper)`.
+//! at the snapshot, deleted keys skipped, merge operands folded, inside `[lower, upper)`.
 
 use super::merging::MergingIterator;
 use super::InternalIterator;
 use crate::error::{LsmError, Result};
 use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
+use crate::merge::MergeOperator;
 use crate::range_del::FragmentedTombstones;
+use std::sync::Arc;
 
 /// A bidirectional cursor over user keys and values.
 ///
@@ -23,6 +25,9 @@ pub struct DbCursor {
     key: Vec<u8>,
     value: Vec<u8>,
     error: Option<LsmError>,
+    merge_op: Option<Arc<dyn MergeOperator>>,
+    /// Operands of the key being resolved, newest first (reused across keys).
+    operands: Vec<Vec<u8>>,
 }
 
 impl DbCursor {
@@ -45,7 +50,15 @@ impl DbCursor {
             key: Vec::new(),
             value: Vec::new(),
             error: None,
+            merge_op: None,
+            operands: Vec::new(),
         }
+    }
+
+    /// This cursor, folding merge operands with `op`.
+    pub fn with_merge_operator(mut self, op: Option<Arc<dyn MergeOperator>>) -> DbCursor {
+        self.merge_op = op;
+        self
     }
 
     /// True when positioned on a key.
@@ -178,7 +191,12 @@ impl DbCursor {
                     self.valid = true;
                     return;
                 }
-                Some(ValueKind::Put | ValueKind::Delete) => {
+                Some(ValueKind::Merge) if !self.tombstones.covers(uk, seq) => {
+                    self.key.clear();
+                    self.key.extend_from_slice(uk);
+                    return self.resolve_forward();
+                }
+                Some(ValueKind::Put | ValueKind::Delete | ValueKind::Merge) => {
                     skipping = Some(uk.to_vec());
                     self.merge.next();
                 }
@@ -193,12 +211,78 @@ impl DbCursor {
         }
     }
 
+    /// Standing on the newest visible entry of `self.key`, a merge operand: collects
+    /// it and the older operands down to the value under them (a put), or to what
+    /// hides everything older (a delete, a covering range deletion, the end of the
+    /// key), and folds them. Leaves the merge cursor past the entries it read, still
+    /// inside or just after this key, which `next` skips as usual.
+    fn resolve_forward(&mut self) {
+        self.operands.clear();
+        self.operands.push(self.merge.value().to_vec());
+        self.merge.next();
+        let mut base: Option<Vec<u8>> = None;
+        while self.merge.valid() {
+            let ik = self.merge.key();
+            if key::user_key(ik) != self.key.as_slice() {
+                break;
+            }
+            let seq = key::seq(ik);
+            // Versions of this key below the first visible one are all visible.
+            if self.tombstones.covers(&self.key, seq) {
+                break;
+            }
+            match key::kind(ik) {
+                Some(ValueKind::Merge) => self.operands.push(self.merge.value().to_vec()),
+                Some(ValueKind::Put) => {
+                    base = Some(self.merge.value().to_vec());
+                    break;
+                }
+                Some(ValueKind::Delete) => break,
+                _ => {
+                    let e = LsmError::corruption("", 0, "unexpected entry kind in a key stream");
+                    return self.fail(e);
+                }
+            }
+            self.merge.next();
+        }
+        if let Err(e) = self.merge.status() {
+            return self.fail(e);
+        }
+        self.fold(base.as_deref());
+    }
+
+    /// Folds `self.operands` onto `base` into the current value; a failed merge fails
+    /// the cursor.
+    fn fold(&mut self, base: Option<&[u8]>) {
+        let Some(op) = self.merge_op.as_deref() else {
+            let e = LsmError::InvalidArgument(
+                "the data holds merge operands, but no merge operator is configured".into(),
+            );
+            return self.fail(e);
+        };
+        match crate::merge::fold(op, &self.key, base, &self.operands) {
+            Some(v) => {
+                self.value = v;
+                self.valid = true;
+            }
+            None => {
+                let e = crate::merge::failed(&self.key);
+                self.fail(e);
+            }
+        }
+    }
+
     /// Walks backward collecting the newest visible entry of the user key before the
     /// cursor; stops once an older user key shows up after a live one.
     fn find_prev(&mut self) {
         self.forward = false;
         self.valid = false;
+        // `live`: the key in `self.key` has a value (in `self.value`, when `operands`
+        // is empty) or operands above its value (`has_base` says whether one is under
+        // them). Entries of a key come oldest first walking backward.
         let mut live = false;
+        let mut has_base = false;
+        self.operands.clear();
         while self.merge.valid() {
             let ik = self.merge.key();
             let uk = key::user_key(ik);
@@ -212,16 +296,32 @@ impl DbCursor {
                 if live && uk < self.key.as_slice() {
                     break;
                 }
+                if uk != self.key.as_slice() {
+                    // A new key (older user keys were not live): nothing carries over.
+                    self.operands.clear();
+                    has_base = false;
+                }
                 match key::kind(ik) {
                     Some(ValueKind::Put) if !self.tombstones.covers(uk, seq) => {
                         live = true;
+                        has_base = true;
+                        self.operands.clear();
                         self.key.clear();
                         self.key.extend_from_slice(uk);
                         self.value.clear();
                         self.value.extend_from_slice(self.merge.value());
                     }
-                    Some(ValueKind::Put | ValueKind::Delete) => {
+                    Some(ValueKind::Merge) if !self.tombstones.covers(uk, seq) => {
+                        live = true;
+                        self.key.clear();
+                        self.key.extend_from_slice(uk);
+                        // Newest first, like the forward walk collects them.
+                        self.operands.insert(0, self.merge.value().to_vec());
+                    }
+                    Some(ValueKind::Put | ValueKind::Delete | ValueKind::Merge) => {
                         live = false;
+                        has_base = false;
+                        self.operands.clear();
                         // Remember the key so an older version of it is compared
                         // against the right user key.
                         self.key.clear();
@@ -238,6 +338,10 @@ impl DbCursor {
         }
         if let Err(e) = self.merge.status() {
             return self.fail(e);
+        }
+        if live && !self.operands.is_empty() {
+            let base = has_base.then(|| std::mem::take(&mut self.value));
+            return self.fold(base.as_deref());
         }
         self.valid = live;
     }

@@ -21,10 +21,12 @@
 //!  10 keyspace log      id: varint | log_number: varint   WAL segments below this number
 //!                                   hold nothing of keyspace `id` that is not in tables
 //!  11 next_keyspace_id  varint      ids below it were given out (never reused)
+//!  12 merge_operator    varint len ++ UTF-8   the name of the database's merge operator
 //! ```
 //!
 //! Tag 1 is the log number of the keyspace "default". Tag 6 is new in manifest format
-//! version 2; tags 7 to 11 in version 3. Older manifests never hold them.
+//! version 2; tags 7 to 11 in version 3; tag 12 in version 4. Older manifests never
+//! hold them.
 
 use crate::coding::{put_length_prefixed, put_varint, Reader};
 
@@ -77,6 +79,9 @@ pub struct VersionEdit {
     /// The next unused keyspace id (kept so that ids of dropped keyspaces, which old
     /// WAL records may still name, are never given out again).
     pub next_keyspace_id: Option<u32>,
+    /// The name of the merge operator the database was opened with (recorded the
+    /// first time it is opened with one).
+    pub merge_operator: Option<String>,
 }
 
 /// What the manifest knows about a keyspace: its id, name and own options.
@@ -102,6 +107,7 @@ const TAG_KEYSPACE_DROPPED: u64 = 8;
 const TAG_KEYSPACE: u64 = 9;
 const TAG_KEYSPACE_LOG: u64 = 10;
 const TAG_NEXT_KEYSPACE: u64 = 11;
+const TAG_MERGE_OPERATOR: u64 = 12;
 
 impl VersionEdit {
     /// The encoding logged in the manifest.
@@ -124,6 +130,10 @@ impl VersionEdit {
         if let Some(id) = self.next_keyspace_id {
             put_varint(&mut out, TAG_NEXT_KEYSPACE);
             put_varint(&mut out, u64::from(id));
+        }
+        if let Some(name) = &self.merge_operator {
+            put_varint(&mut out, TAG_MERGE_OPERATOR);
+            put_length_prefixed(&mut out, name.as_bytes());
         }
         if let Some(id) = self.keyspace {
             put_varint(&mut out, TAG_KEYSPACE);
@@ -192,6 +202,9 @@ impl VersionEdit {
                 }
                 TAG_NEXT_KEYSPACE => {
                     e.next_keyspace_id = Some(keyspace_id(r.varint().ok_or_else(short)?)?);
+                }
+                TAG_MERGE_OPERATOR => {
+                    e.merge_operator = Some(text(r.length_prefixed().ok_or_else(short)?)?);
                 }
                 TAG_KEYSPACE => e.keyspace = Some(keyspace_id(r.varint().ok_or_else(short)?)?),
                 TAG_KEYSPACE_LOG => {

@@ -24,8 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"LSMMANIF";
-/// Manifest format version this build writes: 3, keyspaces (tags 7 to 11).
-pub const MANIFEST_VERSION: u32 = 3;
+/// Manifest format version this build writes: 4, the merge operator's name (tag 12).
+pub const MANIFEST_VERSION: u32 = 4;
+/// Manifest format version 3: keyspaces (tags 7 to 11).
+pub const MANIFEST_VERSION_V3: u32 = 3;
 /// Manifest format version 2: the v2 log framing, one key space.
 pub const MANIFEST_VERSION_V2: u32 = 2;
 /// The oldest manifest format this build reads: 1, the v1 log framing.
@@ -72,6 +74,8 @@ pub struct VersionSet {
     pub newest_wal: u64,
     /// The next unused keyspace id.
     pub next_keyspace_id: u32,
+    /// The merge operator's name, once recorded.
+    pub merge_operator: Option<String>,
 }
 
 fn header() -> Vec<u8> {
@@ -117,6 +121,7 @@ impl VersionSet {
             last_sequence: 0,
             newest_wal: 0,
             next_keyspace_id: DEFAULT_KEYSPACE + 1,
+            merge_operator: None,
         }
     }
 
@@ -182,7 +187,7 @@ impl VersionSet {
                     .map_or(0, u32::from_le_bytes);
                 let framing = match v {
                     MANIFEST_VERSION_V1 => Framing::V1,
-                    MANIFEST_VERSION_V2 | MANIFEST_VERSION => Framing::V2,
+                    MANIFEST_VERSION_V2 | MANIFEST_VERSION_V3 | MANIFEST_VERSION => Framing::V2,
                     _ => {
                         return Err(LsmError::corruption(
                             &manifest_path,
@@ -223,11 +228,18 @@ impl VersionSet {
                 || !edit.created.is_empty()
                 || !edit.dropped.is_empty()
                 || edit.next_keyspace_id.is_some();
-            if keyspace_tags && version < MANIFEST_VERSION {
+            if keyspace_tags && version < MANIFEST_VERSION_V3 {
                 return Err(LsmError::corruption(
                     &manifest_path,
                     offset,
                     format!("keyspace records in a manifest of format version {version}"),
+                ));
+            }
+            if edit.merge_operator.is_some() && version < MANIFEST_VERSION {
+                return Err(LsmError::corruption(
+                    &manifest_path,
+                    offset,
+                    format!("a merge operator record in a manifest of format version {version}"),
                 ));
             }
             vs.apply_to_state(&edit)
@@ -322,6 +334,9 @@ impl VersionSet {
         if let Some(n) = edit.next_keyspace_id {
             self.next_keyspace_id = self.next_keyspace_id.max(n);
         }
+        if let Some(name) = &edit.merge_operator {
+            self.merge_operator = Some(name.clone());
+        }
         for (_, f) in &edit.added {
             self.next_file_number = self.next_file_number.max(f.number + 1);
         }
@@ -411,6 +426,7 @@ impl VersionSet {
             last_sequence: Some(self.last_sequence),
             wal_segment: Some(self.newest_wal).filter(|&n| n > 0),
             next_keyspace_id: Some(self.next_keyspace_id),
+            merge_operator: self.merge_operator.clone(),
             ..Default::default()
         };
         let mut out = Vec::new();
