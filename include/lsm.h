@@ -165,6 +165,45 @@ typedef struct lsm_transaction lsm_transaction;
  */
 typedef struct lsm_write_batch lsm_write_batch;
 
+/**
+ * Folds `n` operands (`operands[i]`, `operand_lens[i]` bytes, oldest first) onto the
+ * existing value (`existing`, `existing_len` bytes; `has_existing` 0 when the key has
+ * none). On success it returns 1 and sets `*out` to a buffer from `malloc` holding
+ * `*out_len` bytes, which the library frees with `free`; 0 means the operands cannot
+ * be applied (a read of the key then fails with `LSM_INVALID_ARGUMENT`, compaction
+ * keeps them). Called from any thread, also several at once.
+ */
+typedef int (*lsm_full_merge_fn)(void *state,
+                                 const uint8_t *key,
+                                 size_t klen,
+                                 const uint8_t *existing,
+                                 size_t existing_len,
+                                 int has_existing,
+                                 const uint8_t *const *operands,
+                                 const size_t *operand_lens,
+                                 size_t n,
+                                 uint8_t **out,
+                                 size_t *out_len);
+
+/**
+ * Combines `n >= 2` operands (oldest first) into one, as `lsm_full_merge_fn` returns
+ * a value: 1 and a `malloc`ed `*out`, or 0 when they do not combine without the value
+ * under them.
+ */
+typedef int (*lsm_partial_merge_fn)(void *state,
+                                    const uint8_t *key,
+                                    size_t klen,
+                                    const uint8_t *const *operands,
+                                    const size_t *operand_lens,
+                                    size_t n,
+                                    uint8_t **out,
+                                    size_t *out_len);
+
+/**
+ * Frees the user state of an operator, once, when no database uses it any more.
+ */
+typedef void (*lsm_destroy_fn)(void *state);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -260,6 +299,13 @@ lsm_status lsm_close(lsm_db *db);
 lsm_status lsm_put(lsm_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /**
+ * Merges operand `val` into `key` with the database's merge operator
+ * (`merge.operator`, or `lsm_options_set_merge_operator`); without one,
+ * `LSM_INVALID_ARGUMENT`.
+ */
+lsm_status lsm_merge(lsm_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+
+/**
  * Stores a copy of the value of `key` in `*val` (length in `*vlen`), to be freed
  * with `lsm_free`; an empty value is a non-NULL pointer with length 0. A missing
  * key is `LSM_NOT_FOUND` with `*val` NULL and `*vlen` 0.
@@ -344,6 +390,15 @@ lsm_status lsm_write_batch_put(lsm_write_batch *b,
                                size_t kl,
                                const uint8_t *v,
                                size_t vl);
+
+/**
+ * Adds merge operand `v` for `k` to the batch.
+ */
+lsm_status lsm_write_batch_merge(lsm_write_batch *b,
+                                 const uint8_t *k,
+                                 size_t kl,
+                                 const uint8_t *v,
+                                 size_t vl);
 
 /**
  * Adds a deletion of `k` to the batch.
@@ -555,6 +610,11 @@ lsm_status lsm_keyspaces(lsm_db *db, char **names_out);
 lsm_status lsm_put_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
 
 /**
+ * As `lsm_merge`, in keyspace `ks` (with its merge operator).
+ */
+lsm_status lsm_merge_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
+
+/**
  * As `lsm_get`, in keyspace `ks`: the value in `*val` (for `lsm_free`) and `*vlen`,
  * or `LSM_NOT_FOUND` with `*val` NULL and `*vlen` 0.
  */
@@ -585,6 +645,16 @@ lsm_status lsm_write_batch_put_ks(lsm_write_batch *b,
                                   size_t kl,
                                   const uint8_t *v,
                                   size_t vl);
+
+/**
+ * As `lsm_write_batch_merge`, in keyspace `ks`.
+ */
+lsm_status lsm_write_batch_merge_ks(lsm_write_batch *b,
+                                    const lsm_keyspace *ks,
+                                    const uint8_t *k,
+                                    size_t kl,
+                                    const uint8_t *v,
+                                    size_t vl);
 
 /**
  * As `lsm_write_batch_delete`, in keyspace `ks`.
@@ -653,6 +723,21 @@ lsm_status lsm_transaction_delete_ks(lsm_transaction *t,
                                      const lsm_keyspace *ks,
                                      const uint8_t *k,
                                      size_t kl);
+
+/**
+ * Makes the databases opened with `o` merge with a C operator called `name` (the
+ * name recorded in the database; it replaces a `merge.operator` set by name).
+ * `full_merge` is required; `partial_merge` and `destroy` may be NULL. `state` is
+ * passed to every callback, which may run on any thread, several at once; `destroy`
+ * frees it once no options or database use the operator any more (also when this
+ * call fails). NULL `o`, `name` or `full_merge` is `LSM_INVALID_ARGUMENT`.
+ */
+lsm_status lsm_options_set_merge_operator(lsm_options *o,
+                                          const char *name,
+                                          lsm_full_merge_fn full_merge,
+                                          lsm_partial_merge_fn partial_merge,
+                                          void *state,
+                                          lsm_destroy_fn destroy);
 
 #ifdef __cplusplus
 }  // extern "C"

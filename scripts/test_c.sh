@@ -108,6 +108,8 @@ build() { # build OUT SRC COMPILER FLAGS...
 section "build the C and C++ tests and the examples"
 build test_c tests/c/test_lsm.c cc "${CFLAGS_C[@]}"
 build test_c_san tests/c/test_lsm.c cc "${CFLAGS_C[@]}" "${SAN[@]}"
+build test_merge tests/c/test_merge.c cc "${CFLAGS_C[@]}"
+build test_merge_san tests/c/test_merge.c cc "${CFLAGS_C[@]}" "${SAN[@]}"
 build close_race tests/c/test_close_race.c cc "${CFLAGS_C[@]}"
 build close_race_san tests/c/test_close_race.c cc "${CFLAGS_C[@]}" "${SAN[@]}"
 build test_cpp tests/cpp/test_lsm.cpp c++ "${CFLAGS_CXX[@]}"
@@ -146,6 +148,8 @@ run() { # run NAME CMD...: a test program, whose last line must say "0 failed"
 
 run c "$WORK/test_c"
 run c-asan-ubsan "$WORK/test_c_san"
+run merge "$WORK/test_merge"
+run merge-asan-ubsan "$WORK/test_merge_san"
 run close-race "$WORK/close_race"
 # The test holds threads inside calls with its own SIGSEGV handler; ASan must let it.
 # Freed memory is overwritten, so a stale read of a freed handle crashes visibly.

@@ -146,6 +146,13 @@ class WriteBatch {
         return *this;
     }
 
+    /// Adds merge operand `operand` for `key` (see Db::merge).
+    WriteBatch &merge(std::string_view key, std::string_view operand) {
+        detail::check(lsm_write_batch_merge(b_, detail::bytes(key), key.size(),
+                                            detail::bytes(operand), operand.size()));
+        return *this;
+    }
+
     WriteBatch &del(std::string_view key) {
         detail::check(lsm_write_batch_delete(b_, detail::bytes(key), key.size()));
         return *this;
@@ -153,6 +160,7 @@ class WriteBatch {
 
     /// The same in a keyspace (of the database the batch is written to).
     WriteBatch &put(const Keyspace &ks, std::string_view key, std::string_view value);
+    WriteBatch &merge(const Keyspace &ks, std::string_view key, std::string_view operand);
     WriteBatch &del(const Keyspace &ks, std::string_view key);
     /// Deletes every key in [start, end) of the keyspace.
     WriteBatch &delete_range(const Keyspace &ks, std::string_view start, std::string_view end);
@@ -361,6 +369,12 @@ class Keyspace {
             lsm_put_ks(ks_, detail::bytes(key), key.size(), detail::bytes(value), value.size()));
     }
 
+    /// Merges `operand` into `key` with the keyspace's merge operator.
+    void merge(std::string_view key, std::string_view operand) {
+        detail::check(lsm_merge_ks(ks_, detail::bytes(key), key.size(), detail::bytes(operand),
+                                   operand.size()));
+    }
+
     std::optional<std::string> get(std::string_view key) const {
         uint8_t *v = nullptr;
         size_t n = 0;
@@ -402,6 +416,13 @@ inline WriteBatch &WriteBatch::put(const Keyspace &ks, std::string_view key,
                                    std::string_view value) {
     detail::check(lsm_write_batch_put_ks(b_, ks.handle(), detail::bytes(key), key.size(),
                                          detail::bytes(value), value.size()));
+    return *this;
+}
+
+inline WriteBatch &WriteBatch::merge(const Keyspace &ks, std::string_view key,
+                                     std::string_view operand) {
+    detail::check(lsm_write_batch_merge_ks(b_, ks.handle(), detail::bytes(key), key.size(),
+                                           detail::bytes(operand), operand.size()));
     return *this;
 }
 
@@ -510,6 +531,13 @@ class Db {
     void put(std::string_view key, std::string_view value) {
         detail::check(
             lsm_put(db_, detail::bytes(key), key.size(), detail::bytes(value), value.size()));
+    }
+
+    /// Merges `operand` into `key` with the merge operator the database was opened with
+    /// (Options::set("merge.operator", "u64_add")); throws without one.
+    void merge(std::string_view key, std::string_view operand) {
+        detail::check(lsm_merge(db_, detail::bytes(key), key.size(), detail::bytes(operand),
+                                operand.size()));
     }
 
     std::optional<std::string> get(std::string_view key) const {

@@ -70,6 +70,29 @@ pub unsafe extern "C" fn lsm_write_batch_put(
     })
 }
 
+/// Adds merge operand `v` for `k` to the batch.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_write_batch_merge(
+    b: *mut lsm_write_batch,
+    k: *const u8,
+    kl: usize,
+    v: *const u8,
+    vl: usize,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: handle and byte ranges per the contract.
+        let (b, k, v) = unsafe {
+            (
+                handle_mut(b, "batch")?,
+                bytes(k, kl, "k")?,
+                bytes(v, vl, "v")?,
+            )
+        };
+        b.batch.merge(k, v);
+        Ok(())
+    })
+}
+
 /// Adds a deletion of `k` to the batch.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_write_batch_delete(

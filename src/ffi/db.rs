@@ -113,6 +113,30 @@ pub unsafe extern "C" fn lsm_put(
     })
 }
 
+/// Merges operand `val` into `key` with the database's merge operator
+/// (`merge.operator`, or `lsm_options_set_merge_operator`); without one,
+/// `LSM_INVALID_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_merge(
+    db: *mut lsm_db,
+    key: *const u8,
+    klen: usize,
+    val: *const u8,
+    vlen: usize,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: handle and byte ranges per the contract.
+        let (db, key, val) = unsafe {
+            (
+                self::db(db)?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        Ok(db.merge(key, val)?)
+    })
+}
+
 /// Stores a copy of the value of `key` in `*val` (length in `*vlen`), to be freed
 /// with `lsm_free`; an empty value is a non-NULL pointer with length 0. A missing
 /// key is `LSM_NOT_FOUND` with `*val` NULL and `*vlen` 0.

@@ -166,6 +166,22 @@ pub unsafe extern "C" fn lsm_put_ks(
     })
 }
 
+/// As `lsm_merge`, in keyspace `ks` (with its merge operator).
+#[no_mangle]
+pub unsafe extern "C" fn lsm_merge_ks(
+    ks: *mut lsm_keyspace,
+    k: *const u8,
+    kl: usize,
+    v: *const u8,
+    vl: usize,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: handle and byte ranges per the contract.
+        let (ks, k, v) = unsafe { (keyspace(ks)?, bytes(k, kl, "k")?, bytes(v, vl, "v")?) };
+        Ok(ks.merge(k, v)?)
+    })
+}
+
 /// As `lsm_get`, in keyspace `ks`: the value in `*val` (for `lsm_free`) and `*vlen`,
 /// or `LSM_NOT_FOUND` with `*val` NULL and `*vlen` 0.
 #[no_mangle]
@@ -259,6 +275,28 @@ pub unsafe extern "C" fn lsm_write_batch_put_ks(
         unsafe {
             add_to_batch(b, ks, |b, ks| {
                 b.put_in(ks, k, v);
+            })
+        }
+    })
+}
+
+/// As `lsm_write_batch_merge`, in keyspace `ks`.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_write_batch_merge_ks(
+    b: *mut lsm_write_batch,
+    ks: *const lsm_keyspace,
+    k: *const u8,
+    kl: usize,
+    v: *const u8,
+    vl: usize,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: byte ranges per the contract.
+        let (k, v) = unsafe { (bytes(k, kl, "k")?, bytes(v, vl, "v")?) };
+        // SAFETY: handles per the contract.
+        unsafe {
+            add_to_batch(b, ks, |b, ks| {
+                b.merge_in(ks, k, v);
             })
         }
     })

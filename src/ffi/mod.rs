@@ -46,3 +46,5 @@ pub mod iter;
 pub mod transaction;
 
 pub mod keyspace;
+
+pub mod merge;

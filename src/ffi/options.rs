@@ -15,6 +15,8 @@ pub struct lsm_options {
     file: Option<Config>,
     /// Every accepted `lsm_options_set`, in call order.
     sets: Vec<(String, String)>,
+    /// The operator of `lsm_options_set_merge_operator`, applied after the sets.
+    merge: Option<std::sync::Arc<dyn crate::merge::MergeOperator>>,
 }
 
 impl lsm_options {
@@ -35,7 +37,18 @@ impl lsm_options {
         for (k, v) in &self.sets {
             c.set(k, v)?;
         }
+        if let Some(op) = &self.merge {
+            c.merge.operator = Some(op.clone());
+        }
         Ok(c)
+    }
+
+    /// Makes `op` the merge operator of the databases opened with these options.
+    pub(crate) fn set_merge_operator(
+        &mut self,
+        op: std::sync::Arc<dyn crate::merge::MergeOperator>,
+    ) {
+        self.merge = Some(op);
     }
 }
 
@@ -47,6 +60,7 @@ pub extern "C" fn lsm_options_new() -> *mut lsm_options {
         Ok(Box::into_raw(Box::new(lsm_options {
             file: None,
             sets: Vec::new(),
+            merge: None,
         })))
     })
     .unwrap_or(std::ptr::null_mut())

@@ -296,6 +296,7 @@ mod tests {
             }],
             dropped: vec![2],
             next_keyspace_id: Some(4),
+            merge_operator: Some("u64_add".into()),
         };
         let enc = e.encode();
         assert_eq!(VersionEdit::decode(&enc).unwrap(), e);

@@ -382,6 +382,27 @@ static void keyspaces() {
     CHECK_THROWS(kept.iter(), LSM_CLOSED);
 }
 
+static void merges() {
+    lsm::Options o;
+    o.set("merge.operator", "append");
+    lsm::Db db(fresh(), o);
+    db.put("log", "a");
+    db.merge("log", "b");
+    lsm::WriteBatch b;
+    b.merge("log", "c").merge("other", "x");
+    db.write(b);
+    CHECK(db.get("log") == std::optional<std::string>("abc"));
+    CHECK(db.get("other") == std::optional<std::string>("x"));
+    lsm::Keyspace ks = db.keyspace("events");
+    ks.merge("e", "1");
+    lsm::WriteBatch kb;
+    kb.merge(ks, "e", "2");
+    db.write(kb);
+    CHECK(ks.get("e") == std::optional<std::string>("12"));
+    lsm::Db plain(fresh());
+    CHECK_THROWS(plain.merge("k", "v"), LSM_INVALID_ARGUMENT);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         base = argv[1];
@@ -399,6 +420,7 @@ int main(int argc, char **argv) {
     run("threads", threads);
     run("transactions", transactions);
     run("keyspaces", keyspaces);
+    run("merges", merges);
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

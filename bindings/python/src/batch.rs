@@ -124,6 +124,25 @@ impl Batch {
         })
     }
 
+    /// Adds merge operand `operand` for `key` (in `keyspace`, else the default
+    /// keyspace).
+    #[pyo3(signature = (key, operand, *, keyspace=None))]
+    fn merge(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        operand: &Bound<'_, PyAny>,
+        keyspace: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let k = byte_arg(key, "key")?;
+        let v = byte_arg(operand, "operand")?;
+        let (k, v) = (k.as_slice(), v.as_slice());
+        self.add(py, keyspace, |b, ks| match ks {
+            Some(ks) => drop(b.merge_in(ks, k, v)),
+            None => drop(b.merge(k, v)),
+        })
+    }
+
     /// Adds a deletion of `key` (in `keyspace`, else the default keyspace).
     #[pyo3(signature = (key, *, keyspace=None))]
     fn delete(

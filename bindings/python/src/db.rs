@@ -220,6 +220,21 @@ impl Db {
         }
     }
 
+    /// Merges `operand` into `key` with the database's merge operator
+    /// (`merge_operator="u64_add"` at open); without one, `InvalidArgumentError`.
+    fn merge(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        operand: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let db = self.lsm(py)?;
+        let k = byte_arg(key, "key")?;
+        let v = byte_arg(operand, "operand")?;
+        let (k, v) = (k.as_slice(), v.as_slice());
+        call(py, || db.merge(k, v))
+    }
+
     /// Deletes `key` (a missing key is not an error).
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let db = self.lsm(py)?;

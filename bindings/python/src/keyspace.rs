@@ -271,6 +271,20 @@ impl Keyspace {
         call(py, || ks.put_opt(k, v, lsm::WriteOptions { sync }))
     }
 
+    /// Merges `operand` into `key` with the keyspace's merge operator.
+    fn merge(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        operand: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let ks = self.live(py)?;
+        let k = byte_arg(key, "key")?;
+        let v = byte_arg(operand, "operand")?;
+        let (k, v) = (k.as_slice(), v.as_slice());
+        call(py, || ks.merge(k, v))
+    }
+
     /// Deletes `key` (a missing key is not an error).
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let ks = self.live(py)?;

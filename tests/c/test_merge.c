@@ -1,0 +1,356 @@
+/*
+ * Tests of the merge operators of the C API: built-ins by name, an operator of C
+ * callbacks with state and a destructor, callbacks that fail, bad arguments. Run by
+ * scripts/test_c.sh, plain and under sanitizers.
+ *
+ *   test_merge [DIR]     DIR: where to make databases (default: a new directory in /tmp)
+ *
+ * The last line is "N passed, N failed"; the exit status is 1 when a test failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <lsm.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int passed, failed, test_failed;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            test_failed = 1;                                                           \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed (lsm_errmsg: \"%s\")\n", __FILE__, \
+                    __LINE__, #cond, lsm_errmsg());                                    \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_STATUS(expr, want)                                                       \
+    do {                                                                               \
+        lsm_status got_ = (expr);                                                      \
+        if (got_ != (want)) {                                                          \
+            test_failed = 1;                                                           \
+            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s (lsm_errmsg: \"%s\")\n", \
+                    __FILE__, __LINE__, #expr, lsm_status_str(got_), (int)got_, #want,  \
+                    lsm_errmsg());                                                     \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_OK(expr) CHECK_STATUS(expr, LSM_OK)
+
+#define RUN(test)                                                                      \
+    do {                                                                               \
+        test_failed = 0;                                                               \
+        test();                                                                        \
+        if (test_failed) {                                                             \
+            failed++;                                                                  \
+            printf("FAIL %s\n", #test);                                                \
+        } else {                                                                       \
+            passed++;                                                                  \
+            printf("ok   %s\n", #test);                                                \
+        }                                                                              \
+    } while (0)
+
+#define S(str) (const uint8_t *)(str), strlen(str)
+
+static char base_dir[512];
+static int db_counter;
+
+static const char *fresh_path(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/db%d", base_dir, db_counter++);
+    return buf;
+}
+
+/* 1 when `key` holds exactly `want` (NULL: missing). */
+static int has(lsm_db *db, const char *key, const char *want) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    lsm_status s = lsm_get(db, S(key), &v, &n);
+    int ok = want == NULL ? s == LSM_NOT_FOUND
+                          : s == LSM_OK && n == strlen(want) && memcmp(v, want, n) == 0;
+    lsm_free(v);
+    return ok;
+}
+
+static uint64_t get_u64(lsm_db *db, const char *key) {
+    uint8_t *v = NULL;
+    size_t n = 0;
+    uint64_t x = UINT64_MAX;
+    if (lsm_get(db, S(key), &v, &n) == LSM_OK && n == 8) memcpy(&x, v, 8);
+    lsm_free(v);
+    return x;
+}
+
+/* ---- built-ins ------------------------------------------------------------------ */
+
+static void test_builtin_by_name(void) {
+    char path[600];
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "merge.operator", "u64_add"));
+    CHECK_STATUS(lsm_options_set(o, "merge.operator", "sum"), LSM_CONFIG_ERROR);
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    uint64_t one = 1;
+    for (int i = 0; i < 10; i++) CHECK_OK(lsm_merge(db, S("n"), (const uint8_t *)&one, 8));
+    CHECK(get_u64(db, "n") == 10);
+    CHECK_OK(lsm_flush(db));
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_OK(lsm_write_batch_merge(b, S("n"), (const uint8_t *)&one, 8));
+    CHECK_OK(lsm_write_batch_merge(b, S("n"), (const uint8_t *)&one, 8));
+    CHECK_OK(lsm_write(db, b));
+    lsm_write_batch_free(b);
+    CHECK_OK(lsm_compact(db));
+    CHECK(get_u64(db, "n") == 12);
+    CHECK_OK(lsm_close(db));
+
+    /* The recorded operator is required at the next open. */
+    lsm_options *none = lsm_options_new();
+    CHECK_STATUS(lsm_open(path, none, &db), LSM_CONFIG_ERROR);
+    CHECK(strstr(lsm_errmsg(), "u64_add") != NULL);
+    lsm_options_free(none);
+    CHECK_OK(lsm_open(path, o, &db));
+    CHECK(get_u64(db, "n") == 12);
+    CHECK_OK(lsm_close(db));
+    lsm_options_free(o);
+}
+
+static void test_merge_without_operator(void) {
+    char path[600];
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), NULL, &db));
+    CHECK_STATUS(lsm_merge(db, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK(has(db, "k", NULL));
+    CHECK_STATUS(lsm_merge(NULL, S("k"), S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_merge(db, NULL, 1, S("v")), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_close(db));
+}
+
+/* ---- an operator of callbacks ----------------------------------------------------- */
+
+/* The state: counts calls, and is freed by the destructor exactly once. */
+struct joiner {
+    const char *sep;
+    int destroyed;
+    long full_calls;
+    long partial_calls;
+    pthread_mutex_t lock;
+};
+
+static int destroyed_count;
+
+static void joiner_destroy(void *state) {
+    struct joiner *j = state;
+    j->destroyed++;
+    destroyed_count++;
+}
+
+/* Joins the existing value and the operands with the separator; an operand "bad"
+   fails the merge. */
+static int join(struct joiner *j, const uint8_t *existing, size_t elen, int has_existing,
+                const uint8_t *const *ops, const size_t *lens, size_t n, uint8_t **out,
+                size_t *out_len) {
+    size_t total = has_existing ? elen : 0, seplen = strlen(j->sep);
+    for (size_t i = 0; i < n; i++) {
+        if (lens[i] == 3 && memcmp(ops[i], "bad", 3) == 0) return 0;
+        total += lens[i] + seplen;
+    }
+    uint8_t *buf = malloc(total + 1);
+    if (!buf) return 0;
+    size_t at = 0;
+    if (has_existing) {
+        memcpy(buf, existing, elen);
+        at = elen;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (at > 0) {
+            memcpy(buf + at, j->sep, seplen);
+            at += seplen;
+        }
+        memcpy(buf + at, ops[i], lens[i]);
+        at += lens[i];
+    }
+    *out = buf;
+    *out_len = at;
+    return 1;
+}
+
+static int join_full(void *state, const uint8_t *key, size_t klen, const uint8_t *existing,
+                     size_t elen, int has_existing, const uint8_t *const *ops,
+                     const size_t *lens, size_t n, uint8_t **out, size_t *out_len) {
+    struct joiner *j = state;
+    (void)key;
+    (void)klen;
+    pthread_mutex_lock(&j->lock);
+    j->full_calls++;
+    pthread_mutex_unlock(&j->lock);
+    return join(j, existing, elen, has_existing, ops, lens, n, out, out_len);
+}
+
+static int join_partial(void *state, const uint8_t *key, size_t klen,
+                        const uint8_t *const *ops, const size_t *lens, size_t n, uint8_t **out,
+                        size_t *out_len) {
+    struct joiner *j = state;
+    (void)key;
+    (void)klen;
+    pthread_mutex_lock(&j->lock);
+    j->partial_calls++;
+    pthread_mutex_unlock(&j->lock);
+    return join(j, NULL, 0, 0, ops, lens, n, out, out_len);
+}
+
+static void test_callback_operator(void) {
+    char path[600];
+    static struct joiner j = {",", 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    destroyed_count = 0;
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "memtable.max_entries", "50"));
+    CHECK_OK(lsm_options_set_merge_operator(o, "join", join_full, join_partial, &j,
+                                            joiner_destroy));
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    CHECK_OK(lsm_put(db, S("a"), S("x")));
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_merge(db, S("a"), S("y")));
+    CHECK_OK(lsm_merge(db, S("a"), S("z")));
+    CHECK(has(db, "a", "x,y,z"));
+    CHECK_OK(lsm_merge(db, S("b"), S("1")));
+    CHECK_OK(lsm_merge(db, S("b"), S("2")));
+    CHECK_OK(lsm_flush(db));
+    CHECK(has(db, "b", "1,2"));
+    CHECK(j.full_calls > 0);
+
+    /* A failing callback: the read is an error, the data stays, compaction goes on. */
+    CHECK_OK(lsm_merge(db, S("c"), S("bad")));
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK_STATUS(lsm_get(db, S("c"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK(v == NULL);
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_compact(db));
+    CHECK(has(db, "a", "x,y,z"));
+    CHECK_STATUS(lsm_get(db, S("c"), &v, &n), LSM_INVALID_ARGUMENT);
+    CHECK_OK(lsm_put(db, S("c"), S("fixed")));
+    CHECK(has(db, "c", "fixed"));
+    CHECK_OK(lsm_close(db));
+    CHECK(j.destroyed == 0); /* the options still hold the operator */
+    lsm_options_free(o);
+    CHECK(j.destroyed == 1);
+
+    /* Reopen with another operator of the same name: the name is what is recorded. */
+    static struct joiner j2 = {",", 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    o = lsm_options_new();
+    CHECK_OK(lsm_options_set_merge_operator(o, "join", join_full, NULL, &j2, joiner_destroy));
+    CHECK_OK(lsm_open(path, o, &db));
+    CHECK(has(db, "b", "1,2"));
+    CHECK_OK(lsm_close(db));
+    lsm_options_free(o);
+    CHECK(j2.destroyed == 1);
+
+    /* Another name is refused. */
+    static struct joiner j3 = {";", 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    o = lsm_options_new();
+    CHECK_OK(lsm_options_set_merge_operator(o, "other", join_full, NULL, &j3, joiner_destroy));
+    CHECK_STATUS(lsm_open(path, o, &db), LSM_CONFIG_ERROR);
+    lsm_options_free(o);
+    CHECK(j3.destroyed == 1);
+}
+
+struct worker {
+    lsm_db *db;
+    int id;
+};
+
+static void *merge_worker(void *arg) {
+    struct worker *w = arg;
+    for (int i = 0; i < 300; i++) {
+        char op[16];
+        snprintf(op, sizeof op, "%d", w->id);
+        if (lsm_merge(w->db, S("shared"), S(op)) != LSM_OK) return (void *)1;
+    }
+    return NULL;
+}
+
+/* Callbacks run on many threads (writers' flushes, compactions, readers). */
+static void test_callbacks_from_threads(void) {
+    char path[600];
+    static struct joiner j = {"", 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "memtable.max_entries", "64"));
+    CHECK_OK(lsm_options_set_merge_operator(o, "concat", join_full, join_partial, &j,
+                                            joiner_destroy));
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    lsm_options_free(o);
+    pthread_t t[4];
+    struct worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i].db = db;
+        w[i].id = i;
+        pthread_create(&t[i], NULL, merge_worker, &w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        CHECK(r == NULL);
+    }
+    CHECK_OK(lsm_compact(db));
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK_OK(lsm_get(db, S("shared"), &v, &n));
+    CHECK(n == 1200);
+    int counts[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] >= '0' && v[i] <= '3') counts[v[i] - '0']++;
+    }
+    for (int i = 0; i < 4; i++) CHECK(counts[i] == 300);
+    lsm_free(v);
+    CHECK(j.destroyed == 0); /* the open database still uses it */
+    CHECK_OK(lsm_close(db));
+    CHECK(j.destroyed == 1);
+}
+
+static void test_bad_operator_arguments(void) {
+    static struct joiner j = {",", 0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    lsm_options *o = lsm_options_new();
+    /* Each failure still frees the state. */
+    CHECK_STATUS(lsm_options_set_merge_operator(NULL, "x", join_full, NULL, &j, joiner_destroy),
+                 LSM_INVALID_ARGUMENT);
+    CHECK(j.destroyed == 1);
+    CHECK_STATUS(lsm_options_set_merge_operator(o, NULL, join_full, NULL, &j, joiner_destroy),
+                 LSM_INVALID_ARGUMENT);
+    CHECK(j.destroyed == 2);
+    CHECK_STATUS(lsm_options_set_merge_operator(o, "x", NULL, NULL, &j, joiner_destroy),
+                 LSM_INVALID_ARGUMENT);
+    CHECK(j.destroyed == 3);
+    CHECK_STATUS(lsm_options_set_merge_operator(o, "", join_full, NULL, &j, joiner_destroy),
+                 LSM_INVALID_ARGUMENT);
+    CHECK(j.destroyed == 4);
+    /* No destructor: nothing to call. */
+    CHECK_OK(lsm_options_set_merge_operator(o, "x", join_full, NULL, &j, NULL));
+    lsm_options_free(o);
+    CHECK(j.destroyed == 4);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
+        mkdir(base_dir, 0755);
+    } else {
+        snprintf(base_dir, sizeof base_dir, "/tmp/lsm-c-merge-XXXXXX");
+        if (mkdtemp(base_dir) == NULL) {
+            perror("mkdtemp");
+            return 2;
+        }
+    }
+    RUN(test_builtin_by_name);
+    RUN(test_merge_without_operator);
+    RUN(test_callback_operator);
+    RUN(test_callbacks_from_threads);
+    RUN(test_bad_operator_arguments);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
