@@ -4,12 +4,16 @@
 //! batch := seq: u64 LE | count: u32 LE | op{count}
 //! op    := kind: u8 (0 delete, 1 put, 2 range delete: in the keyspace "default";
 //!                    3 delete, 4 put, 5 range delete: in the keyspace named next;
-//!                    6 merge: in "default", 7 merge: in the keyspace named next)
-//!          | keyspace id: varint               (kinds 3, 4, 5 and 7 only)
+//!                    6 merge: in "default", 7 merge: in the keyspace named next;
+//!                    8 expiring put: in "default", 9: in the keyspace named next)
+//!          | keyspace id: varint               (kinds 3, 4, 5, 7 and 9 only)
 //!          | key: varint len ++ bytes
 //!          | value: varint len ++ bytes        (put: the value; range delete: the end
-//!                                               key; merge: the operand)
+//!                                               key; merge: the operand; expiring
+//!                                               put: expires_at_ms u64 LE ++ value)
 //! ```
+//! In a batch not yet written, an expiring put holds its time to live (ms) where the
+//! expiry goes: the write turns it into the expiry by the database's clock.
 //! The ops of a batch take the consecutive sequence numbers `seq, seq + 1, ...`.
 //! Kinds 3 to 5 are new with keyspaces, 6 and 7 with merge operators; a batch of
 //! puts and deletes in the default keyspace is encoded as before, so its WAL records
@@ -40,6 +44,8 @@ pub struct WriteBatch {
     origin: u64,
     /// Some operation is a merge.
     merges: bool,
+    /// Some operation is an expiring put with its time to live still to resolve.
+    ttls: bool,
 }
 
 /// The offset added to the kind byte of a delete, put or range delete when a keyspace
@@ -48,12 +54,17 @@ const IN_KEYSPACE: u8 = 3;
 /// The kind bytes of a merge: in "default", and with a keyspace id.
 const MERGE: u8 = 6;
 const MERGE_IN_KEYSPACE: u8 = 7;
+/// The kind bytes of an expiring put: in "default", and with a keyspace id.
+const EXPIRING: u8 = 8;
+const EXPIRING_IN_KEYSPACE: u8 = 9;
 
 /// The kind byte of an op of `kind`, with a keyspace id following when `in_ks`.
 fn kind_byte(kind: ValueKind, in_ks: bool) -> u8 {
     match (kind, in_ks) {
         (ValueKind::Merge, false) => MERGE,
         (ValueKind::Merge, true) => MERGE_IN_KEYSPACE,
+        (ValueKind::PutExpiring, false) => EXPIRING,
+        (ValueKind::PutExpiring, true) => EXPIRING_IN_KEYSPACE,
         (k, false) => k as u8,
         (k, true) => k as u8 + IN_KEYSPACE,
     }
@@ -66,6 +77,8 @@ fn parse_kind_byte(b: u8) -> Option<(ValueKind, bool)> {
         3..=5 => Some((ValueKind::from_u8(b - IN_KEYSPACE)?, true)),
         MERGE => Some((ValueKind::Merge, false)),
         MERGE_IN_KEYSPACE => Some((ValueKind::Merge, true)),
+        EXPIRING => Some((ValueKind::PutExpiring, false)),
+        EXPIRING_IN_KEYSPACE => Some((ValueKind::PutExpiring, true)),
         _ => None,
     }
 }
@@ -96,6 +109,9 @@ pub enum BatchOp<'a> {
     DeleteRange(&'a [u8], &'a [u8]),
     /// Merge operand `value` into `key` (see [`crate::MergeOperator`]).
     Merge(&'a [u8], &'a [u8]),
+    /// Set `key` to an expiring value: `expires_at_ms: u64 LE ++ value` (see
+    /// [`crate::ttl`]; in a batch not yet written, the time to live in ms).
+    PutExpiring(&'a [u8], &'a [u8]),
 }
 
 impl WriteBatch {
@@ -113,6 +129,7 @@ impl WriteBatch {
             keyspaces: false,
             origin: 0,
             merges: false,
+            ttls: false,
         }
     }
 
@@ -140,6 +157,26 @@ impl WriteBatch {
     /// Adds merge operand `operand` for `key` (see [`crate::Lsm::merge`]).
     pub fn merge(&mut self, key: &[u8], operand: &[u8]) -> &mut Self {
         self.push(ValueKind::Merge, key, Some(operand))
+    }
+
+    /// Adds `key = value`, expiring `ttl` after the batch is written (see
+    /// [`crate::Lsm::put_with_ttl`]).
+    pub fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> &mut Self {
+        let raw = crate::ttl::join(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), value);
+        self.push(ValueKind::PutExpiring, key, Some(&raw))
+    }
+
+    /// [`WriteBatch::put_with_ttl`] in keyspace `ks`.
+    pub fn put_with_ttl_in(
+        &mut self,
+        ks: &crate::Keyspace,
+        key: &[u8],
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> &mut Self {
+        self.note_origin(ks);
+        let raw = crate::ttl::join(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), value);
+        self.push_in(ks.id(), ValueKind::PutExpiring, key, Some(&raw))
     }
 
     /// Adds merge operand `operand` for `key` in keyspace `ks`.
@@ -177,11 +214,50 @@ impl WriteBatch {
         self.keyspaces = false;
         self.origin = 0;
         self.merges = false;
+        self.ttls = false;
     }
 
     /// True when some operation is a merge.
     pub(crate) fn has_merges(&self) -> bool {
         self.merges
+    }
+
+    /// True when some operation is an expiring put whose expiry is still to resolve.
+    pub(crate) fn has_ttls(&self) -> bool {
+        self.ttls
+    }
+
+    /// This batch as written at `now_ms`: each expiring put's time to live becomes
+    /// its expiry, and each plain put into a keyspace whose `default_ttl` is set
+    /// becomes an expiring put.
+    pub(crate) fn resolved(
+        &self,
+        now_ms: u64,
+        default_ttl: impl Fn(u32) -> Option<std::time::Duration>,
+    ) -> WriteBatch {
+        let mut out = WriteBatch::with_capacity(self.rep.len() + 16);
+        out.origin = self.origin;
+        for (ks, op) in self.iter() {
+            let expiring = |value: &[u8], ttl: std::time::Duration| {
+                crate::ttl::join(crate::ttl::expiry(now_ms, ttl), value)
+            };
+            match op {
+                BatchOp::Put(k, v) => match default_ttl(ks) {
+                    Some(ttl) => out.push_in(ks, ValueKind::PutExpiring, k, Some(&expiring(v, ttl))),
+                    None => out.push_in(ks, ValueKind::Put, k, Some(v)),
+                },
+                BatchOp::PutExpiring(k, raw) => {
+                    let (ms, v) = crate::ttl::split(raw).unwrap_or((0, raw));
+                    let ttl = std::time::Duration::from_millis(ms);
+                    out.push_in(ks, ValueKind::PutExpiring, k, Some(&expiring(v, ttl)))
+                }
+                BatchOp::Delete(k) => out.push_in(ks, ValueKind::Delete, k, None),
+                BatchOp::DeleteRange(s, e) => out.push_in(ks, ValueKind::RangeDelete, s, Some(e)),
+                BatchOp::Merge(k, v) => out.push_in(ks, ValueKind::Merge, k, Some(v)),
+            };
+        }
+        out.ttls = false;
+        out
     }
 
     fn note_origin(&mut self, ks: &crate::Keyspace) {
@@ -248,6 +324,7 @@ impl WriteBatch {
             self.keyspaces = true;
         }
         self.merges |= kind == ValueKind::Merge;
+        self.ttls |= kind == ValueKind::PutExpiring;
         put_length_prefixed(&mut self.rep, key);
         if let Some(v) = value {
             put_length_prefixed(&mut self.rep, v);
@@ -350,6 +427,13 @@ impl<'a> Iterator for BatchIter<'a> {
                     ValueKind::Delete => BatchOp::Delete(key),
                     ValueKind::RangeDelete => BatchOp::DeleteRange(key, self.r.length_prefixed()?),
                     ValueKind::Merge => BatchOp::Merge(key, self.r.length_prefixed()?),
+                    ValueKind::PutExpiring => {
+                        let raw = self.r.length_prefixed()?;
+                        if raw.len() < crate::ttl::EXPIRY_LEN {
+                            return None;
+                        }
+                        BatchOp::PutExpiring(key, raw)
+                    }
                 },
             ))
         })();
@@ -362,6 +446,7 @@ pub(crate) fn check_sizes(batch: &WriteBatch) -> Result<()> {
     for (_, op) in batch.iter() {
         let (k, v) = match op {
             BatchOp::Put(k, v) | BatchOp::Merge(k, v) => (k, v),
+            BatchOp::PutExpiring(k, raw) => (k, raw.get(crate::ttl::EXPIRY_LEN..).unwrap_or_default()),
             BatchOp::Delete(k) => (k, &[][..]),
             // Both ends of a range are keys.
             BatchOp::DeleteRange(s, e) => (if s.len() >= e.len() { s } else { e }, &[][..]),
@@ -452,7 +537,7 @@ mod tests {
         }
         // An unknown kind byte after the merge kinds is malformed.
         let mut bad = plain.encoded().to_vec();
-        bad[HEADER_LEN] = 8;
+        bad[HEADER_LEN] = 10;
         assert!(DecodedBatch::parse(&bad).unwrap().ops().is_err());
         b.clear();
         assert!(!b.spans_keyspaces());

@@ -349,6 +349,15 @@ pub struct Config {
     /// `[merge]`: the merge operator (`operator = "u64_add"`, or one of your own set
     /// with [`Config::with_merge_operator`]).
     pub merge: crate::merge::MergeConfig,
+    /// `ttl` (top level, or a keyspace option): every plain put expires this long
+    /// after it is written (`"7d"`, `"24h"`, `"90s"`); `None` (`"0"`, the default):
+    /// never. A put with its own time to live keeps it.
+    pub ttl: Option<Duration>,
+    /// The wall clock entries expire by (the system's; tests set their own with
+    /// [`Config::with_clock`]).
+    pub clock: crate::ttl::ClockConfig,
+    /// Compaction filters (see [`Config::with_compaction_filter`]), applied in order.
+    pub compaction_filters: crate::filter::FilterConfig,
 }
 
 /// A value to set: from a TOML file, or text (C API, CLI, Python).
@@ -498,6 +507,7 @@ pub const KEYS: &[&str] = &[
     "compaction.max_subcompactions",
     "compaction.delayed_write_rate",
     "merge.operator",
+    "ttl",
 ];
 
 impl Config {
@@ -538,6 +548,22 @@ impl Config {
         self
     }
 
+    /// This configuration reading time from `clock` (for tests of expiry).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::ttl::Clock>) -> Config {
+        self.clock.clock = Some(clock);
+        self
+    }
+
+    /// This configuration with `filter` applied by compactions after the filters
+    /// already set (see [`crate::filter::CompactionFilter`]).
+    pub fn with_compaction_filter(
+        mut self,
+        filter: std::sync::Arc<dyn crate::filter::CompactionFilter>,
+    ) -> Config {
+        self.compaction_filters.filters.push(filter);
+        self
+    }
+
     /// Parses the text of a `config.toml` (see [`Config::load`]).
     pub fn from_toml_str(text: &str) -> Result<Config> {
         let table: toml::Table = text
@@ -553,6 +579,11 @@ impl Config {
             c.apply("directory.root", Input::Toml(root))?;
         }
         for (section, body) in &table {
+            // The one top-level key.
+            if section == "ttl" {
+                c.apply("ttl", Input::Toml(body))?;
+                continue;
+            }
             let body = body.as_table().ok_or_else(|| {
                 LsmError::config(section.as_str(), "expected a [section] of keys")
             })?;
@@ -698,6 +729,18 @@ impl Config {
                 self.compaction.max_subcompactions = to_usize(key, v.uint(key)?)?
             }
             "compaction.delayed_write_rate" => self.compaction.delayed_write_rate = v.uint(key)?,
+            "ttl" => {
+                let s = v.string(key)?;
+                self.ttl = match s.trim() {
+                    "0" => None,
+                    t => Some(parse_long_duration(t).filter(|d| !d.is_zero()).ok_or_else(|| {
+                        LsmError::config(
+                            key,
+                            format!("expected \"0\" (none) or a duration such as \"7d\", \"24h\", \"90s\", got {s:?}"),
+                        )
+                    })?),
+                };
+            }
             "merge.operator" => {
                 let name = v.string(key)?;
                 self.merge.operator = match name.as_str() {
@@ -791,7 +834,8 @@ impl Config {
             | "cache.persist_on_close"
             | "cache.pin_l0_index_and_filter"
             | "sstable.compression"
-            | "merge.operator" => Ok(()),
+            | "merge.operator"
+            | "ttl" => Ok(()),
             _ => Err(LsmError::config(key, "unknown key")),
         }
     }
@@ -856,6 +900,9 @@ impl Config {
                     delayed_write_rate: _,
                 },
             merge: crate::merge::MergeConfig { operator: _ },
+            ttl: _,
+            clock: _,
+            compaction_filters: _,
         } = self;
         KEYS.iter().try_for_each(|key| self.check(key))?;
         self.check_relations()

@@ -3,7 +3,6 @@
 use crate::db::DbInner;
 use crate::error::{LsmError, Result};
 use crate::iter::DbCursor;
-use crate::key::SeqNo;
 use crate::view::View;
 use std::sync::Arc;
 
@@ -23,13 +22,13 @@ impl Iter {
     pub(crate) fn new(
         inner: Arc<DbInner>,
         tree: Option<&crate::db::Tree>,
-        seq: Option<SeqNo>,
+        at: Option<crate::ttl::ReadPoint>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> Iter {
         let empty = matches!((&lower, &upper), (Some(l), Some(u)) if l >= u);
         Iter {
-            view: View::new(inner, tree, seq, lower, upper),
+            view: View::new(inner, tree, at, lower, upper),
             front: None,
             back: None,
             front_key: None,

@@ -34,6 +34,9 @@ pub enum ValueKind {
     /// The value is a merge operand, folded onto the key's older versions by the
     /// merge operator.
     Merge = 3,
+    /// The value is `expires_at_ms: u64 LE ++ value` (see [`crate::ttl`]): a put that
+    /// reads as a deletion from its expiry on.
+    PutExpiring = 4,
 }
 
 impl ValueKind {
@@ -44,6 +47,7 @@ impl ValueKind {
             1 => Some(ValueKind::Put),
             2 => Some(ValueKind::RangeDelete),
             3 => Some(ValueKind::Merge),
+            4 => Some(ValueKind::PutExpiring),
             _ => None,
         }
     }

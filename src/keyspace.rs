@@ -137,6 +137,14 @@ impl Keyspace {
         self.db.write(b)
     }
 
+    /// Sets `key` to `value` until `ttl` from now (see [`crate::Lsm::put_with_ttl`]).
+    pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> Result<()> {
+        self.tree.check_live()?;
+        let mut b = WriteBatch::with_capacity(key.len() + value.len() + 24);
+        b.put_with_ttl_in(self, key, value, ttl);
+        self.db.write(b)
+    }
+
     /// Merges `operand` into `key` with the keyspace's merge operator (see
     /// [`crate::Lsm::merge`]).
     pub fn merge(&self, key: &[u8], operand: &[u8]) -> Result<()> {

@@ -78,6 +78,8 @@ pub(crate) mod manifest;
 pub(crate) mod memtable;
 pub mod merge;
 pub(crate) mod range_del;
+pub mod filter;
+pub mod ttl;
 mod raw_iterator;
 mod report;
 mod runtime;

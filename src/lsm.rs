@@ -135,6 +135,15 @@ impl Lsm {
         self.write(b)
     }
 
+    /// Sets `key` to `value` until `ttl` from now (by the database's clock): from then
+    /// on `get` and iterators do not see it (a snapshot taken before still does), and
+    /// compaction removes it. See [`crate::ttl`].
+    pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> Result<()> {
+        let mut b = WriteBatch::with_capacity(key.len() + value.len() + 19);
+        b.put_with_ttl(key, value, ttl);
+        self.write(b)
+    }
+
     /// Merges `operand` into `key` with the configured merge operator
     /// (`merge.operator`, or [`crate::Config::with_merge_operator`]): a
     /// read-modify-write without the read. `InvalidArgument` without an operator.

@@ -4,7 +4,6 @@
 use crate::db::DbInner;
 use crate::error::Result;
 use crate::iter::DbCursor;
-use crate::key::SeqNo;
 use crate::view::View;
 use std::sync::Arc;
 
@@ -19,11 +18,11 @@ impl RawIterator {
     pub(crate) fn new(
         inner: Arc<DbInner>,
         tree: Option<&crate::db::Tree>,
-        seq: Option<SeqNo>,
+        at: Option<crate::ttl::ReadPoint>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> RawIterator {
-        let view = View::new(inner, tree, seq, lower, upper);
+        let view = View::new(inner, tree, at, lower, upper);
         let cursor = view.cursor();
         RawIterator { view, cursor }
     }

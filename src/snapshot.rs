@@ -5,6 +5,7 @@ use crate::db::DbInner;
 use crate::error::Result;
 use crate::iterator::Iter;
 use crate::key::SeqNo;
+use crate::ttl::ReadPoint;
 use crate::keyspace::Keyspace;
 use crate::raw_iterator::RawIterator;
 use std::ops::RangeBounds;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub struct Snapshot {
     inner: Arc<DbInner>,
     seq: SeqNo,
+    /// When it was taken: entries expire for it by this time.
+    now_ms: u64,
 }
 
 impl Drop for Snapshot {
@@ -26,19 +29,28 @@ impl Drop for Snapshot {
 impl Snapshot {
     /// Wraps the snapshot `seq`, already registered with `inner`; released on drop.
     pub(crate) fn new(inner: Arc<DbInner>, seq: SeqNo) -> Snapshot {
-        Snapshot { inner, seq }
+        let now_ms = inner.config.clock.now_ms();
+        Snapshot { inner, seq, now_ms }
+    }
+
+    /// Where reads through it are made.
+    pub(crate) fn read_point(&self) -> ReadPoint {
+        ReadPoint {
+            seq: self.seq,
+            now_ms: self.now_ms,
+        }
     }
 
     /// The value of `key` in this view.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.inner
-            .get(self.inner.default_tree(), key, Some(self.seq))
+            .get(self.inner.default_tree(), key, Some(self.read_point()))
     }
 
     /// The value of `key` in keyspace `ks` in this view.
     pub fn get_in(&self, ks: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
         ks.tree().check_live()?;
-        self.inner.get(ks.tree(), key, Some(self.seq))
+        self.inner.get(ks.tree(), key, Some(self.read_point()))
     }
 
     /// Every key and value of keyspace `ks` in this view.
@@ -46,7 +58,7 @@ impl Snapshot {
         Iter::new(
             self.inner.clone(),
             Some(ks.tree()),
-            Some(self.seq),
+            Some(self.read_point()),
             None,
             None,
         )
@@ -55,7 +67,7 @@ impl Snapshot {
     /// The keys in `range` of keyspace `ks` in this view.
     pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, ks: &Keyspace, range: R) -> Iter {
         let (lo, hi) = bounds(&range);
-        Iter::new(self.inner.clone(), Some(ks.tree()), Some(self.seq), lo, hi)
+        Iter::new(self.inner.clone(), Some(ks.tree()), Some(self.read_point()), lo, hi)
     }
 
     /// The keys of keyspace `ks` starting with `prefix` in this view.
@@ -63,7 +75,7 @@ impl Snapshot {
         Iter::new(
             self.inner.clone(),
             Some(ks.tree()),
-            Some(self.seq),
+            Some(self.read_point()),
             Some(prefix.to_vec()),
             prefix_end(prefix),
         )
@@ -74,7 +86,7 @@ impl Snapshot {
         RawIterator::new(
             self.inner.clone(),
             Some(ks.tree()),
-            Some(self.seq),
+            Some(self.read_point()),
             None,
             None,
         )
@@ -82,13 +94,13 @@ impl Snapshot {
 
     /// Every key and value in this view.
     pub fn iter(&self) -> Iter {
-        Iter::new(self.inner.clone(), None, Some(self.seq), None, None)
+        Iter::new(self.inner.clone(), None, Some(self.read_point()), None, None)
     }
 
     /// The keys in `range` in this view.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         let (lo, hi) = bounds(&range);
-        Iter::new(self.inner.clone(), None, Some(self.seq), lo, hi)
+        Iter::new(self.inner.clone(), None, Some(self.read_point()), lo, hi)
     }
 
     /// The keys starting with `prefix` in this view.
@@ -96,7 +108,7 @@ impl Snapshot {
         Iter::new(
             self.inner.clone(),
             None,
-            Some(self.seq),
+            Some(self.read_point()),
             Some(prefix.to_vec()),
             prefix_end(prefix),
         )
@@ -104,7 +116,7 @@ impl Snapshot {
 
     /// A seekable cursor over this view.
     pub fn raw_iter(&self) -> RawIterator {
-        RawIterator::new(self.inner.clone(), None, Some(self.seq), None, None)
+        RawIterator::new(self.inner.clone(), None, Some(self.read_point()), None, None)
     }
 
     /// The sequence number this view reads at.

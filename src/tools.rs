@@ -183,6 +183,15 @@ fn dump_wal(
                 BatchOp::Put(k, v) => writeln!(out, "  {s} put {} => {}", show(k), show(v)),
                 BatchOp::Delete(k) => writeln!(out, "  {s} delete {}", show(k)),
                 BatchOp::Merge(k, v) => writeln!(out, "  {s} merge {} => {}", show(k), show(v)),
+                BatchOp::PutExpiring(k, raw) => match crate::ttl::split(raw) {
+                    Some((at, v)) => writeln!(
+                        out,
+                        "  {s} put {} => {} (expires at {at} ms)",
+                        show(k),
+                        show(v)
+                    ),
+                    None => writeln!(out, "  {s} put {} (malformed expiry)", show(k)),
+                },
                 BatchOp::DeleteRange(a, b) => {
                     writeln!(out, "  {s} delete_range {} .. {}", show(a), show(b))
                 }
@@ -220,6 +229,7 @@ fn kind_name(k: Option<ValueKind>) -> &'static str {
         Some(ValueKind::Delete) => "delete",
         Some(ValueKind::RangeDelete) => "range_delete",
         Some(ValueKind::Merge) => "merge",
+        Some(ValueKind::PutExpiring) => "put",
         None => "unknown",
     }
 }
@@ -283,7 +293,17 @@ fn dump_table(
     while it.valid() {
         let k = it.key();
         let (uk, seq, kind) = (key::user_key(k), key::seq(k), key::kind(k));
-        if matches!(kind, Some(ValueKind::Put | ValueKind::Merge)) {
+        if kind == Some(ValueKind::PutExpiring) {
+            match crate::ttl::split(it.value()) {
+                Some((at, v)) => writeln!(
+                    out,
+                    "{} @ {seq} put => {} (expires at {at} ms)",
+                    show(uk),
+                    show(v)
+                ),
+                None => writeln!(out, "{} @ {seq} put (malformed expiry)", show(uk)),
+            }
+        } else if matches!(kind, Some(ValueKind::Put | ValueKind::Merge)) {
             let k = kind_name(kind);
             writeln!(out, "{} @ {seq} {k} => {}", show(uk), show(it.value()))
         } else {

@@ -105,7 +105,7 @@ impl Transaction {
         if let Some(w) = self.writes.get(&k) {
             return Ok(w.clone());
         }
-        let v = self.inner.get(tree, key, Some(self.snapshot.sequence()))?;
+        let v = self.inner.get(tree, key, Some(self.snapshot.read_point()))?;
         self.reads.insert(k);
         Ok(v)
     }
@@ -196,7 +196,7 @@ impl Transaction {
         let base = Iter::new(
             self.inner.clone(),
             tree.map(|t| &**t),
-            Some(self.snapshot.sequence()),
+            Some(self.snapshot.read_point()),
             lo,
             hi,
         );

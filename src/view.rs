@@ -10,6 +10,8 @@ pub(crate) struct View {
     pub(crate) inner: Arc<DbInner>,
     sv: Arc<SuperVersion>,
     seq: SeqNo,
+    /// The time entries expire by.
+    now_ms: u64,
     /// Set when the view cannot be read (its keyspace was dropped before it was
     /// made): every cursor fails with it.
     error: Option<crate::error::LsmError>,
@@ -23,7 +25,7 @@ impl View {
     pub(crate) fn new(
         inner: Arc<DbInner>,
         tree: Option<&Tree>,
-        seq: Option<SeqNo>,
+        at: Option<crate::ttl::ReadPoint>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     ) -> View {
@@ -38,7 +40,10 @@ impl View {
                 Some(crate::db::foreign())
             }
         });
-        let seq = seq.unwrap_or_else(|| inner.visible_seq());
+        let (seq, now_ms) = match at {
+            Some(p) => (p.seq, p.now_ms),
+            None => (inner.visible_seq(), inner.config.clock.now_ms()),
+        };
         let merge_op = tree
             .unwrap_or_else(|| inner.default_tree())
             .config
@@ -46,6 +51,7 @@ impl View {
             .operator
             .clone();
         View {
+            now_ms,
             merge_op,
             inner,
             sv,
@@ -63,5 +69,6 @@ impl View {
         self.inner
             .cursor(&self.sv, self.seq, self.lower.clone(), self.upper.clone())
             .with_merge_operator(self.merge_op.clone())
+            .at_time(self.now_ms)
     }
 }

@@ -44,7 +44,11 @@ ops = st.lists(
 @pytest.mark.parametrize("op", ["u64_add", "append", "max", "min"])
 @settings(max_examples=15, deadline=None)
 @given(history=ops)
-def test_builtins_match_a_dict(tmp_path_factory: pytest.TempPathFactory, op: str, history: list) -> None:
+def test_builtins_match_a_dict(
+    tmp_path_factory: pytest.TempPathFactory,
+    op: str,
+    history: list[tuple[str, bytes, int, bytes]],
+) -> None:
     path = tmp_path_factory.mktemp("merge") / "db"
     model: dict[bytes, bytes] = {}
     with lsm.open(path, merge_operator=op, memtable_max_entries=8) as db:

@@ -41,6 +41,7 @@ pub struct ChangeOp {
     key: Vec<u8>,
     end: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
+    expires_at_ms: Option<u64>,
 }
 
 impl ChangeOp {
@@ -50,11 +51,17 @@ impl ChangeOp {
         keyspace: Arc<str>,
         op: BatchOp<'_>,
     ) -> ChangeOp {
+        let mut expires_at_ms = None;
         let (kind, key, end, value) = match op {
             BatchOp::Put(k, v) => (ChangeKind::Put, k, None, Some(v.to_vec())),
             BatchOp::Delete(k) => (ChangeKind::Delete, k, None, None),
             BatchOp::DeleteRange(s, e) => (ChangeKind::DeleteRange, s, Some(e.to_vec()), None),
             BatchOp::Merge(k, v) => (ChangeKind::Merge, k, None, Some(v.to_vec())),
+            BatchOp::PutExpiring(k, raw) => {
+                let (at, v) = crate::ttl::split(raw).unwrap_or((0, raw));
+                expires_at_ms = Some(at);
+                (ChangeKind::Put, k, None, Some(v.to_vec()))
+            }
         };
         ChangeOp {
             seq,
@@ -64,7 +71,13 @@ impl ChangeOp {
             key: key.to_vec(),
             end,
             value,
+            expires_at_ms,
         }
+    }
+
+    /// For a put with a time to live, when it expires (ms since the Unix epoch).
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        self.expires_at_ms
     }
 
     /// The operation's sequence number.
@@ -193,9 +206,23 @@ impl ChangeBatch {
                         })?,
                 )
             };
+            let value = op.value().unwrap_or_default();
+            // An expiring put lives on for what remains of its time to live.
+            let remaining = op.expires_at_ms.map(|at| {
+                use crate::ttl::Clock;
+                std::time::Duration::from_millis(at.saturating_sub(crate::ttl::SystemClock.now_ms()))
+            });
             match (op.kind, ks) {
-                (ChangeKind::Put, None) => b.put(&op.key, op.value().unwrap_or_default()),
-                (ChangeKind::Put, Some(k)) => b.put_in(k, &op.key, op.value().unwrap_or_default()),
+                (ChangeKind::Put, None) => match remaining {
+                    Some(ttl) => b.put_with_ttl(&op.key, value, ttl),
+                    None => b.put(&op.key, value),
+                },
+                (ChangeKind::Put, Some(k)) => match remaining {
+                    Some(ttl) => b.put_with_ttl_in(k, &op.key, value, ttl),
+                    None => b.put_in(k, &op.key, value),
+                },
+                (ChangeKind::Merge, None) => b.merge(&op.key, value),
+                (ChangeKind::Merge, Some(k)) => b.merge_in(k, &op.key, value),
                 (ChangeKind::Delete, None) => b.delete(&op.key),
                 (ChangeKind::Delete, Some(k)) => b.delete_in(k, &op.key),
                 (ChangeKind::DeleteRange, None) => {
@@ -203,14 +230,6 @@ impl ChangeBatch {
                 }
                 (ChangeKind::DeleteRange, Some(k)) => {
                     b.delete_range_in(k, &op.key, op.end().unwrap_or_default())
-                }
-                // No write of this version produces merges (the kind is reserved
-                // for the merge operator, SPEC section 9).
-                (ChangeKind::Merge, _) => {
-                    return Err(crate::LsmError::InvalidArgument(format!(
-                        "the change at sequence {} is a merge, which a WriteBatch cannot carry",
-                        op.seq
-                    )))
                 }
             };
         }

@@ -10,8 +10,16 @@
 //! version exists anywhere), else combined by the operator's partial merge, else kept
 //! as they are. A merge that fails keeps its operands (and what is under them)
 //! unchanged: reads report the failure, nothing is lost.
+//!
+//! Entries of the newest stripe (no snapshot can see them) go through the compaction
+//! filters, expiry first: an expired or removed entry becomes a deletion (nothing, at
+//! the bottom with no snapshot), so no older version of its key comes back. Operands
+//! over an expiring value fold onto it only once it has expired for every reader
+//! (newest stripe, past its expiry); before, the result would depend on the time.
 
 use crate::error::Result;
+use crate::filter::{self, CompactionFilter, Decision, FilterEntry};
+use std::sync::Arc;
 use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
 use crate::merge::{self, MergeOperator};
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
@@ -25,6 +33,31 @@ pub(crate) fn stripe(snapshots: &[SeqNo], seq: SeqNo) -> usize {
 
 /// Where kept entries go (internal key, value).
 pub(crate) type Sink<'s> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 's;
+
+/// What the newest stripe's entries are filtered by.
+#[derive(Clone, Copy)]
+pub(crate) struct Filtering<'a> {
+    /// The configured filters (after expiry).
+    pub filters: &'a [Arc<dyn CompactionFilter>],
+    /// The keyspace's name and the output level, for the filters.
+    pub keyspace: &'a str,
+    pub level: usize,
+    /// The job's time, by the database's clock.
+    pub now_ms: u64,
+}
+
+impl Filtering<'_> {
+    /// Expiry only, at time 0 (nothing expired): for tests.
+    #[cfg(test)]
+    pub fn none() -> Filtering<'static> {
+        Filtering {
+            filters: &[],
+            keyspace: "default",
+            level: 0,
+            now_ms: 0,
+        }
+    }
+}
 
 /// The per-key state of a flush or compaction; see the module docs.
 pub(crate) struct Folder<'a> {
@@ -44,6 +77,7 @@ pub(crate) struct Folder<'a> {
     /// stripe's snapshot: an entry is deleted for the stripe's readers exactly when
     /// one of them newer than the entry covers it.
     by_stripe: Vec<Option<FragmentedTombstones>>,
+    filters: Filtering<'a>,
     /// Entries left out (overwritten, deleted, covered, or folded into another).
     pub dropped: u64,
 }
@@ -56,6 +90,7 @@ impl<'a> Folder<'a> {
         merge_op: Option<&'a dyn MergeOperator>,
         bottommost: bool,
         tombstones: &'a [RangeTombstone],
+        filters: Filtering<'a>,
     ) -> Folder<'a> {
         Folder {
             snapshots,
@@ -68,6 +103,7 @@ impl<'a> Folder<'a> {
             pending_stripe: 0,
             tombstones,
             by_stripe: Vec::new(),
+            filters,
             dropped: 0,
         }
     }
@@ -121,6 +157,16 @@ impl<'a> Folder<'a> {
                         Ok(())
                     }
                     Some(ValueKind::Put) => self.resolve(Some(v), Some((ik, v)), out),
+                    Some(ValueKind::PutExpiring) => {
+                        let (at, _) = crate::ttl::split(v).ok_or_else(crate::ttl::malformed)?;
+                        if self.is_top(st) && at <= self.filters.now_ms {
+                            self.resolve(None, Some((ik, v)), out)
+                        } else {
+                            // Not expired for every reader: no fold (see the module).
+                            self.end_stripe(false, out)?;
+                            out(ik, v)
+                        }
+                    }
                     _ => self.resolve(None, Some((ik, v)), out),
                 };
             }
@@ -135,12 +181,65 @@ impl<'a> Folder<'a> {
             self.dropped += 1;
             return Ok(());
         }
-        if kind == Some(ValueKind::Merge) {
-            self.pending.push((ik.to_vec(), v.to_vec()));
-            self.pending_stripe = st;
-            return Ok(());
+        match kind {
+            Some(ValueKind::Merge) => {
+                self.pending.push((ik.to_vec(), v.to_vec()));
+                self.pending_stripe = st;
+                Ok(())
+            }
+            Some(ValueKind::Put) if self.filters.filters.is_empty() => out(ik, v),
+            Some(ValueKind::Put | ValueKind::PutExpiring) if self.is_top(st) => {
+                self.filter(ik, v, kind == Some(ValueKind::PutExpiring), st, out)
+            }
+            _ => out(ik, v),
         }
-        out(ik, v)
+    }
+
+    /// True when stripe `st` is the newest: no snapshot sees its entries.
+    fn is_top(&self, st: usize) -> bool {
+        st == self.snapshots.len()
+    }
+
+    /// Runs the filters (expiry first) on a put of the newest stripe.
+    fn filter(
+        &mut self,
+        ik: &[u8],
+        raw: &[u8],
+        expiring: bool,
+        st: usize,
+        out: &mut Sink<'_>,
+    ) -> Result<()> {
+        let (expires_at_ms, value) = if expiring {
+            let (at, v) = crate::ttl::split(raw).ok_or_else(crate::ttl::malformed)?;
+            (Some(at), v)
+        } else {
+            (None, raw)
+        };
+        let entry = FilterEntry {
+            keyspace: self.filters.keyspace,
+            level: self.filters.level,
+            key: key::user_key(ik),
+            value,
+            expires_at_ms,
+            now_ms: self.filters.now_ms,
+        };
+        match filter::decide(self.filters.filters, &entry) {
+            Decision::Keep => out(ik, raw),
+            Decision::Remove => {
+                self.dropped += 1;
+                // Like a deletion at the bottom that no snapshot predates, nothing
+                // older is left for it to hide.
+                if self.bottommost && st == 0 {
+                    return Ok(());
+                }
+                let uk = key::user_key(ik);
+                out(&key::encode(uk, key::seq(ik), ValueKind::Delete), &[])
+            }
+            Decision::Replace(v) => match expires_at_ms {
+                Some(at) => out(ik, &crate::ttl::join(at, &v)),
+                None => out(ik, &v),
+            },
+        }
     }
 
     /// The end of the input: what is still gathered is written.
@@ -224,7 +323,7 @@ mod tests {
         op: &str,
     ) -> Vec<(String, SeqNo, ValueKind, Vec<u8>)> {
         let op = builtin(op);
-        let mut f = Folder::new(snapshots, op.as_deref(), bottommost, &[]);
+        let mut f = Folder::new(snapshots, op.as_deref(), bottommost, &[], Filtering::none());
         let mut got = Vec::new();
         let mut sink = |ik: &[u8], v: &[u8]| {
             got.push((

@@ -27,7 +27,7 @@ pub struct Outcome {
     pub subcompactions: usize,
 }
 
-use super::fold::Folder;
+use super::fold::{Filtering, Folder};
 
 struct Output<'a> {
     fs: &'a dyn FileSystem,
@@ -136,6 +136,12 @@ pub struct Target<'a> {
     pub max_subcompactions: usize,
     /// The keyspace's merge operator, which folds operands.
     pub merge_op: Option<Arc<dyn crate::merge::MergeOperator>>,
+    /// The keyspace's compaction filters (expiry runs before them).
+    pub filters: Vec<Arc<dyn crate::filter::CompactionFilter>>,
+    /// The keyspace's name, for the filters.
+    pub keyspace: String,
+    /// The job's time by the database's clock, for expiry.
+    pub now_ms: u64,
 }
 
 /// Up to `n - 1` user keys that cut `c` into key ranges of about equal input size.
@@ -333,11 +339,18 @@ fn run_range(
         last_user: None,
         done: Vec::new(),
     };
+    let filtering = Filtering {
+        filters: &to.filters,
+        keyspace: &to.keyspace,
+        level: c.output_level,
+        now_ms: to.now_ms,
+    };
     let mut folder = Folder::new(
         snapshots,
         to.merge_op.as_deref(),
         c.bottommost,
         &all_tombstones,
+        filtering,
     );
     let target_bytes = to.target_file_bytes;
     let mut sink = |ik: &[u8], v: &[u8]| out.add(ik, v, target_bytes, next_number);

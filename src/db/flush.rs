@@ -2,7 +2,7 @@
 
 use super::{DbInner, SuperVersion, Tree};
 use crate::cache::TableCache;
-use crate::compaction::fold::Folder;
+use crate::compaction::fold::{Filtering, Folder};
 use crate::error::{LsmError, Result};
 use crate::filename;
 use crate::fs::FileSystem;
@@ -35,6 +35,13 @@ impl DbInner {
                 number,
                 &snapshots,
                 tree.config.merge.operator.as_deref(),
+                // Expiry only: the configured filters run in compactions.
+                Filtering {
+                    filters: &[],
+                    keyspace: &tree.name,
+                    level: 0,
+                    now_ms: self.config.clock.now_ms(),
+                },
             )?)
         };
         let mut vs = self.versions.lock();
@@ -116,6 +123,7 @@ pub(super) fn build_table(
     number: u64,
     snapshots: &[SeqNo],
     merge_op: Option<&dyn MergeOperator>,
+    filtering: Filtering<'_>,
 ) -> Result<FileMeta> {
     let path = filename::table(dir, number);
     let file = fs
@@ -124,7 +132,7 @@ pub(super) fn build_table(
     let mut b = TableBuilder::new(file, path.clone(), opts);
     let tombstones = imm.range_tombstones();
     // Older versions of any key may sit in tables: never bottommost.
-    let mut folder = Folder::new(snapshots, merge_op, false, &tombstones);
+    let mut folder = Folder::new(snapshots, merge_op, false, &tombstones, filtering);
     {
         let mut sink = |ik: &[u8], v: &[u8]| b.add(ik, v);
         imm.for_each(|ik, v| folder.push(ik, v, &mut sink))?;

@@ -277,6 +277,9 @@ impl DbInner {
                 target_file_bytes: tree.config.compaction.target_file_bytes,
                 max_subcompactions: tree.config.compaction.max_subcompactions,
                 merge_op: tree.config.merge.operator.clone(),
+                filters: tree.config.compaction_filters.filters.clone(),
+                keyspace: tree.name.clone(),
+                now_ms: self.config.clock.now_ms(),
             };
             let outcome = run::run(c, target, &snapshots, &next_number, &stop)?;
             Counters::add(&self.counters.compaction_bytes_read, c.input_bytes());

@@ -6,6 +6,7 @@ use super::tree::{self, Tree};
 use super::write::apply_op;
 use super::{BgState, DbInner, Paths, SuperVersion, SvCell, WalState};
 use crate::cache::{BlockCache, Cache, TableCache};
+use crate::compaction::fold::Filtering;
 use crate::config::{Config, SyncMode};
 use crate::error::{LsmError, Result};
 use crate::filename;
@@ -221,6 +222,12 @@ impl DbInner {
                 number,
                 &[],
                 configs[id].merge.operator.as_deref(),
+                Filtering {
+                    filters: &[],
+                    keyspace: "",
+                    level: 0,
+                    now_ms: config.clock.now_ms(),
+                },
             )?;
             vs.log_and_apply(VersionEdit {
                 keyspace: Some(*id),

@@ -6,6 +6,7 @@ use crate::iter::{DbCursor, FailedIterator, InternalIterator, LevelIterator, Mer
 use crate::key::{self, SeqNo, ValueKind};
 use crate::manifest::TableFile;
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
+use crate::ttl::ReadPoint;
 use std::sync::Arc;
 
 /// The error for a keyspace handle used with another database.
@@ -35,7 +36,7 @@ impl DbInner {
         &self,
         tree: &Tree,
         user_key: &[u8],
-        snapshot: Option<SeqNo>,
+        snapshot: Option<ReadPoint>,
     ) -> Result<Option<Vec<u8>>> {
         let _op = self.enter()?;
         if !self.owns(tree) {
@@ -56,7 +57,7 @@ impl DbInner {
         &self,
         tree: &Tree,
         user_key: &[u8],
-        snapshot: Option<SeqNo>,
+        snapshot: Option<ReadPoint>,
     ) -> Result<Option<Vec<u8>>> {
         let cache = match snapshot {
             // The cache holds current values of the keyspace "default" only, so
@@ -74,12 +75,16 @@ impl DbInner {
         // missing.
         let sv = tree.sv.load();
         pause_point(ReadPause::AfterView);
-        let snap = snapshot.unwrap_or_else(|| self.visible_seq());
+        let snap = snapshot.map_or_else(|| self.visible_seq(), |p| p.seq);
+        // Now only when an entry that expires or merges needs it.
+        let now = || snapshot.map_or_else(|| self.config.clock.now_ms(), |p| p.now_ms);
         // One hash of the key serves the memtable filters, the bloom filters of the
         // tables and the key cache.
         let hash = key::hash(user_key);
-        let value = self.get_from_tree(tree, &sv, user_key, hash, snap)?;
-        if let (Some(kc), Some(v)) = (cache, &value) {
+        let (value, timeless) = self.get_from_tree(tree, &sv, user_key, hash, snap, now)?;
+        // A value that depends on the time (it expires, or merges onto one that does)
+        // is not cached: the cache cannot tell when it stops being true.
+        if let (Some(kc), Some(v), true) = (cache, &value, timeless) {
             kc.insert(user_key, hash, v, snap);
         }
         Ok(value)
@@ -87,6 +92,7 @@ impl DbInner {
 
     /// The value of `user_key` (whose [`key::hash`] is `hash`) at `snap`, from the
     /// memtables and tables.
+    /// With the value, true when it is plainly stored (no expiry, no merge).
     fn get_from_tree(
         &self,
         tree: &Tree,
@@ -94,7 +100,8 @@ impl DbInner {
         user_key: &[u8],
         hash: u64,
         snap: SeqNo,
-    ) -> Result<Option<Vec<u8>>> {
+        now: impl Fn() -> u64,
+    ) -> Result<(Option<Vec<u8>>, bool)> {
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
         // and newer deletions live in the same or a newer source, so tombstones are
@@ -137,11 +144,15 @@ impl DbInner {
             }
         }
         match found {
-            Some((seq, ValueKind::Put, v)) if seq > tomb => Ok(Some(v)),
-            Some((seq, ValueKind::Merge, _)) if seq > tomb => {
-                self.get_merged(tree, sv, user_key, snap)
+            Some((seq, ValueKind::Put, v)) if seq > tomb => Ok((Some(v), true)),
+            Some((seq, ValueKind::PutExpiring, raw)) if seq > tomb => {
+                let (at, v) = crate::ttl::split(&raw).ok_or_else(crate::ttl::malformed)?;
+                Ok(((at > now()).then(|| v.to_vec()), false))
             }
-            _ => Ok(None),
+            Some((seq, ValueKind::Merge, _)) if seq > tomb => {
+                Ok((self.get_merged(tree, sv, user_key, snap, now())?, false))
+            }
+            _ => Ok((None, true)),
         }
     }
 
@@ -154,12 +165,14 @@ impl DbInner {
         sv: &SuperVersion,
         user_key: &[u8],
         snap: SeqNo,
+        now_ms: u64,
     ) -> Result<Option<Vec<u8>>> {
         let mut upper = user_key.to_vec();
         upper.push(0);
         let mut c = self
             .cursor(sv, snap, Some(user_key.to_vec()), Some(upper))
-            .with_merge_operator(tree.config.merge.operator.clone());
+            .with_merge_operator(tree.config.merge.operator.clone())
+            .at_time(now_ms);
         c.seek_to_first();
         c.status()?;
         Ok((c.valid() && c.key() == user_key).then(|| c.value().to_vec()))

@@ -120,6 +120,7 @@ pub const KEYSPACE_KEYS: &[&str] = &[
     "compaction.target_file_bytes",
     "compaction.max_subcompactions",
     "merge.operator",
+    "ttl",
 ];
 
 /// `name` if it is a valid keyspace name (1-64 bytes of `[A-Za-z0-9_.-]`), else

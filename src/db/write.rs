@@ -50,6 +50,7 @@ impl DbInner {
         if batch.has_merges() {
             self.check_merge_operators(&batch)?;
         }
+        let batch = self.resolve_ttls(batch);
         if !crate::histogram::sample() {
             return self.write_queued(batch, sync);
         }
@@ -77,6 +78,24 @@ impl DbInner {
             }
         }
         Ok(())
+    }
+
+    /// `batch` with expiries: each expiring put's time to live, and the default `ttl`
+    /// of the keyspaces its plain puts go to, become expiry times by the database's
+    /// clock. A batch with neither is returned as it is.
+    fn resolve_ttls(&self, batch: WriteBatch) -> WriteBatch {
+        let default_ttl = |ks: u32| self.tree(ks).and_then(|t| t.config.ttl);
+        let defaults = if batch.spans_keyspaces() {
+            batch
+                .iter()
+                .any(|(ks, op)| matches!(op, BatchOp::Put(..)) && default_ttl(ks).is_some())
+        } else {
+            self.default.config.ttl.is_some()
+        };
+        if !batch.has_ttls() && !defaults {
+            return batch;
+        }
+        batch.resolved(self.config.clock.now_ms(), default_ttl)
     }
 
     fn write_queued(&self, batch: WriteBatch, sync: bool) -> Result<()> {
@@ -281,7 +300,10 @@ impl DbInner {
                 // The key cache holds the keyspace "default" only.
                 let kc = self.key_cache.as_ref().filter(|_| ks == self.default.id);
                 match op {
-                    BatchOp::Put(k, _) | BatchOp::Delete(k) | BatchOp::Merge(k, _) => {
+                    BatchOp::Put(k, _)
+                    | BatchOp::Delete(k)
+                    | BatchOp::Merge(k, _)
+                    | BatchOp::PutExpiring(k, _) => {
                         let hash = crate::key::hash(k);
                         // Before the write is visible, so no reader can cache what it
                         // replaces.
@@ -729,7 +751,10 @@ enum StallCause {
 /// Inserts one batch operation at sequence number `seq`.
 pub(super) fn apply_op(mem: &MemTable, seq: u64, op: BatchOp<'_>) {
     let hash = match op {
-        BatchOp::Put(k, _) | BatchOp::Delete(k) | BatchOp::Merge(k, _) => crate::key::hash(k),
+        BatchOp::Put(k, _)
+        | BatchOp::Delete(k)
+        | BatchOp::Merge(k, _)
+        | BatchOp::PutExpiring(k, _) => crate::key::hash(k),
         BatchOp::DeleteRange(..) => 0,
     };
     apply_op_hashed(mem, seq, op, hash);
@@ -741,6 +766,7 @@ fn apply_op_hashed(mem: &MemTable, seq: u64, op: BatchOp<'_>, hash: u64) {
         BatchOp::Put(k, v) => mem.add_hashed(seq, ValueKind::Put, k, hash, v),
         BatchOp::Delete(k) => mem.add_hashed(seq, ValueKind::Delete, k, hash, &[]),
         BatchOp::Merge(k, v) => mem.add_hashed(seq, ValueKind::Merge, k, hash, v),
+        BatchOp::PutExpiring(k, raw) => mem.add_hashed(seq, ValueKind::PutExpiring, k, hash, raw),
         BatchOp::DeleteRange(start, end) => mem.add_range_tombstone(start, end, seq),
     }
 }

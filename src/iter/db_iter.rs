@@ -28,6 +28,8 @@ pub struct DbCursor {
     merge_op: Option<Arc<dyn MergeOperator>>,
     /// Operands of the key being resolved, newest first (reused across keys).
     operands: Vec<Vec<u8>>,
+    /// The time entries expire by (ms since the Unix epoch; 0: none has expired).
+    now_ms: u64,
 }
 
 impl DbCursor {
@@ -52,7 +54,21 @@ impl DbCursor {
             error: None,
             merge_op: None,
             operands: Vec::new(),
+            now_ms: 0,
         }
+    }
+
+    /// This cursor, treating entries that expire by `now_ms` as deleted.
+    pub fn at_time(mut self, now_ms: u64) -> DbCursor {
+        self.now_ms = now_ms;
+        self
+    }
+
+    /// The live value of the expiring entry `raw`, or `None` once it has expired;
+    /// `Err` for a malformed one.
+    fn unexpired<'v>(&self, raw: &'v [u8]) -> Result<Option<&'v [u8]>> {
+        let (at, v) = crate::ttl::split(raw).ok_or_else(crate::ttl::malformed)?;
+        Ok((at > self.now_ms).then_some(v))
     }
 
     /// This cursor, folding merge operands with `op`.
@@ -196,7 +212,27 @@ impl DbCursor {
                     self.key.extend_from_slice(uk);
                     return self.resolve_forward();
                 }
-                Some(ValueKind::Put | ValueKind::Delete | ValueKind::Merge) => {
+                Some(ValueKind::PutExpiring) if !self.tombstones.covers(uk, seq) => {
+                    match self.unexpired(self.merge.value()) {
+                        Ok(Some(v)) => {
+                            let v = v.to_vec();
+                            self.key.clear();
+                            self.key.extend_from_slice(uk);
+                            self.value = v;
+                            self.valid = true;
+                            return;
+                        }
+                        // Expired: the key reads as deleted.
+                        Ok(None) => {
+                            skipping = Some(uk.to_vec());
+                            self.merge.next();
+                        }
+                        Err(e) => return self.fail(e),
+                    }
+                }
+                Some(
+                    ValueKind::Put | ValueKind::Delete | ValueKind::Merge | ValueKind::PutExpiring,
+                ) => {
                     skipping = Some(uk.to_vec());
                     self.merge.next();
                 }
@@ -235,6 +271,13 @@ impl DbCursor {
                 Some(ValueKind::Merge) => self.operands.push(self.merge.value().to_vec()),
                 Some(ValueKind::Put) => {
                     base = Some(self.merge.value().to_vec());
+                    break;
+                }
+                Some(ValueKind::PutExpiring) => {
+                    match self.unexpired(self.merge.value()) {
+                        Ok(v) => base = v.map(<[u8]>::to_vec),
+                        Err(e) => return self.fail(e),
+                    }
                     break;
                 }
                 Some(ValueKind::Delete) => break,
@@ -301,7 +344,20 @@ impl DbCursor {
                     self.operands.clear();
                     has_base = false;
                 }
-                match key::kind(ik) {
+                let mut kind = key::kind(ik);
+                let mut value = self.merge.value();
+                if kind == Some(ValueKind::PutExpiring) {
+                    match self.unexpired(value) {
+                        Ok(Some(v)) => {
+                            kind = Some(ValueKind::Put);
+                            value = v;
+                        }
+                        // Expired: a deletion of the key.
+                        Ok(None) => kind = Some(ValueKind::Delete),
+                        Err(e) => return self.fail(e),
+                    }
+                }
+                match kind {
                     Some(ValueKind::Put) if !self.tombstones.covers(uk, seq) => {
                         live = true;
                         has_base = true;
@@ -309,7 +365,7 @@ impl DbCursor {
                         self.key.clear();
                         self.key.extend_from_slice(uk);
                         self.value.clear();
-                        self.value.extend_from_slice(self.merge.value());
+                        self.value.extend_from_slice(value);
                     }
                     Some(ValueKind::Merge) if !self.tombstones.covers(uk, seq) => {
                         live = true;
