@@ -161,7 +161,12 @@ impl WriteBatch {
 
     /// Adds `key = value`, expiring `ttl` after the batch is written (see
     /// [`crate::Lsm::put_with_ttl`]).
-    pub fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> &mut Self {
+    pub fn put_with_ttl(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> &mut Self {
         let raw = crate::ttl::join(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), value);
         self.push(ValueKind::PutExpiring, key, Some(&raw))
     }
@@ -243,7 +248,9 @@ impl WriteBatch {
             };
             match op {
                 BatchOp::Put(k, v) => match default_ttl(ks) {
-                    Some(ttl) => out.push_in(ks, ValueKind::PutExpiring, k, Some(&expiring(v, ttl))),
+                    Some(ttl) => {
+                        out.push_in(ks, ValueKind::PutExpiring, k, Some(&expiring(v, ttl)))
+                    }
                     None => out.push_in(ks, ValueKind::Put, k, Some(v)),
                 },
                 BatchOp::PutExpiring(k, raw) => {
@@ -446,7 +453,9 @@ pub(crate) fn check_sizes(batch: &WriteBatch) -> Result<()> {
     for (_, op) in batch.iter() {
         let (k, v) = match op {
             BatchOp::Put(k, v) | BatchOp::Merge(k, v) => (k, v),
-            BatchOp::PutExpiring(k, raw) => (k, raw.get(crate::ttl::EXPIRY_LEN..).unwrap_or_default()),
+            BatchOp::PutExpiring(k, raw) => {
+                (k, raw.get(crate::ttl::EXPIRY_LEN..).unwrap_or_default())
+            }
             BatchOp::Delete(k) => (k, &[][..]),
             // Both ends of a range are keys.
             BatchOp::DeleteRange(s, e) => (if s.len() >= e.len() { s } else { e }, &[][..]),

@@ -62,6 +62,7 @@ pub mod error;
 )]
 mod ffi;
 pub(crate) mod filename;
+pub mod filter;
 pub mod fs;
 #[doc(hidden)]
 #[cfg(any(test, feature = "fuzzing"))]
@@ -78,8 +79,6 @@ pub(crate) mod manifest;
 pub(crate) mod memtable;
 pub mod merge;
 pub(crate) mod range_del;
-pub mod filter;
-pub mod ttl;
 mod raw_iterator;
 mod report;
 mod runtime;
@@ -88,6 +87,7 @@ pub(crate) mod sstable;
 mod stats;
 pub mod tools;
 pub mod transaction;
+pub mod ttl;
 mod view;
 pub(crate) mod wal;
 pub mod workload;

@@ -5,9 +5,9 @@ use crate::db::DbInner;
 use crate::error::Result;
 use crate::iterator::Iter;
 use crate::key::SeqNo;
-use crate::ttl::ReadPoint;
 use crate::keyspace::Keyspace;
 use crate::raw_iterator::RawIterator;
+use crate::ttl::ReadPoint;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
@@ -67,7 +67,13 @@ impl Snapshot {
     /// The keys in `range` of keyspace `ks` in this view.
     pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, ks: &Keyspace, range: R) -> Iter {
         let (lo, hi) = bounds(&range);
-        Iter::new(self.inner.clone(), Some(ks.tree()), Some(self.read_point()), lo, hi)
+        Iter::new(
+            self.inner.clone(),
+            Some(ks.tree()),
+            Some(self.read_point()),
+            lo,
+            hi,
+        )
     }
 
     /// The keys of keyspace `ks` starting with `prefix` in this view.
@@ -94,7 +100,13 @@ impl Snapshot {
 
     /// Every key and value in this view.
     pub fn iter(&self) -> Iter {
-        Iter::new(self.inner.clone(), None, Some(self.read_point()), None, None)
+        Iter::new(
+            self.inner.clone(),
+            None,
+            Some(self.read_point()),
+            None,
+            None,
+        )
     }
 
     /// The keys in `range` in this view.
@@ -116,7 +128,13 @@ impl Snapshot {
 
     /// A seekable cursor over this view.
     pub fn raw_iter(&self) -> RawIterator {
-        RawIterator::new(self.inner.clone(), None, Some(self.read_point()), None, None)
+        RawIterator::new(
+            self.inner.clone(),
+            None,
+            Some(self.read_point()),
+            None,
+            None,
+        )
     }
 
     /// The sequence number this view reads at.

@@ -105,7 +105,9 @@ impl Transaction {
         if let Some(w) = self.writes.get(&k) {
             return Ok(w.clone());
         }
-        let v = self.inner.get(tree, key, Some(self.snapshot.read_point()))?;
+        let v = self
+            .inner
+            .get(tree, key, Some(self.snapshot.read_point()))?;
         self.reads.insert(k);
         Ok(v)
     }

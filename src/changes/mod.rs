@@ -210,7 +210,9 @@ impl ChangeBatch {
             // An expiring put lives on for what remains of its time to live.
             let remaining = op.expires_at_ms.map(|at| {
                 use crate::ttl::Clock;
-                std::time::Duration::from_millis(at.saturating_sub(crate::ttl::SystemClock.now_ms()))
+                std::time::Duration::from_millis(
+                    at.saturating_sub(crate::ttl::SystemClock.now_ms()),
+                )
             });
             match (op.kind, ks) {
                 (ChangeKind::Put, None) => match remaining {

@@ -19,10 +19,10 @@
 
 use crate::error::Result;
 use crate::filter::{self, CompactionFilter, Decision, FilterEntry};
-use std::sync::Arc;
 use crate::key::{self, SeqNo, ValueKind, MAX_SEQ};
 use crate::merge::{self, MergeOperator};
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
+use std::sync::Arc;
 
 /// The stripe of sequence number `seq`: how many snapshots are older than it. Two
 /// versions of a key in the same stripe look the same to every reader, so only the
