@@ -204,6 +204,25 @@ typedef int (*lsm_partial_merge_fn)(void *state,
  */
 typedef void (*lsm_destroy_fn)(void *state);
 
+/**
+ * Decides for an entry a compaction rewrites (of keyspace `keyspace`, written to
+ * `level`): returns an `lsm_filter_decision`. `expires_at_ms` is the entry's expiry
+ * (ms since the Unix epoch), 0 when it has none; `now_ms` the compaction's time.
+ * Only entries no snapshot can see are shown. Called from compaction threads,
+ * several at once. Any other return value keeps the entry.
+ */
+typedef int (*lsm_compaction_filter_fn)(void *state,
+                                        const char *keyspace,
+                                        int level,
+                                        const uint8_t *key,
+                                        size_t klen,
+                                        const uint8_t *value,
+                                        size_t vlen,
+                                        uint64_t expires_at_ms,
+                                        uint64_t now_ms,
+                                        uint8_t **new_value,
+                                        size_t *new_len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -299,6 +318,17 @@ lsm_status lsm_close(lsm_db *db);
 lsm_status lsm_put(lsm_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /**
+ * Sets `key` to `val` until `ttl_ms` milliseconds from now (by the database's
+ * clock): from then on reads do not see it, and compaction removes it.
+ */
+lsm_status lsm_put_ttl(lsm_db *db,
+                       const uint8_t *key,
+                       size_t klen,
+                       const uint8_t *val,
+                       size_t vlen,
+                       uint64_t ttl_ms);
+
+/**
  * Merges operand `val` into `key` with the database's merge operator
  * (`merge.operator`, or `lsm_options_set_merge_operator`); without one,
  * `LSM_INVALID_ARGUMENT`.
@@ -390,6 +420,16 @@ lsm_status lsm_write_batch_put(lsm_write_batch *b,
                                size_t kl,
                                const uint8_t *v,
                                size_t vl);
+
+/**
+ * Adds `k = v`, expiring `ttl_ms` milliseconds after the batch is written.
+ */
+lsm_status lsm_write_batch_put_ttl(lsm_write_batch *b,
+                                   const uint8_t *k,
+                                   size_t kl,
+                                   const uint8_t *v,
+                                   size_t vl,
+                                   uint64_t ttl_ms);
 
 /**
  * Adds merge operand `v` for `k` to the batch.
@@ -610,6 +650,16 @@ lsm_status lsm_keyspaces(lsm_db *db, char **names_out);
 lsm_status lsm_put_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
 
 /**
+ * As `lsm_put_ttl`, in keyspace `ks`.
+ */
+lsm_status lsm_put_ttl_ks(lsm_keyspace *ks,
+                          const uint8_t *k,
+                          size_t kl,
+                          const uint8_t *v,
+                          size_t vl,
+                          uint64_t ttl_ms);
+
+/**
  * As `lsm_merge`, in keyspace `ks` (with its merge operator).
  */
 lsm_status lsm_merge_ks(lsm_keyspace *ks, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
@@ -738,6 +788,19 @@ lsm_status lsm_options_set_merge_operator(lsm_options *o,
                                           lsm_partial_merge_fn partial_merge,
                                           void *state,
                                           lsm_destroy_fn destroy);
+
+/**
+ * Adds a compaction filter (after those added before) to the databases opened with
+ * `o`: `filter` sees each entry no snapshot can see as compactions rewrite it.
+ * `state` goes to every call; `destroy` (may be NULL) frees it once nothing uses
+ * the filter (also when this call fails). NULL `o`, `name` or `filter` is
+ * `LSM_INVALID_ARGUMENT`.
+ */
+lsm_status lsm_options_set_compaction_filter(lsm_options *o,
+                                             const char *name,
+                                             lsm_compaction_filter_fn filter,
+                                             void *state,
+                                             lsm_destroy_fn destroy);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1074,6 +1074,8 @@ mod tests {
                 "cache.persist_on_close" | "cache.pin_l0_index_and_filter" => "true",
                 k if k.starts_with("directory.") => "d",
                 "wal.version" => "1",
+                "merge.operator" => "u64_add",
+                "ttl" => "7d",
                 "compaction.level_fanout"
                 | "compaction.max_levels"
                 | "compaction.background_threads"

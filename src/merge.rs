@@ -246,7 +246,7 @@ mod tests {
         );
         assert_eq!(
             fold(&*add, b"k", None, &ops(&[&u64::MAX.to_le_bytes(), &one])),
-            Some(u64::MAX.to_le_bytes().to_vec()),
+            Some(0u64.to_le_bytes().to_vec()),
             "wrapping add of 1 and MAX"
         );
         assert_eq!(fold(&*add, b"k", None, &ops(&[b"short"])), None);

@@ -193,6 +193,8 @@ const RULES: &[Rule] = &[
         &["0", "100000"],
         Some(|c| c.compaction.max_subcompactions = 0),
     ),
+    rule("merge.operator", &["sum", "u64"], &["1", "true"], None),
+    rule("ttl", &["soon", "-1", "0s", "5x"], &["7", "true"], None),
     rule(
         "compaction.delayed_write_rate",
         &["0", "-1", "fast"],
@@ -224,8 +226,13 @@ fn assert_names(result: lsm::Result<impl std::fmt::Debug>, key: &str, what: &str
     }
 }
 
-fn section_and_name(key: &str) -> (&str, &str) {
-    key.split_once('.').expect("dotted key")
+/// The TOML line that sets `key` to `value`, with its section header (none for the
+/// one top-level key, `ttl`).
+fn toml_line(key: &str, value: &str) -> String {
+    match key.split_once('.') {
+        Some((section, name)) => format!("[{section}]\n{name} = {value}\n"),
+        None => format!("{key} = {value}\n"),
+    }
 }
 
 #[test]
@@ -288,14 +295,13 @@ fn load_refuses_bad_values() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.toml");
     for r in RULES {
-        let (section, name) = section_and_name(r.key);
         let quoted = r.text.iter().map(|t| format!("{t:?}"));
         for value in r.toml.iter().map(|v| v.to_string()).chain(quoted) {
-            std::fs::write(&file, format!("[{section}]\n{name} = {value}\n")).unwrap();
+            std::fs::write(&file, toml_line(r.key, &value)).unwrap();
             assert_names(
                 Config::load(&file),
                 r.key,
-                &format!("load {name} = {value}"),
+                &format!("load {} = {value}", r.key),
             );
         }
     }

@@ -70,6 +70,31 @@ pub unsafe extern "C" fn lsm_write_batch_put(
     })
 }
 
+/// Adds `k = v`, expiring `ttl_ms` milliseconds after the batch is written.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_write_batch_put_ttl(
+    b: *mut lsm_write_batch,
+    k: *const u8,
+    kl: usize,
+    v: *const u8,
+    vl: usize,
+    ttl_ms: u64,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: handle and byte ranges per the contract.
+        let (b, k, v) = unsafe {
+            (
+                handle_mut(b, "batch")?,
+                bytes(k, kl, "k")?,
+                bytes(v, vl, "v")?,
+            )
+        };
+        b.batch
+            .put_with_ttl(k, v, std::time::Duration::from_millis(ttl_ms));
+        Ok(())
+    })
+}
+
 /// Adds merge operand `v` for `k` to the batch.
 #[no_mangle]
 pub unsafe extern "C" fn lsm_write_batch_merge(

@@ -113,6 +113,30 @@ pub unsafe extern "C" fn lsm_put(
     })
 }
 
+/// Sets `key` to `val` until `ttl_ms` milliseconds from now (by the database's
+/// clock): from then on reads do not see it, and compaction removes it.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_put_ttl(
+    db: *mut lsm_db,
+    key: *const u8,
+    klen: usize,
+    val: *const u8,
+    vlen: usize,
+    ttl_ms: u64,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: handle and byte ranges per the contract.
+        let (db, key, val) = unsafe {
+            (
+                self::db(db)?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        Ok(db.put_with_ttl(key, val, std::time::Duration::from_millis(ttl_ms))?)
+    })
+}
+
 /// Merges operand `val` into `key` with the database's merge operator
 /// (`merge.operator`, or `lsm_options_set_merge_operator`); without one,
 /// `LSM_INVALID_ARGUMENT`.

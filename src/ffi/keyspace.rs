@@ -166,6 +166,23 @@ pub unsafe extern "C" fn lsm_put_ks(
     })
 }
 
+/// As `lsm_put_ttl`, in keyspace `ks`.
+#[no_mangle]
+pub unsafe extern "C" fn lsm_put_ttl_ks(
+    ks: *mut lsm_keyspace,
+    k: *const u8,
+    kl: usize,
+    v: *const u8,
+    vl: usize,
+    ttl_ms: u64,
+) -> lsm_status {
+    status(|| {
+        // SAFETY: handle and byte ranges per the contract.
+        let (ks, k, v) = unsafe { (keyspace(ks)?, bytes(k, kl, "k")?, bytes(v, vl, "v")?) };
+        Ok(ks.put_with_ttl(k, v, std::time::Duration::from_millis(ttl_ms))?)
+    })
+}
+
 /// As `lsm_merge`, in keyspace `ks` (with its merge operator).
 #[no_mangle]
 pub unsafe extern "C" fn lsm_merge_ks(

@@ -89,7 +89,7 @@ impl Drop for COperator {
 ///
 /// # Safety
 /// `out` is NULL or a `malloc`ed buffer of at least `len` bytes, owned by the caller.
-unsafe fn take_result(out: *mut u8, len: usize) -> Option<Vec<u8>> {
+pub(super) unsafe fn take_result(out: *mut u8, len: usize) -> Option<Vec<u8>> {
     if out.is_null() {
         // Success with no buffer: only an empty value can be meant.
         return (len == 0).then(Vec::new);
@@ -170,6 +170,19 @@ impl MergeOperator for COperator {
     }
 }
 
+/// User state handed over to the library: whatever happens next, it is owned, so a
+/// failure frees it with its destructor.
+pub(super) struct OwnedState(pub *mut c_void, pub lsm_destroy_fn);
+
+impl Drop for OwnedState {
+    fn drop(&mut self) {
+        if let Some(d) = self.1 {
+            // SAFETY: destroy runs once with the state it was given.
+            unsafe { d(self.0) };
+        }
+    }
+}
+
 /// Makes the databases opened with `o` merge with a C operator called `name` (the
 /// name recorded in the database; it replaces a `merge.operator` set by name).
 /// `full_merge` is required; `partial_merge` and `destroy` may be NULL. `state` is
@@ -185,17 +198,7 @@ pub unsafe extern "C" fn lsm_options_set_merge_operator(
     state: *mut c_void,
     destroy: lsm_destroy_fn,
 ) -> lsm_status {
-    // Whatever happens below, the state is owned from here on: a failure frees it.
-    struct Owned(*mut c_void, lsm_destroy_fn);
-    impl Drop for Owned {
-        fn drop(&mut self) {
-            if let Some(d) = self.1 {
-                // SAFETY: destroy runs once with the state it was given.
-                unsafe { d(self.0) };
-            }
-        }
-    }
-    let owned = Owned(state, destroy);
+    let owned = OwnedState(state, destroy);
     status(move || {
         // SAFETY: o is NULL or a live options object used by this thread alone.
         let o = unsafe { handle_mut(o, "options") }?;

@@ -48,3 +48,5 @@ pub mod transaction;
 pub mod keyspace;
 
 pub mod merge;
+
+pub mod filter;

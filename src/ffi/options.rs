@@ -17,6 +17,8 @@ pub struct lsm_options {
     sets: Vec<(String, String)>,
     /// The operator of `lsm_options_set_merge_operator`, applied after the sets.
     merge: Option<std::sync::Arc<dyn crate::merge::MergeOperator>>,
+    /// The filters of `lsm_options_set_compaction_filter`, in call order.
+    filters: Vec<std::sync::Arc<dyn crate::filter::CompactionFilter>>,
 }
 
 impl lsm_options {
@@ -40,7 +42,18 @@ impl lsm_options {
         if let Some(op) = &self.merge {
             c.merge.operator = Some(op.clone());
         }
+        c.compaction_filters
+            .filters
+            .extend(self.filters.iter().cloned());
         Ok(c)
+    }
+
+    /// Adds `f` to the compaction filters of the databases opened with these options.
+    pub(crate) fn add_compaction_filter(
+        &mut self,
+        f: std::sync::Arc<dyn crate::filter::CompactionFilter>,
+    ) {
+        self.filters.push(f);
     }
 
     /// Makes `op` the merge operator of the databases opened with these options.
@@ -61,6 +74,7 @@ pub extern "C" fn lsm_options_new() -> *mut lsm_options {
             file: None,
             sets: Vec::new(),
             merge: None,
+            filters: Vec::new(),
         })))
     })
     .unwrap_or(std::ptr::null_mut())

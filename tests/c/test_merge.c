@@ -1,7 +1,8 @@
 /*
- * Tests of the merge operators of the C API: built-ins by name, an operator of C
- * callbacks with state and a destructor, callbacks that fail, bad arguments. Run by
- * scripts/test_c.sh, plain and under sanitizers.
+ * Tests of merge operators, TTL and compaction filters in the C API: built-ins by
+ * name, an operator of C callbacks with state and a destructor, callbacks that fail,
+ * expiring puts, a filter callback, bad arguments. Run by scripts/test_c.sh, plain
+ * and under sanitizers.
  *
  *   test_merge [DIR]     DIR: where to make databases (default: a new directory in /tmp)
  *
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static int passed, failed, test_failed;
 
@@ -335,6 +337,122 @@ static void test_bad_operator_arguments(void) {
     CHECK(j.destroyed == 4);
 }
 
+/* ---- TTL -------------------------------------------------------------------------- */
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void test_put_ttl(void) {
+    char path[600];
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), NULL, &db));
+    CHECK_OK(lsm_put_ttl(db, S("short"), S("v"), 1));
+    CHECK_OK(lsm_put_ttl(db, S("long"), S("v"), 3600 * 1000));
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_OK(lsm_write_batch_put_ttl(b, S("batch"), S("v"), 1));
+    CHECK_OK(lsm_write(db, b));
+    lsm_write_batch_free(b);
+    lsm_keyspace *ks = NULL;
+    CHECK_OK(lsm_keyspace_open(db, "sessions", NULL, &ks));
+    CHECK_OK(lsm_put_ttl_ks(ks, S("k"), S("v"), 1));
+    sleep_ms(30); /* the clock only moves forward: 1 ms has passed */
+    CHECK(has(db, "short", NULL));
+    CHECK(has(db, "batch", NULL));
+    CHECK(has(db, "long", "v"));
+    uint8_t *v = NULL;
+    size_t n = 0;
+    CHECK_STATUS(lsm_get_ks(ks, S("k"), &v, &n), LSM_NOT_FOUND);
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_compact(db));
+    CHECK(has(db, "short", NULL));
+    CHECK(has(db, "long", "v"));
+    CHECK_STATUS(lsm_put_ttl(NULL, S("k"), S("v"), 1), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_put_ttl(db, NULL, 3, S("v"), 1), LSM_INVALID_ARGUMENT);
+    lsm_keyspace_free(ks);
+    CHECK_OK(lsm_close(db));
+}
+
+/* ---- compaction filters ------------------------------------------------------------ */
+
+struct filter_state {
+    long calls;
+    int destroyed;
+    int saw_expiry;
+    pthread_mutex_t lock;
+};
+
+static void filter_destroy(void *state) { ((struct filter_state *)state)->destroyed++; }
+
+/* Removes "tmp:" keys, upper-cases the values of "shout:" keys. */
+static int my_filter(void *state, const char *keyspace, int level, const uint8_t *key,
+                     size_t klen, const uint8_t *value, size_t vlen, uint64_t expires_at_ms,
+                     uint64_t now_ms, uint8_t **new_value, size_t *new_len) {
+    struct filter_state *f = state;
+    (void)level;
+    pthread_mutex_lock(&f->lock);
+    f->calls++;
+    if (expires_at_ms != 0 && expires_at_ms > now_ms) f->saw_expiry = 1;
+    pthread_mutex_unlock(&f->lock);
+    if (strcmp(keyspace, "default") != 0) return LSM_FILTER_KEEP;
+    if (klen >= 4 && memcmp(key, "tmp:", 4) == 0) return LSM_FILTER_REMOVE;
+    if (klen >= 6 && memcmp(key, "shout:", 6) == 0) {
+        uint8_t *out = malloc(vlen + 1);
+        if (!out) return LSM_FILTER_KEEP;
+        for (size_t i = 0; i < vlen; i++)
+            out[i] = (value[i] >= 'a' && value[i] <= 'z') ? (uint8_t)(value[i] - 32) : value[i];
+        *new_value = out;
+        *new_len = vlen;
+        return LSM_FILTER_REPLACE;
+    }
+    if (klen >= 4 && memcmp(key, "odd:", 4) == 0) return 77; /* not a decision: kept */
+    return LSM_FILTER_KEEP;
+}
+
+static void test_compaction_filter(void) {
+    char path[600];
+    static struct filter_state f = {0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set_compaction_filter(o, "mine", my_filter, &f, filter_destroy));
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, sizeof path), o, &db));
+    CHECK_OK(lsm_put(db, S("tmp:1"), S("x")));
+    CHECK_OK(lsm_put(db, S("shout:1"), S("hello")));
+    CHECK_OK(lsm_put_ttl(db, S("shout:2"), S("bye"), 3600 * 1000));
+    CHECK_OK(lsm_put(db, S("odd:1"), S("kept")));
+    CHECK_OK(lsm_put(db, S("plain"), S("same")));
+    CHECK_OK(lsm_flush(db));
+    lsm_snapshot *snap = NULL;
+    CHECK_OK(lsm_snapshot_new(db, &snap));
+    CHECK_OK(lsm_compact(db));
+    /* Everything was visible to the snapshot: nothing filtered yet. */
+    CHECK(has(db, "tmp:1", "x"));
+    lsm_snapshot_free(snap);
+    CHECK_OK(lsm_put(db, S("x"), S("y")));
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_compact(db));
+    CHECK(has(db, "tmp:1", NULL));
+    CHECK(has(db, "shout:1", "HELLO"));
+    CHECK(has(db, "shout:2", "BYE"));
+    CHECK(has(db, "odd:1", "kept"));
+    CHECK(has(db, "plain", "same"));
+    CHECK(f.calls > 0);
+    CHECK(f.saw_expiry == 1);
+    CHECK_OK(lsm_close(db));
+    lsm_options_free(o);
+    CHECK(f.destroyed == 1);
+    static struct filter_state g = {0, 0, 0, PTHREAD_MUTEX_INITIALIZER};
+    CHECK_STATUS(lsm_options_set_compaction_filter(NULL, "x", my_filter, &g, filter_destroy),
+                 LSM_INVALID_ARGUMENT);
+    CHECK(g.destroyed == 1);
+    o = lsm_options_new();
+    CHECK_STATUS(lsm_options_set_compaction_filter(o, "x", NULL, &g, filter_destroy),
+                 LSM_INVALID_ARGUMENT);
+    CHECK(g.destroyed == 2);
+    lsm_options_free(o);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
@@ -351,6 +469,8 @@ int main(int argc, char **argv) {
     RUN(test_callback_operator);
     RUN(test_callbacks_from_threads);
     RUN(test_bad_operator_arguments);
+    RUN(test_put_ttl);
+    RUN(test_compaction_filter);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -106,21 +106,26 @@ impl Batch {
         }
     }
 
-    /// Adds `key = value` (in `keyspace`, else the default keyspace).
-    #[pyo3(signature = (key, value, *, keyspace=None))]
+    /// Adds `key = value` (in `keyspace`, else the default keyspace); with `ttl`
+    /// (seconds), expiring that long after the batch is written.
+    #[pyo3(signature = (key, value, *, keyspace=None, ttl=None))]
     fn put(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
         keyspace: Option<&Bound<'_, PyAny>>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let k = byte_arg(key, "key")?;
         let v = byte_arg(value, "value")?;
+        let ttl = ttl.map(crate::bytes::ttl_arg).transpose()?;
         let (k, v) = (k.as_slice(), v.as_slice());
-        self.add(py, keyspace, |b, ks| match ks {
-            Some(ks) => drop(b.put_in(ks, k, v)),
-            None => drop(b.put(k, v)),
+        self.add(py, keyspace, |b, ks| match (ks, ttl) {
+            (Some(ks), None) => drop(b.put_in(ks, k, v)),
+            (None, None) => drop(b.put(k, v)),
+            (Some(ks), Some(t)) => drop(b.put_with_ttl_in(ks, k, v, t)),
+            (None, Some(t)) => drop(b.put_with_ttl(k, v, t)),
         })
     }
 

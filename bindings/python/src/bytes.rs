@@ -83,3 +83,25 @@ pub fn value_or(py: Python<'_>, v: Option<Vec<u8>>, default: Option<Py<PyAny>>) 
         None => default.unwrap_or_else(|| py.None()),
     }
 }
+
+/// A time to live in seconds (an int or a float, more than 0 and finite) as a
+/// duration; `TypeError` for another type, `ValueError` for a bad number.
+pub fn ttl_arg(obj: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
+    use pyo3::types::{PyBool, PyFloat, PyInt};
+    if obj.is_instance_of::<PyBool>()
+        || !(obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>())
+    {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "ttl must be a number of seconds (int or float), not {}",
+            obj.get_type().name()?
+        )));
+    }
+    let secs: f64 = obj.extract()?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "ttl must be a positive, finite number of seconds, got {secs}"
+        )));
+    }
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("ttl {secs}: {e}")))
+}

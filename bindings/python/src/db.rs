@@ -198,25 +198,32 @@ impl Db {
         Ok(value_or(py, v, default))
     }
 
-    /// Sets `key` to `value`.
-    #[pyo3(signature = (key, value, *, sync=false))]
+    /// Sets `key` to `value`; with `ttl` (seconds), until that long from now.
+    #[pyo3(signature = (key, value, *, sync=false, ttl=None))]
     fn put(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
         sync: bool,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let db = self.lsm(py)?;
         let k = byte_arg(key, "key")?;
         let v = byte_arg(value, "value")?;
+        let ttl = ttl.map(crate::bytes::ttl_arg).transpose()?;
         let (k, v) = (k.as_slice(), v.as_slice());
-        if sync {
-            let mut b = lsm::WriteBatch::new();
-            b.put(k, v);
-            call(py, || db.write_opt(b, WriteOptions { sync: true }))
-        } else {
-            call(py, || db.put(k, v))
+        match (sync, ttl) {
+            (false, None) => call(py, || db.put(k, v)),
+            (false, Some(t)) => call(py, || db.put_with_ttl(k, v, t)),
+            (true, t) => {
+                let mut b = lsm::WriteBatch::new();
+                match t {
+                    Some(t) => b.put_with_ttl(k, v, t),
+                    None => b.put(k, v),
+                };
+                call(py, || db.write_opt(b, WriteOptions { sync: true }))
+            }
         }
     }
 

@@ -255,20 +255,32 @@ impl Keyspace {
         Ok(value_or(py, v, default))
     }
 
-    /// Sets `key` to `value`.
-    #[pyo3(signature = (key, value, *, sync=false))]
+    /// Sets `key` to `value`; with `ttl` (seconds), until that long from now.
+    #[pyo3(signature = (key, value, *, sync=false, ttl=None))]
     fn put(
         &self,
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
         sync: bool,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let ks = self.live(py)?;
         let k = byte_arg(key, "key")?;
         let v = byte_arg(value, "value")?;
+        let ttl = ttl.map(crate::bytes::ttl_arg).transpose()?;
         let (k, v) = (k.as_slice(), v.as_slice());
-        call(py, || ks.put_opt(k, v, lsm::WriteOptions { sync }))
+        match ttl {
+            None => call(py, || ks.put_opt(k, v, lsm::WriteOptions { sync })),
+            Some(t) if !sync => call(py, || ks.put_with_ttl(k, v, t)),
+            Some(t) => {
+                let mut b = lsm::WriteBatch::new();
+                b.put_with_ttl_in(ks, k, v, t);
+                call(py, || {
+                    ks.db().write_opt(b, lsm::WriteOptions { sync: true })
+                })
+            }
+        }
     }
 
     /// Merges `operand` into `key` with the keyspace's merge operator.
