@@ -111,6 +111,25 @@ typedef enum {
 } lsm_status;
 
 /**
+ * What a compaction filter callback returns.
+ */
+typedef enum {
+    /**
+     * Keep the entry.
+     */
+    LSM_FILTER_KEEP = 0,
+    /**
+     * Remove it: the key reads as deleted.
+     */
+    LSM_FILTER_REMOVE = 1,
+    /**
+     * Replace its value with `*new_value` (a `malloc`ed buffer of `*new_len` bytes,
+     * which the library frees with `free`).
+     */
+    LSM_FILTER_REPLACE = 2,
+} lsm_filter_decision;
+
+/**
  * An open database. May be used by many threads at once. Close it with `lsm_close`.
  */
 typedef struct lsm_db lsm_db;

@@ -111,9 +111,12 @@ impl CompactionFilter for CFilter {
         let replacement = unsafe { super::merge::take_result(out, out_len) };
         const REMOVE: c_int = lsm_filter_decision::LSM_FILTER_REMOVE as c_int;
         const REPLACE: c_int = lsm_filter_decision::LSM_FILTER_REPLACE as c_int;
+        const KEEP: c_int = lsm_filter_decision::LSM_FILTER_KEEP as c_int;
         match (d, replacement) {
             (REMOVE, _) => Decision::Remove,
             (REPLACE, Some(v)) => Decision::Replace(v),
+            (KEEP, _) => Decision::Keep,
+            // A replacement without a value, or no decision at all: kept.
             _ => Decision::Keep,
         }
     }

@@ -24,6 +24,7 @@
 
 mod engine;
 mod ks;
+mod merge;
 mod metrics;
 mod scale;
 mod tx;
@@ -83,6 +84,8 @@ struct Args {
     tx: bool,
     /// `--ks`: the keyspace mode (see `ks.rs`).
     ks: bool,
+    /// The merge, TTL and change feed mode (`merge.rs`).
+    merge: bool,
 }
 
 fn usage() -> ! {
@@ -93,7 +96,8 @@ fn usage() -> ! {
          scale mode: lsm-peers --scale [--num N] [--reads N] [--writes N] \
          [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] [...]\n\
          transactions: lsm-peers --tx [--num N] [--reps R] [--threads T] [...]\n\
-         keyspaces: lsm-peers --ks [--num N] [--reps R] [...]"
+         keyspaces: lsm-peers --ks [--num N] [--reps R] [...]\n\
+         merge, TTL and feed: lsm-peers --merge [--num N] [--reps R] [--threads T] [...]"
     );
     std::process::exit(2)
 }
@@ -126,6 +130,7 @@ fn parse_args() -> Args {
         child: None,
         tx: false,
         ks: false,
+        merge: false,
     };
     let mut child = (None, None);
     let mut it = std::env::args().skip(1);
@@ -144,6 +149,10 @@ fn parse_args() -> Args {
         }
         if flag == "--ks" {
             a.ks = true;
+            continue;
+        }
+        if flag == "--merge" {
+            a.merge = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -660,6 +669,10 @@ fn main() {
     }
     if args.tx {
         tx::run(&args);
+        return;
+    }
+    if args.merge {
+        merge::run(&args);
         return;
     }
     let ctx = Ctx {

@@ -303,7 +303,7 @@ impl Db {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        self.put(py, key, value, false)
+        self.put(py, key, value, false, None)
     }
 
     /// Like `delete`: no `KeyError` for a missing key (that would cost a read).
