@@ -188,9 +188,13 @@ fn default_ttls_of_the_database_and_a_keyspace() {
     let mut b = WriteBatch::new();
     b.put_in(&ks, b"batch", b"5");
     db.write(b).unwrap();
+    let mut tx = db.transaction();
+    tx.put_in(&ks, b"tx", b"7");
+    tx.commit().unwrap();
     clock.advance(Duration::from_secs(10));
     assert_eq!(ks.get(b"s").unwrap(), None);
     assert_eq!(ks.get(b"batch").unwrap(), None);
+    assert_eq!(ks.get(b"tx").unwrap(), None, "a transaction's put expires too");
     assert_eq!(ks.get(b"own").unwrap(), Some(b"4".to_vec()));
     assert_eq!(db.get(b"d").unwrap(), Some(b"1".to_vec()));
     clock.advance(Duration::from_secs(3600));

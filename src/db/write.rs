@@ -174,6 +174,8 @@ impl DbInner {
         );
         let _op = self.enter()?;
         batch::check_sizes(&batch)?;
+        // A transaction's puts into a keyspace with a default TTL expire too.
+        let batch = self.resolve_ttls(batch);
         let sync = sync || self.config.wal.sync == SyncMode::Always;
         self.write_group(&[&batch], sync, Some(check))
     }
