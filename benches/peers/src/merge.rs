@@ -165,10 +165,15 @@ fn run_counters(args: &Args, kind: Kind) -> Res<[f64; 4]> {
     let keys = (args.num / 10).max(args.threads as u64);
     let threads = args.threads.max(1) as u64;
     let mut out = [0.0; 4];
+    // For profiling one of them: LSM_PEERS_COUNTER=0..3 runs only that one.
+    let only: Option<usize> = std::env::var("LSM_PEERS_COUNTER").ok().and_then(|v| v.parse().ok());
     for (i, (by_merge, th)) in [(true, 1), (true, threads), (false, 1), (false, threads)]
         .into_iter()
         .enumerate()
     {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
         let dir = args.dir.join(format!("merge-{}", kind.name()));
         let _ = std::fs::remove_dir_all(&dir);
         let db = open(kind, &dir)?;
@@ -215,7 +220,7 @@ fn fill(args: &Args, ttl: bool) -> Res<f64> {
 fn feed(args: &Args) -> Res<(f64, f64, f64)> {
     let dir = args.dir.join("merge-feed");
     let db = lsm_db(&dir, true)?;
-    let sub = db.subscribe(b"").map_err(|e| e.to_string())?;
+    let mut sub = db.subscribe(b"").map_err(|e| e.to_string())?;
     let origin = Instant::now();
     let done = AtomicBool::new(false);
     let mut lat: Vec<u64> = Vec::with_capacity(args.num as usize);
