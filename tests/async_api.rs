@@ -137,8 +137,12 @@ fn subscribe_is_a_stream_that_misses_nothing_and_waits_without_a_thread() {
                 let db = db.clone();
                 writers.spawn_local(async move {
                     for i in 0..PER {
-                        db.put(format!("user:{t}:{i}").as_bytes(), b"v").await.unwrap();
-                        db.put(format!("other:{t}:{i}").as_bytes(), b"v").await.unwrap();
+                        db.put(format!("user:{t}:{i}").as_bytes(), b"v")
+                            .await
+                            .unwrap();
+                        db.put(format!("other:{t}:{i}").as_bytes(), b"v")
+                            .await
+                            .unwrap();
                     }
                 });
             }
