@@ -180,7 +180,7 @@ impl Subscription {
 
     /// The next batch, or `None` if none committed within `timeout`.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<ChangeBatch>> {
-        if let Some(b) = self.from_history()? {
+        if let Some(b) = self.next_from_history()? {
             return Ok(Some(b));
         }
         let deadline = Instant::now().checked_add(timeout);
@@ -208,7 +208,7 @@ impl Subscription {
     /// async callers: it never waits, except that a subscription from
     /// `subscribe_since` reads its history from the WAL files first.
     pub fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Result<ChangeBatch>> {
-        match self.from_history() {
+        match self.next_from_history() {
             Ok(Some(b)) => return Poll::Ready(Ok(b)),
             Ok(None) => {}
             Err(e) => return Poll::Ready(Err(e)),
@@ -230,7 +230,7 @@ impl Subscription {
     }
 
     /// The next batch of the history, until it is exhausted (`None` from then on).
-    fn from_history(&mut self) -> Result<Option<ChangeBatch>> {
+    fn next_from_history(&mut self) -> Result<Option<ChangeBatch>> {
         if let Some(e) = &self.failed {
             return Err(e.duplicate());
         }

@@ -207,18 +207,21 @@ pub unsafe extern "C" fn lsm_changes_next(f: *mut lsm_changes, timeout_ms: u64) 
     })
 }
 
+/// The current batch of feed `f` (`None`: there is none).
+///
+/// # Safety
+/// `f` is NULL or a live feed.
+unsafe fn current<'a>(f: *const lsm_changes) -> Outcome<Option<&'a ChangeBatch>> {
+    // SAFETY: forwarded from the caller.
+    Ok(unsafe { handle(f, "feed") }?.batch.as_ref())
+}
+
 /// The sequence number of the current batch's first operation; 0 when the feed has
 /// no current batch (or is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn lsm_changes_seq(f: *const lsm_changes) -> u64 {
     // SAFETY: handle per the contract.
-    guard(|| {
-        Ok(unsafe { handle(f, "feed") }?
-            .batch
-            .as_ref()
-            .map_or(0, |b| b.seq()))
-    })
-    .unwrap_or(0)
+    guard(|| Ok(unsafe { current(f) }?.map_or(0, |b| b.seq()))).unwrap_or(0)
 }
 
 /// The sequence number of the current batch's last operation (of the whole batch, also
@@ -227,13 +230,7 @@ pub unsafe extern "C" fn lsm_changes_seq(f: *const lsm_changes) -> u64 {
 #[no_mangle]
 pub unsafe extern "C" fn lsm_changes_last_seq(f: *const lsm_changes) -> u64 {
     // SAFETY: handle per the contract.
-    guard(|| {
-        Ok(unsafe { handle(f, "feed") }?
-            .batch
-            .as_ref()
-            .map_or(0, |b| b.last_seq()))
-    })
-    .unwrap_or(0)
+    guard(|| Ok(unsafe { current(f) }?.map_or(0, |b| b.last_seq()))).unwrap_or(0)
 }
 
 /// How many operations the current batch holds (at least 1); 0 when there is no
@@ -241,13 +238,7 @@ pub unsafe extern "C" fn lsm_changes_last_seq(f: *const lsm_changes) -> u64 {
 #[no_mangle]
 pub unsafe extern "C" fn lsm_changes_len(f: *const lsm_changes) -> usize {
     // SAFETY: handle per the contract.
-    guard(|| {
-        Ok(unsafe { handle(f, "feed") }?
-            .batch
-            .as_ref()
-            .map_or(0, |b| b.ops().len()))
-    })
-    .unwrap_or(0)
+    guard(|| Ok(unsafe { current(f) }?.map_or(0, |b| b.ops().len()))).unwrap_or(0)
 }
 
 /// Stores operation `i` (from 0) of the current batch in `*op`. `LSM_INVALID_ARGUMENT`
