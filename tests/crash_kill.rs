@@ -365,13 +365,13 @@ fn feed_config(root: &Path) -> Config {
 fn feed_batch(second: &lsm::Keyspace, i: u64) -> WriteBatch {
     let mut b = WriteBatch::new();
     b.put(format!("feed:{i:08}").as_bytes(), &i.to_le_bytes());
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         b.delete(format!("gone:{i:08}").as_bytes());
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         b.put_in(second, format!("ks:{i:08}").as_bytes(), b"v");
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         b.delete_range(
             format!("r:{i:08}:a").as_bytes(),
             format!("r:{i:08}:z").as_bytes(),
@@ -380,24 +380,26 @@ fn feed_batch(second: &lsm::Keyspace, i: u64) -> WriteBatch {
     b
 }
 
-/// The operations `feed_batch(i)` must come back as: (keyspace, kind, key, end or
-/// value).
-fn feed_ops(i: u64) -> Vec<(String, ChangeKind, Vec<u8>, Option<Vec<u8>>)> {
+/// An operation as the feed test compares it: (keyspace, kind, key, end or value).
+type FeedOp = (String, ChangeKind, Vec<u8>, Option<Vec<u8>>);
+
+/// The operations `feed_batch(i)` must come back as.
+fn feed_ops(i: u64) -> Vec<FeedOp> {
     let mut ops = vec![(
         "default".to_string(),
         ChangeKind::Put,
         format!("feed:{i:08}").into_bytes(),
         Some(i.to_le_bytes().to_vec()),
     )];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let k = format!("gone:{i:08}").into_bytes();
         ops.push(("default".into(), ChangeKind::Delete, k, None));
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         let k = format!("ks:{i:08}").into_bytes();
         ops.push((SECOND.into(), ChangeKind::Put, k, Some(b"v".to_vec())));
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         let (s, e) = (format!("r:{i:08}:a"), format!("r:{i:08}:z"));
         let range = (s.into_bytes(), Some(e.into_bytes()));
         ops.push(("default".into(), ChangeKind::DeleteRange, range.0, range.1));
@@ -405,7 +407,7 @@ fn feed_ops(i: u64) -> Vec<(String, ChangeKind, Vec<u8>, Option<Vec<u8>>)> {
     ops
 }
 
-fn as_tuples(b: &ChangeBatch) -> Vec<(String, ChangeKind, Vec<u8>, Option<Vec<u8>>)> {
+fn as_tuples(b: &ChangeBatch) -> Vec<FeedOp> {
     b.ops()
         .iter()
         .map(|o| {
