@@ -4,11 +4,16 @@
  *
  * Conventions
  * - Every name starts with lsm_. Handles (lsm_db, lsm_options, lsm_write_batch,
- *   lsm_snapshot, lsm_iterator, lsm_transaction, lsm_keyspace) are opaque; every
- *   _new/_open/_begin has its _free/_close.
+ *   lsm_snapshot, lsm_iterator, lsm_transaction, lsm_keyspace, lsm_changes) are
+ *   opaque; every _new/_open/_begin/_subscribe has its _free/_close.
  * - Keyspaces: the calls without _ks work on the keyspace "default"; the _ks forms
  *   take an lsm_keyspace from lsm_keyspace_open. A batch, a snapshot or a transaction
  *   spans every keyspace of its database atomically.
+ * - Change feed: lsm_changes_new(db, since_seq, &feed) hands out every committed
+ *   batch from since_seq on and then those committed later, each once, in order;
+ *   lsm_changes_next(feed, timeout_ms) moves to the next (LSM_NOT_FOUND: none within
+ *   the timeout) and lsm_changes_op reads its operations. History is kept as far
+ *   back as the option wal.retention says; older is LSM_CHANGES_PURGED.
  * - Calls that can fail return lsm_status; LSM_OK is 0. lsm_errmsg() gives the
  *   calling thread's message for its last failure. LSM_NOT_FOUND is not an error.
  * - A NULL handle, or a NULL pointer with a non-zero length, is
@@ -19,17 +24,18 @@
  *   lsm_verify and lsm_keyspaces is from malloc and is freed with lsm_free (or free).
  *   A const handle argument is not changed.
  * - Threads: an lsm_db may be used by many threads at once, and so may an
- *   lsm_snapshot or an lsm_keyspace; an iterator, a batch or an options object by
- *   one at a time. lsm_close, lsm_snapshot_free and lsm_keyspace_free wait for the
- *   calls on the handle that are running in other threads. Starting a call on a
- *   handle at the same time as or after its _close/_free, freeing a handle twice, or
- *   freeing an iterator, batch or options object another thread is using, is the
- *   caller's bug (undefined behaviour).
- * - Lifetimes: iterators, snapshots, transactions and keyspace handles keep the data
- *   they read alive. One that outlives lsm_close of its database is safe to use and
- *   must still be freed: calls return LSM_CLOSED and iterators are not valid. A
- *   keyspace handle whose keyspace was dropped (lsm_keyspace_drop) is freed the same
- *   way; its calls return LSM_INVALID_ARGUMENT.
+ *   lsm_snapshot or an lsm_keyspace; an iterator, a change feed, a batch or an
+ *   options object by one at a time. lsm_close, lsm_snapshot_free and
+ *   lsm_keyspace_free wait for the calls on the handle that are running in other
+ *   threads. Starting a call on a handle at the same time as or after its
+ *   _close/_free, freeing a handle twice, or freeing an iterator, feed, batch or
+ *   options object another thread is using, is the caller's bug (undefined
+ *   behaviour).
+ * - Lifetimes: iterators, snapshots, transactions, change feeds and keyspace handles
+ *   keep the data they read alive. One that outlives lsm_close of its database is
+ *   safe to use and must still be freed: calls return LSM_CLOSED and iterators are
+ *   not valid. A keyspace handle whose keyspace was dropped (lsm_keyspace_drop) is
+ *   freed the same way; its calls return LSM_INVALID_ARGUMENT.
  */
 
 #ifndef LSM_H
@@ -108,7 +114,36 @@ typedef enum {
      * commit after it began; nothing was applied.
      */
     LSM_CONFLICT = 10,
+    /**
+     * The change feed (`lsm_changes_new`, `lsm_changes_next`): the history from the
+     * sequence number asked for is no longer kept (see the option `wal.retention`).
+     * The message names the oldest one still served, which `lsm_changes_oldest` gives
+     * as a number.
+     */
+    LSM_CHANGES_PURGED = 11,
 } lsm_status;
+
+/**
+ * What one operation of a change did.
+ */
+typedef enum {
+    /**
+     * Set `key` to `value`.
+     */
+    LSM_CHANGE_PUT = 0,
+    /**
+     * Deleted `key`.
+     */
+    LSM_CHANGE_DELETE = 1,
+    /**
+     * Deleted every key in [`key`, `end`).
+     */
+    LSM_CHANGE_DELETE_RANGE = 2,
+    /**
+     * Merged the operand `value` into `key`.
+     */
+    LSM_CHANGE_MERGE = 3,
+} lsm_change_kind;
 
 /**
  * What a compaction filter callback returns.
@@ -128,6 +163,14 @@ typedef enum {
      */
     LSM_FILTER_REPLACE = 2,
 } lsm_filter_decision;
+
+/**
+ * A change feed: committed batches, oldest first, each once. Used by one thread at a
+ * time. It holds the engine (reference-counted), not the `lsm_db`: after `lsm_close`
+ * `lsm_changes_next` returns `LSM_CLOSED` (once it has handed out the batches it had
+ * already received); free it with `lsm_changes_free` either way.
+ */
+typedef struct lsm_changes lsm_changes;
 
 /**
  * An open database. May be used by many threads at once. Close it with `lsm_close`.
@@ -241,6 +284,52 @@ typedef int (*lsm_compaction_filter_fn)(void *state,
                                         uint64_t now_ms,
                                         uint8_t **new_value,
                                         size_t *new_len);
+
+/**
+ * One operation of the current batch of a feed (`lsm_changes_op`). Every pointer is
+ * owned by the feed and valid until its next `lsm_changes_next` or `lsm_changes_free`;
+ * the byte strings are not NUL-terminated. An empty key or value is a non-NULL
+ * pointer with length 0.
+ */
+typedef struct {
+    /**
+     * Its sequence number.
+     */
+    uint64_t seq;
+    /**
+     * What it did.
+     */
+    lsm_change_kind kind;
+    /**
+     * The name of its keyspace, NUL-terminated ("default" for the calls without
+     * `_ks`; "" when the keyspace was dropped before the feed read it).
+     */
+    const char *keyspace;
+    /**
+     * The key; a range delete's start.
+     */
+    const uint8_t *key;
+    /**
+     * The key's length.
+     */
+    size_t key_len;
+    /**
+     * A range delete's (exclusive) end; NULL for the other kinds.
+     */
+    const uint8_t *end;
+    /**
+     * The end's length (0 when `end` is NULL).
+     */
+    size_t end_len;
+    /**
+     * A put's value or a merge's operand; NULL for deletes.
+     */
+    const uint8_t *value;
+    /**
+     * The value's length (0 when `value` is NULL).
+     */
+    size_t value_len;
+} lsm_change_op;
 
 #ifdef __cplusplus
 extern "C" {
@@ -820,6 +909,89 @@ lsm_status lsm_options_set_compaction_filter(lsm_options *o,
                                              lsm_compaction_filter_fn filter,
                                              void *state,
                                              lsm_destroy_fn destroy);
+
+/**
+ * Makes a feed of every committed batch from sequence number `since_seq` on (those
+ * whose last operation is `since_seq` or later; 0 and 1 both mean from the very
+ * first), and then of every batch committed later, each once and in commit order:
+ * nothing is missed between the history and what follows. Stores it in `*out` (NULL
+ * on failure). A `since_seq` whose history is no longer kept (see `wal.retention`)
+ * is `LSM_CHANGES_PURGED`; `lsm_changes_oldest` gives the oldest one still kept. To
+ * start with what commits next: `lsm_latest_sequence() + 1`, or
+ * `lsm_changes_subscribe` with an empty prefix.
+ */
+lsm_status lsm_changes_new(lsm_db *db, uint64_t since_seq, lsm_changes **out);
+
+/**
+ * Makes a feed of the batches committed from now on that touch a key starting with
+ * `prefix` (of any keyspace; a range delete when its range holds such keys), each
+ * with only its operations under the prefix. An empty prefix: every batch. Stores it
+ * in `*out` (NULL on failure).
+ */
+lsm_status lsm_changes_subscribe(lsm_db *db,
+                                 const uint8_t *prefix,
+                                 size_t prefix_len,
+                                 lsm_changes **out);
+
+/**
+ * Moves the feed to its next batch, waiting up to `timeout_ms` milliseconds for one
+ * to be committed (0: only one that is ready now; `UINT64_MAX`: until one is, or the
+ * database closes). `LSM_OK`: the batch is current (`lsm_changes_seq`,
+ * `lsm_changes_len`, `lsm_changes_op`). `LSM_NOT_FOUND` (not an error): none within
+ * the timeout; call again. `LSM_CLOSED` after `lsm_close` (a waiting call wakes up
+ * for it), once the batches the feed had already received are handed out;
+ * `LSM_CHANGES_PURGED` when history the feed had still to read was deleted
+ * meanwhile; another error (`LSM_IO_ERROR`, `LSM_CORRUPTION`, a failed write) ends
+ * the feed, and every later call returns it. On anything but `LSM_OK` the feed has
+ * no current batch.
+ */
+lsm_status lsm_changes_next(lsm_changes *f, uint64_t timeout_ms);
+
+/**
+ * The sequence number of the current batch's first operation; 0 when the feed has
+ * no current batch (or is NULL).
+ */
+uint64_t lsm_changes_seq(const lsm_changes *f);
+
+/**
+ * The sequence number of the current batch's last operation (of the whole batch, also
+ * when a prefix feed hands out only some of its operations): resume with
+ * `lsm_changes_new(db, last_seq + 1, ...)`. 0 when there is no current batch.
+ */
+uint64_t lsm_changes_last_seq(const lsm_changes *f);
+
+/**
+ * How many operations the current batch holds (at least 1); 0 when there is no
+ * current batch.
+ */
+size_t lsm_changes_len(const lsm_changes *f);
+
+/**
+ * Stores operation `i` (from 0) of the current batch in `*op`. `LSM_INVALID_ARGUMENT`
+ * when `i` is not below `lsm_changes_len`, or there is no current batch; `*op` is
+ * then left unchanged. Its pointers are valid until the next `lsm_changes_next` or
+ * `lsm_changes_free`.
+ */
+lsm_status lsm_changes_op(const lsm_changes *f, size_t i, lsm_change_op *op);
+
+/**
+ * Frees a feed (before or after `lsm_close`). NULL is a no-op. It must not overlap
+ * another call on the same feed (an `lsm_changes_next` waiting in another thread).
+ */
+void lsm_changes_free(lsm_changes *f);
+
+/**
+ * Stores in `*seq` the sequence number of the last committed write (0 for a database
+ * never written): `lsm_changes_new(db, *seq + 1, ...)` hands out what commits next.
+ */
+lsm_status lsm_latest_sequence(lsm_db *db, uint64_t *seq);
+
+/**
+ * Stores in `*oldest` the first sequence number `lsm_changes_new` can still start
+ * from: an older one is `LSM_CHANGES_PURGED`. `lsm_latest_sequence() + 1` when no
+ * history is kept.
+ */
+lsm_status lsm_changes_oldest(lsm_db *db, uint64_t *oldest);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,6 +5,7 @@
 //! awaited from any executor.
 
 use crate::batch::WriteBatch;
+use crate::changes::ChangeStream;
 use crate::config::Config;
 use crate::error::{LsmError, Result};
 use crate::lsm::{Lsm, WriteOptions};
@@ -140,6 +141,36 @@ impl AsyncLsm {
     /// See [`Lsm::verify`].
     pub async fn verify(&self) -> Result<VerifyReport> {
         self.run(|db| db.verify()).await
+    }
+
+    /// See [`Lsm::subscribe`]: the changes under `prefix` committed from now on, as a
+    /// `futures_core::Stream` of batches. Waiting for the next batch holds no thread:
+    /// the stream's task is woken when one is published. It ends when the database
+    /// closes.
+    ///
+    /// ```
+    /// # fn main() -> lsm::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// # rt.block_on(async {
+    /// use std::future::poll_fn;
+    /// use std::pin::Pin;
+    /// use futures_core::Stream;
+    /// let db = lsm::AsyncLsm::open(lsm::Config::with_root(dir.path().join("db"))).await?;
+    /// let mut changes = db.subscribe(b"user:").await?;
+    /// db.put(b"other", b"-").await?;
+    /// db.put(b"user:1", b"ada").await?;
+    /// let batch = poll_fn(|cx| Pin::new(&mut changes).poll_next(cx)).await.unwrap()?;
+    /// assert_eq!(batch.ops()[0].key(), b"user:1");
+    /// db.close().await
+    /// # })
+    /// # }
+    /// ```
+    pub async fn subscribe(&self, prefix: &[u8]) -> Result<ChangeStream> {
+        let p = prefix.to_vec();
+        // Registering waits for the commit groups in flight to be published.
+        let sub = self.run(move |db| db.subscribe(&p)).await?;
+        Ok(ChangeStream::new(sub))
     }
 
     /// See [`Lsm::stats`] (memory only: no need to leave the caller's thread).

@@ -95,7 +95,7 @@ pub mod workload;
 pub use async_lsm::AsyncLsm;
 pub use batch::{WriteBatch, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use bounds::prefix_end;
-pub use changes::{ChangeBatch, ChangeFeed, ChangeKind, ChangeOp, Subscription};
+pub use changes::{ChangeBatch, ChangeFeed, ChangeKind, ChangeOp, ChangeStream, Subscription};
 pub use config::{
     CacheConfig, CompactionConfig, Compression, Config, Directories, MemTableConfig, RecoveryMode,
     SSTableConfig, SyncMode, WALConfig, WalRetention,

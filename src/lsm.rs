@@ -319,6 +319,33 @@ impl Lsm {
         crate::Subscription::new(self.inner().clone(), prefix)
     }
 
+    /// [`Lsm::changes_since`] and then [`Lsm::subscribe`] in one: a subscription that
+    /// first hands out the history from `seq` on (the batches under `prefix`), then
+    /// every batch committed later, each once and in commit order, with none missed
+    /// between the two. [`LsmError::ChangesPurged`] when the history from `seq` is no
+    /// longer kept; `latest_sequence() + 1` (or later) starts with what commits next.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = lsm::Lsm::open(dir.path()).unwrap();
+    /// db.put(b"k", b"old").unwrap();
+    /// let mut sub = db.subscribe_since(b"", 1).unwrap();
+    /// db.put(b"k", b"new").unwrap();
+    /// let wait = std::time::Duration::from_secs(5);
+    /// assert_eq!(sub.next_timeout(wait).unwrap().unwrap().ops()[0].value(), Some(&b"old"[..]));
+    /// assert_eq!(sub.next_timeout(wait).unwrap().unwrap().ops()[0].value(), Some(&b"new"[..]));
+    /// ```
+    pub fn subscribe_since(&self, prefix: &[u8], seq: u64) -> Result<crate::Subscription> {
+        crate::Subscription::since(self.inner().clone(), prefix, seq)
+    }
+
+    /// The first sequence number the change feed can still serve: `changes_since`
+    /// of anything older is [`LsmError::ChangesPurged`] with this number.
+    /// `latest_sequence() + 1` when no history is kept at all.
+    pub fn oldest_change(&self) -> Result<u64> {
+        crate::ChangeFeed::oldest(self.inner())
+    }
+
     /// Makes every acknowledged write durable (fsync).
     pub fn sync(&self) -> Result<()> {
         self.inner().sync()

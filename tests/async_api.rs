@@ -1,4 +1,5 @@
-//! `AsyncLsm` under a Tokio runtime with many concurrent tasks.
+//! `AsyncLsm` under a Tokio runtime with many concurrent tasks, and its change
+//! stream (`AsyncLsm::subscribe`) on a single-threaded runtime.
 
 use lsm::{AsyncLsm, Config, WriteBatch};
 
@@ -106,4 +107,77 @@ fn the_last_handle_dropped_inside_an_engine_job_does_not_deadlock() {
     // The database was closed and can be opened again.
     let db = lsm::Lsm::open(dir.path().join("db")).unwrap();
     assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+/// The next item of `s`.
+async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+#[test]
+fn subscribe_is_a_stream_that_misses_nothing_and_waits_without_a_thread() {
+    // One runtime thread: the writers are tasks on it, so they only run while the
+    // stream's task waits without holding that thread. A stream that blocked would
+    // stall everything, which the watchdog below reports instead of hanging.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = AsyncLsm::open(Config::with_root(path)).await.unwrap();
+            db.put(b"user:before", b"x").await.unwrap();
+            let mut changes = db.subscribe(b"user:").await.unwrap();
+            const TASKS: u32 = 50;
+            const PER: u32 = 20;
+            let writers = tokio::task::LocalSet::new();
+            for t in 0..TASKS {
+                let db = db.clone();
+                writers.spawn_local(async move {
+                    for i in 0..PER {
+                        db.put(format!("user:{t}:{i}").as_bytes(), b"v")
+                            .await
+                            .unwrap();
+                        db.put(format!("other:{t}:{i}").as_bytes(), b"v")
+                            .await
+                            .unwrap();
+                    }
+                });
+            }
+            let consumer = async {
+                let mut seen = std::collections::HashSet::new();
+                let mut last = 0;
+                while seen.len() < (TASKS * PER) as usize {
+                    let b = next(&mut changes).await.expect("ended early").unwrap();
+                    assert!(b.seq() > last, "out of order");
+                    last = b.last_seq();
+                    for op in b.ops() {
+                        assert!(op.key().starts_with(b"user:"), "{:?}", op.key());
+                        assert!(seen.insert(op.key().to_vec()), "twice: {:?}", op.key());
+                    }
+                }
+                seen
+            };
+            let (seen, ()) = tokio::join!(consumer, writers);
+            assert!(!seen.contains(&b"user:before"[..]));
+            // Closing ends the stream (None), and it stays ended.
+            db.close().await.unwrap();
+            assert!(next(&mut changes).await.is_none());
+            assert!(next(&mut changes).await.is_none());
+            assert!(matches!(
+                db.subscribe(b"").await,
+                Err(lsm::LsmError::Closed)
+            ));
+        });
+        done_tx.send(()).unwrap();
+    });
+    match done_rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the stream blocked the runtime's thread, or lost a change")
+        }
+        // Done, or the runner panicked: joining reports its panic.
+        _ => runner.join().unwrap(),
+    }
 }

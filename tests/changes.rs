@@ -262,6 +262,101 @@ fn a_subscription_misses_nothing_under_eight_writers() {
 }
 
 #[test]
+fn subscribe_since_hands_out_history_then_live_each_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Lsm::open_with_config(config(dir.path(), "1GiB")).unwrap());
+    for i in 0..300u32 {
+        db.put(format!("k:{i:05}").as_bytes(), b"h").unwrap();
+    }
+    db.flush().unwrap();
+    // Writers run while the subscription is made and reads its history, so batches
+    // are committed on both sides of the moment it switches to the live queue.
+    const WRITERS: u32 = 4;
+    const PER: u32 = 500;
+    let go = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (db, go) = (db.clone(), go.clone());
+            std::thread::spawn(move || {
+                while !go.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                for i in 0..PER {
+                    let mut b = WriteBatch::new();
+                    b.put(format!("w{w}:{i:05}").as_bytes(), b"live");
+                    if i % 3 == 0 {
+                        b.delete(format!("k:{i:05}").as_bytes());
+                    }
+                    db.write(b).unwrap();
+                }
+            })
+        })
+        .collect();
+    go.store(true, Ordering::Release);
+    let mut sub = db.subscribe_since(b"", 1).unwrap();
+    let total = 300 + WRITERS * PER + WRITERS * PER.div_ceil(3);
+    let mut next = 1;
+    let mut ops = 0u32;
+    while ops < total {
+        let b = sub
+            .next_timeout(Duration::from_secs(30))
+            .unwrap()
+            .expect("a committed batch did not arrive");
+        assert_eq!(b.seq(), next, "a gap or a repeat");
+        for (op, seq) in b.ops().iter().zip(b.seq()..) {
+            assert_eq!(op.seq(), seq);
+        }
+        next = b.last_seq() + 1;
+        ops += b.ops().len() as u32;
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(ops, total);
+    assert_eq!(next, db.latest_sequence() + 1);
+    assert_eq!(sub.next_timeout(Duration::from_millis(50)).unwrap(), None);
+    db.put(b"after", b"x").unwrap();
+    let b = sub.next_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!((b.seq(), b.ops()[0].key()), (next, &b"after"[..]));
+
+    // A prefix filters the history as it filters the live batches; a start in the
+    // future hands out nothing before it.
+    let mut sub = db.subscribe_since(b"w1:", 1).unwrap();
+    let first = sub.next_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert!(first.ops().iter().all(|o| o.key().starts_with(b"w1:")));
+    let from = db.latest_sequence() + 3;
+    let mut later = db.subscribe_since(b"", from).unwrap();
+    for k in [b"x1", b"x2", b"x3"] {
+        db.put(k, b"v").unwrap();
+    }
+    let b = later.next_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!((b.seq(), b.ops()[0].key()), (from, &b"x3"[..]));
+    assert_eq!(later.try_next().unwrap(), None);
+}
+
+#[test]
+fn subscribe_since_of_purged_history_is_changes_purged_with_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Lsm::open_with_config(config(dir.path(), "0")).unwrap();
+    assert_eq!(db.oldest_change().unwrap(), 1);
+    for i in 0..2000u32 {
+        db.put(&i.to_be_bytes(), b"v").unwrap();
+    }
+    db.flush().unwrap();
+    db.put(b"late", b"v").unwrap();
+    let oldest = db.oldest_change().unwrap();
+    assert!(oldest > 1 && oldest <= db.latest_sequence(), "{oldest}");
+    match db.subscribe_since(b"", 1) {
+        Err(LsmError::ChangesPurged { oldest: o }) => assert_eq!(o, oldest),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("purged history must fail"),
+    }
+    let mut sub = db.subscribe_since(b"", oldest).unwrap();
+    let b = sub.next_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(b.seq(), oldest);
+}
+
+#[test]
 fn wal_retention_values_are_checked() {
     let mut c = Config::default();
     for good in ["0", "1GiB", "24h", "7d", "1GiB,24h", "500ms"] {

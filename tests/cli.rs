@@ -594,3 +594,140 @@ fn bench_json_parses_and_has_every_workload() {
         .code(1)
         .stderr(contains("unknown benchmark"));
 }
+
+/// `lsm --db <dir> --set wal.retention=1GiB ...`: the change feed needs its history
+/// kept across the runs (each run closes the database, which flushes the WAL).
+fn retaining(db: &Path) -> Command {
+    let mut c = lsm(db);
+    c.args(["--set", "wal.retention=1GiB"]);
+    c
+}
+
+#[test]
+fn changes_prints_the_feed_one_escaped_line_per_operation() {
+    let (_t, db) = setup();
+    retaining(&db)
+        .args(["put", "user:1", "ada"])
+        .assert()
+        .success();
+    retaining(&db)
+        .args(["put", "tab\\there", "0x00ff"])
+        .assert()
+        .success();
+    retaining(&db)
+        .args(["put", "-k", "users", "x", "y"])
+        .assert()
+        .success();
+    retaining(&db).args(["delete", "user:1"]).assert().success();
+    let all = "1\tdefault\tput\tuser:1\tada\n\
+               2\tdefault\tput\ttab\\x09here\t\\x00\\xff\n\
+               3\tusers\tput\tx\ty\n\
+               4\tdefault\tdelete\tuser:1\n";
+    retaining(&db)
+        .args(["changes", "--since", "1"])
+        .assert()
+        .success()
+        .stdout(all);
+    // --since defaults to 1; a later start prints the rest; past the end, nothing.
+    retaining(&db).arg("changes").assert().success().stdout(all);
+    retaining(&db)
+        .args(["changes", "--since", "3"])
+        .assert()
+        .success()
+        .stdout("3\tusers\tput\tx\ty\n4\tdefault\tdelete\tuser:1\n");
+    retaining(&db)
+        .args(["changes", "--since", "99"])
+        .assert()
+        .success()
+        .stdout("");
+    // A range delete (from a shell session) shows its end in the last column, and
+    // the shell runs `changes` too, but not --follow.
+    retaining(&db)
+        .arg("shell")
+        .write_stdin("changes --since 5\nchanges --follow\n")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains("line 2: changes --follow waits until interrupted"));
+    let lsm_db = Lsm::open_with_config({
+        let mut c = lsm::Config::with_root(&db);
+        c.set("wal.retention", "1GiB").unwrap();
+        c
+    })
+    .unwrap();
+    lsm_db.delete_range(b"a", b"m").unwrap();
+    lsm_db.close().unwrap();
+    retaining(&db)
+        .args(["changes", "--since", "5"])
+        .assert()
+        .success()
+        .stdout("5\tdefault\tdelete_range\ta\tm\n");
+    retaining(&db)
+        .args(["changes", "--since", "x"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn changes_of_purged_history_is_a_clear_error() {
+    let (_t, db) = setup();
+    // Without wal.retention the history is gone once a run closes the database.
+    lsm(&db).args(["put", "a", "1"]).assert().success();
+    lsm(&db).args(["put", "b", "2"]).assert().success();
+    lsm(&db)
+        .args(["changes", "--since", "1"])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains(
+            "lsm: error: changes before sequence 3 are no longer kept (see wal.retention)",
+        ));
+    // What is still kept (nothing yet) prints fine.
+    lsm(&db)
+        .args(["changes", "--since", "3"])
+        .assert()
+        .success()
+        .stdout("");
+}
+
+#[test]
+fn changes_follow_prints_the_history_and_keeps_waiting() {
+    use std::io::{BufRead, BufReader};
+    let (_t, db) = setup();
+    retaining(&db).args(["put", "k1", "v1"]).assert().success();
+    retaining(&db).args(["put", "k2", "v2"]).assert().success();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lsm"))
+        .current_dir(db.parent().unwrap())
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "--set",
+            "wal.retention=1GiB",
+            "changes",
+            "--since",
+            "2",
+            "--follow",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The history arrives at once (each batch is flushed as it is printed) ...
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "2\tdefault\tput\tk2\tv2");
+    // ... and then it waits rather than exiting, holding the database open.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "--follow exited");
+    lsm(&db)
+        .args(["get", "k1"])
+        .assert()
+        .code(1)
+        .stderr(contains("locked"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Killed while following: the database opens again with its history.
+    retaining(&db)
+        .args(["changes", "--since", "1"])
+        .assert()
+        .success()
+        .stdout("1\tdefault\tput\tk1\tv1\n2\tdefault\tput\tk2\tv2\n");
+}

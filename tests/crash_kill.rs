@@ -7,11 +7,17 @@
 //! history's state after every acknowledged operation, plus at most the one that was in
 //! flight: no holes, no resurrected deletes, no half batch. The next child resumes the
 //! history on the same database from where the recovered state stands.
+//!
+//! The `feed` profile checks the change feed the same way: the child commits one
+//! recognisable batch per operation, with `wal.retention` keeping the whole WAL, and
+//! after each kill the reopened database's `changes_since(1)` must hold every
+//! acknowledged batch of every cycle so far exactly once, in order, with contiguous
+//! sequence numbers (plus at most the one in flight).
 
 mod common;
 
-use common::{apply, assert_gets, contents, describe_diff, exec, gen_op, State};
-use lsm::{Config, Lsm, SyncMode};
+use common::{apply, assert_gets, contents, describe_diff, exec, gen_op, State, SECOND};
+use lsm::{ChangeBatch, ChangeKind, Config, Lsm, SyncMode, WriteBatch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::{BufRead, BufReader, Write};
@@ -93,6 +99,7 @@ fn child_config(root: &Path) -> Config {
             c.wal.sync = SyncMode::Always;
             c
         }
+        Ok("feed") => feed_config(root),
         _ => config(root),
     }
 }
@@ -111,6 +118,15 @@ fn crash_child_writer() {
     let db = Lsm::open_with_config(child_config(Path::new(&dir))).expect("child: open");
     let mut out = std::io::stdout().lock();
     let flush_every = std::env::var("LSM_CRASH_PROFILE").as_deref() == Ok("flush_every");
+    if std::env::var("LSM_CRASH_PROFILE").as_deref() == Ok("feed") {
+        let second = db.keyspace(SECOND).expect("child: keyspace");
+        for i in start..start + 1_000_000 {
+            db.write(feed_batch(&second, i)).expect("child: write");
+            writeln!(out, "ack {i}").unwrap();
+            out.flush().unwrap();
+        }
+        return;
+    }
     for i in start..start + 1_000_000 {
         exec(&db, &gen_op(HISTORY_SEED, i, NKEYS)).expect("child: write");
         writeln!(out, "ack {i}").unwrap();
@@ -332,5 +348,152 @@ fn kill_cycles(profile: &str, cycles: usize) {
         "{profile}: {cycles} kills, {applied} operations, in-flight op found applied \
          {in_flight_seen} times, {compactions} reopens with levels > 0, {synced_checks} \
          synced-write checks"
+    );
+}
+
+/// Small memtables (so flushes retire WAL segments often) and a retention that keeps
+/// every one of them for the change feed.
+fn feed_config(root: &Path) -> Config {
+    let mut c = config(root);
+    c.memtable.max_entries = 40;
+    c.set("wal.retention", "1GiB").unwrap();
+    c
+}
+
+/// Operation `i` of the feed history: one batch whose first put names `i`, with a
+/// delete, a range delete and a put in the second keyspace on some of them.
+fn feed_batch(second: &lsm::Keyspace, i: u64) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    b.put(format!("feed:{i:08}").as_bytes(), &i.to_le_bytes());
+    if i.is_multiple_of(3) {
+        b.delete(format!("gone:{i:08}").as_bytes());
+    }
+    if i.is_multiple_of(5) {
+        b.put_in(second, format!("ks:{i:08}").as_bytes(), b"v");
+    }
+    if i.is_multiple_of(7) {
+        b.delete_range(
+            format!("r:{i:08}:a").as_bytes(),
+            format!("r:{i:08}:z").as_bytes(),
+        );
+    }
+    b
+}
+
+/// An operation as the feed test compares it: (keyspace, kind, key, end or value).
+type FeedOp = (String, ChangeKind, Vec<u8>, Option<Vec<u8>>);
+
+/// The operations `feed_batch(i)` must come back as.
+fn feed_ops(i: u64) -> Vec<FeedOp> {
+    let mut ops = vec![(
+        "default".to_string(),
+        ChangeKind::Put,
+        format!("feed:{i:08}").into_bytes(),
+        Some(i.to_le_bytes().to_vec()),
+    )];
+    if i.is_multiple_of(3) {
+        let k = format!("gone:{i:08}").into_bytes();
+        ops.push(("default".into(), ChangeKind::Delete, k, None));
+    }
+    if i.is_multiple_of(5) {
+        let k = format!("ks:{i:08}").into_bytes();
+        ops.push((SECOND.into(), ChangeKind::Put, k, Some(b"v".to_vec())));
+    }
+    if i.is_multiple_of(7) {
+        let (s, e) = (format!("r:{i:08}:a"), format!("r:{i:08}:z"));
+        let range = (s.into_bytes(), Some(e.into_bytes()));
+        ops.push(("default".into(), ChangeKind::DeleteRange, range.0, range.1));
+    }
+    ops
+}
+
+fn as_tuples(b: &ChangeBatch) -> Vec<FeedOp> {
+    b.ops()
+        .iter()
+        .map(|o| {
+            let tail = match o.kind() {
+                ChangeKind::DeleteRange => o.end(),
+                _ => o.value(),
+            };
+            (
+                o.keyspace().to_string(),
+                o.kind(),
+                o.key().to_vec(),
+                tail.map(<[u8]>::to_vec),
+            )
+        })
+        .collect()
+}
+
+/// After each kill, the whole feed from sequence 1: every acknowledged batch of every
+/// cycle, once, in order, with contiguous sequence numbers, and at most one more.
+#[test]
+fn kill9_keeps_every_acked_batch_in_the_change_feed_once_and_in_order() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("db");
+    let mut rng = StdRng::seed_from_u64(0xfeed);
+    // Batches 0..applied are in the feed.
+    let mut applied = 0u64;
+    let mut in_flight_seen = 0;
+    let cycles = cycles(12);
+    for cycle in 0..cycles {
+        let kill_after = match cycle % 3 {
+            0 => rng.random_range(1..20),
+            1 => rng.random_range(20..300),
+            _ => rng.random_range(300..1200),
+        };
+        let mut synced = None;
+        let last_ack = run_child(&root, "feed", applied, kill_after, &mut synced);
+        let must_have = last_ack.map_or(applied, |a| a + 1);
+
+        let db = Lsm::open_with_config(feed_config(&root))
+            .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after kill -9 failed: {e}"));
+        let mut next_seq = 1;
+        let mut next_batch = 0u64;
+        let feed = db
+            .changes_since(1)
+            .unwrap_or_else(|e| panic!("cycle {cycle}: the feed from 1: {e}"));
+        for b in feed {
+            let b = b.unwrap_or_else(|e| panic!("cycle {cycle}: reading the feed: {e}"));
+            assert_eq!(
+                b.seq(),
+                next_seq,
+                "cycle {cycle}: batch {next_batch} starts at {} after {}: a gap or a repeat",
+                b.seq(),
+                next_seq - 1
+            );
+            assert_eq!(
+                as_tuples(&b),
+                feed_ops(next_batch),
+                "cycle {cycle}: the feed's batch {next_batch} (seq {}) is not operation \
+                 {next_batch}: lost, repeated or out of order",
+                b.seq()
+            );
+            next_seq = b.last_seq() + 1;
+            next_batch += 1;
+        }
+        assert_eq!(next_seq, db.latest_sequence() + 1, "cycle {cycle}");
+        assert!(
+            next_batch >= must_have,
+            "cycle {cycle}: acknowledged batch {} missing from the feed (it ends after {})",
+            must_have - 1,
+            next_batch
+        );
+        assert!(
+            next_batch <= must_have + 1,
+            "cycle {cycle}: {next_batch} batches in the feed, only {must_have} were written \
+             and acknowledged, plus one in flight"
+        );
+        if next_batch > must_have {
+            in_flight_seen += 1;
+        }
+        applied = next_batch;
+        db.close().unwrap();
+    }
+    assert!(applied > cycles as u64, "too few batches ran: {applied}");
+    eprintln!(
+        "feed: {cycles} kills, {applied} batches in the feed, the in-flight one found \
+         {in_flight_seen} times"
     );
 }

@@ -14,15 +14,19 @@
 //     lsm::Keyspace users = db.keyspace("users");  // opens or creates
 //     users.put("ada", "1");
 //     b.put(users, "grace", "2");                   // a batch across keyspaces
+//     lsm::Changes feed = db.changes(1);            // the change feed from sequence 1
+//     while (feed.next(std::chrono::seconds(1)))    // false: nothing within the timeout
+//         for (size_t i = 0; i < feed.size(); i++) { lsm::ChangeOp op = feed.op(i); ... }
 //
 // Link with `pkg-config --cflags --libs lsm`. Thread safety is the C API's: a Db may
-// be shared between threads, and so may a Keyspace or a Snapshot; a WriteBatch or an
-// Iterator is used by one at a time.
+// be shared between threads, and so may a Keyspace or a Snapshot; a WriteBatch, an
+// Iterator or a Changes is used by one at a time.
 #ifndef LSM_HPP
 #define LSM_HPP
 
 #include <lsm.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -337,6 +341,75 @@ class Iterator {
     lsm_iterator *it_;
 };
 
+/// One operation of a change (Changes::op). The views point into the Changes and are
+/// valid until its next next() or its destruction.
+struct ChangeOp {
+    uint64_t seq;
+    lsm_change_kind kind;
+    std::string_view keyspace;
+    /// The key; a range delete's start.
+    std::string_view key;
+    /// A range delete's (exclusive) end; nullopt for the other kinds.
+    std::optional<std::string_view> end;
+    /// A put's value or a merge's operand; nullopt for deletes.
+    std::optional<std::string_view> value;
+};
+
+/// The change feed (Db::changes, Db::subscribe): committed batches, oldest first, each
+/// once. next() moves to the next batch; seq(), last_seq(), size() and op(i) read it.
+/// Used by one thread at a time. Safe to keep after its Db is closed: next() then
+/// throws an Error with LSM_CLOSED.
+class Changes {
+  public:
+    explicit Changes(lsm_changes *f) noexcept : f_(f) {}
+    Changes(const Changes &) = delete;
+    Changes &operator=(const Changes &) = delete;
+    Changes(Changes &&other) noexcept : f_(std::exchange(other.f_, nullptr)) {}
+    Changes &operator=(Changes &&other) noexcept {
+        std::swap(f_, other.f_);
+        return *this;
+    }
+    ~Changes() { lsm_changes_free(f_); }
+
+    /// Moves to the next batch, waiting up to `timeout` for one to be committed (zero:
+    /// only one that is ready now). False when none came in that time; throws an
+    /// Error on a failure (LSM_CLOSED, LSM_CHANGES_PURGED, ...).
+    bool next(std::chrono::milliseconds timeout = std::chrono::milliseconds::zero()) {
+        uint64_t ms = timeout.count() < 0 ? 0 : static_cast<uint64_t>(timeout.count());
+        lsm_status s = lsm_changes_next(f_, ms);
+        if (s == LSM_NOT_FOUND) return false;
+        detail::check(s);
+        return true;
+    }
+
+    /// The sequence numbers of the current batch's first and last operations (0 when
+    /// there is no current batch).
+    uint64_t seq() const noexcept { return lsm_changes_seq(f_); }
+    uint64_t last_seq() const noexcept { return lsm_changes_last_seq(f_); }
+
+    /// How many operations the current batch holds.
+    size_t size() const noexcept { return lsm_changes_len(f_); }
+
+    /// Operation `i` of the current batch (LSM_INVALID_ARGUMENT when i >= size()).
+    ChangeOp op(size_t i) const {
+        lsm_change_op o;
+        detail::check(lsm_changes_op(f_, i, &o));
+        auto view = [](const uint8_t *p, size_t n) {
+            return std::string_view(reinterpret_cast<const char *>(p), n);
+        };
+        ChangeOp out{o.seq, o.kind, o.keyspace, view(o.key, o.key_len), std::nullopt,
+                     std::nullopt};
+        if (o.end) out.end = view(o.end, o.end_len);
+        if (o.value) out.value = view(o.value, o.value_len);
+        return out;
+    }
+
+    lsm_changes *handle() const noexcept { return f_; }
+
+  private:
+    lsm_changes *f_;
+};
+
 namespace detail {
 
 /// The lsm_db of a Db, shared with its Keyspaces: null once the Db is closed or
@@ -594,6 +667,36 @@ class Db {
         lsm_iterator *it = nullptr;
         detail::check(lsm_iter_new(db_, snapshot.handle(), &it));
         return Iterator(it);
+    }
+
+    /// The change feed: every committed batch from sequence number `since` on (as far
+    /// back as wal.retention keeps; older throws LSM_CHANGES_PURGED), then those
+    /// committed later.
+    Changes changes(uint64_t since) const {
+        lsm_changes *f = nullptr;
+        detail::check(lsm_changes_new(db_, since, &f));
+        return Changes(f);
+    }
+
+    /// The batches committed from now on under `prefix` (of any keyspace).
+    Changes subscribe(std::string_view prefix = {}) const {
+        lsm_changes *f = nullptr;
+        detail::check(lsm_changes_subscribe(db_, detail::bytes(prefix), prefix.size(), &f));
+        return Changes(f);
+    }
+
+    /// The sequence number of the last committed write (0: never written).
+    uint64_t latest_sequence() const {
+        uint64_t seq = 0;
+        detail::check(lsm_latest_sequence(db_, &seq));
+        return seq;
+    }
+
+    /// The first sequence number changes() can still start from.
+    uint64_t oldest_change() const {
+        uint64_t seq = 0;
+        detail::check(lsm_changes_oldest(db_, &seq));
+        return seq;
     }
 
     Transaction transaction() {

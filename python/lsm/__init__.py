@@ -16,6 +16,11 @@ Tokio runtime and complete asyncio futures.
 A database holds named keyspaces (``db.keyspace("users")``, a :class:`Keyspace`),
 each a mapping like the database itself; the database's own methods work on the
 keyspace ``"default"``. Write batches, snapshots and transactions span keyspaces.
+
+The change feed: ``db.changes(since=seq)`` iterates over the committed batches (each a
+:class:`Change` of :class:`ChangeOp`) from a sequence number on, as far back as the
+option ``wal_retention`` keeps them (else :class:`ChangesPurgedError`), and
+``async for ch in db.watch(prefix=b"user:")`` waits for new ones.
 """
 
 from __future__ import annotations
@@ -28,10 +33,22 @@ from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from . import _lsm
-from ._lsm import Iterator, Snapshot, TransactionKeyspace, WriteBatch
+from ._lsm import (
+    Change,
+    ChangeFeed,
+    ChangeOp,
+    Iterator,
+    Snapshot,
+    TransactionKeyspace,
+    WriteBatch,
+)
 
 __all__ = [
     "DB",
+    "Change",
+    "ChangeFeed",
+    "ChangeOp",
+    "ChangesPurgedError",
     "ClosedError",
     "ConfigError",
     "ConflictError",
@@ -47,6 +64,7 @@ __all__ = [
     "Snapshot",
     "Transaction",
     "TransactionKeyspace",
+    "Watch",
     "WriteBatch",
     "open",
 ]
@@ -98,6 +116,19 @@ class ConflictError(Error):
     (``db.transact`` does)."""
 
 
+class ChangesPurgedError(Error):
+    """The change feed was asked for history that is no longer kept (the option
+    ``wal_retention`` says how much is); ``oldest`` is the first sequence number it
+    can still start from."""
+
+    def __init__(self, message: str, oldest: int) -> None:
+        super().__init__(message)
+        self.oldest = oldest
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.oldest))
+
+
 _T = TypeVar("_T")
 
 
@@ -121,8 +152,81 @@ _lsm._register(
     IOError,
     InvalidArgumentError,
     ConflictError,
+    ChangesPurgedError,
     _resolve,
 )
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Watch:
+    """New changes under a key prefix, as they commit: ``db.watch(prefix=b"user:")``,
+    an async iterator of :class:`Change` (each with only its operations under the
+    prefix; a range delete when its range holds such keys).
+
+    Every batch committed after ``watch()`` returned arrives once, in commit order,
+    also those committed before the ``async for`` began. Waiting holds no thread: the
+    event loop watches a file descriptor the engine writes to when a batch is
+    published. The iteration ends when the database is closed, or after
+    :meth:`aclose`. One task at a time may wait on a watch. Batches wait in memory
+    until taken, so close a watch nobody reads any more.
+    """
+
+    def __init__(self, native: _lsm._Watch) -> None:
+        self._native = native
+        self._waiting = False
+
+    def __aiter__(self) -> Watch:
+        return self
+
+    async def __anext__(self) -> Change:
+        if self._waiting:
+            raise RuntimeError("another task is already waiting on this watch")
+        self._waiting = True
+        try:
+            while True:
+                change: Change | None = self._native.poll()
+                if change is not None:
+                    return change
+                loop = asyncio.get_running_loop()
+                woken: asyncio.Future[None] = loop.create_future()
+                fd = self._native.fileno()
+                loop.add_reader(fd, _wake, woken)
+                try:
+                    await woken
+                finally:
+                    loop.remove_reader(fd)
+        finally:
+            self._waiting = False
+
+    async def aclose(self) -> None:
+        """Ends the watch (releases its subscription); the iteration then stops."""
+        self.close()
+
+    def close(self) -> None:
+        """As :meth:`aclose`, from synchronous code."""
+        if self._waiting:
+            raise RuntimeError("a task is waiting on this watch: cancel it first")
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once the watch was closed or its iteration ended."""
+        return bool(self._native.closed)
+
+    async def __aenter__(self) -> Watch:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class Transaction(_lsm._Transaction):
@@ -276,6 +380,18 @@ class DB(_lsm._Db, MutableMapping[bytes, bytes]):
     def transaction(self) -> Transaction:
         """Begins an optimistic, serializable transaction (see :class:`Transaction`)."""
         return Transaction(self)
+
+    def watch(self, prefix: bytes | None = None) -> Watch:
+        """The batches committed from now on that touch a key starting with ``prefix``
+        (of any keyspace; ``None`` or ``b""``: every batch), as an async iterator (see
+        :class:`Watch`)::
+
+            async for ch in db.watch(prefix=b"user:"):
+                for op in ch.ops: ...
+
+        It subscribes when called, so nothing committed after this returns is missed.
+        """
+        return Watch(self._watch(prefix))
 
     def transact(self, fn: Callable[[Transaction], _T], retries: int = 10) -> _T:
         """Runs ``fn(tx)`` in a new transaction and commits it; on

@@ -35,7 +35,7 @@ def test_readme_keyspace_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     text = README.read_text()
     python_section = text[text.index("## Python") : text.index("## Command line")]
     blocks = re.findall(r"```python\n(.*?)```", python_section, re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     code = textwrap.dedent(blocks[1])
     assert "db.keyspace(" in code
     monkeypatch.chdir(tmp_path)
@@ -43,3 +43,19 @@ def test_readme_keyspace_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {"lsm": lsm})
     assert out.getvalue() == "['default', 'users', 'logs'] [b'ada', b'grace'] False\n"
+
+
+def test_readme_change_feed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = README.read_text()
+    python_section = text[text.index("## Python") : text.index("## Command line")]
+    code = textwrap.dedent(re.findall(r"```python\n(.*?)```", python_section, re.S)[2])
+    assert "db.changes(since=1)" in code and "db.watch(prefix=" in code
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {"lsm": lsm})
+    assert out.getvalue() == (
+        "1 [('put', b'user:1')]\n"
+        "2 [('delete', b'user:1')]\n"
+        "[('put', b'user:2', b'grace')]\n"
+    )

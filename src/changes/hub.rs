@@ -2,8 +2,17 @@
 //! written to the WAL (under the WAL lock, so in commit order), and a subscription
 //! hands it on once the group is published, i.e. durable as `wal.sync` promises and
 //! visible to reads.
+//!
+//! A subscription made with a starting sequence number (`Lsm::subscribe_since`)
+//! first hands out the history from the WAL, then the queue: it registers before it
+//! reads the history, so the two overlap rather than leave a gap, and the queue skips
+//! the batches the history already gave.
+//!
+//! Waiting: a thread blocks on the subscription's condition variable
+//! (`next_timeout`); an async task leaves a `Waker` (`poll_batch`). Both are woken by
+//! `ChangeHub::notify`, after every publish, a failed write and close.
 
-use super::{ChangeBatch, ChangeOp};
+use super::{ChangeBatch, ChangeFeed, ChangeOp};
 use crate::batch::WriteBatch;
 use crate::db::DbInner;
 use crate::error::{LsmError, Result};
@@ -12,6 +21,7 @@ use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// The live subscriptions of one database.
@@ -24,8 +34,16 @@ pub(crate) struct ChangeHub {
 
 struct SubShared {
     prefix: Vec<u8>,
-    queue: Mutex<VecDeque<ChangeBatch>>,
+    queue: Mutex<Queue>,
     cv: Condvar,
+}
+
+/// What the hub hands a subscription, and who to wake for it.
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<ChangeBatch>,
+    /// The task of the last `poll_batch` that found nothing ready.
+    waker: Option<Waker>,
 }
 
 impl ChangeHub {
@@ -55,7 +73,7 @@ impl ChangeHub {
         self.count.store(subs.len(), Ordering::Release);
         for s in subs.iter().filter_map(Weak::upgrade) {
             if let Some(b) = batch.under_prefix(&s.prefix) {
-                s.queue.lock().push_back(b);
+                s.queue.lock().batches.push_back(b);
             }
         }
     }
@@ -64,15 +82,20 @@ impl ChangeHub {
     /// a publish, an error or close).
     pub fn notify(&self) {
         for s in self.subs.lock().iter().filter_map(Weak::upgrade) {
-            let _q = s.queue.lock();
+            let mut q = s.queue.lock();
             s.cv.notify_all();
+            let waker = q.waker.take();
+            drop(q);
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 
     fn register(&self, prefix: &[u8]) -> Arc<SubShared> {
         let shared = Arc::new(SubShared {
             prefix: prefix.to_vec(),
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             cv: Condvar::new(),
         });
         let mut subs = self.subs.lock();
@@ -83,7 +106,9 @@ impl ChangeHub {
     }
 }
 
-/// New changes under a key prefix, as they commit (see [`crate::Lsm::subscribe`]).
+/// New changes under a key prefix, as they commit (see [`crate::Lsm::subscribe`]),
+/// optionally preceded by the history from a sequence number on
+/// ([`crate::Lsm::subscribe_since`]).
 ///
 /// Every batch committed after the subscription was created that touches the prefix
 /// arrives, with only its operations under the prefix, in commit order. Batches wait
@@ -92,6 +117,14 @@ impl ChangeHub {
 pub struct Subscription {
     db: Arc<DbInner>,
     shared: Arc<SubShared>,
+    /// The history still to hand out (`subscribe_since`), before the queue.
+    history: Option<ChangeFeed>,
+    /// The history's failure: the subscription hands out nothing after it, since
+    /// going on with the queue would skip the history's rest.
+    failed: Option<LsmError>,
+    /// Batches ending at or before this were handed out from the history (or come
+    /// before the starting sequence number): the queue drops them.
+    skip_upto: SeqNo,
 }
 
 impl Subscription {
@@ -100,7 +133,13 @@ impl Subscription {
         // Registered under the WAL lock: every group after `start` is pushed to it.
         let (shared, start) =
             db.with_wal_locked(|last_seq| (db.changes.register(prefix), last_seq));
-        let sub = Subscription { db, shared };
+        let sub = Subscription {
+            db,
+            shared,
+            history: None,
+            failed: None,
+            skip_upto: 0,
+        };
         // Groups written before the registration but not yet published would be
         // acknowledged after `subscribe` returns without reaching it: wait them out.
         let mut q = sub.shared.queue.lock();
@@ -109,6 +148,19 @@ impl Subscription {
             sub.shared.cv.wait_for(&mut q, Duration::from_millis(50));
         }
         drop(q);
+        Ok(sub)
+    }
+
+    /// A subscription that first hands out every committed batch from `since` on
+    /// (those whose last sequence number is `since` or later, as
+    /// [`crate::Lsm::changes_since`]), then goes on with the ones committed later:
+    /// each batch once, in commit order, none missed in between. `ChangesPurged`
+    /// when the history from `since` is no longer kept.
+    pub(crate) fn since(db: Arc<DbInner>, prefix: &[u8], since: SeqNo) -> Result<Subscription> {
+        // Registered first: every group after the history's end reaches the queue.
+        let mut sub = Subscription::new(db.clone(), prefix)?;
+        sub.history = Some(ChangeFeed::new(db, since)?);
+        sub.skip_upto = since.saturating_sub(1);
         Ok(sub)
     }
 
@@ -128,13 +180,14 @@ impl Subscription {
 
     /// The next batch, or `None` if none committed within `timeout`.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<ChangeBatch>> {
+        if let Some(b) = self.next_from_history()? {
+            return Ok(Some(b));
+        }
         let deadline = Instant::now().checked_add(timeout);
         let mut q = self.shared.queue.lock();
         loop {
-            if let Some(front) = q.front() {
-                if front.last_seq() <= self.db.visible_seq() {
-                    return Ok(q.pop_front());
-                }
+            if let Some(b) = self.take_ready(&mut q) {
+                return Ok(Some(b));
             }
             // A closed database or a failed write ends the subscription; the batches
             // already published are still delivered above.
@@ -142,17 +195,74 @@ impl Subscription {
             match deadline {
                 Some(d) => {
                     if self.shared.cv.wait_until(&mut q, d).timed_out() {
-                        let ready = q
-                            .front()
-                            .is_some_and(|f| f.last_seq() <= self.db.visible_seq());
-                        if !ready {
-                            return Ok(None);
-                        }
+                        return Ok(self.take_ready(&mut q));
                     }
                 }
                 None => self.shared.cv.wait(&mut q),
             }
         }
+    }
+
+    /// The next batch if one is ready; otherwise `Poll::Pending`, and the task of
+    /// `cx` is woken when one may be (a spurious wake is possible: poll again). For
+    /// async callers: it never waits, except that a subscription from
+    /// `subscribe_since` reads its history from the WAL files first.
+    pub fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Result<ChangeBatch>> {
+        match self.next_from_history() {
+            Ok(Some(b)) => return Poll::Ready(Ok(b)),
+            Ok(None) => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+        let mut q = self.shared.queue.lock();
+        if let Some(b) = self.take_ready(&mut q) {
+            return Poll::Ready(Ok(b));
+        }
+        if let Err(e) = self.check_live() {
+            return Poll::Ready(Err(e));
+        }
+        // Under the queue lock, which `notify` takes after every publish: a batch
+        // published after the check above wakes this waker.
+        match &mut q.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The next batch of the history, until it is exhausted (`None` from then on).
+    fn next_from_history(&mut self) -> Result<Option<ChangeBatch>> {
+        if let Some(e) = &self.failed {
+            return Err(e.duplicate());
+        }
+        while let Some(h) = &mut self.history {
+            match h.next() {
+                Some(Ok(b)) => {
+                    self.skip_upto = self.skip_upto.max(b.last_seq());
+                    if let Some(b) = b.under_prefix(&self.shared.prefix) {
+                        return Ok(Some(b));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.history = None;
+                    self.failed = Some(e.duplicate());
+                    return Err(e);
+                }
+                None => self.history = None,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first published batch of the queue that the history did not hand out.
+    fn take_ready(&self, q: &mut Queue) -> Option<ChangeBatch> {
+        let visible = self.db.visible_seq();
+        while q.batches.front().is_some_and(|f| f.last_seq() <= visible) {
+            match q.batches.pop_front() {
+                Some(b) if b.last_seq() > self.skip_upto => return Some(b),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The next batch if one is ready now.

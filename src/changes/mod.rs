@@ -1,6 +1,6 @@
 //! The change feed: every committed batch, in commit order, read back from the WAL
 //! ([`ChangeFeed`], history as far back as `wal.retention` keeps) or pushed to a
-//! [`Subscription`] as it commits.
+//! [`Subscription`] as it commits (a [`ChangeStream`] for async callers).
 //!
 //! A change is one WAL record: the batches of one commit group, which took
 //! consecutive sequence numbers and were made durable and visible together. Applying
@@ -9,10 +9,12 @@
 
 mod feed;
 mod hub;
+mod stream;
 
 pub use feed::ChangeFeed;
 pub(crate) use hub::ChangeHub;
 pub use hub::Subscription;
+pub use stream::ChangeStream;
 
 use crate::batch::BatchOp;
 use crate::key::SeqNo;

@@ -46,6 +46,11 @@ pub enum lsm_status {
     /// `lsm_transaction_commit`: something the transaction read was written by another
     /// commit after it began; nothing was applied.
     LSM_CONFLICT = 10,
+    /// The change feed (`lsm_changes_new`, `lsm_changes_next`): the history from the
+    /// sequence number asked for is no longer kept (see the option `wal.retention`).
+    /// The message names the oldest one still served, which `lsm_changes_oldest` gives
+    /// as a number.
+    LSM_CHANGES_PURGED = 11,
 }
 
 use lsm_status::*;
@@ -79,8 +84,8 @@ impl From<LsmError> for Failure {
             LsmError::Io { .. } | LsmError::Cache(_) => LSM_IO_ERROR,
             LsmError::Corruption { .. } | LsmError::Serialization(_) => LSM_CORRUPTION,
             LsmError::Config { .. } => LSM_CONFIG_ERROR,
-            // The C API has no change feed yet, so this cannot reach it.
-            LsmError::InvalidArgument(_) | LsmError::ChangesPurged { .. } => LSM_INVALID_ARGUMENT,
+            LsmError::InvalidArgument(_) => LSM_INVALID_ARGUMENT,
+            LsmError::ChangesPurged { .. } => LSM_CHANGES_PURGED,
             LsmError::Locked(_) => LSM_LOCKED,
             LsmError::Closed => LSM_CLOSED,
             LsmError::Conflict => LSM_CONFLICT,
@@ -306,7 +311,7 @@ pub extern "C" fn lsm_status_str(s: c_int) -> *const c_char {
 }
 
 /// Every status, for turning an integer from C back into one.
-const STATUSES: [lsm_status; 11] = [
+const STATUSES: [lsm_status; 12] = [
     LSM_OK,
     LSM_NOT_FOUND,
     LSM_INVALID_ARGUMENT,
@@ -318,6 +323,7 @@ const STATUSES: [lsm_status; 11] = [
     LSM_BUFFER_TOO_SMALL,
     LSM_INTERNAL,
     LSM_CONFLICT,
+    LSM_CHANGES_PURGED,
 ];
 
 impl lsm_status {
@@ -334,6 +340,7 @@ impl lsm_status {
             LSM_BUFFER_TOO_SMALL => c"buffer too small",
             LSM_INTERNAL => c"internal error",
             LSM_CONFLICT => c"transaction conflict",
+            LSM_CHANGES_PURGED => c"changes purged",
         }
     }
 }
@@ -374,6 +381,9 @@ mod tests {
         assert!(message().contains("locked"));
         assert_eq!(status(|| Err(LsmError::Closed.into())), LSM_CLOSED);
         assert_eq!(status(|| Err(LsmError::Conflict.into())), LSM_CONFLICT);
+        let purged = LsmError::ChangesPurged { oldest: 42 };
+        assert_eq!(status(|| Err(purged.into())), LSM_CHANGES_PURGED);
+        assert!(message().contains("42"));
         let s = status(|| Err(Failure::invalid("a\0b")));
         assert_eq!((s, message()), (LSM_INVALID_ARGUMENT, "a?b".to_string()));
     }
@@ -386,12 +396,12 @@ mod tests {
                 .to_str()
                 .unwrap()
         };
-        assert_eq!(STATUSES.len(), LSM_CONFLICT as usize + 1);
+        assert_eq!(STATUSES.len(), LSM_CHANGES_PURGED as usize + 1);
         for (i, s) in STATUSES.iter().enumerate() {
             assert_eq!(*s as usize, i);
             assert_ne!(text(i as c_int), "unknown status");
         }
-        for bad in [-1, 11, 12345, c_int::MIN, c_int::MAX] {
+        for bad in [-1, 12, 12345, c_int::MIN, c_int::MAX] {
             assert_eq!(text(bad), "unknown status");
         }
     }

@@ -5,8 +5,9 @@
 //! [`options`] (`lsm_options`, a [`crate::Config`] in the making), [`db`] (`lsm_db`, an
 //! [`crate::Lsm`]), [`batch`] (`lsm_write_batch`), [`snapshot`] (`lsm_snapshot`),
 //! [`iter`] (`lsm_iterator`, a [`crate::RawIterator`]), [`transaction`]
-//! (`lsm_transaction`) and [`keyspace`] (`lsm_keyspace`, a [`crate::Keyspace`], with
-//! the `_ks` forms of the other handles' calls). [`boundary`] holds what every
+//! (`lsm_transaction`), [`keyspace`] (`lsm_keyspace`, a [`crate::Keyspace`], with
+//! the `_ks` forms of the other handles' calls) and [`changes`] (`lsm_changes`, a
+//! [`crate::Subscription`]: the change feed). [`boundary`] holds what every
 //! function shares: the status enum, the thread-local error message, the one helper
 //! that catches panics, and the argument checks.
 //!
@@ -18,8 +19,8 @@
 //! or writable. NULL where a value is required is `LSM_INVALID_ARGUMENT`, never a crash.
 //! An `lsm_db`, an `lsm_snapshot`, an `lsm_keyspace` or an `lsm_transaction` may be
 //! used by many threads at once (its free function waits for the calls running, see
-//! [`gate`]); an iterator, a batch or an options object by one thread at a time, and
-//! freeing one while another thread uses it is the caller's bug.
+//! [`gate`]); an iterator, a change feed, a batch or an options object by one thread
+//! at a time, and freeing one while another thread uses it is the caller's bug.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -50,3 +51,5 @@ pub mod keyspace;
 pub mod merge;
 
 pub mod filter;
+
+pub mod changes;

@@ -1,7 +1,7 @@
 /*
  * Tests of the C API (include/lsm.h): every function, every error path, threads,
- * iterators and snapshots that outlive lsm_close, and keyspaces. Run by scripts/test_c.sh, plain
- * and under sanitizers.
+ * iterators and snapshots that outlive lsm_close, keyspaces and the change feed. Run
+ * by scripts/test_c.sh, plain and under sanitizers.
  *
  *   test_lsm [DIR]     DIR: where to make databases (default: a new directory in /tmp)
  *
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* ---- a tiny test framework ---------------------------------------------------- */
 
@@ -122,8 +123,8 @@ static void test_status_values_and_strings(void) {
     CHECK(LSM_OK == 0 && LSM_NOT_FOUND == 1 && LSM_INVALID_ARGUMENT == 2 &&
           LSM_IO_ERROR == 3 && LSM_CORRUPTION == 4 && LSM_CONFIG_ERROR == 5 &&
           LSM_LOCKED == 6 && LSM_CLOSED == 7 && LSM_BUFFER_TOO_SMALL == 8 &&
-          LSM_INTERNAL == 9 && LSM_CONFLICT == 10);
-    for (int i = LSM_OK; i <= LSM_CONFLICT; i++) {
+          LSM_INTERNAL == 9 && LSM_CONFLICT == 10 && LSM_CHANGES_PURGED == 11);
+    for (int i = LSM_OK; i <= LSM_CHANGES_PURGED; i++) {
         const char *s = lsm_status_str((lsm_status)i);
         CHECK(s != NULL && s[0] != '\0');
         for (int j = LSM_OK; j < i; j++) CHECK(strcmp(s, lsm_status_str((lsm_status)j)) != 0);
@@ -135,7 +136,7 @@ static void test_status_values_and_strings(void) {
 static void test_status_str_of_unknown_values(void) {
     CHECK(strcmp(lsm_status_str(12345), "unknown status") == 0);
     CHECK(strcmp(lsm_status_str(-1), "unknown status") == 0);
-    CHECK(strcmp(lsm_status_str(LSM_CONFLICT + 1), "unknown status") == 0);
+    CHECK(strcmp(lsm_status_str(LSM_CHANGES_PURGED + 1), "unknown status") == 0);
     CHECK(strcmp(lsm_status_str(LSM_CLOSED), "closed") == 0);
 }
 
@@ -1536,6 +1537,320 @@ static void test_keyspace_misuse(void) {
     CHECK_OK(lsm_close(db));
 }
 
+/* ---- the change feed ------------------------------------------------------------ */
+
+/* A database that keeps its WAL history for the feed (wal.retention), with small
+ * memtables so flushes retire segments. */
+static lsm_db *open_retaining(char *path, size_t cap, const char *retention) {
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "wal.retention", retention));
+    CHECK_OK(lsm_options_set(o, "memtable.max_entries", "200"));
+    lsm_db *db = NULL;
+    CHECK_OK(lsm_open(fresh_path(path, cap), o, &db));
+    lsm_options_free(o);
+    return db;
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+}
+
+/* 1 when the byte string (p, n) is `want` (NULL: p is NULL and n is 0). */
+static int bytes_are(const uint8_t *p, size_t n, const char *want) {
+    if (want == NULL) return p == NULL && n == 0;
+    return p != NULL && n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+/* One operation the feed must hand out. */
+struct want_op {
+    lsm_change_kind kind;
+    const char *keyspace, *key, *end, *value;
+};
+
+/* Reads batches from `f` (waiting up to `timeout_ms` for each) until `n` operations
+ * are read, checking each against `want` and that sequence numbers run on from
+ * `*next` without a gap; leaves `*next` after the last. */
+static void expect_ops(lsm_changes *f, uint64_t timeout_ms, const struct want_op *want,
+                       size_t n, uint64_t *next) {
+    size_t i = 0;
+    while (i < n) {
+        lsm_status s = lsm_changes_next(f, timeout_ms);
+        CHECK_OK(s);
+        if (s != LSM_OK) return;
+        size_t len = lsm_changes_len(f);
+        CHECK(len >= 1);
+        CHECK(lsm_changes_seq(f) == *next);
+        CHECK(lsm_changes_last_seq(f) == *next + len - 1);
+        for (size_t j = 0; j < len; j++, i++) {
+            lsm_change_op op;
+            CHECK_OK(lsm_changes_op(f, j, &op));
+            CHECK(op.seq == *next + j);
+            if (i >= n) {
+                CHECK(!"more operations than expected");
+                continue;
+            }
+            CHECK(op.kind == want[i].kind);
+            CHECK(op.keyspace != NULL && strcmp(op.keyspace, want[i].keyspace) == 0);
+            CHECK(bytes_are(op.key, op.key_len, want[i].key));
+            CHECK(bytes_are(op.end, op.end_len, want[i].end));
+            CHECK(bytes_are(op.value, op.value_len, want[i].value));
+        }
+        lsm_change_op op;
+        CHECK_STATUS(lsm_changes_op(f, len, &op), LSM_INVALID_ARGUMENT);
+        *next += len;
+    }
+}
+
+/* Every kind of write comes back from the feed, op by op and in order: the history
+ * from sequence 1 (across a flush), then live batches, then a resumed feed. */
+static void test_changes_replay(void) {
+    char path[600];
+    lsm_db *db = open_retaining(path, sizeof path, "1GiB");
+    uint64_t seq = 99;
+    CHECK_OK(lsm_latest_sequence(db, &seq));
+    CHECK(seq == 0);
+    lsm_keyspace *users = ks_open(db, "users");
+    CHECK_OK(lsm_put(db, S("a"), S("1")));
+    CHECK_OK(lsm_put(db, S("b"), (const uint8_t *)"", 0)); /* an empty value */
+    CHECK_OK(lsm_delete(db, S("a")));
+    CHECK_OK(lsm_delete_range(db, S("b"), S("d")));
+    CHECK_OK(lsm_flush(db));
+    lsm_write_batch *b = lsm_write_batch_new();
+    CHECK_OK(lsm_write_batch_put(b, S("k"), S("v")));
+    CHECK_OK(lsm_write_batch_put_ks(b, users, S("ada"), S("x")));
+    CHECK_OK(lsm_write_batch_delete_ks(b, users, S("bob")));
+    CHECK_OK(lsm_write(db, b));
+    lsm_write_batch_free(b);
+    const struct want_op history[] = {
+        {LSM_CHANGE_PUT, "default", "a", NULL, "1"},
+        {LSM_CHANGE_PUT, "default", "b", NULL, ""},
+        {LSM_CHANGE_DELETE, "default", "a", NULL, NULL},
+        {LSM_CHANGE_DELETE_RANGE, "default", "b", "d", NULL},
+        {LSM_CHANGE_PUT, "default", "k", NULL, "v"},
+        {LSM_CHANGE_PUT, "users", "ada", NULL, "x"},
+        {LSM_CHANGE_DELETE, "users", "bob", NULL, NULL},
+    };
+    CHECK_OK(lsm_latest_sequence(db, &seq));
+    CHECK(seq == 7);
+
+    lsm_changes *f = NULL;
+    CHECK_OK(lsm_changes_new(db, 1, &f));
+    CHECK(f != NULL);
+    CHECK(lsm_changes_len(f) == 0 && lsm_changes_seq(f) == 0);
+    uint64_t next = 1;
+    /* The history is ready at once: a timeout of 0 reads it. */
+    expect_ops(f, 0, history, 7, &next);
+    CHECK(next == 8);
+    CHECK_STATUS(lsm_changes_next(f, 0), LSM_NOT_FOUND);
+    CHECK(strstr(lsm_errmsg(), "no change") != NULL);
+    CHECK(lsm_changes_len(f) == 0 && lsm_changes_seq(f) == 0 && lsm_changes_last_seq(f) == 0);
+
+    /* Then what commits later, on the same feed. */
+    CHECK_OK(lsm_put_ks(users, S("cy"), S("y")));
+    CHECK_OK(lsm_delete_range_ks(users, S("a"), S("b")));
+    const struct want_op live[] = {
+        {LSM_CHANGE_PUT, "users", "cy", NULL, "y"},
+        {LSM_CHANGE_DELETE_RANGE, "users", "a", "b", NULL},
+    };
+    expect_ops(f, 5000, live, 2, &next);
+    CHECK(next == 10);
+    lsm_changes_free(f);
+
+    /* Resuming from the middle hands out the rest, from the whole batch that holds
+     * the sequence number asked for (5 to 7 here); a start past the end, nothing. */
+    CHECK_OK(lsm_changes_new(db, 6, &f));
+    next = 5;
+    expect_ops(f, 0, &history[4], 3, &next);
+    expect_ops(f, 0, live, 2, &next);
+    CHECK_STATUS(lsm_changes_next(f, 0), LSM_NOT_FOUND);
+    lsm_changes_free(f);
+    CHECK_OK(lsm_changes_new(db, 1000, &f));
+    CHECK_OK(lsm_put(db, S("later"), S("z")));
+    CHECK_STATUS(lsm_changes_next(f, 50), LSM_NOT_FOUND);
+    lsm_changes_free(f);
+
+    /* And after a reopen, from the first write again. */
+    lsm_keyspace_free(users);
+    CHECK_OK(lsm_close(db));
+    lsm_options *o = lsm_options_new();
+    CHECK_OK(lsm_options_set(o, "wal.retention", "1GiB"));
+    CHECK_OK(lsm_open(path, o, &db));
+    lsm_options_free(o);
+    CHECK_OK(lsm_changes_new(db, 1, &f));
+    next = 1;
+    expect_ops(f, 0, history, 7, &next);
+    lsm_changes_free(f);
+    CHECK_OK(lsm_close(db));
+}
+
+/* History that wal.retention did not keep is LSM_CHANGES_PURGED, never skipped. */
+static void test_changes_purged(void) {
+    char path[600];
+    lsm_db *db = open_retaining(path, sizeof path, "0");
+    uint64_t oldest = 0;
+    CHECK_OK(lsm_changes_oldest(db, &oldest));
+    CHECK(oldest == 1);
+    char key[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof key, "key%06d", i);
+        CHECK_OK(lsm_put(db, S(key), S("v")));
+    }
+    CHECK_OK(lsm_flush(db));
+    CHECK_OK(lsm_put(db, S("late"), S("v")));
+    lsm_changes *f = (lsm_changes *)&oldest; /* must be overwritten with NULL */
+    CHECK_STATUS(lsm_changes_new(db, 1, &f), LSM_CHANGES_PURGED);
+    CHECK(f == NULL);
+    CHECK(strstr(lsm_errmsg(), "no longer kept") != NULL);
+    CHECK(strcmp(lsm_status_str(LSM_CHANGES_PURGED), "changes purged") == 0);
+    CHECK_OK(lsm_changes_oldest(db, &oldest));
+    uint64_t latest = 0;
+    CHECK_OK(lsm_latest_sequence(db, &latest));
+    CHECK(oldest > 1 && oldest <= latest);
+    char want[64];
+    snprintf(want, sizeof want, "before sequence %llu ", (unsigned long long)oldest);
+    CHECK_STATUS(lsm_changes_new(db, oldest - 1, &f), LSM_CHANGES_PURGED);
+    CHECK(strstr(lsm_errmsg(), want) != NULL);
+    CHECK_OK(lsm_changes_new(db, oldest, &f));
+    CHECK_OK(lsm_changes_next(f, 0));
+    CHECK(lsm_changes_seq(f) == oldest);
+    lsm_changes_free(f);
+    CHECK_OK(lsm_close(db));
+}
+
+struct delayed_put {
+    lsm_db *db;
+    int delay_ms;
+};
+
+static void *put_after_delay(void *arg) {
+    struct delayed_put *d = arg;
+    struct timespec t = {0, d->delay_ms * 1000000L};
+    nanosleep(&t, NULL);
+    return lsm_put(d->db, S("user:late"), S("v")) == LSM_OK ? NULL : (void *)1;
+}
+
+/* A timeout returns promptly with LSM_NOT_FOUND; a commit during the wait ends it. */
+static void test_changes_timeout(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_changes *f = NULL;
+    CHECK_OK(lsm_changes_subscribe(db, S("user:"), &f));
+    double t0 = now_ms();
+    CHECK_STATUS(lsm_changes_next(f, 100), LSM_NOT_FOUND);
+    double waited = now_ms() - t0;
+    CHECK(waited >= 90 && waited < 2000);
+    t0 = now_ms();
+    CHECK_STATUS(lsm_changes_next(f, 0), LSM_NOT_FOUND);
+    CHECK(now_ms() - t0 < 500);
+
+    /* Only the prefix: "other" never arrives; "user:late", written while the feed
+     * waits, ends the wait long before the timeout. */
+    CHECK_OK(lsm_put(db, S("other"), S("v")));
+    struct delayed_put d = {db, 50};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, put_after_delay, &d) == 0);
+    t0 = now_ms();
+    CHECK_OK(lsm_changes_next(f, 60000));
+    CHECK(now_ms() - t0 < 30000);
+    void *r = NULL;
+    pthread_join(th, &r);
+    CHECK(r == NULL);
+    lsm_change_op op;
+    CHECK(lsm_changes_len(f) == 1);
+    CHECK_OK(lsm_changes_op(f, 0, &op));
+    CHECK(bytes_are(op.key, op.key_len, "user:late") && op.seq == 2);
+    CHECK(lsm_changes_seq(f) == 2);
+    lsm_changes_free(f);
+    CHECK_OK(lsm_close(db));
+}
+
+struct waiting_feed {
+    lsm_changes *f;
+    lsm_status got;
+};
+
+static void *wait_forever(void *arg) {
+    struct waiting_feed *w = arg;
+    w->got = lsm_changes_next(w->f, UINT64_MAX);
+    return NULL;
+}
+
+/* A feed outlives lsm_close safely: LSM_CLOSED, also for a call waiting meanwhile. */
+static void test_changes_after_close(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    CHECK_OK(lsm_put(db, S("k"), S("v")));
+    lsm_changes *history = NULL, *live = NULL;
+    CHECK_OK(lsm_changes_new(db, 1, &history));
+    CHECK_OK(lsm_changes_subscribe(db, NULL, 0, &live));
+    struct waiting_feed w = {live, LSM_OK};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, wait_forever, &w) == 0);
+    struct timespec t = {0, 50 * 1000000L};
+    nanosleep(&t, NULL); /* let it wait */
+    CHECK_OK(lsm_close(db));
+    pthread_join(th, NULL);
+    CHECK_STATUS(w.got, LSM_CLOSED);
+    CHECK_STATUS(lsm_changes_next(live, 0), LSM_CLOSED);
+    /* The history feed may still hand out the batch it had read; then it is closed. */
+    lsm_status s = LSM_OK;
+    for (int i = 0; i < 3 && s == LSM_OK; i++) s = lsm_changes_next(history, 1000);
+    CHECK_STATUS(s, LSM_CLOSED);
+    CHECK(strstr(lsm_errmsg(), "closed") != NULL);
+    CHECK(lsm_changes_len(history) == 0 && lsm_changes_seq(history) == 0);
+    lsm_change_op op;
+    CHECK_STATUS(lsm_changes_op(history, 0, &op), LSM_INVALID_ARGUMENT);
+    lsm_changes_free(history);
+    lsm_changes_free(live);
+}
+
+/* NULL and misaligned handles, NULL out-pointers and bad indexes are errors. */
+static void test_changes_misuse(void) {
+    char path[600];
+    lsm_db *db = open_fresh(path, sizeof path);
+    lsm_changes *f = NULL;
+    lsm_change_op op;
+    uint64_t n = 0;
+    CHECK_STATUS(lsm_changes_new(NULL, 1, &f), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "db is NULL") != NULL);
+    CHECK_STATUS(lsm_changes_new(db, 1, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_changes_subscribe(NULL, S("p"), &f), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_changes_subscribe(db, NULL, 3, &f), LSM_INVALID_ARGUMENT);
+    CHECK(f == NULL);
+    CHECK_STATUS(lsm_changes_subscribe(db, S("p"), NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_changes_next(NULL, 0), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "feed is NULL") != NULL);
+    CHECK(lsm_changes_seq(NULL) == 0 && lsm_changes_last_seq(NULL) == 0);
+    CHECK(lsm_changes_len(NULL) == 0);
+    CHECK_STATUS(lsm_changes_op(NULL, 0, &op), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_latest_sequence(NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_latest_sequence(db, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_changes_oldest(NULL, &n), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_changes_oldest(db, NULL), LSM_INVALID_ARGUMENT);
+    lsm_changes_free(NULL);
+
+    /* A pointer that cannot be a feed (misaligned) is refused, not followed. */
+    uint64_t junk[8] = {0};
+    lsm_changes *bad = (lsm_changes *)((char *)junk + 1);
+    CHECK_STATUS(lsm_changes_next(bad, 0), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "not a valid pointer") != NULL);
+    CHECK(lsm_changes_len(bad) == 0);
+    CHECK_STATUS(lsm_changes_op(bad, 0, &op), LSM_INVALID_ARGUMENT);
+
+    CHECK_OK(lsm_changes_new(db, 1, &f));
+    CHECK_OK(lsm_put(db, S("k"), S("v")));
+    CHECK_OK(lsm_changes_next(f, 5000));
+    CHECK_STATUS(lsm_changes_op(f, 0, NULL), LSM_INVALID_ARGUMENT);
+    CHECK_STATUS(lsm_changes_op(f, (size_t)-1, &op), LSM_INVALID_ARGUMENT);
+    CHECK(strstr(lsm_errmsg(), "operation") != NULL);
+    CHECK_OK(lsm_changes_op(f, 0, &op));
+    CHECK(bytes_are(op.key, op.key_len, "k"));
+    lsm_changes_free(f);
+    CHECK_OK(lsm_close(db));
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
@@ -1578,6 +1893,11 @@ int main(int argc, char **argv) {
     RUN(test_keyspace_transaction);
     RUN(test_keyspace_options);
     RUN(test_keyspace_misuse);
+    RUN(test_changes_replay);
+    RUN(test_changes_purged);
+    RUN(test_changes_timeout);
+    RUN(test_changes_after_close);
+    RUN(test_changes_misuse);
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

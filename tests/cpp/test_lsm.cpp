@@ -2,6 +2,7 @@
 //   test_lsm_cpp [DIR]    The last line is "N passed, N failed".
 #include <lsm.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -403,6 +404,50 @@ static void merges() {
     CHECK_THROWS(plain.merge("k", "v"), LSM_INVALID_ARGUMENT);
 }
 
+static void changes() {
+    lsm::Options o;
+    o.set("wal.retention", "1GiB");
+    lsm::Db db(fresh(), o);
+    CHECK(db.latest_sequence() == 0 && db.oldest_change() == 1);
+    lsm::Keyspace users = db.keyspace("users");
+    db.put("a", "1");
+    lsm::WriteBatch b;
+    b.put(users, std::string_view("k\0x", 3), "").del("a");
+    db.write(b);
+    db.delete_range("a", "c");
+    lsm::Changes feed = db.changes(1);
+    CHECK(feed.next());
+    CHECK(feed.seq() == 1 && feed.last_seq() == 1 && feed.size() == 1);
+    lsm::ChangeOp op = feed.op(0);
+    CHECK(op.kind == LSM_CHANGE_PUT && op.keyspace == "default" && op.key == "a");
+    CHECK(op.value == std::optional<std::string_view>("1") && !op.end);
+    CHECK_THROWS(feed.op(1), LSM_INVALID_ARGUMENT);
+    CHECK(feed.next());
+    CHECK(feed.seq() == 2 && feed.size() == 2);
+    op = feed.op(0);
+    CHECK(op.keyspace == "users" && op.key == std::string_view("k\0x", 3));
+    CHECK(op.value && op.value->empty());
+    op = feed.op(1);
+    CHECK(op.kind == LSM_CHANGE_DELETE && op.key == "a" && !op.value);
+    CHECK(feed.next());
+    op = feed.op(0);
+    CHECK(op.kind == LSM_CHANGE_DELETE_RANGE && op.key == "a" && op.end == std::optional<std::string_view>("c"));
+    CHECK(!feed.next());
+    CHECK(feed.size() == 0);
+
+    lsm::Changes sub = db.subscribe("user:");
+    std::thread writer([&db] {
+        db.put("other", "x");
+        db.put("user:1", "ada");
+    });
+    CHECK(sub.next(std::chrono::seconds(30)));
+    CHECK(sub.size() == 1 && sub.op(0).key == "user:1");
+    writer.join();
+    CHECK(feed.next(std::chrono::seconds(30)) && feed.op(0).key == "other");
+    db.close();
+    CHECK_THROWS(while (sub.next()) {}, LSM_CLOSED);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         base = argv[1];
@@ -421,6 +466,7 @@ int main(int argc, char **argv) {
     run("transactions", transactions);
     run("keyspaces", keyspaces);
     run("merges", merges);
+    run("changes", changes);
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -5,6 +5,7 @@ use crate::asyncio::submit;
 use crate::batch::Batch;
 use crate::bytes::{byte_arg, value_or};
 use crate::call::call;
+use crate::changes::{seq_arg, Feed, Watch};
 use crate::cursor::{Bounds, Cursor, Mode};
 use crate::errors::{closed, config_error, to_py};
 use crate::handle::DbHandle;
@@ -484,6 +485,38 @@ impl Db {
         let name = name_arg(name, "keyspace name")?;
         let db = self.lsm(py)?;
         call(py, || db.drop_keyspace(&name))
+    }
+
+    /// The sequence number of the last committed write (0 for a database never
+    /// written): `changes(since=latest_sequence() + 1)` holds what commits next.
+    fn latest_sequence(&self, py: Python<'_>) -> PyResult<u64> {
+        let db = self.lsm(py)?;
+        call(py, || Ok(db.latest_sequence()))
+    }
+
+    /// The committed batches from sequence number `since` on, oldest first, up to the
+    /// last one committed now. `ChangesPurgedError` when that history is no longer
+    /// kept (see the option `wal_retention`).
+    #[pyo3(signature = (*, since=None))]
+    fn changes(&self, py: Python<'_>, since: Option<&Bound<'_, PyAny>>) -> PyResult<Feed> {
+        let since = match since {
+            Some(s) if !s.is_none() => seq_arg(s, "since")?,
+            _ => 1,
+        };
+        let db = self.lsm(py)?;
+        let feed = call(py, || db.changes_since(since))?;
+        Ok(Feed::new(feed, self.closed.clone()))
+    }
+
+    /// The native half of `watch`: subscribed now, so nothing committed from here on
+    /// is missed.
+    #[pyo3(signature = (prefix=None))]
+    fn _watch(&self, py: Python<'_>, prefix: Option<&Bound<'_, PyAny>>) -> PyResult<Watch> {
+        let prefix = crate::bytes::opt_bytes(prefix, "prefix")?.unwrap_or_default();
+        let db = self.lsm(py)?;
+        let sub = call(py, || db.subscribe(&prefix))?;
+        Watch::new(sub, self.closed.clone())
+            .map_err(|e| to_py(py, LsmError::io("make the watch's socket pair", e)))
     }
 
     /// Flushes, stops background work and releases the lock; closing twice is fine.

@@ -21,6 +21,8 @@ pub struct Registry {
     pub io: Py<PyType>,
     pub invalid_argument: Py<PyType>,
     pub conflict: Py<PyType>,
+    /// `ChangesPurgedError(message, oldest)`.
+    pub changes_purged: Py<PyType>,
     /// `_resolve(future, exception, value)`: completes `future` unless it is done.
     pub resolve: Py<PyAny>,
 }
@@ -40,6 +42,7 @@ pub fn _register(
     io: Py<PyType>,
     invalid_argument: Py<PyType>,
     conflict: Py<PyType>,
+    changes_purged: Py<PyType>,
     resolve: Py<PyAny>,
 ) {
     // A second registration (a reloaded package) keeps the first classes.
@@ -54,6 +57,7 @@ pub fn _register(
             io,
             invalid_argument,
             conflict,
+            changes_purged,
             resolve,
         },
     );
@@ -101,6 +105,10 @@ pub fn to_py(py: Python<'_>, e: LsmError) -> PyErr {
         LsmError::Closed => &r.closed,
         LsmError::InvalidArgument(_) => &r.invalid_argument,
         LsmError::Conflict => &r.conflict,
+        LsmError::ChangesPurged { oldest } => {
+            let class = r.changes_purged.bind(py).clone();
+            return PyErr::from_type(class, (msg, *oldest));
+        }
         _ => &r.error,
     };
     PyErr::from_type(class.bind(py).clone(), (msg,))

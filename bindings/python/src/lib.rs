@@ -15,6 +15,7 @@ mod batch;
 )]
 mod bytes;
 mod call;
+mod changes;
 mod cursor;
 mod db;
 mod errors;
@@ -34,6 +35,10 @@ fn _lsm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<transaction::TxKeyspace>()?;
     m.add_class::<keyspace::Keyspace>()?;
     m.add_class::<cursor::Cursor>()?;
+    m.add_class::<changes::Change>()?;
+    m.add_class::<changes::ChangeOp>()?;
+    m.add_class::<changes::Feed>()?;
+    m.add_class::<changes::Watch>()?;
     m.add_function(wrap_pyfunction!(errors::_register, m)?)?;
     let keys: Vec<String> = lsm::config::KEYS
         .iter()

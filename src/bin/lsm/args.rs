@@ -19,6 +19,7 @@ Examples:
   lsm put user:1 ada
   lsm get user:1
   lsm scan --prefix user: --limit 10
+  lsm --set wal.retention=1GiB changes --since 1
   printf 'put a 1\\nget a\\n' | lsm shell
   lsm dump data/ss_tables/000007.sst
   lsm bench --num 100000";
@@ -116,6 +117,23 @@ pub enum DbCommand {
     },
     /// Reads every file and checks every checksum.
     Verify,
+    /// Prints the change feed: one `SEQ<TAB>KEYSPACE<TAB>KIND<TAB>KEY[<TAB>VALUE]` line
+    /// per operation committed from sequence SEQ on (KIND: put, delete, delete_range
+    /// with the range's end as VALUE, merge). History is kept as far back as the
+    /// option wal.retention says (default: none beyond recovery); older is an error.
+    Changes(ChangesArgs),
+}
+
+/// Where `changes` starts, and whether it waits for more.
+#[derive(Debug, Clone, Args)]
+pub struct ChangesArgs {
+    /// From sequence number SEQ (the whole batch that holds it).
+    #[arg(long, value_name = "SEQ", default_value_t = 1)]
+    pub since: u64,
+    /// After the history, wait and print changes as they commit until interrupted
+    /// (command line only). The database stays open, and so locked, meanwhile.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// Which keys `scan` prints.

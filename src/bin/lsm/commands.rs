@@ -1,10 +1,10 @@
 //! Runs one database command on an open database; shared by the command line and the
 //! shell, so both print exactly the same.
 
-use crate::args::{DbCommand, ScanArgs};
+use crate::args::{ChangesArgs, DbCommand, ScanArgs};
 use crate::escape;
 use crate::failure::Failure;
-use lsm::{FileKind, Keyspace, Lsm};
+use lsm::{ChangeBatch, ChangeKind, FileKind, Keyspace, Lsm};
 use std::io::Write;
 use std::ops::Bound;
 
@@ -47,6 +47,7 @@ pub fn run(db: &Lsm, cmd: &DbCommand, out: &mut dyn Write) -> Result<(), Failure
         DbCommand::Flush => db.flush()?,
         DbCommand::Compact { start, end } => compact(db, start.as_ref(), end.as_ref())?,
         DbCommand::Verify => verify(db, out)?,
+        DbCommand::Changes(args) => changes(db, args, out)?,
     }
     Ok(())
 }
@@ -93,6 +94,50 @@ fn scan(db: &Keyspace, args: &ScanArgs, out: &mut dyn Write) -> Result<(), Failu
     for item in iter.take(args.limit.unwrap_or(usize::MAX)) {
         let (k, v) = item?;
         writeln!(out, "{}\t{}", escape::show(&k), escape::show(&v))?;
+    }
+    Ok(())
+}
+
+fn changes(db: &Lsm, args: &ChangesArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    if !args.follow {
+        for batch in db.changes_since(args.since)? {
+            print_batch(&batch?, out)?;
+        }
+        return Ok(());
+    }
+    // The history, then each batch as it commits, flushed at once: until the process
+    // is interrupted (or the database closes, which ends the subscription).
+    for batch in db.subscribe_since(b"", args.since)? {
+        print_batch(&batch?, out)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// One line per operation: `SEQ KEYSPACE KIND KEY [VALUE | END]`, tab-separated, keys
+/// and values escaped (so a tab in one shows as \x09).
+fn print_batch(batch: &ChangeBatch, out: &mut dyn Write) -> Result<(), Failure> {
+    for op in batch.ops() {
+        let keyspace = match op.keyspace() {
+            "" => "(dropped)",
+            name => name,
+        };
+        let (kind, last) = match op.kind() {
+            ChangeKind::Put => ("put", op.value()),
+            ChangeKind::Merge => ("merge", op.value()),
+            ChangeKind::Delete => ("delete", None),
+            ChangeKind::DeleteRange => ("delete_range", op.end()),
+        };
+        write!(
+            out,
+            "{}\t{keyspace}\t{kind}\t{}",
+            op.seq(),
+            escape::show(op.key())
+        )?;
+        match last {
+            Some(v) => writeln!(out, "\t{}", escape::show(v))?,
+            None => writeln!(out)?,
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! A failed command prints a message and the shell goes on; a piped session exits
 //! non-zero when any command failed.
 
-use crate::args::{ShellCommand, ShellLine};
+use crate::args::{DbCommand, ShellCommand, ShellLine};
 use crate::commands;
 use crate::failure::Failure;
 use clap::Parser;
@@ -22,6 +22,7 @@ commands:
   flush                         write the memtable to an SSTable
   compact [--start A] [--end B] compact the whole key range, or [A, B]
   verify                        read every file and check every checksum
+  changes [--since SEQ]         print the change feed from SEQ on, one line per operation
   help                          this list
   quit, exit                    leave (also Ctrl-D)
 Arguments with spaces go in double quotes: put \"my key\" \"a value\".
@@ -135,6 +136,11 @@ fn execute(db: &Lsm, line: &str) -> Result<Flow, Failure> {
     match parsed.command {
         ShellCommand::Help => writeln!(out, "{HELP}")?,
         ShellCommand::Quit => return Ok(Flow::Quit),
+        ShellCommand::Db(DbCommand::Changes(args)) if args.follow => {
+            return Err(Failure::Invalid(
+                "changes --follow waits until interrupted: run it as `lsm changes --follow`".into(),
+            ))
+        }
         ShellCommand::Db(cmd) => match commands::run(db, &cmd, &mut out) {
             // A missing key is an answer, not a failure, in the shell.
             Err(Failure::NotFound(_)) => writeln!(out, "(not found)")?,
