@@ -194,7 +194,11 @@ fn default_ttls_of_the_database_and_a_keyspace() {
     clock.advance(Duration::from_secs(10));
     assert_eq!(ks.get(b"s").unwrap(), None);
     assert_eq!(ks.get(b"batch").unwrap(), None);
-    assert_eq!(ks.get(b"tx").unwrap(), None, "a transaction's put expires too");
+    assert_eq!(
+        ks.get(b"tx").unwrap(),
+        None,
+        "a transaction's put expires too"
+    );
     assert_eq!(ks.get(b"own").unwrap(), Some(b"4".to_vec()));
     assert_eq!(db.get(b"d").unwrap(), Some(b"1".to_vec()));
     clock.advance(Duration::from_secs(3600));
@@ -339,7 +343,10 @@ impl Cell {
 
 type Model = BTreeMap<Vec<u8>, Cell>;
 
-fn model_view(m: &Model, now: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// A database's or a model's contents, in key order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn model_view(m: &Model, now: u64) -> Entries {
     m.iter()
         .filter_map(|(k, c)| c.read(now).map(|v| (k.clone(), v)))
         .collect()
@@ -358,7 +365,7 @@ fn ttl_puts_and_merges_match_a_model_under_a_fake_clock() {
     };
     let mut db = Lsm::open_with_config(cfg()).unwrap();
     let mut model = Model::new();
-    let mut snaps: Vec<(lsm::Snapshot, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+    let mut snaps: Vec<(lsm::Snapshot, Entries)> = Vec::new();
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut rnd = |n: u64| {
         x ^= x << 13;
