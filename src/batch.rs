@@ -46,6 +46,9 @@ pub struct WriteBatch {
     merges: bool,
     /// Some operation is an expiring put with its time to live still to resolve.
     ttls: bool,
+    /// Where in `rep` the times to live of the expiring puts are, to be turned into
+    /// expiries in place when the batch is written.
+    ttl_at: Vec<usize>,
 }
 
 /// The offset added to the kind byte of a delete, put or range delete when a keyspace
@@ -130,6 +133,7 @@ impl WriteBatch {
             origin: 0,
             merges: false,
             ttls: false,
+            ttl_at: Vec::new(),
         }
     }
 
@@ -167,8 +171,50 @@ impl WriteBatch {
         value: &[u8],
         ttl: std::time::Duration,
     ) -> &mut Self {
-        let raw = crate::ttl::join(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), value);
-        self.push(ValueKind::PutExpiring, key, Some(&raw))
+        self.push_expiring(crate::manifest::DEFAULT_KEYSPACE, key, value, ttl)
+    }
+
+    /// An expiring put, its time to live (ms) where the expiry goes, written without
+    /// building the expiring value apart: the hot path of `Lsm::put_with_ttl`.
+    fn push_expiring(
+        &mut self,
+        ks: u32,
+        key: &[u8],
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> &mut Self {
+        let in_ks = ks != crate::manifest::DEFAULT_KEYSPACE;
+        self.rep.push(kind_byte(ValueKind::PutExpiring, in_ks));
+        if in_ks {
+            put_varint(&mut self.rep, u64::from(ks));
+            self.keyspaces = true;
+        }
+        put_length_prefixed(&mut self.rep, key);
+        put_varint(&mut self.rep, (crate::ttl::EXPIRY_LEN + value.len()) as u64);
+        self.ttl_at.push(self.rep.len());
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.rep.extend_from_slice(&ms.to_le_bytes());
+        self.rep.extend_from_slice(value);
+        self.ttls = true;
+        let n = self.len() as u32 + 1;
+        self.rep[8..12].copy_from_slice(&n.to_le_bytes());
+        self
+    }
+
+    /// Turns the times to live of the expiring puts into expiries at `now_ms`, in
+    /// place (no default TTL to apply: see [`WriteBatch::resolved`]).
+    pub(crate) fn resolve_in_place(&mut self, now_ms: u64) {
+        for &at in &self.ttl_at {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.rep[at..at + 8]);
+            let expiry = crate::ttl::expiry(
+                now_ms,
+                std::time::Duration::from_millis(u64::from_le_bytes(b)),
+            );
+            self.rep[at..at + 8].copy_from_slice(&expiry.to_le_bytes());
+        }
+        self.ttl_at.clear();
+        self.ttls = false;
     }
 
     /// [`WriteBatch::put_with_ttl`] in keyspace `ks`.
@@ -180,8 +226,7 @@ impl WriteBatch {
         ttl: std::time::Duration,
     ) -> &mut Self {
         self.note_origin(ks);
-        let raw = crate::ttl::join(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX), value);
-        self.push_in(ks.id(), ValueKind::PutExpiring, key, Some(&raw))
+        self.push_expiring(ks.id(), key, value, ttl)
     }
 
     /// Adds merge operand `operand` for `key` in keyspace `ks`.
@@ -220,6 +265,7 @@ impl WriteBatch {
         self.origin = 0;
         self.merges = false;
         self.ttls = false;
+        self.ttl_at.clear();
     }
 
     /// True when some operation is a merge.
@@ -264,6 +310,7 @@ impl WriteBatch {
             };
         }
         out.ttls = false;
+        out.ttl_at.clear();
         out
     }
 
@@ -331,7 +378,6 @@ impl WriteBatch {
             self.keyspaces = true;
         }
         self.merges |= kind == ValueKind::Merge;
-        self.ttls |= kind == ValueKind::PutExpiring;
         put_length_prefixed(&mut self.rep, key);
         if let Some(v) = value {
             put_length_prefixed(&mut self.rep, v);
@@ -550,6 +596,41 @@ mod tests {
         assert!(DecodedBatch::parse(&bad).unwrap().ops().is_err());
         b.clear();
         assert!(!b.spans_keyspaces());
+    }
+
+    #[test]
+    fn times_to_live_become_expiries_when_written() {
+        let ttl = std::time::Duration::from_millis(1500);
+        let mut b = WriteBatch::new();
+        b.put(b"plain", b"p")
+            .put_with_ttl(b"a", b"va", ttl)
+            .push_expiring(9, b"b", b"vb", ttl);
+        assert!(b.has_ttls());
+        let mut in_place = b.clone();
+        in_place.resolve_in_place(1_000);
+        assert!(!in_place.has_ttls());
+        let rebuilt = b.resolved(1_000, |_| None);
+        for batch in [&in_place, &rebuilt] {
+            let ops: Vec<_> = batch.iter().collect();
+            assert_eq!(ops[0], (0, BatchOp::Put(b"plain", b"p")));
+            for (i, (ks, key, value)) in
+                [(0, b"a", b"va"), (9, b"b", b"vb")].into_iter().enumerate()
+            {
+                let (got_ks, op) = ops[i + 1];
+                let BatchOp::PutExpiring(k, raw) = op else {
+                    panic!("{op:?}")
+                };
+                assert_eq!((got_ks, k), (ks, &key[..]));
+                assert_eq!(crate::ttl::split(raw), Some((2_500, &value[..])));
+            }
+        }
+        // A default TTL turns plain puts into expiring ones.
+        let with_default = b.resolved(1_000, |_| Some(std::time::Duration::from_secs(1)));
+        let (_, op) = with_default.iter().next().unwrap();
+        assert_eq!(
+            op,
+            BatchOp::PutExpiring(b"plain", &crate::ttl::join(2_000, b"p")[..])
+        );
     }
 
     #[test]

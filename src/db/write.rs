@@ -83,7 +83,7 @@ impl DbInner {
     /// `batch` with expiries: each expiring put's time to live, and the default `ttl`
     /// of the keyspaces its plain puts go to, become expiry times by the database's
     /// clock. A batch with neither is returned as it is.
-    fn resolve_ttls(&self, batch: WriteBatch) -> WriteBatch {
+    fn resolve_ttls(&self, mut batch: WriteBatch) -> WriteBatch {
         let default_ttl = |ks: u32| self.tree(ks).and_then(|t| t.config.ttl);
         let defaults = if batch.spans_keyspaces() {
             batch
@@ -93,6 +93,10 @@ impl DbInner {
             self.default.config.ttl.is_some()
         };
         if !batch.has_ttls() && !defaults {
+            return batch;
+        }
+        if !defaults {
+            batch.resolve_in_place(self.config.clock.now_ms());
             return batch;
         }
         batch.resolved(self.config.clock.now_ms(), default_ttl)
