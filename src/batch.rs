@@ -47,8 +47,10 @@ pub struct WriteBatch {
     /// Some operation is an expiring put with its time to live still to resolve.
     ttls: bool,
     /// Where in `rep` the times to live of the expiring puts are, to be turned into
-    /// expiries in place when the batch is written.
-    ttl_at: Vec<usize>,
+    /// expiries in place when the batch is written: the first (so a single
+    /// `put_with_ttl` allocates nothing more), then the others.
+    ttl_first: Option<usize>,
+    ttl_more: Vec<usize>,
 }
 
 /// The offset added to the kind byte of a delete, put or range delete when a keyspace
@@ -133,7 +135,8 @@ impl WriteBatch {
             origin: 0,
             merges: false,
             ttls: false,
-            ttl_at: Vec::new(),
+            ttl_first: None,
+            ttl_more: Vec::new(),
         }
     }
 
@@ -191,7 +194,10 @@ impl WriteBatch {
         }
         put_length_prefixed(&mut self.rep, key);
         put_varint(&mut self.rep, (crate::ttl::EXPIRY_LEN + value.len()) as u64);
-        self.ttl_at.push(self.rep.len());
+        match self.ttl_first {
+            None => self.ttl_first = Some(self.rep.len()),
+            Some(_) => self.ttl_more.push(self.rep.len()),
+        }
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         self.rep.extend_from_slice(&ms.to_le_bytes());
         self.rep.extend_from_slice(value);
@@ -204,7 +210,7 @@ impl WriteBatch {
     /// Turns the times to live of the expiring puts into expiries at `now_ms`, in
     /// place (no default TTL to apply: see [`WriteBatch::resolved`]).
     pub(crate) fn resolve_in_place(&mut self, now_ms: u64) {
-        for &at in &self.ttl_at {
+        for &at in self.ttl_first.iter().chain(&self.ttl_more) {
             let mut b = [0u8; 8];
             b.copy_from_slice(&self.rep[at..at + 8]);
             let expiry = crate::ttl::expiry(
@@ -213,7 +219,8 @@ impl WriteBatch {
             );
             self.rep[at..at + 8].copy_from_slice(&expiry.to_le_bytes());
         }
-        self.ttl_at.clear();
+        self.ttl_first = None;
+        self.ttl_more.clear();
         self.ttls = false;
     }
 
@@ -265,7 +272,8 @@ impl WriteBatch {
         self.origin = 0;
         self.merges = false;
         self.ttls = false;
-        self.ttl_at.clear();
+        self.ttl_first = None;
+        self.ttl_more.clear();
     }
 
     /// True when some operation is a merge.
@@ -310,7 +318,8 @@ impl WriteBatch {
             };
         }
         out.ttls = false;
-        out.ttl_at.clear();
+        out.ttl_first = None;
+        out.ttl_more.clear();
         out
     }
 
