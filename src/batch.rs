@@ -44,8 +44,6 @@ pub struct WriteBatch {
     origin: u64,
     /// Some operation is a merge.
     merges: bool,
-    /// Some operation is an expiring put with its time to live still to resolve.
-    ttls: bool,
     /// Where in `rep` the times to live of the expiring puts are, to be turned into
     /// expiries in place when the batch is written: the first (so a single
     /// `put_with_ttl` allocates nothing more), then the others.
@@ -134,7 +132,6 @@ impl WriteBatch {
             keyspaces: false,
             origin: 0,
             merges: false,
-            ttls: false,
             ttl_first: None,
             ttl_more: Vec::new(),
         }
@@ -201,7 +198,6 @@ impl WriteBatch {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         self.rep.extend_from_slice(&ms.to_le_bytes());
         self.rep.extend_from_slice(value);
-        self.ttls = true;
         let n = self.len() as u32 + 1;
         self.rep[8..12].copy_from_slice(&n.to_le_bytes());
         self
@@ -221,7 +217,6 @@ impl WriteBatch {
         }
         self.ttl_first = None;
         self.ttl_more.clear();
-        self.ttls = false;
     }
 
     /// [`WriteBatch::put_with_ttl`] in keyspace `ks`.
@@ -271,7 +266,6 @@ impl WriteBatch {
         self.keyspaces = false;
         self.origin = 0;
         self.merges = false;
-        self.ttls = false;
         self.ttl_first = None;
         self.ttl_more.clear();
     }
@@ -283,7 +277,7 @@ impl WriteBatch {
 
     /// True when some operation is an expiring put whose expiry is still to resolve.
     pub(crate) fn has_ttls(&self) -> bool {
-        self.ttls
+        self.ttl_first.is_some()
     }
 
     /// This batch as written at `now_ms`: each expiring put's time to live becomes
@@ -317,7 +311,6 @@ impl WriteBatch {
                 BatchOp::Merge(k, v) => out.push_in(ks, ValueKind::Merge, k, Some(v)),
             };
         }
-        out.ttls = false;
         out.ttl_first = None;
         out.ttl_more.clear();
         out

@@ -189,34 +189,32 @@ impl std::fmt::Debug for MergeConfig {
 
 /// Folds `operands` (newest first, as a key's versions are met) onto `base` with `op`:
 /// the shared step of reads and compaction.
-pub(crate) fn fold(
+pub(crate) fn fold<'a>(
     op: &dyn MergeOperator,
     key: &[u8],
     base: Option<&[u8]>,
-    newest_first: &[Vec<u8>],
+    newest_first: impl DoubleEndedIterator<Item = &'a [u8]>,
 ) -> Option<Vec<u8>> {
-    let oldest_first: Vec<&[u8]> = newest_first.iter().rev().map(Vec::as_slice).collect();
-    // A foreign operator (a C callback, a user's Rust code) may panic; that is a
-    // failed merge, not a crashed reader or compaction thread.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        op.full_merge(key, base, &oldest_first)
-    }))
-    .ok()
-    .flatten()
+    let oldest_first: Vec<&[u8]> = newest_first.rev().collect();
+    guarded(|| op.full_merge(key, base, &oldest_first))
 }
 
 /// [`MergeOperator::partial_merge`] of `newest_first`, with panics as `None`.
-pub(crate) fn fold_operands(
+pub(crate) fn fold_operands<'a>(
     op: &dyn MergeOperator,
     key: &[u8],
-    newest_first: &[Vec<u8>],
+    newest_first: impl DoubleEndedIterator<Item = &'a [u8]>,
 ) -> Option<Vec<u8>> {
-    let oldest_first: Vec<&[u8]> = newest_first.iter().rev().map(Vec::as_slice).collect();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        op.partial_merge(key, &oldest_first)
-    }))
-    .ok()
-    .flatten()
+    let oldest_first: Vec<&[u8]> = newest_first.rev().collect();
+    guarded(|| op.partial_merge(key, &oldest_first))
+}
+
+/// `f()`, with a panic as `None`: a foreign operator (a C callback, a user's Rust
+/// code) that panics fails the merge, not the reader or compaction thread.
+fn guarded(f: impl FnOnce() -> Option<Vec<u8>>) -> Option<Vec<u8>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .ok()
+        .flatten()
 }
 
 /// The error of a read whose operands the operator could not apply.
@@ -231,8 +229,8 @@ pub(crate) fn failed(key: &[u8]) -> crate::LsmError {
 mod tests {
     use super::*;
 
-    fn ops(v: &[&[u8]]) -> Vec<Vec<u8>> {
-        v.iter().map(|o| o.to_vec()).collect()
+    fn ops<'a>(v: &'a [&'a [u8]]) -> impl DoubleEndedIterator<Item = &'a [u8]> {
+        v.iter().copied()
     }
 
     #[test]
@@ -241,33 +239,33 @@ mod tests {
         let one = 1u64.to_le_bytes();
         let five = 5u64.to_le_bytes();
         assert_eq!(
-            fold(&*add, b"k", Some(&five), &ops(&[&one, &one])),
+            fold(&*add, b"k", Some(&five), ops(&[&one, &one])),
             Some(7u64.to_le_bytes().to_vec())
         );
         assert_eq!(
-            fold(&*add, b"k", None, &ops(&[&u64::MAX.to_le_bytes(), &one])),
+            fold(&*add, b"k", None, ops(&[&u64::MAX.to_le_bytes(), &one])),
             Some(0u64.to_le_bytes().to_vec()),
             "wrapping add of 1 and MAX"
         );
-        assert_eq!(fold(&*add, b"k", None, &ops(&[b"short"])), None);
+        assert_eq!(fold(&*add, b"k", None, ops(&[b"short"])), None);
         let app = builtin("append").unwrap();
         // Newest first: "c" was written last.
         assert_eq!(
-            fold(&*app, b"k", Some(b"a"), &ops(&[b"c", b"b"])),
+            fold(&*app, b"k", Some(b"a"), ops(&[b"c", b"b"])),
             Some(b"abc".to_vec())
         );
         assert_eq!(
-            fold_operands(&*app, b"k", &ops(&[b"c", b"b"])),
+            fold_operands(&*app, b"k", ops(&[b"c", b"b"])),
             Some(b"bc".to_vec())
         );
         let max = builtin("max").unwrap();
         let min = builtin("min").unwrap();
         assert_eq!(
-            fold(&*max, b"k", Some(b"m"), &ops(&[b"a", b"z"])),
+            fold(&*max, b"k", Some(b"m"), ops(&[b"a", b"z"])),
             Some(b"z".to_vec())
         );
         assert_eq!(
-            fold(&*min, b"k", Some(b"m"), &ops(&[b"a", b"z"])),
+            fold(&*min, b"k", Some(b"m"), ops(&[b"a", b"z"])),
             Some(b"a".to_vec())
         );
         assert!(builtin("sum").is_none());
@@ -287,7 +285,7 @@ mod tests {
                 panic!("boom")
             }
         }
-        assert_eq!(fold(&Boom, b"k", None, &ops(&[b"x"])), None);
-        assert_eq!(fold_operands(&Boom, b"k", &ops(&[b"x", b"y"])), None);
+        assert_eq!(fold(&Boom, b"k", None, ops(&[b"x"])), None);
+        assert_eq!(fold_operands(&Boom, b"k", ops(&[b"x", b"y"])), None);
     }
 }

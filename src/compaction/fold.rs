@@ -256,10 +256,10 @@ impl<'a> Folder<'a> {
         under: Option<(&[u8], &[u8])>,
         out: &mut Sink<'_>,
     ) -> Result<()> {
-        let operands: Vec<Vec<u8>> = self.pending.iter().map(|(_, v)| v.clone()).collect();
+        let operands = self.pending.iter().map(|(_, v)| v.as_slice());
         let folded = self
             .merge_op
-            .and_then(|op| merge::fold(op, &self.cur_user, base, &operands));
+            .and_then(|op| merge::fold(op, &self.cur_user, base, operands));
         let pending = std::mem::take(&mut self.pending);
         match folded {
             Some(value) => {
@@ -291,10 +291,10 @@ impl<'a> Folder<'a> {
         }
         let pending = std::mem::take(&mut self.pending);
         if pending.len() >= 2 {
-            let operands: Vec<Vec<u8>> = pending.iter().map(|(_, v)| v.clone()).collect();
+            let operands = pending.iter().map(|(_, v)| v.as_slice());
             let combined = self
                 .merge_op
-                .and_then(|op| merge::fold_operands(op, &self.cur_user, &operands));
+                .and_then(|op| merge::fold_operands(op, &self.cur_user, operands));
             if let Some(m) = combined {
                 self.dropped += (pending.len() - 1) as u64;
                 return out(&pending[0].0, &m);

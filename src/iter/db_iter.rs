@@ -303,7 +303,7 @@ impl DbCursor {
             );
             return self.fail(e);
         };
-        match crate::merge::fold(op, &self.key, base, &self.operands) {
+        match crate::merge::fold(op, &self.key, base, self.operands.iter().map(Vec::as_slice)) {
             Some(v) => {
                 self.value = v;
                 self.valid = true;
@@ -371,8 +371,8 @@ impl DbCursor {
                         live = true;
                         self.key.clear();
                         self.key.extend_from_slice(uk);
-                        // Newest first, like the forward walk collects them.
-                        self.operands.insert(0, self.merge.value().to_vec());
+                        // Oldest first here; turned newest first before the fold.
+                        self.operands.push(value.to_vec());
                     }
                     Some(ValueKind::Put | ValueKind::Delete | ValueKind::Merge) => {
                         live = false;
@@ -396,6 +396,8 @@ impl DbCursor {
             return self.fail(e);
         }
         if live && !self.operands.is_empty() {
+            // Collected oldest first walking backward; `fold` takes newest first.
+            self.operands.reverse();
             let base = has_base.then(|| std::mem::take(&mut self.value));
             return self.fold(base.as_deref());
         }
