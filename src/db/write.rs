@@ -65,11 +65,15 @@ impl DbInner {
     /// `InvalidArgument` for a merge into a keyspace without a merge operator: its
     /// operand could never be read back.
     fn check_merge_operators(&self, batch: &WriteBatch) -> Result<()> {
+        let trees = self.trees.load();
         for (ks, op) in batch.iter() {
             if let BatchOp::Merge(..) = op {
-                let ok = self
-                    .tree(ks)
-                    .is_none_or(|t| t.config.merge.operator.is_some());
+                let tree = if ks == self.default.id {
+                    Some(&self.default)
+                } else {
+                    trees.get(&ks)
+                };
+                let ok = tree.is_none_or(|t| t.config.merge.operator.is_some());
                 if !ok {
                     return Err(LsmError::InvalidArgument(
                         "merge needs a merge operator: set merge.operator (\"u64_add\", \"append\", \"max\", \"min\") or Config::with_merge_operator".into(),
@@ -84,8 +88,14 @@ impl DbInner {
     /// of the keyspaces its plain puts go to, become expiry times by the database's
     /// clock. A batch with neither is returned as it is.
     fn resolve_ttls(&self, mut batch: WriteBatch) -> WriteBatch {
-        let default_ttl = |ks: u32| self.tree(ks).and_then(|t| t.config.ttl);
-        let defaults = if batch.spans_keyspaces() {
+        // One load of the keyspace map, read by reference: no `Arc` of a keyspace is
+        // cloned (a shared counter bumped by every writer) per operation.
+        let trees = batch.spans_keyspaces().then(|| self.trees.load());
+        let default_ttl = |ks: u32| match &trees {
+            Some(trees) if ks != self.default.id => trees.get(&ks).and_then(|t| t.config.ttl),
+            _ => self.default.config.ttl,
+        };
+        let defaults = if trees.is_some() {
             batch
                 .iter()
                 .any(|(ks, op)| matches!(op, BatchOp::Put(..)) && default_ttl(ks).is_some())
