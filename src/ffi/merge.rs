@@ -112,62 +112,71 @@ impl MergeOperator for COperator {
         existing: Option<&[u8]>,
         operands: &[&[u8]],
     ) -> Option<Vec<u8>> {
-        let ptrs: Vec<*const u8> = operands.iter().map(|o| o.as_ptr()).collect();
-        let lens: Vec<usize> = operands.iter().map(|o| o.len()).collect();
         let (e, elen) = existing.map_or((std::ptr::null(), 0), |e| (e.as_ptr(), e.len()));
-        let mut out: *mut u8 = std::ptr::null_mut();
-        let mut out_len = 0usize;
-        // SAFETY: every pointer is valid for its length for the call; out and out_len
-        // are valid for writes; the callback's own safety is the caller's contract.
-        let ok = unsafe {
-            (self.full)(
-                self.state,
-                key.as_ptr(),
-                key.len(),
-                e,
-                elen,
-                c_int::from(existing.is_some()),
-                ptrs.as_ptr(),
-                lens.as_ptr(),
-                ptrs.len(),
-                &mut out,
-                &mut out_len,
-            )
-        };
-        // SAFETY: on success, out is the callback's malloc'ed buffer of out_len bytes.
-        let result = unsafe { take_result(out, out_len) };
-        if ok == 0 {
-            return None;
-        }
-        result
+        call_with_operands(operands, |ops, lens, n, out, out_len| {
+            // SAFETY: key, existing and the operand arrays are valid for their lengths
+            // for the call; out and out_len are valid for writes; the callback's own
+            // safety is the caller's contract.
+            unsafe {
+                (self.full)(
+                    self.state,
+                    key.as_ptr(),
+                    key.len(),
+                    e,
+                    elen,
+                    c_int::from(existing.is_some()),
+                    ops,
+                    lens,
+                    n,
+                    out,
+                    out_len,
+                )
+            }
+        })
     }
 
     fn partial_merge(&self, key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>> {
         let partial = self.partial?;
-        let ptrs: Vec<*const u8> = operands.iter().map(|o| o.as_ptr()).collect();
-        let lens: Vec<usize> = operands.iter().map(|o| o.len()).collect();
-        let mut out: *mut u8 = std::ptr::null_mut();
-        let mut out_len = 0usize;
-        // SAFETY: as in full_merge.
-        let ok = unsafe {
-            partial(
-                self.state,
-                key.as_ptr(),
-                key.len(),
-                ptrs.as_ptr(),
-                lens.as_ptr(),
-                ptrs.len(),
-                &mut out,
-                &mut out_len,
-            )
-        };
-        // SAFETY: as in full_merge.
-        let result = unsafe { take_result(out, out_len) };
-        if ok == 0 {
-            return None;
-        }
-        result
+        call_with_operands(operands, |ops, lens, n, out, out_len| {
+            // SAFETY: as in full_merge.
+            unsafe {
+                partial(
+                    self.state,
+                    key.as_ptr(),
+                    key.len(),
+                    ops,
+                    lens,
+                    n,
+                    out,
+                    out_len,
+                )
+            }
+        })
     }
+}
+
+/// Calls a callback that answers through `(out, out_len)` with a `malloc`ed buffer,
+/// handing it `operands` as arrays of pointers and lengths; the buffer's bytes when
+/// it returned nonzero, `None` when it returned 0.
+fn call_with_operands(
+    operands: &[&[u8]],
+    call: impl FnOnce(*const *const u8, *const usize, usize, *mut *mut u8, *mut usize) -> c_int,
+) -> Option<Vec<u8>> {
+    let ptrs: Vec<*const u8> = operands.iter().map(|o| o.as_ptr()).collect();
+    let lens: Vec<usize> = operands.iter().map(|o| o.len()).collect();
+    let mut out: *mut u8 = std::ptr::null_mut();
+    let mut out_len = 0usize;
+    let ok = call(
+        ptrs.as_ptr(),
+        lens.as_ptr(),
+        ptrs.len(),
+        &mut out,
+        &mut out_len,
+    );
+    // SAFETY: out is NULL or the callback's malloc'ed buffer of out_len bytes, freed
+    // here also when the callback failed.
+    let result = unsafe { take_result(out, out_len) };
+    result.filter(|_| ok != 0)
 }
 
 /// User state handed over to the library: whatever happens next, it is owned, so a
