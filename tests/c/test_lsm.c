@@ -18,57 +18,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* ---- a tiny test framework ---------------------------------------------------- */
-
-static int passed, failed, test_failed;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            test_failed = 1;                                                           \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (lsm_errmsg: \"%s\")\n", __FILE__, \
-                    __LINE__, #cond, lsm_errmsg());                                    \
-        }                                                                              \
-    } while (0)
-
-#define CHECK_STATUS(expr, want)                                                       \
-    do {                                                                               \
-        lsm_status got_ = (expr);                                                      \
-        if (got_ != (want)) {                                                          \
-            test_failed = 1;                                                           \
-            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s (lsm_errmsg: \"%s\")\n", \
-                    __FILE__, __LINE__, #expr, lsm_status_str(got_), (int)got_, #want,  \
-                    lsm_errmsg());                                                     \
-        }                                                                              \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK_STATUS(expr, LSM_OK)
-
-#define RUN(test)                                                                      \
-    do {                                                                               \
-        test_failed = 0;                                                               \
-        test();                                                                        \
-        if (test_failed) {                                                             \
-            failed++;                                                                  \
-            printf("FAIL %s\n", #test);                                                \
-        } else {                                                                       \
-            passed++;                                                                  \
-            printf("ok   %s\n", #test);                                                \
-        }                                                                              \
-    } while (0)
+#include "check.h"
 
 /* ---- helpers ------------------------------------------------------------------- */
-
-static char base_dir[512];
-static int db_counter;
-
-/* A fresh, not yet existing path under base_dir. */
-static const char *fresh_path(char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/db%d", base_dir, db_counter++);
-    return buf;
-}
-
-#define S(str) (const uint8_t *)(str), strlen(str)
 
 static lsm_db *open_fresh(char *path, size_t cap) {
     lsm_db *db = NULL;

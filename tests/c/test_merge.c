@@ -20,52 +20,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static int passed, failed, test_failed;
+#include "check.h"
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            test_failed = 1;                                                           \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed (lsm_errmsg: \"%s\")\n", __FILE__, \
-                    __LINE__, #cond, lsm_errmsg());                                    \
-        }                                                                              \
-    } while (0)
-
-#define CHECK_STATUS(expr, want)                                                       \
-    do {                                                                               \
-        lsm_status got_ = (expr);                                                      \
-        if (got_ != (want)) {                                                          \
-            test_failed = 1;                                                           \
-            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s (lsm_errmsg: \"%s\")\n", \
-                    __FILE__, __LINE__, #expr, lsm_status_str(got_), (int)got_, #want,  \
-                    lsm_errmsg());                                                     \
-        }                                                                              \
-    } while (0)
-
-#define CHECK_OK(expr) CHECK_STATUS(expr, LSM_OK)
-
-#define RUN(test)                                                                      \
-    do {                                                                               \
-        test_failed = 0;                                                               \
-        test();                                                                        \
-        if (test_failed) {                                                             \
-            failed++;                                                                  \
-            printf("FAIL %s\n", #test);                                                \
-        } else {                                                                       \
-            passed++;                                                                  \
-            printf("ok   %s\n", #test);                                                \
-        }                                                                              \
-    } while (0)
-
-#define S(str) (const uint8_t *)(str), strlen(str)
-
-static char base_dir[512];
-static int db_counter;
-
-static const char *fresh_path(char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/db%d", base_dir, db_counter++);
-    return buf;
-}
 
 /* 1 when `key` holds exactly `want` (NULL: missing). */
 static int has(lsm_db *db, const char *key, const char *want) {
