@@ -338,6 +338,22 @@ pub struct RocksEngine {
     wo: rocksdb::WriteOptions,
 }
 
+/// The RocksDB options the modes share: created if missing, the 64 MiB memtable, no
+/// compression, the block cache, bloom filter and block size of the other engines.
+#[cfg(feature = "rocksdb")]
+pub fn rocks_options() -> rocksdb::Options {
+    let mut o = rocksdb::Options::default();
+    o.create_if_missing(true);
+    o.set_write_buffer_size(MEMTABLE_BYTES);
+    o.set_compression_type(rocksdb::DBCompressionType::None);
+    let mut t = rocksdb::BlockBasedOptions::default();
+    t.set_block_cache(&rocksdb::Cache::new_lru_cache(CACHE_BYTES));
+    t.set_bloom_filter(BLOOM_BITS as f64, false);
+    t.set_block_size(BLOCK_SIZE);
+    o.set_block_based_table_factory(&t);
+    o
+}
+
 #[cfg(feature = "rocksdb")]
 impl RocksEngine {
     fn open(dir: &Path, bounded: bool) -> Res<RocksEngine> {

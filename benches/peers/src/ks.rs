@@ -124,18 +124,10 @@ fn open(kind: Kind, dir: &Path, n: usize, budget: Option<u64>) -> Res<Box<dyn Ks
         }
         #[cfg(feature = "rocksdb")]
         Kind::RocksDb | Kind::RocksDbBounded => {
-            let mut o = rocksdb::Options::default();
-            o.create_if_missing(true);
-            o.set_write_buffer_size(engine::MEMTABLE_BYTES);
+            let mut o = engine::rocks_options();
             if let Some(b) = budget {
                 o.set_db_write_buffer_size(b as usize);
             }
-            o.set_compression_type(rocksdb::DBCompressionType::None);
-            let mut t = rocksdb::BlockBasedOptions::default();
-            t.set_block_cache(&rocksdb::Cache::new_lru_cache(engine::CACHE_BYTES));
-            t.set_bloom_filter(engine::BLOOM_BITS as f64, false);
-            t.set_block_size(engine::BLOCK_SIZE);
-            o.set_block_based_table_factory(&t);
             let db =
                 rocksdb::DBWithThreadMode::<rocksdb::MultiThreaded>::open(&o, dir).map_err(err)?;
             for name in &names {

@@ -38,7 +38,9 @@ struct LsmCounters(lsm::Lsm);
 
 impl Counters for LsmCounters {
     fn merge_add(&self, key: &[u8], n: u64) -> Res<()> {
-        self.0.merge(key, &n.to_le_bytes()).map_err(|e| e.to_string())
+        self.0
+            .merge(key, &n.to_le_bytes())
+            .map_err(|e| e.to_string())
     }
     fn get(&self, key: &[u8]) -> Res<Option<Vec<u8>>> {
         self.0.get(key).map_err(|e| e.to_string())
@@ -54,7 +56,9 @@ struct RocksCounters(rocksdb::DB);
 #[cfg(feature = "rocksdb")]
 impl Counters for RocksCounters {
     fn merge_add(&self, key: &[u8], n: u64) -> Res<()> {
-        self.0.merge(key, n.to_le_bytes()).map_err(|e| e.to_string())
+        self.0
+            .merge(key, n.to_le_bytes())
+            .map_err(|e| e.to_string())
     }
     fn get(&self, key: &[u8]) -> Res<Option<Vec<u8>>> {
         self.0.get(key).map_err(|e| e.to_string())
@@ -81,23 +85,16 @@ fn open(kind: Kind, dir: &Path) -> Res<Box<dyn Counters>> {
     Ok(match kind {
         Kind::Lsm => {
             let mut c = engine::lsm_config(dir)?;
-            c.set("merge.operator", "u64_add").map_err(|e| e.to_string())?;
+            c.set("merge.operator", "u64_add")
+                .map_err(|e| e.to_string())?;
             Box::new(LsmCounters(
                 lsm::Lsm::open_with_config(c).map_err(|e| e.to_string())?,
             ))
         }
         #[cfg(feature = "rocksdb")]
         Kind::RocksDb | Kind::RocksDbBounded => {
-            let mut o = rocksdb::Options::default();
-            o.create_if_missing(true);
-            o.set_write_buffer_size(engine::MEMTABLE_BYTES);
-            o.set_compression_type(rocksdb::DBCompressionType::None);
+            let mut o = engine::rocks_options();
             o.set_merge_operator_associative("u64_add", rocks_add);
-            let mut t = rocksdb::BlockBasedOptions::default();
-            t.set_block_cache(&rocksdb::Cache::new_lru_cache(engine::CACHE_BYTES));
-            t.set_bloom_filter(engine::BLOOM_BITS as f64, false);
-            t.set_block_size(engine::BLOCK_SIZE);
-            o.set_block_based_table_factory(&t);
             Box::new(RocksCounters(
                 rocksdb::DB::open(&o, dir).map_err(|e| e.to_string())?,
             ))
@@ -166,7 +163,9 @@ fn run_counters(args: &Args, kind: Kind) -> Res<[f64; 4]> {
     let threads = args.threads.max(1) as u64;
     let mut out = [0.0; 4];
     // For profiling one of them: LSM_PEERS_COUNTER=0..3 runs only that one.
-    let only: Option<usize> = std::env::var("LSM_PEERS_COUNTER").ok().and_then(|v| v.parse().ok());
+    let only: Option<usize> = std::env::var("LSM_PEERS_COUNTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for (i, (by_merge, th)) in [(true, 1), (true, threads), (false, 1), (false, threads)]
         .into_iter()
         .enumerate()
@@ -269,7 +268,10 @@ fn feed(args: &Args) -> Res<(f64, f64, f64)> {
     }
     let rate = batches as f64 / t.elapsed().as_secs_f64();
     if batches != args.num {
-        return Err(format!("changes_since(1) gave {batches} batches, want {}", args.num));
+        return Err(format!(
+            "changes_since(1) gave {batches} batches, want {}",
+            args.num
+        ));
     }
     drop(sub);
     drop(db);
@@ -316,10 +318,18 @@ pub fn run(args: &Args) {
             runs.push(r);
         }
         // Alternate which goes first, so a drift of the machine hits both alike.
-        let (a, b) = if rep % 2 == 0 { (false, true) } else { (true, false) };
+        let (a, b) = if rep % 2 == 0 {
+            (false, true)
+        } else {
+            (true, false)
+        };
         for with_ttl in [a, b] {
             let r = or_exit("fill", fill(args, with_ttl));
-            if with_ttl { ttl.push(r) } else { plain.push(r) }
+            if with_ttl {
+                ttl.push(r)
+            } else {
+                plain.push(r)
+            }
         }
         let f = or_exit("feed", feed(args));
         eprintln!(

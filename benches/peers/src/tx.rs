@@ -123,15 +123,7 @@ fn open(kind: Kind, dir: &Path) -> Res<Box<dyn TxDb>> {
         )),
         #[cfg(feature = "rocksdb")]
         Kind::RocksDb | Kind::RocksDbBounded => {
-            let mut o = rocksdb::Options::default();
-            o.create_if_missing(true);
-            o.set_write_buffer_size(engine::MEMTABLE_BYTES);
-            o.set_compression_type(rocksdb::DBCompressionType::None);
-            let mut t = rocksdb::BlockBasedOptions::default();
-            t.set_block_cache(&rocksdb::Cache::new_lru_cache(engine::CACHE_BYTES));
-            t.set_bloom_filter(engine::BLOOM_BITS as f64, false);
-            t.set_block_size(engine::BLOCK_SIZE);
-            o.set_block_based_table_factory(&t);
+            let o = engine::rocks_options();
             Box::new(RocksTx(
                 rocksdb::OptimisticTransactionDB::open(&o, dir).map_err(|e| e.to_string())?,
             ))
