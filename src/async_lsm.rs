@@ -79,6 +79,12 @@ impl AsyncLsm {
         self.run(move |db| db.get(&k)).await
     }
 
+    /// See [`Lsm::multi_get`].
+    pub async fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.as_ref().to_vec()).collect();
+        self.run(move |db| db.multi_get(&keys)).await
+    }
+
     /// See [`Lsm::delete`].
     pub async fn delete(&self, key: &[u8]) -> Result<()> {
         let k = key.to_vec();

@@ -7,6 +7,7 @@ use crate::db::{DbInner, Tree, KEYSPACE_KEYS};
 use crate::error::{LsmError, Result};
 use crate::iterator::Iter;
 use crate::lsm::{Lsm, WriteOptions};
+use crate::pinned::PinnedValue;
 use crate::raw_iterator::RawIterator;
 use std::ops::RangeBounds;
 use std::sync::Arc;
@@ -166,6 +167,25 @@ impl Keyspace {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.tree.check_live()?;
         self.inner().get(&self.tree, key, None)
+    }
+
+    /// The value of `key` without a copy (see [`Lsm::get_pinned`]).
+    pub fn get_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>> {
+        self.tree.check_live()?;
+        self.inner().get_pinned(&self.tree, key, None)
+    }
+
+    /// The values of `keys`, in order, read at one point in time (see
+    /// [`Lsm::multi_get`]).
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(crate::lsm::into_vecs(self.multi_get_pinned(keys)?))
+    }
+
+    /// [`Keyspace::multi_get`] without copying the values.
+    pub fn multi_get_pinned<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<PinnedValue>>> {
+        self.tree.check_live()?;
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        self.inner().multi_get(&self.tree, &keys, None)
     }
 
     /// Deletes `key` (deleting a missing key is not an error).

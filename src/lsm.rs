@@ -8,6 +8,7 @@ use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, OsFs};
 use crate::iterator::Iter;
 use crate::keyspace::{Keyspace, KeyspaceOptions};
+use crate::pinned::PinnedValue;
 use crate::raw_iterator::RawIterator;
 use crate::report::VerifyReport;
 use crate::snapshot::Snapshot;
@@ -167,6 +168,37 @@ impl Lsm {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let inner = self.inner();
         inner.get(inner.default_tree(), key, None)
+    }
+
+    /// The value of `key` without a copy: borrowed from the block cache, the memtable
+    /// or the key cache, and kept valid by the returned value (see [`PinnedValue`]
+    /// for what holding one keeps in memory).
+    pub fn get_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>> {
+        let inner = self.inner();
+        inner.get_pinned(inner.default_tree(), key, None)
+    }
+
+    /// The values of `keys`, in the order given, all read at one point in time (a
+    /// batch written meanwhile is seen whole or not at all). Cheaper than a loop of
+    /// [`Lsm::get`]: the keys are probed in sorted order under one view.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let db = lsm::Lsm::open(lsm::Config::with_root(dir.path())).unwrap();
+    /// db.put(b"a", b"1").unwrap();
+    /// db.put(b"c", b"3").unwrap();
+    /// let got = db.multi_get(&[&b"c"[..], b"b", b"a"]).unwrap();
+    /// assert_eq!(got, vec![Some(b"3".to_vec()), None, Some(b"1".to_vec())]);
+    /// ```
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(into_vecs(self.multi_get_pinned(keys)?))
+    }
+
+    /// [`Lsm::multi_get`] without copying the values (see [`Lsm::get_pinned`]).
+    pub fn multi_get_pinned<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<PinnedValue>>> {
+        let inner = self.inner();
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        inner.multi_get(inner.default_tree(), &keys, None)
     }
 
     /// Deletes `key` (deleting a missing key is not an error).
@@ -434,4 +466,12 @@ pub(crate) fn approximate_len(sv: &crate::db::SuperVersion) -> u64 {
         .map(|m| m.len() as u64)
         .sum();
     sv.version.entries() + mems
+}
+
+/// Pinned values as owned ones.
+pub(crate) fn into_vecs(values: Vec<Option<PinnedValue>>) -> Vec<Option<Vec<u8>>> {
+    values
+        .into_iter()
+        .map(|v| v.map(PinnedValue::into_vec))
+        .collect()
 }

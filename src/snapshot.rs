@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::iterator::Iter;
 use crate::key::SeqNo;
 use crate::keyspace::Keyspace;
+use crate::pinned::PinnedValue;
 use crate::raw_iterator::RawIterator;
 use crate::ttl::ReadPoint;
 use std::ops::RangeBounds;
@@ -45,6 +46,35 @@ impl Snapshot {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.inner
             .get(self.inner.default_tree(), key, Some(self.read_point()))
+    }
+
+    /// The value of `key` in this view, without a copy (see [`crate::Lsm::get_pinned`]).
+    pub fn get_pinned(&self, key: &[u8]) -> Result<Option<PinnedValue>> {
+        self.inner
+            .get_pinned(self.inner.default_tree(), key, Some(self.read_point()))
+    }
+
+    /// The values of `keys` in this view, in the order given.
+    pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        let got =
+            self.inner
+                .multi_get(self.inner.default_tree(), &keys, Some(self.read_point()))?;
+        Ok(crate::lsm::into_vecs(got))
+    }
+
+    /// The values of `keys` in keyspace `ks` in this view, in the order given.
+    pub fn multi_get_in<K: AsRef<[u8]>>(
+        &self,
+        ks: &Keyspace,
+        keys: &[K],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        ks.tree().check_live()?;
+        let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
+        let got = self
+            .inner
+            .multi_get(ks.tree(), &keys, Some(self.read_point()))?;
+        Ok(crate::lsm::into_vecs(got))
     }
 
     /// The value of `key` in keyspace `ks` in this view.

@@ -82,6 +82,16 @@ fn check_all(db: &Lsm, model: &Model, what: &str) {
             };
             assert_eq!(got.as_ref(), Some(v), "{what}: get in {name}");
         }
+        // multi_get over present and absent keys, backwards.
+        let mut keys: Vec<Vec<u8>> = want.keys().take(30).cloned().collect();
+        keys.push(b"\xff-absent".to_vec());
+        keys.reverse();
+        let expect: Vec<_> = keys.iter().map(|k| want.get(k).cloned()).collect();
+        let got = match &ks {
+            Some(ks) => ks.multi_get(&keys).unwrap(),
+            None => db.multi_get(&keys).unwrap(),
+        };
+        assert_eq!(got, expect, "{what}: multi_get in {name}");
     }
 }
 
@@ -268,6 +278,10 @@ fn names_options_and_misuse_give_clear_errors() {
         Err(LsmError::InvalidArgument(_))
     ));
     assert!(matches!(
+        snap.multi_get_in(&a, &[b"k"]),
+        Err(LsmError::InvalidArgument(_))
+    ));
+    assert!(matches!(
         snap.iter_in(&a).next(),
         Some(Err(LsmError::InvalidArgument(_)))
     ));
@@ -283,6 +297,9 @@ fn names_options_and_misuse_give_clear_errors() {
     db.close().unwrap();
     assert!(matches!(a.put(b"k", b"v"), Err(LsmError::Closed)));
     assert!(matches!(a.get(b"k"), Err(LsmError::Closed)));
+    assert!(matches!(a.get_pinned(b"k"), Err(LsmError::Closed)));
+    assert!(matches!(a.multi_get(&[b"k"]), Err(LsmError::Closed)));
+    assert!(matches!(db.multi_get(&[b"k"]), Err(LsmError::Closed)));
     assert!(matches!(db.keyspace("z"), Err(LsmError::Closed)));
     assert!(matches!(db.drop_keyspace("a"), Err(LsmError::Closed)));
     assert!(a.iter().next().unwrap().is_err());
@@ -311,6 +328,8 @@ fn a_drop_is_durable_and_deletes_the_files() {
     for r in [
         logs.put(b"k", b"v"),
         logs.get(b"k").map(|_| ()),
+        logs.get_pinned(b"k").map(|_| ()),
+        logs.multi_get(&[b"k"]).map(|_| ()),
         logs.delete(b"k"),
         logs.compact(),
     ] {

@@ -69,7 +69,12 @@ fn check(db: &Lsm, model: &Model, what: &str) {
             model.get(&k).cloned(),
             "{what}: get {i}"
         );
+        let pinned = db.get_pinned(&k).unwrap().map(|v| v.to_vec());
+        assert_eq!(pinned, model.get(&k).cloned(), "{what}: get_pinned {i}");
     }
+    let keys: Vec<Vec<u8>> = (0..40).rev().map(key).collect();
+    let want: Vec<_> = keys.iter().map(|k| model.get(k).cloned()).collect();
+    assert_eq!(db.multi_get(&keys).unwrap(), want, "{what}: multi_get");
     let fwd: Vec<(Vec<u8>, Vec<u8>)> = db.iter().map(|r| r.unwrap()).collect();
     let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
     assert_eq!(fwd, want, "{what}: forward scan");

@@ -174,6 +174,8 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
     // An iterator kept open across writes, flushes and compactions, with what it must
     // still yield (the view at its creation).
     let mut held: Option<(lsm::Iter, Expected)> = None;
+    // Pinned values, with what they read: they must not change or go away.
+    let mut pins: Vec<(lsm::PinnedValue, Vec<u8>)> = Vec::new();
 
     for step in 0..steps {
         let ctx = format!("seed {seed} step {step}");
@@ -195,6 +197,9 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
                     }
                 }
             }
+        }
+        for (v, want) in &pins {
+            assert_eq!(&v[..], &want[..], "{ctx}: a pinned value changed");
         }
         let used = db.stats().levels.iter().filter(|l| l.files > 0).count();
         deepest_levels = deepest_levels.max(used);
@@ -235,13 +240,43 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
                 db.write(b).unwrap();
                 model = next;
             }
-            65..=79 => {
+            65..=72 => {
                 let k = key(&mut rng);
                 assert_eq!(
                     db.get(&k).unwrap(),
                     model.get(&k).cloned(),
                     "{ctx}: get {k:?}"
                 );
+            }
+            73..=75 => {
+                // Pinned: compared now, and kept (across writes, flushes, compactions
+                // and reopens) to be compared again later.
+                let k = key(&mut rng);
+                let got = db.get_pinned(&k).unwrap();
+                assert_eq!(
+                    got.as_deref(),
+                    model.get(&k).map(Vec::as_slice),
+                    "{ctx}: get_pinned {k:?}"
+                );
+                if let Some(v) = got {
+                    if pins.len() >= 16 {
+                        pins.remove(rng.random_range(0..pins.len()));
+                    }
+                    pins.push((v, model[&k].clone()));
+                }
+            }
+            76..=79 => {
+                // Sorted, unsorted, repeated and missing keys together.
+                let keys: Vec<Vec<u8>> = (0..rng.random_range(0..12))
+                    .map(|_| key(&mut rng))
+                    .collect();
+                let want: Vec<Option<Vec<u8>>> =
+                    keys.iter().map(|k| model.get(k).cloned()).collect();
+                assert_eq!(db.multi_get(&keys).unwrap(), want, "{ctx}: multi_get");
+                let pinned = db.multi_get_pinned(&keys).unwrap();
+                let pinned: Vec<Option<Vec<u8>>> =
+                    pinned.into_iter().map(|v| v.map(|v| v.to_vec())).collect();
+                assert_eq!(pinned, want, "{ctx}: multi_get_pinned");
             }
             80..=85 => check_range(&db, None, &model, &mut rng, &ctx),
             86..=88 => {
@@ -258,6 +293,19 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
                         s.get(&k).unwrap(),
                         m.get(&k).cloned(),
                         "{ctx}: snapshot get"
+                    );
+                    assert_eq!(
+                        s.get_pinned(&k).unwrap().map(|v| v.to_vec()),
+                        m.get(&k).cloned(),
+                        "{ctx}: snapshot get_pinned"
+                    );
+                    let keys = [key(&mut rng), k.clone(), key(&mut rng)];
+                    let want: Vec<Option<Vec<u8>>> =
+                        keys.iter().map(|k| m.get(k).cloned()).collect();
+                    assert_eq!(
+                        s.multi_get(&keys).unwrap(),
+                        want,
+                        "{ctx}: snapshot multi_get"
                     );
                     check_range(&db, Some(s), m, &mut rng, &format!("{ctx} (snapshot)"));
                 }
@@ -312,6 +360,12 @@ fn run(seed: u64, steps: usize, tiny_levels: bool) {
     }
     db.verify().unwrap();
     db.close().unwrap();
+    drop(db);
+    // The database is closed and its handle gone: pinned values still hold their
+    // bytes.
+    for (v, want) in &pins {
+        assert_eq!(&v[..], &want[..], "seed {seed}: a pinned value after close");
+    }
     let db = Lsm::open_with_config(cfg).unwrap();
     assert_eq!(
         collect(db.iter()),

@@ -427,7 +427,22 @@ fn ttl_puts_and_merges_match_a_model_under_a_fake_clock() {
                 let k = format!("k{i:02}").into_bytes();
                 let want = model.get(&k).and_then(|c| c.read(now));
                 assert_eq!(db.get(&k).unwrap(), want, "get {i} at step {step}");
+                let pinned = db.get_pinned(&k).unwrap().map(|v| v.to_vec());
+                assert_eq!(pinned, want, "get_pinned {i} at step {step}");
             }
+            let keys: Vec<Vec<u8>> = (0..30)
+                .rev()
+                .map(|i| format!("k{i:02}").into_bytes())
+                .collect();
+            let want: Vec<_> = keys
+                .iter()
+                .map(|k| model.get(k).and_then(|c| c.read(now)))
+                .collect();
+            assert_eq!(
+                db.multi_get(&keys).unwrap(),
+                want,
+                "multi_get at step {step}"
+            );
             for (s, view) in &snaps {
                 let got: Vec<_> = s.iter().map(|r| r.unwrap()).collect();
                 assert_eq!(&got, view, "a snapshot changed at step {step}");

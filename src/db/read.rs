@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::iter::{DbCursor, FailedIterator, InternalIterator, LevelIterator, MergingIterator};
 use crate::key::{self, SeqNo, ValueKind};
 use crate::manifest::TableFile;
+use crate::pinned::PinnedValue;
 use crate::range_del::{FragmentedTombstones, RangeTombstone};
 use crate::ttl::ReadPoint;
 use std::sync::Arc;
@@ -38,6 +39,19 @@ impl DbInner {
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
     ) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .get_pinned(tree, user_key, snapshot)?
+            .map(PinnedValue::into_vec))
+    }
+
+    /// [`DbInner::get`] without copying the value out of the cache, block or
+    /// memtable that holds it.
+    pub fn get_pinned(
+        &self,
+        tree: &Tree,
+        user_key: &[u8],
+        snapshot: Option<ReadPoint>,
+    ) -> Result<Option<PinnedValue>> {
         let _op = self.enter()?;
         if !self.owns(tree) {
             return Err(foreign());
@@ -53,12 +67,49 @@ impl DbInner {
         r
     }
 
+    /// The values of `keys` in keyspace `tree`, in the order given, all read at one
+    /// point: `snapshot`, or now when `None` (one view and one sequence number for
+    /// every key, so a batch written meanwhile is seen whole or not at all). The keys
+    /// are probed in sorted order, so neighbours share the blocks and index
+    /// partitions just read.
+    pub fn multi_get(
+        &self,
+        tree: &Tree,
+        keys: &[&[u8]],
+        snapshot: Option<ReadPoint>,
+    ) -> Result<Vec<Option<PinnedValue>>> {
+        let _op = self.enter()?;
+        if !self.owns(tree) {
+            return Err(foreign());
+        }
+        let sv = tree.sv.load();
+        let snap = snapshot.map_or_else(|| self.visible_seq(), |p| p.seq);
+        let now = || snapshot.map_or_else(|| self.config.clock.now_ms(), |p| p.now_ms);
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
+        let mut out: Vec<Option<PinnedValue>> = Vec::with_capacity(keys.len());
+        out.resize_with(keys.len(), || None);
+        let mut last: Option<usize> = None;
+        for i in order {
+            let k = keys[i];
+            // A repeated key is read once.
+            if let Some(j) = last.filter(|&j| keys[j] == k) {
+                out[i] = out[j].clone();
+                continue;
+            }
+            let (value, _) = self.get_from_tree(tree, &sv, k, key::hash(k), snap, now)?;
+            out[i] = value;
+            last = Some(i);
+        }
+        Ok(out)
+    }
+
     fn get_inner(
         &self,
         tree: &Tree,
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<PinnedValue>> {
         let cache = match snapshot {
             // The cache holds current values of the keyspace "default" only, so
             // snapshot reads and other keyspaces bypass it.
@@ -66,7 +117,7 @@ impl DbInner {
             _ => None,
         };
         if let Some(v) = cache.and_then(|kc| kc.get(user_key)) {
-            return Ok(Some(v.to_vec()));
+            return Ok(Some(PinnedValue::shared(v)));
         }
         // The view first, then the sequence number: the view then holds every version
         // up to that number. Taken the other way round, a flush and a compaction
@@ -101,7 +152,7 @@ impl DbInner {
         hash: u64,
         snap: SeqNo,
         now: impl Fn() -> u64,
-    ) -> Result<(Option<Vec<u8>>, bool)> {
+    ) -> Result<(Option<PinnedValue>, bool)> {
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
         // and newer deletions live in the same or a newer source, so tombstones are
@@ -110,8 +161,8 @@ impl DbInner {
         let mut found = None;
         for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
             tomb = tomb.max(m.max_covering_tombstone(user_key, snap));
-            if let Some(e) = m.get_hashed(user_key, hash, snap) {
-                found = Some(e);
+            if let Some((seq, kind, v)) = m.get_pinned(user_key, hash, snap) {
+                found = Some((seq, kind, PinnedValue::mem(v)));
                 break;
             }
         }
@@ -129,15 +180,11 @@ impl DbInner {
                 if user_key < lo || user_key > hi {
                     continue;
                 }
-                for rt in f.range_tombstones()? {
-                    if rt.seq <= snap
-                        && rt.start.as_slice() <= user_key
-                        && user_key < rt.end.as_slice()
-                    {
-                        tomb = tomb.max(rt.seq);
-                    }
+                let index = f.tombstone_index()?;
+                if !index.is_empty() {
+                    tomb = tomb.max(index.max_covering(user_key, snap));
                 }
-                if let Some(e) = f.table()?.get(user_key, snap, hash)? {
+                if let Some(e) = f.table()?.get_pinned(user_key, snap, hash)? {
                     found = Some(e);
                     break;
                 }
@@ -147,10 +194,14 @@ impl DbInner {
             Some((seq, ValueKind::Put, v)) if seq > tomb => Ok((Some(v), true)),
             Some((seq, ValueKind::PutExpiring, raw)) if seq > tomb => {
                 let (at, v) = crate::ttl::split(&raw).ok_or_else(crate::ttl::malformed)?;
-                Ok(((at > now()).then(|| v.to_vec()), false))
+                let expiry_len = raw.len() - v.len();
+                let live = at > now();
+                let value = if live { raw.skip(expiry_len) } else { None };
+                Ok((value, false))
             }
             Some((seq, ValueKind::Merge, _)) if seq > tomb => {
-                Ok((self.get_merged(tree, sv, user_key, snap, now())?, false))
+                let merged = self.get_merged(tree, sv, user_key, snap, now())?;
+                Ok((merged.map(PinnedValue::owned), false))
             }
             _ => Ok((None, true)),
         }

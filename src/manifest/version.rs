@@ -6,7 +6,7 @@ use crate::cache::TableCache;
 use crate::error::Result;
 use crate::gate::Gate;
 use crate::key;
-use crate::range_del::RangeTombstone;
+use crate::range_del::{RangeTombstone, TombstoneIndex};
 use crate::sstable::SSTable;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,6 +70,12 @@ impl LevelState {
     }
 }
 
+/// A table's range deletions, as stored and as fragmented for lookups.
+struct FileTombstones {
+    list: Box<[RangeTombstone]>,
+    index: TombstoneIndex,
+}
+
 /// An SSTable of some version: what the manifest says of it, and the way to its
 /// reader.
 ///
@@ -91,7 +97,7 @@ pub struct TableFile {
     /// do not reopen a table the cache closed just to learn it has none. A table
     /// without range deletions costs an empty slice; one with them, its tombstones
     /// (few: a range deletion covers many keys).
-    tombstones: OnceLock<Box<[RangeTombstone]>>,
+    tombstones: OnceLock<FileTombstones>,
     /// The owning database's operations: the deletion is one, so none happens once
     /// its `close` has returned (the next open deletes the file as an orphan).
     gate: Arc<Gate>,
@@ -127,11 +133,23 @@ impl TableFile {
 
     /// The range deletions of the file, sorted by start key, then newest first.
     pub fn range_tombstones(&self) -> Result<&[RangeTombstone]> {
+        Ok(&self.loaded_tombstones()?.list)
+    }
+
+    /// The range deletions of the file, fragmented once for point lookups.
+    pub fn tombstone_index(&self) -> Result<&TombstoneIndex> {
+        Ok(&self.loaded_tombstones()?.index)
+    }
+
+    fn loaded_tombstones(&self) -> Result<&FileTombstones> {
         if let Some(t) = self.tombstones.get() {
             return Ok(t);
         }
-        let loaded: Box<[RangeTombstone]> = self.table()?.range_tombstones().into();
-        Ok(self.tombstones.get_or_init(|| loaded))
+        let list: Box<[RangeTombstone]> = self.table()?.range_tombstones().into();
+        let index = TombstoneIndex::new(list.iter());
+        Ok(self
+            .tombstones
+            .get_or_init(|| FileTombstones { list, index }))
     }
 
     /// The file's path.

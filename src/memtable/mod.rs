@@ -10,10 +10,12 @@
 )]
 mod skiplist;
 
+pub(crate) use skiplist::ArenaValue;
+
 use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::{self, SeqNo, ValueKind};
-use crate::range_del::RangeTombstone;
+use crate::range_del::{RangeTombstone, TombstoneIndex};
 use parking_lot::RwLock;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
@@ -156,6 +158,9 @@ pub struct MemTable {
     /// Point entries: nodes, keys and values in the list's arena.
     list: skiplist::SkipList<InternalOrder>,
     range_dels: RwLock<Vec<RangeTombstone>>,
+    /// `range_dels` fragmented, built by the first get after a deletion was added (a
+    /// deletion clears it): gets search it instead of scanning every deletion.
+    range_index: RwLock<Option<Arc<TombstoneIndex>>>,
     /// Set once a range deletion is added: most memtables have none, and reads skip
     /// the lock then.
     has_range_dels: std::sync::atomic::AtomicBool,
@@ -179,6 +184,7 @@ impl MemTable {
             // whole, takes a memtable at most ~3% past its budget.
             list: skiplist::SkipList::new((max_bytes / 32).clamp(4 << 10, 1 << 20)),
             range_dels: RwLock::new(Vec::new()),
+            range_index: RwLock::new(None),
             has_range_dels: std::sync::atomic::AtomicBool::new(false),
             bytes: AtomicUsize::new(BASE_BYTES + filter.bytes()),
             filter,
@@ -222,11 +228,15 @@ impl MemTable {
     /// Adds a deletion of `[start, end)`.
     pub fn add_range_tombstone(&self, start: &[u8], end: &[u8], seq: SeqNo) {
         self.account(seq, range_del_bytes(start.len(), end.len()));
-        self.range_dels.write().push(RangeTombstone {
+        let mut dels = self.range_dels.write();
+        dels.push(RangeTombstone {
             start: start.to_vec(),
             end: end.to_vec(),
             seq,
         });
+        // Cleared under the list's lock: an index built later includes this one.
+        *self.range_index.write() = None;
+        drop(dels);
         self.has_range_dels.store(true, AtomicOrdering::Release);
     }
 
@@ -262,20 +272,51 @@ impl MemTable {
         Some((key::seq(ik), kind, e.value().to_vec()))
     }
 
+    /// [`MemTable::get_hashed`] without copying the value: it stays in the arena,
+    /// which the returned value keeps alive.
+    pub fn get_pinned(
+        self: &Arc<Self>,
+        user_key: &[u8],
+        hash: u64,
+        snapshot: SeqNo,
+    ) -> Option<(SeqNo, ValueKind, skiplist::ArenaValue<MemTable>)> {
+        if !self.filter.may_contain(hash) {
+            return None;
+        }
+        let target = MemKey::lookup(user_key, snapshot);
+        let mut found = None;
+        let value = skiplist::ArenaValue::pin(Arc::clone(self), |mem| {
+            let e = mem.list.seek_ge(target.as_slice())?;
+            let ik = e.key();
+            if key::user_key(ik) != user_key {
+                return None;
+            }
+            found = Some((key::seq(ik), key::kind(ik)?));
+            Some(e.value())
+        })?;
+        let (seq, kind) = found?;
+        Some((seq, kind, value))
+    }
+
     /// The sequence number of the newest range deletion covering `user_key` visible at
     /// `snapshot` (0 when there is none).
     pub fn max_covering_tombstone(&self, user_key: &[u8], snapshot: SeqNo) -> SeqNo {
         if !self.has_range_dels.load(AtomicOrdering::Acquire) {
             return 0;
         }
-        let dels = self.range_dels.read();
-        dels.iter()
-            .filter(|t| {
-                t.seq <= snapshot && t.start.as_slice() <= user_key && user_key < t.end.as_slice()
-            })
-            .map(|t| t.seq)
-            .max()
-            .unwrap_or(0)
+        let cached = self.range_index.read().clone();
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                // The list's lock first, as in `add_range_tombstone`, so the index
+                // stored is of the list as it is.
+                let dels = self.range_dels.read();
+                let index = Arc::new(TombstoneIndex::new(dels.iter()));
+                *self.range_index.write() = Some(Arc::clone(&index));
+                index
+            }
+        };
+        index.max_covering(user_key, snapshot)
     }
 
     /// A copy of the range deletions.

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use std::cmp::Ordering as CmpOrdering;
 use std::ptr;
+use std::sync::Arc;
 
 /// The tallest tower. With a branching factor of 4 a list of 4^16 entries still
 /// searches in about 16 * 4 / 2 steps; a 64 MiB memtable holds well under that.
@@ -460,6 +461,64 @@ impl<O: KeyOrder> SkipList<O> {
     /// Bytes of arena blocks the list holds.
     pub fn memory(&self) -> usize {
         self.allocated.load(Ordering::Relaxed)
+    }
+}
+
+/// Bytes borrowed from a `T` that the value keeps alive by holding an `Arc` of it: a
+/// memtable value handed out without a copy (`get_pinned`) that outlives the borrow
+/// of the memtable, its flush and the database's close.
+pub(crate) struct ArenaValue<T> {
+    _owner: Arc<T>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: an `ArenaValue` is an `Arc<T>` plus a shared view of immutable bytes inside
+// that `T`; sending or sharing it across threads is as safe as sending or sharing the
+// `Arc<T>` and a `&[u8]`, which `T: Send + Sync` allows.
+unsafe impl<T: Send + Sync> Send for ArenaValue<T> {}
+// SAFETY: as for `Send`: the bytes are only ever read.
+unsafe impl<T: Send + Sync> Sync for ArenaValue<T> {}
+
+impl<T> Clone for ArenaValue<T> {
+    fn clone(&self) -> Self {
+        ArenaValue {
+            _owner: Arc::clone(&self._owner),
+            ptr: self.ptr,
+            len: self.len,
+        }
+    }
+}
+
+impl<T> ArenaValue<T> {
+    /// The bytes `find` borrows from `owner`, kept readable for as long as the
+    /// returned value lives.
+    ///
+    /// `find` must return bytes of the `T` it is given (or `'static` ones): its
+    /// higher-ranked signature lets it return nothing else.
+    pub fn pin(
+        owner: Arc<T>,
+        find: impl for<'a> FnOnce(&'a T) -> Option<&'a [u8]>,
+    ) -> Option<ArenaValue<T>> {
+        let bytes = find(&owner)?;
+        let (ptr, len) = (bytes.as_ptr(), bytes.len());
+        Some(ArenaValue {
+            _owner: owner,
+            ptr,
+            len,
+        })
+    }
+
+    /// The pinned bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` was a `&[u8]` borrowed from `*_owner` (or 'static),
+        // by the signature of `pin`. The `T` lives while this value holds its `Arc`,
+        // and nothing can mutate or free memory a shared borrow of it reached while
+        // the `Arc` is shared (no `&mut T` exists: `Arc::get_mut` fails with this
+        // clone alive). For the memtable this is the arena's contract: nodes are
+        // immutable once linked and freed only when the list drops. The borrow
+        // returned is tied to `&self`, so it cannot outlive the `Arc`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 

@@ -159,6 +159,11 @@ impl Block {
         self.offset
     }
 
+    /// The block's decoded bytes: entries, then the restart array.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
     /// A cursor over the entries, not yet positioned.
     pub fn iter(self: Arc<Self>) -> BlockIter {
         let end = self.restarts_offset;
@@ -205,6 +210,16 @@ impl BlockIter {
     /// The block under the cursor.
     pub fn block(&self) -> &Block {
         &self.block
+    }
+
+    /// The block under the cursor, shared.
+    pub fn shared_block(&self) -> &Arc<Block> {
+        &self.block
+    }
+
+    /// Where the current value lies in [`Block::data`].
+    pub fn value_range(&self) -> (usize, usize) {
+        self.value
     }
 
     fn header_at(&self, at: usize) -> Option<EntryHeader> {

@@ -9,6 +9,7 @@ use crate::error::{LsmError, Result};
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::iter::InternalIterator;
 use crate::key::{self, SeqNo, ValueKind};
+use crate::pinned::PinnedValue;
 use crate::range_del::RangeTombstone;
 use std::cmp::Ordering;
 use std::path::Path;
@@ -309,6 +310,19 @@ impl SSTable {
         snapshot: SeqNo,
         hash: u64,
     ) -> Result<Option<(SeqNo, ValueKind, Vec<u8>)>> {
+        Ok(self
+            .get_pinned(user_key, snapshot, hash)?
+            .map(|(seq, kind, v)| (seq, kind, v.into_vec())))
+    }
+
+    /// [`SSTable::get`] without copying the value: it is borrowed from its decoded
+    /// block, which the returned value keeps alive.
+    pub fn get_pinned(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+        hash: u64,
+    ) -> Result<Option<(SeqNo, ValueKind, PinnedValue)>> {
         let target = key::lookup_key(user_key, snapshot);
         let mut p = self.top.find(&target);
         if p >= self.top.len() {
@@ -338,7 +352,13 @@ impl SSTable {
                     let kind = key::kind(k).ok_or_else(|| {
                         LsmError::corruption(self.path.as_ref(), it.block().offset(), "bad kind")
                     })?;
-                    return Ok(Some((key::seq(k), kind, it.value().to_vec())));
+                    let (start, end) = it.value_range();
+                    let bad = || {
+                        LsmError::corruption(self.path.as_ref(), it.block().offset(), "bad value")
+                    };
+                    let v = PinnedValue::block(Arc::clone(it.shared_block()), start, end)
+                        .ok_or_else(bad)?;
+                    return Ok(Some((key::seq(k), kind, v)));
                 }
                 it.status()?;
                 i += 1;
