@@ -203,6 +203,12 @@ typedef struct lsm_keyspace lsm_keyspace;
 typedef struct lsm_options lsm_options;
 
 /**
+ * A value borrowed from the database's memory. Read it with `lsm_pinned_value`, free
+ * it with `lsm_pinned_free`. May be read by many threads at once.
+ */
+typedef struct lsm_pinned lsm_pinned;
+
+/**
  * A consistent read-only view of the database as it was when taken. May be read by
  * many threads at once. It keeps the data it needs alive (it holds the engine,
  * reference-counted, not the `lsm_db`): after `lsm_close` of its database it is still
@@ -992,6 +998,52 @@ lsm_status lsm_latest_sequence(lsm_db *db, uint64_t *seq);
  * history is kept.
  */
 lsm_status lsm_changes_oldest(lsm_db *db, uint64_t *oldest);
+
+/**
+ * Looks `key` up without copying its value: `*out` is a pinned value to read with
+ * `lsm_pinned_value` and free with `lsm_pinned_free`. A missing key is
+ * `LSM_NOT_FOUND` with `*out` NULL.
+ */
+lsm_status lsm_get_pinned(lsm_db *db, const uint8_t *key, size_t klen, lsm_pinned **out);
+
+/**
+ * As `lsm_get_pinned`, in keyspace `ks`.
+ */
+lsm_status lsm_get_pinned_ks(lsm_keyspace *ks, const uint8_t *key, size_t klen, lsm_pinned **out);
+
+/**
+ * The bytes of `p` (`*len` of them), valid until `lsm_pinned_free(p)`. NULL `p` gives
+ * NULL with `*len` 0; an empty value is a non-NULL pointer with `*len` 0. `len` must
+ * not be NULL.
+ */
+const uint8_t *lsm_pinned_value(const lsm_pinned *p, size_t *len);
+
+/**
+ * Frees a pinned value, releasing the memory it held. NULL is a no-op.
+ */
+void lsm_pinned_free(lsm_pinned *p);
+
+/**
+ * Looks up `n` keys (`keys[i]`, `klens[i]` bytes) at one point in time, probing them
+ * in sorted order under one view: faster than `n` calls of `lsm_get`. `values[i]`
+ * receives the pinned value of `keys[i]`, or NULL when it is missing; free each
+ * non-NULL one with `lsm_pinned_free`. `values` must have room for `n` pointers. On
+ * failure every `values[i]` is NULL. `n` 0 is `LSM_OK` with nothing read.
+ */
+lsm_status lsm_multi_get(lsm_db *db,
+                         size_t n,
+                         const uint8_t *const *keys,
+                         const size_t *klens,
+                         lsm_pinned **values);
+
+/**
+ * As `lsm_multi_get`, in keyspace `ks`.
+ */
+lsm_status lsm_multi_get_ks(lsm_keyspace *ks,
+                            size_t n,
+                            const uint8_t *const *keys,
+                            const size_t *klens,
+                            lsm_pinned **values);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -176,7 +176,8 @@ pub unsafe extern "C" fn lsm_get(
         let lookup = || {
             // SAFETY: handle and byte range per the contract.
             let (db, key) = unsafe { (self::db(db)?, bytes(key, klen, "key")?) };
-            Ok(db.get(key)?)
+            // Pinned: the value is copied once, into the malloc'ed buffer.
+            Ok(db.get_pinned(key)?)
         };
         // SAFETY: out-pointers per the contract.
         unsafe { value_out(val, vlen, lookup) }
@@ -189,23 +190,24 @@ pub unsafe extern "C" fn lsm_get(
 ///
 /// # Safety
 /// `val` and `vlen` are NULL or writable (the module's contract).
-pub(crate) unsafe fn value_out(
+pub(crate) unsafe fn value_out<V: AsRef<[u8]>>(
     val: *mut *mut u8,
     vlen: *mut usize,
-    lookup: impl FnOnce() -> Outcome<Option<Vec<u8>>>,
+    lookup: impl FnOnce() -> Outcome<Option<V>>,
 ) -> Outcome {
     // SAFETY: out-pointers per the contract.
     let (val, vlen) = unsafe { (out(val, "val")?, out(vlen, "vlen")?) };
     val.write(null_mut());
     vlen.write(0);
     let v = found(lookup()?)?;
-    val.write(malloc_copy(&v, false)?);
+    let v = v.as_ref();
+    val.write(malloc_copy(v, false)?);
     vlen.write(v.len());
     Ok(())
 }
 
 /// `Some(v)`, or `LSM_NOT_FOUND`.
-pub(crate) fn found(v: Option<Vec<u8>>) -> Outcome<Vec<u8>> {
+pub(crate) fn found<V>(v: Option<V>) -> Outcome<V> {
     v.ok_or_else(|| Failure::new(LSM_NOT_FOUND, "key not found"))
 }
 
@@ -230,7 +232,8 @@ pub unsafe extern "C" fn lsm_get_into(
         }
         // SAFETY: handle and byte range per the contract.
         let (db, key) = unsafe { (self::db(db)?, bytes(key, klen, "key")?) };
-        let v = found(db.get(key)?)?;
+        // Pinned: the value is copied once, into the caller's buffer.
+        let v = found(db.get_pinned(key)?)?;
         vlen.write(v.len());
         if v.len() > cap {
             return Err(Failure::new(

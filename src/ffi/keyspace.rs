@@ -35,7 +35,7 @@ pub struct lsm_keyspace {
 ///
 /// # Safety
 /// `k` is NULL or a live keyspace handle.
-unsafe fn keyspace<'a>(k: *const lsm_keyspace) -> Outcome<Pass<'a, Keyspace>> {
+pub(crate) unsafe fn keyspace<'a>(k: *const lsm_keyspace) -> Outcome<Pass<'a, Keyspace>> {
     // SAFETY: forwarded from the caller; lsm_keyspace_free frees it only after every
     // pass is returned.
     let h = unsafe { handle(k, "keyspace") }?;
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn lsm_get_ks(
         let lookup = || {
             // SAFETY: handle and byte range per the contract.
             let (ks, k) = unsafe { (keyspace(ks)?, bytes(k, kl, "k")?) };
-            Ok(ks.get(k)?)
+            Ok(ks.get_pinned(k)?)
         };
         // SAFETY: out-pointers per the contract.
         unsafe { value_out(val, vlen, lookup) }

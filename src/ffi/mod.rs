@@ -53,3 +53,5 @@ pub mod merge;
 pub mod filter;
 
 pub mod changes;
+
+pub mod pinned;
