@@ -83,6 +83,12 @@ class DatabaseModel(RuleBasedStateMachine):
         assert self.db.get(k) == self.model.get(k)
         assert (k in self.db) == (k in self.model)
 
+    @rule(ks=st.lists(keys, max_size=8))
+    def multi_get(self, ks: list[bytes]) -> None:
+        assert self.db.multi_get(ks) == [self.model.get(k) for k in ks]
+        # Any iterable of any bytes-like keys.
+        assert self.db.multi_get(bytearray(k) for k in ks) == [self.model.get(k) for k in ks]
+
     @precondition(lambda self: len(self.snapshots) < 3)
     @rule()
     def take_snapshot(self) -> None:
@@ -98,6 +104,8 @@ class DatabaseModel(RuleBasedStateMachine):
         assert got == model_range(frozen, start, stop, reverse)
         k = data.draw(keys)
         assert snap.get(k) == frozen.get(k)
+        many = data.draw(st.lists(keys, max_size=5))
+        assert snap.multi_get(many) == [frozen.get(k) for k in many]
 
     @precondition(lambda self: self.snapshots)
     @rule()

@@ -77,9 +77,14 @@ pub fn opt_bytes(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<
 }
 
 /// The value found, as `bytes`, or `default` (`None` when not given) for a missing key.
-pub fn value_or(py: Python<'_>, v: Option<Vec<u8>>, default: Option<Py<PyAny>>) -> Py<PyAny> {
+/// A pinned value is copied once, straight into the new `bytes`.
+pub fn value_or<V: AsRef<[u8]>>(
+    py: Python<'_>,
+    v: Option<V>,
+    default: Option<Py<PyAny>>,
+) -> Py<PyAny> {
     match v {
-        Some(v) => PyBytes::new(py, &v).into_any().unbind(),
+        Some(v) => PyBytes::new(py, v.as_ref()).into_any().unbind(),
         None => default.unwrap_or_else(|| py.None()),
     }
 }
@@ -104,4 +109,41 @@ pub fn ttl_arg(obj: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
     }
     std::time::Duration::try_from_secs_f64(secs)
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("ttl {secs}: {e}")))
+}
+
+/// The keys of a `multi_get`: any iterable of bytes-like objects.
+pub fn key_list<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<ByteArg<'static>>> {
+    let mut out = Vec::new();
+    for (i, k) in keys
+        .try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "keys must be an iterable of bytes-like objects, not {}",
+                keys.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "?".into())
+            ))
+        })?
+        .enumerate()
+    {
+        let k = k?;
+        // Copied: the keys are read with the GIL released, and an owned copy needs no
+        // borrow of the iterator's temporaries.
+        out.push(ByteArg::Copied(
+            byte_arg(&k, &format!("keys[{i}]"))?.as_slice().to_vec(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The values of a `multi_get` as a list of `bytes` and `None`, each copied once.
+pub fn value_list<'py, V: AsRef<[u8]>>(
+    py: Python<'py>,
+    values: Vec<Option<V>>,
+) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    pyo3::types::PyList::new(
+        py,
+        values.into_iter().map(|v| value_or(py, v, None)),
+    )
 }

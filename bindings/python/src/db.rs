@@ -195,8 +195,22 @@ impl Db {
         let db = self.lsm(py)?;
         let k = byte_arg(key, "key")?;
         let k = k.as_slice();
-        let v = call(py, || db.get(k))?;
+        let v = call(py, || db.get_pinned(k))?;
         Ok(value_or(py, v, default))
+    }
+
+    /// The values of `keys` (an iterable of bytes-like keys), as a list in the same
+    /// order with `None` for a missing key, all read at one point in time.
+    fn multi_get<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let db = self.lsm(py)?;
+        let keys = crate::bytes::key_list(keys)?;
+        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        let values = call(py, || db.multi_get_pinned(&slices))?;
+        crate::bytes::value_list(py, values)
     }
 
     /// Sets `key` to `value`; with `ttl` (seconds), until that long from now.
@@ -292,7 +306,7 @@ impl Db {
         let db = self.lsm(py)?;
         let k = byte_arg(key, "key")?;
         let ks = k.as_slice();
-        match call(py, || db.get(ks))? {
+        match call(py, || db.get_pinned(ks))? {
             Some(v) => Ok(PyBytes::new(py, &v).into_any().unbind()),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }

@@ -251,8 +251,22 @@ impl Keyspace {
         let ks = self.live(py)?;
         let k = byte_arg(key, "key")?;
         let k = k.as_slice();
-        let v = call(py, || ks.get(k))?;
+        let v = call(py, || ks.get_pinned(k))?;
         Ok(value_or(py, v, default))
+    }
+
+    /// The values of `keys`, as a list in the same order with `None` for a missing
+    /// key, all read at one point in time.
+    fn multi_get<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let ks = self.live(py)?;
+        let keys = crate::bytes::key_list(keys)?;
+        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        let values = call(py, || ks.multi_get_pinned(&slices))?;
+        crate::bytes::value_list(py, values)
     }
 
     /// Sets `key` to `value`; with `ttl` (seconds), until that long from now.
@@ -327,7 +341,7 @@ impl Keyspace {
         let ks = self.live(py)?;
         let k = byte_arg(key, "key")?;
         let kk = k.as_slice();
-        match call(py, || ks.get(kk))? {
+        match call(py, || ks.get_pinned(kk))? {
             Some(v) => Ok(PyBytes::new(py, &v).into_any().unbind()),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }

@@ -88,6 +88,26 @@ impl Snapshot {
         Ok(value_or(py, v, default))
     }
 
+    /// The values of `keys` in this view (of `keyspace`, else the default keyspace),
+    /// as a list in the same order with `None` for a missing key.
+    #[pyo3(signature = (keys, *, keyspace=None))]
+    fn multi_get<'py>(
+        &self,
+        py: Python<'py>,
+        keys: &Bound<'py, PyAny>,
+        keyspace: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let snap = self.view(py)?;
+        let ks = keyspace_arg(py, keyspace, &self.db_closed)?;
+        let keys = crate::bytes::key_list(keys)?;
+        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        let values = call(py, || match &ks {
+            Some(ks) => snap.multi_get_in(ks, &slices),
+            None => snap.multi_get(&slices),
+        })?;
+        crate::bytes::value_list(py, values)
+    }
+
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         if let Ok(slice) = key.cast::<PySlice>() {
             let b = Bounds::from_slice(slice)?;
