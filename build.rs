@@ -21,6 +21,17 @@ fn main() {
         let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_default();
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,liblsm.so.{major}");
     }
+    // The crate's unit-test binary is the crate compiled again with `--test`, and its
+    // dev-dependency on itself (for the `sim` and `fuzzing` features) is linked in
+    // too: in an unoptimised or opt-level 1 build rustc reuses generic instantiations
+    // of upstream crates, which pulls in objects of that rlib, and with them a second
+    // copy of some `#[no_mangle]` C functions. Both copies are the same code from the
+    // same source, so the binary may keep either. Only for the dev and test profiles
+    // ("debug"): a release liblsm.so is linked as before.
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if linux && std::env::var("PROFILE").as_deref() == Ok("debug") {
+        println!("cargo:rustc-link-arg=-Wl,--allow-multiple-definition");
+    }
 
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default());

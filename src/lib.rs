@@ -93,6 +93,7 @@ mod view;
 pub(crate) mod wal;
 pub mod workload;
 
+pub use crate::lsm::{Lsm, WriteOptions};
 pub use async_lsm::AsyncLsm;
 pub use batch::{WriteBatch, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use bounds::prefix_end;
@@ -107,7 +108,6 @@ pub use db::{CompactionHook, CompactionJobInfo};
 pub use error::{LsmError, Result};
 pub use iterator::Iter;
 pub use keyspace::{Keyspace, KeyspaceOptions};
-pub use lsm::{Lsm, WriteOptions};
 pub use merge::MergeOperator;
 pub use pinned::PinnedValue;
 pub use raw_iterator::RawIterator;

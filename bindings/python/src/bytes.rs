@@ -142,8 +142,5 @@ pub fn value_list<'py, V: AsRef<[u8]>>(
     py: Python<'py>,
     values: Vec<Option<V>>,
 ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
-    pyo3::types::PyList::new(
-        py,
-        values.into_iter().map(|v| value_or(py, v, None)),
-    )
+    pyo3::types::PyList::new(py, values.into_iter().map(|v| value_or(py, v, None)))
 }
