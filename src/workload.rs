@@ -34,7 +34,7 @@ pub const DEFAULT_VALUE_SIZE: usize = 100;
 
 /// Every workload's name, comma-separated, in the order that fills first and reads
 /// afterwards (the order of [`Workload::ALL`]).
-pub const DEFAULT_ORDER: &str = "fillseq,fillrandom,overwrite,readrandom,readmissing,readseq,readreverse,seekrandom,mixed,deleterandom";
+pub const DEFAULT_ORDER: &str = "fillseq,fillrandom,overwrite,readrandom,readpinned,multiget,readmissing,readseq,readreverse,seekrandom,mixed,deleterandom";
 
 /// splitmix64: a small, fast, seedable generator; benchmarks need no more. Not for
 /// anything that must be unpredictable.
@@ -78,6 +78,9 @@ pub fn value(size: usize, rng: &mut Rng) -> Vec<u8> {
     (0..size).map(|_| b' ' + rng.below(95) as u8).collect()
 }
 
+/// Keys per `multi_get` in the `multiget` workload.
+pub const MULTI_GET_BATCH: u64 = 32;
+
 /// One db_bench-style workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Workload {
@@ -89,6 +92,12 @@ pub enum Workload {
     Overwrite,
     /// `num` gets of random keys below `num`; counts the keys found.
     ReadRandom,
+    /// As [`Workload::ReadRandom`] with `get_pinned`: the value is read where it lies,
+    /// not copied.
+    ReadPinned,
+    /// `num` random keys below `num` looked up [`MULTI_GET_BATCH`] at a time with
+    /// `multi_get_pinned`; throughput counts keys, latency samples whole batches.
+    MultiGet,
     /// `num` gets of keys no workload writes; counts the keys found (none, unless the
     /// database holds keys of its own).
     ReadMissing,
@@ -110,11 +119,13 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order of [`DEFAULT_ORDER`].
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 12] = [
         Workload::FillSeq,
         Workload::FillRandom,
         Workload::Overwrite,
         Workload::ReadRandom,
+        Workload::ReadPinned,
+        Workload::MultiGet,
         Workload::ReadMissing,
         Workload::ReadSeq,
         Workload::ReadReverse,
@@ -130,6 +141,8 @@ impl Workload {
             Workload::FillRandom => "fillrandom",
             Workload::Overwrite => "overwrite",
             Workload::ReadRandom => "readrandom",
+            Workload::ReadPinned => "readpinned",
+            Workload::MultiGet => "multiget",
             Workload::ReadMissing => "readmissing",
             Workload::ReadSeq => "readseq",
             Workload::ReadReverse => "readreverse",
@@ -340,6 +353,38 @@ impl Runner {
                     }
                 }
                 (num, None)
+            }
+            Workload::ReadPinned => {
+                let mut hits = 0;
+                for _ in 0..num {
+                    let n = self.rng.below(num);
+                    let k = self.key(n);
+                    let t = Instant::now();
+                    let v = db.get_pinned(&k)?;
+                    probe.op(Op::Get, t);
+                    hits += u64::from(v.is_some());
+                }
+                (num, Some(hits))
+            }
+            Workload::MultiGet => {
+                let mut hits = 0;
+                let mut done = 0;
+                while done < num {
+                    let n = MULTI_GET_BATCH.min(num - done);
+                    let keys: Vec<Vec<u8>> = (0..n)
+                        .map(|_| {
+                            let i = self.rng.below(num);
+                            self.key(i)
+                        })
+                        .collect();
+                    let t = Instant::now();
+                    let got = db.multi_get_pinned(&keys)?;
+                    // One latency sample per batch (its percentiles are per batch).
+                    probe.op(Op::Get, t);
+                    hits += got.iter().filter(|v| v.is_some()).count() as u64;
+                    done += n;
+                }
+                (num, Some(hits))
             }
             Workload::ReadRandom | Workload::ReadMissing => {
                 let offset = if workload == Workload::ReadMissing {

@@ -515,11 +515,13 @@ fn dump_rejects_what_it_cannot_read() {
         .code(1);
 }
 
-const WORKLOADS: [&str; 10] = [
+const WORKLOADS: [&str; 12] = [
     "fillseq",
     "fillrandom",
     "overwrite",
     "readrandom",
+    "readpinned",
+    "multiget",
     "readmissing",
     "readseq",
     "readreverse",
@@ -565,8 +567,16 @@ fn bench_json_parses_and_has_every_workload() {
     }
     let readrandom = &results[3];
     assert!(readrandom["found"].as_u64().is_some_and(|f| f > 0));
+    assert!(
+        results[4]["found"].as_u64().is_some_and(|f| f > 0),
+        "readpinned"
+    );
+    assert!(
+        results[5]["found"].as_u64().is_some_and(|f| f > 0),
+        "multiget"
+    );
     assert_eq!(
-        results[4]["found"].as_u64(),
+        results[6]["found"].as_u64(),
         Some(0),
         "readmissing finds nothing"
     );

@@ -163,8 +163,8 @@ pub struct ScanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Comma-separated workloads, run in the order given: fillseq, fillrandom,
-    /// overwrite, readrandom, readmissing, readseq, readreverse, seekrandom,
-    /// deleterandom, mixed.
+    /// overwrite, readrandom, readpinned (get_pinned), multiget (multi_get of 32 keys),
+    /// readmissing, readseq, readreverse, seekrandom, deleterandom, mixed.
     #[arg(long, value_delimiter = ',', default_value = lsm::workload::DEFAULT_ORDER)]
     pub benchmarks: Vec<String>,
     /// Operations per workload (and keys in the key space).
