@@ -72,7 +72,7 @@ major="${version%%.*}"
 [ -f "$PREFIX/lib/liblsm.a" ] || die "liblsm.a missing"
 [ -f "$PREFIX/include/lsm.h" ] && [ -f "$PREFIX/include/lsm.hpp" ] || die "headers missing"
 if command -v objdump >/dev/null 2>&1; then
-    objdump -p "$PREFIX/lib/liblsm.so.$version" | grep -q "SONAME *liblsm.so.$major" ||
+    objdump -p "$PREFIX/lib/liblsm.so.$version" | grep "SONAME *liblsm.so.$major" >/dev/null ||
         die "liblsm.so has no soname liblsm.so.$major"
 fi
 echo "ok: liblsm.so.$version (soname liblsm.so.$major), liblsm.a, lsm.h, lsm.hpp, lsm.pc"
@@ -219,7 +219,9 @@ test_deb() {
     make --no-print-directory deb PROFILE="$PROFILE"
     local deb root="$WORK/debroot"
     deb="$(ls target/deb/liblsm_"$version"_*.deb)"
-    dpkg-deb --info "$deb" | grep -q "Package: liblsm" || die "$deb is not the liblsm package"
+    # Not `grep -q`: it stops reading at the first match, and under pipefail the
+    # writer's SIGPIPE fails the pipeline (seen: this check failing on a good package).
+    dpkg-deb --info "$deb" | grep "Package: liblsm" >/dev/null || die "$deb is not the liblsm package"
     dpkg-deb --contents "$deb" | awk '{print $6}' | sort >"$WORK/deb.list"
     local f
     for f in ./usr/lib/liblsm.so.$version ./usr/lib/liblsm.so.$major ./usr/lib/liblsm.so \
@@ -235,7 +237,7 @@ test_deb() {
         # shellcheck disable=SC2046
         cc "${CFLAGS_C[@]}" bindings/c/examples/example.c $(pkg-config --cflags --libs lsm) \
             -o "$WORK/example_deb"
-        ldd "$WORK/example_deb" | grep -q "liblsm.so.$major => $root/usr/lib/" ||
+        ldd "$WORK/example_deb" | grep "liblsm.so.$major => $root/usr/lib/" >/dev/null ||
             die "example_deb does not load liblsm from the scratch root"
         "$WORK/example_deb" "$WORK/example-deb-db" >/dev/null
         cmake_example deb "$root/usr"

@@ -96,6 +96,67 @@ inline std::string text(lsm_status s, char *out) {
 
 class Keyspace;
 
+/// A value read without a copy (Db::get_pinned, Db::multi_get): it borrows the
+/// database's memory and keeps it alive, also across later writes, flushes and close,
+/// until it is destroyed. Move-only.
+class Pinned {
+  public:
+    Pinned() noexcept = default;
+    explicit Pinned(lsm_pinned *p) noexcept : p_(p) {}
+    Pinned(const Pinned &) = delete;
+    Pinned &operator=(const Pinned &) = delete;
+    Pinned(Pinned &&other) noexcept : p_(std::exchange(other.p_, nullptr)) {}
+    Pinned &operator=(Pinned &&other) noexcept {
+        std::swap(p_, other.p_);
+        return *this;
+    }
+    ~Pinned() { lsm_pinned_free(p_); }
+
+    /// False for a missing key (an empty Pinned).
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+
+    /// The bytes, valid while this Pinned lives; empty for a missing key.
+    std::string_view view() const noexcept {
+        if (p_ == nullptr) return {};
+        size_t n = 0;
+        const uint8_t *v = lsm_pinned_value(p_, &n);
+        return std::string_view(reinterpret_cast<const char *>(v), n);
+    }
+
+  private:
+    lsm_pinned *p_ = nullptr;
+};
+
+namespace detail {
+
+/// A pinned lookup's result: an empty Pinned for LSM_NOT_FOUND, throws otherwise.
+inline Pinned pinned(lsm_status s, lsm_pinned *p) {
+    if (s == LSM_NOT_FOUND) return Pinned();
+    check(s);
+    return Pinned(p);
+}
+
+/// Runs a C multi-get over `keys` and wraps its values.
+template <typename Call>
+std::vector<Pinned> multi_get(const std::vector<std::string_view> &keys, Call call) {
+    std::vector<const uint8_t *> ptrs;
+    std::vector<size_t> lens;
+    ptrs.reserve(keys.size());
+    lens.reserve(keys.size());
+    for (auto k : keys) {
+        ptrs.push_back(bytes(k));
+        lens.push_back(k.size());
+    }
+    std::vector<lsm_pinned *> raw(keys.size(), nullptr);
+    check(call(keys.size(), ptrs.data(), lens.data(), raw.data()));
+    std::vector<Pinned> out;
+    out.reserve(keys.size());
+    for (auto *p : raw) out.emplace_back(p);
+    return out;
+}
+
+}  // namespace detail
+
 /// Options for Db: defaults, a config.toml, and key/value sets (lsm_options_set).
 class Options {
   public:
@@ -455,6 +516,21 @@ class Keyspace {
         return detail::value(s, v, n);
     }
 
+    /// The value of `key` without a copy; an empty Pinned when missing.
+    Pinned get_pinned(std::string_view key) const {
+        lsm_pinned *p = nullptr;
+        lsm_status s = lsm_get_pinned_ks(ks_, detail::bytes(key), key.size(), &p);
+        return detail::pinned(s, p);
+    }
+
+    /// The values of `keys`, in order, read at one point in time (empty Pinned: missing).
+    std::vector<Pinned> multi_get(const std::vector<std::string_view> &keys) const {
+        return detail::multi_get(keys, [&](size_t n, const uint8_t *const *k, const size_t *l,
+                                           lsm_pinned **v) {
+            return lsm_multi_get_ks(ks_, n, k, l, v);
+        });
+    }
+
     void del(std::string_view key) {
         detail::check(lsm_delete_ks(ks_, detail::bytes(key), key.size()));
     }
@@ -618,6 +694,21 @@ class Db {
         size_t n = 0;
         lsm_status s = lsm_get(db_, detail::bytes(key), key.size(), &v, &n);
         return detail::value(s, v, n);
+    }
+
+    /// The value of `key` without a copy; an empty Pinned when missing.
+    Pinned get_pinned(std::string_view key) const {
+        lsm_pinned *p = nullptr;
+        lsm_status s = lsm_get_pinned(db_, detail::bytes(key), key.size(), &p);
+        return detail::pinned(s, p);
+    }
+
+    /// The values of `keys`, in order, read at one point in time (empty Pinned: missing).
+    std::vector<Pinned> multi_get(const std::vector<std::string_view> &keys) const {
+        return detail::multi_get(keys, [&](size_t n, const uint8_t *const *k, const size_t *l,
+                                           lsm_pinned **v) {
+            return lsm_multi_get(db_, n, k, l, v);
+        });
     }
 
     void del(std::string_view key) {

@@ -165,6 +165,35 @@ static void outlive_close() {
     CHECK_THROWS(for (auto kv : it) { (void)kv; }, LSM_CLOSED);
 }
 
+static void pinned_and_multi_get() {
+    lsm::Db db(fresh());
+    db.put("a", "1");
+    db.put("c", std::string(3000, 'c'));
+    lsm::Pinned a = db.get_pinned("a");
+    CHECK(a && a.view() == "1");
+    CHECK(!db.get_pinned("missing"));
+    CHECK(db.get_pinned("missing").view().empty());
+    db.flush();
+    std::vector<lsm::Pinned> got = db.multi_get({"c", "x", "a"});
+    CHECK(got.size() == 3);
+    CHECK(got[0] && got[0].view() == std::string(3000, 'c'));
+    CHECK(!got[1]);
+    CHECK(got[2] && got[2].view() == "1");
+    CHECK(db.multi_get({}).empty());
+    lsm::Keyspace ks = db.keyspace("k");
+    ks.put("a", "in-ks");
+    CHECK(ks.get_pinned("a").view() == "in-ks");
+    CHECK(ks.multi_get({"a", "b"})[0].view() == "in-ks");
+    db.put("a", "2");
+    db.compact();
+    lsm::Pinned moved = std::move(a);
+    db.close();
+    // Pinned values outlive writes, compaction and close.
+    CHECK(moved.view() == "1" && !a);
+    CHECK(got[0].view() == std::string(3000, 'c'));
+    CHECK_THROWS(ks.get_pinned("a"), LSM_CLOSED);
+}
+
 static void threads() {
     lsm::Db db(fresh());
     std::vector<std::thread> ts;
@@ -462,6 +491,7 @@ int main(int argc, char **argv) {
     run("batches_and_snapshots", batches_and_snapshots);
     run("iteration", iteration);
     run("outlive_close", outlive_close);
+    run("pinned_and_multi_get", pinned_and_multi_get);
     run("threads", threads);
     run("transactions", transactions);
     run("keyspaces", keyspaces);
