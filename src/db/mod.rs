@@ -513,6 +513,13 @@ impl DbInner {
         self.runtime.shutdown();
         // Nothing reads a table any more: close them, and refuse any later reopen.
         self.tables.close();
+        // The live segment ends at its last write (no reserved zeros left behind).
+        if result.is_ok() {
+            let live = self.wal.lock().logger.sync_handle();
+            if let Err(e) = live.finish() {
+                result = Err(LsmError::io_at("sync WAL in", &self.paths.wal_dir, e));
+            }
+        }
         if result.is_ok() {
             if let Some(e) = &*self.bg_error.lock() {
                 result = Err(e.duplicate());

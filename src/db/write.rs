@@ -576,9 +576,10 @@ impl DbInner {
         let started = MutexGuard::unlocked(wal, || -> Result<WriteAheadLogger> {
             // The finished segment is synced before the next takes a write, so
             // recovery can treat damage in any segment but the last as real
-            // corruption, never as a torn write.
+            // corruption, never as a torn write. `finish` also gives back the space
+            // reserved past its end.
             finished
-                .sync()
+                .finish()
                 .map_err(|e| LsmError::io_at("sync WAL in", &self.paths.wal_dir, e))?;
             let number = self.versions.lock().new_file_number();
             let logger = WriteAheadLogger::create(self.fs.as_ref(), &self.paths.wal_dir, number)?;

@@ -18,6 +18,12 @@ use std::sync::Arc;
 pub use mem::{CrashModel, MemFs, CRASH_PAGE_SIZE};
 pub use os::OsFs;
 
+/// The step in which [`FileSystem::create_log`] files of the OS file system grow:
+/// one size change per MiB of log instead of one per append. On Linux this made a
+/// synced 128-byte append about 1.4x faster here (scripts/fsync_probe.c: 3.4-3.8k
+/// against 4.0-6.0k fdatasync/s).
+pub const LOG_RESERVE_BYTES: u64 = 1 << 20;
+
 /// A file opened for appending.
 ///
 /// REQUIRES: `append` is called by one thread at a time; `sync` may run concurrently
@@ -33,6 +39,11 @@ pub trait WritableFile: Send + Sync {
     /// True when nothing was appended yet.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// Gives back the space reserved past the appended bytes (a file from
+    /// [`FileSystem::create_log`]), so the file ends at its last append, then syncs.
+    fn finish(&self) -> io::Result<()> {
+        self.sync()
     }
 }
 
@@ -57,6 +68,14 @@ pub trait FileSystem: Send + Sync + 'static {
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Creates a new empty file (truncating one that exists) for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>>;
+    /// Creates a new empty file for a log: small appends, each maybe synced. A file
+    /// system may reserve its size ahead of the appends (the OS one does, in steps of
+    /// [`LOG_RESERVE_BYTES`]), so that a sync after an append makes the data durable
+    /// without a change of the file's size to commit too. The reserved bytes read as
+    /// zeros until written; [`WritableFile::finish`] gives them back.
+    fn create_log(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
+        self.create(path)
+    }
     /// Opens an existing file for reading.
     fn open(&self, path: &Path) -> io::Result<Arc<dyn RandomAccessFile>>;
     /// Renames `from` to `to`, replacing `to` atomically if it exists.

@@ -46,6 +46,10 @@ pub struct LogContents {
 /// without LAST) is damage too, but only the fragment and the broken record are
 /// dropped: its framing is trustworthy, so the fragments after it are still read.
 ///
+/// Zeros from a fragment boundary between records to the end of the file are the end
+/// of the log, neither damage nor a torn tail: a WAL segment reserves its size ahead
+/// of its appends, and its unwritten end reads as zeros.
+///
 /// Which damage is a torn tail:
 /// - v1: damage after which no complete record follows.
 /// - v2: the same, and also a hole a power cut explains (its bytes read as zeros to
@@ -210,6 +214,13 @@ impl Parser<'_> {
         false
     }
 
+    /// True when every byte from `pos` to the end of the file is zero.
+    fn zeros_from(&self, pos: usize) -> bool {
+        self.data
+            .get(pos..)
+            .is_some_and(|t| t.iter().all(|&b| b == 0))
+    }
+
     fn run(&self) -> Reader {
         let data = self.data;
         let hs = self.header_size;
@@ -226,7 +237,11 @@ impl Parser<'_> {
                 .get(pos..)
                 .and_then(|d| FragmentHeader::parse(self.framing, d))
             else {
-                r.cut(pos as u64);
+                // Fewer bytes left than a header: a torn append, unless they are
+                // reserved zeros between records (the end of the log, as below).
+                if !(r.partial.is_none() && self.zeros_from(pos)) {
+                    r.cut(pos as u64);
+                }
                 break;
             };
             let frag_end = pos + hs + h.length;
@@ -238,6 +253,13 @@ impl Parser<'_> {
                 .get(pos..pos + hs)
                 .is_some_and(|b| b.iter().all(|&b| b == 0))
             {
+                // Zeros from a fragment boundary to the end of the file, between
+                // records: space a log file reserved ahead of its appends (see
+                // `FileSystem::create_log`), the end of the log. Inside a record
+                // (a FIRST fragment read, its LAST not) they are a torn record.
+                if r.partial.is_none() && self.zeros_from(pos) {
+                    break;
+                }
                 damage(&mut r, "zeroed fragment header".into(), pos + hs);
                 pos = self.resync(pos + 1);
                 continue;
@@ -577,6 +599,40 @@ mod tests {
                     assert_eq!(got.torn_tail, Some(prefix.len() as u64), "cut {cut}");
                 }
             }
+        }
+    }
+
+    /// A log followed by reserved zeros of any length (shorter than a header, into
+    /// the next block, many blocks) reads as exactly its records, with no damage and
+    /// no torn tail, in both framings; zeros inside a record are still a torn record.
+    #[test]
+    fn reserved_zeros_after_the_last_record_are_the_end_of_the_log() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut recs = random_records(&mut rng, 30, 3000);
+        recs.push(vec![5u8; BLOCK_SIZE + 77]);
+        for data in [
+            write_log(&recs, true),
+            write_log(&recs, false),
+            write_v1(&recs),
+        ] {
+            for zeros in [1, 3, 10, 11, 100, BLOCK_SIZE, 3 * BLOCK_SIZE + 5] {
+                let mut reserved = data.clone();
+                reserved.resize(data.len() + zeros, 0);
+                let got = read(&reserved);
+                assert_eq!(payloads(&got), recs, "{zeros} zeros");
+                assert!(
+                    got.damage.is_empty() && got.tail_damage.is_empty(),
+                    "{zeros} zeros"
+                );
+                assert_eq!(got.torn_tail, None, "{zeros} zeros");
+            }
+            // The last record cut inside, then zeros: torn at that record, not an end.
+            let last_start = data.len() - (BLOCK_SIZE + 77) - 2 * 11;
+            let mut torn = data[..last_start + 200].to_vec();
+            torn.resize(torn.len() + 4 * BLOCK_SIZE, 0);
+            let got = read(&torn);
+            assert_eq!(payloads(&got), &recs[..30]);
+            assert!(got.torn_tail.is_some(), "a record cut by zeros is torn");
         }
     }
 

@@ -147,6 +147,13 @@ impl WritableFile for SyncTracked {
     fn len(&self) -> u64 {
         self.file.len()
     }
+
+    fn finish(&self) -> io::Result<()> {
+        let len = self.file.len();
+        self.file.finish()?;
+        self.synced.fetch_max(len, Ordering::AcqRel);
+        Ok(())
+    }
 }
 
 #[cfg(any(test, feature = "fuzzing"))]

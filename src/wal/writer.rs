@@ -21,8 +21,10 @@ impl WriteAheadLogger {
     /// with a header that disagrees with its name.
     pub fn create(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<WriteAheadLogger> {
         let path = dir.join(segment_file_name(number));
+        // A log file: its size may be reserved ahead of the appends (zeros the reader
+        // takes for the end of the log), so a synced append commits no size change.
         let file = fs
-            .create(&path)
+            .create_log(&path)
             .map_err(|e| LsmError::io_at("create", &path, e))?;
         let mut log = LogWriter::new(file, path, number);
         log.add_record(&encode_segment_header(number))

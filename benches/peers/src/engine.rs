@@ -177,7 +177,7 @@ impl Kind {
                 "cache.key_cache_entries = 100000 (the default; cache.persist_on_close default true)",
                 "sstable.bloom_bits_per_key = 10, sstable.block_size = 4096, sstable.compression = \"none\"",
                 "compaction: defaults (L0 trigger 4 / slowdown 20 / stop 36, fanout 10, L1 256 MiB, 64 MiB files, 2 background threads)",
-                "reads: Lsm::get; scans and seeks: Lsm::raw_iter (one reusable cursor)",
+                "reads: Lsm::get_pinned; scans and seeks: Lsm::raw_iter (one reusable cursor)",
             ]),
             Kind::RocksDb => s(&[
                 "Options: create_if_missing, write_buffer_size = 64 MiB (max_write_buffer_number default 2)",
@@ -264,7 +264,8 @@ impl Engine for LsmEngine {
         self.db.put(key, value).map_err(e)
     }
     fn get(&self, key: &[u8]) -> Res<Option<usize>> {
-        Ok(self.db.get(key).map_err(e)?.map(|v| v.len()))
+        // Pinned, as RocksDB's get_pinned: the value is not copied.
+        Ok(self.db.get_pinned(key).map_err(e)?.map(|v| v.len()))
     }
     fn delete(&self, key: &[u8]) -> Res<()> {
         self.db.delete(key).map_err(e)

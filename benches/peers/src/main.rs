@@ -23,6 +23,7 @@
 //! and writes docs/BENCHMARKS.md.
 
 mod engine;
+mod fsync;
 mod ks;
 mod merge;
 mod metrics;
@@ -86,6 +87,8 @@ struct Args {
     ks: bool,
     /// The merge, TTL and change feed mode (`merge.rs`).
     merge: bool,
+    /// `--fsync`: synced single-thread puts (`fsync.rs`).
+    fsync: bool,
 }
 
 fn usage() -> ! {
@@ -97,7 +100,8 @@ fn usage() -> ! {
          [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] [...]\n\
          transactions: lsm-peers --tx [--num N] [--reps R] [--threads T] [...]\n\
          keyspaces: lsm-peers --ks [--num N] [--reps R] [...]\n\
-         merge, TTL and feed: lsm-peers --merge [--num N] [--reps R] [--threads T] [...]"
+         merge, TTL and feed: lsm-peers --merge [--num N] [--reps R] [--threads T] [...]\n\
+         fsynced puts: lsm-peers --fsync [--num N] [--reps R] [...]"
     );
     std::process::exit(2)
 }
@@ -131,6 +135,7 @@ fn parse_args() -> Args {
         tx: false,
         ks: false,
         merge: false,
+        fsync: false,
     };
     let mut child = (None, None);
     let mut it = std::env::args().skip(1);
@@ -153,6 +158,10 @@ fn parse_args() -> Args {
         }
         if flag == "--merge" {
             a.merge = true;
+            continue;
+        }
+        if flag == "--fsync" {
+            a.fsync = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -669,6 +678,10 @@ fn main() {
     }
     if args.tx {
         tx::run(&args);
+        return;
+    }
+    if args.fsync {
+        fsync::run(&args);
         return;
     }
     if args.merge {
