@@ -184,7 +184,7 @@ impl Lsm {
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
-    /// let db = lsm::Lsm::open(lsm::Config::with_root(dir.path())).unwrap();
+    /// let db = lsm::Lsm::open_with_config(lsm::Config::with_root(dir.path())).unwrap();
     /// db.put(b"a", b"1").unwrap();
     /// db.put(b"c", b"3").unwrap();
     /// let got = db.multi_get(&[&b"c"[..], b"b", b"a"]).unwrap();

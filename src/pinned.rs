@@ -20,7 +20,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
-/// let db = lsm::Lsm::open(lsm::Config::with_root(dir.path())).unwrap();
+/// let db = lsm::Lsm::open_with_config(lsm::Config::with_root(dir.path())).unwrap();
 /// db.put(b"k", b"value").unwrap();
 /// let v = db.get_pinned(b"k").unwrap().unwrap();
 /// db.put(b"k", b"newer").unwrap();
