@@ -15,6 +15,15 @@ pub(crate) fn foreign() -> crate::error::LsmError {
     crate::error::LsmError::InvalidArgument("a keyspace of another database".into())
 }
 
+/// How a lookup hands its value over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    /// The caller copies it out at once (`get`): a memtable value is copied directly.
+    Copy,
+    /// The caller keeps it (`get_pinned`, `multi_get`): borrowed where it lies.
+    Pin,
+}
+
 /// Where a test may stop a get between its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReadPause {
@@ -39,8 +48,10 @@ impl DbInner {
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
     ) -> Result<Option<Vec<u8>>> {
+        // Copied straight out of the memtable: pinning it first would cost a reference
+        // count taken and dropped for nothing.
         Ok(self
-            .get_pinned(tree, user_key, snapshot)?
+            .lookup(tree, user_key, snapshot, Handover::Copy)?
             .map(PinnedValue::into_vec))
     }
 
@@ -52,15 +63,25 @@ impl DbInner {
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
     ) -> Result<Option<PinnedValue>> {
+        self.lookup(tree, user_key, snapshot, Handover::Pin)
+    }
+
+    fn lookup(
+        &self,
+        tree: &Tree,
+        user_key: &[u8],
+        snapshot: Option<ReadPoint>,
+        copy: Handover,
+    ) -> Result<Option<PinnedValue>> {
         let _op = self.enter()?;
         if !self.owns(tree) {
             return Err(foreign());
         }
         if !crate::histogram::sample() {
-            return self.get_inner(tree, user_key, snapshot);
+            return self.get_inner(tree, user_key, snapshot, copy);
         }
         let started = std::time::Instant::now();
-        let r = self.get_inner(tree, user_key, snapshot);
+        let r = self.get_inner(tree, user_key, snapshot, copy);
         self.counters
             .get_latency
             .record(started.elapsed().as_nanos() as u64);
@@ -97,7 +118,8 @@ impl DbInner {
                 out[i] = out[j].clone();
                 continue;
             }
-            let (value, _) = self.get_from_tree(tree, &sv, k, key::hash(k), snap, now)?;
+            let (value, _) =
+                self.get_from_tree(tree, &sv, k, key::hash(k), snap, now, Handover::Pin)?;
             out[i] = value;
             last = Some(i);
         }
@@ -109,6 +131,7 @@ impl DbInner {
         tree: &Tree,
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
+        copy: Handover,
     ) -> Result<Option<PinnedValue>> {
         let cache = match snapshot {
             // The cache holds current values of the keyspace "default" only, so
@@ -132,7 +155,7 @@ impl DbInner {
         // One hash of the key serves the memtable filters, the bloom filters of the
         // tables and the key cache.
         let hash = key::hash(user_key);
-        let (value, timeless) = self.get_from_tree(tree, &sv, user_key, hash, snap, now)?;
+        let (value, timeless) = self.get_from_tree(tree, &sv, user_key, hash, snap, now, copy)?;
         // A value that depends on the time (it expires, or merges onto one that does)
         // is not cached: the cache cannot tell when it stops being true.
         if let (Some(kc), Some(v), true) = (cache, &value, timeless) {
@@ -144,6 +167,7 @@ impl DbInner {
     /// The value of `user_key` (whose [`key::hash`] is `hash`) at `snap`, from the
     /// memtables and tables.
     /// With the value, true when it is plainly stored (no expiry, no merge).
+    #[allow(clippy::too_many_arguments)]
     fn get_from_tree(
         &self,
         tree: &Tree,
@@ -152,6 +176,7 @@ impl DbInner {
         hash: u64,
         snap: SeqNo,
         now: impl Fn() -> u64,
+        copy: Handover,
     ) -> Result<(Option<PinnedValue>, bool)> {
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
@@ -161,8 +186,16 @@ impl DbInner {
         let mut found = None;
         for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
             tomb = tomb.max(m.max_covering_tombstone(user_key, snap));
-            if let Some((seq, kind, v)) = m.get_pinned(user_key, hash, snap) {
-                found = Some((seq, kind, PinnedValue::mem(v)));
+            let hit = match copy {
+                Handover::Copy => m
+                    .get_hashed(user_key, hash, snap)
+                    .map(|(seq, kind, v)| (seq, kind, PinnedValue::owned(v))),
+                Handover::Pin => m
+                    .get_pinned(user_key, hash, snap)
+                    .map(|(seq, kind, v)| (seq, kind, PinnedValue::mem(v))),
+            };
+            if hit.is_some() {
+                found = hit;
                 break;
             }
         }
