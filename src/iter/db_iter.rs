@@ -24,6 +24,9 @@ pub struct DbCursor {
     valid: bool,
     key: Vec<u8>,
     value: Vec<u8>,
+    /// When the current value is not in `value` but under the merge cursor (a put or
+    /// an expiring put found walking forward): from which byte of the entry's value.
+    value_at: Option<usize>,
     error: Option<LsmError>,
     merge_op: Option<Arc<dyn MergeOperator>>,
     /// Operands of the key being resolved, newest first (reused across keys).
@@ -51,6 +54,7 @@ impl DbCursor {
             valid: false,
             key: Vec::new(),
             value: Vec::new(),
+            value_at: None,
             error: None,
             merge_op: None,
             operands: Vec::new(),
@@ -89,7 +93,11 @@ impl DbCursor {
 
     /// The current value. REQUIRES: `valid()`.
     pub fn value(&self) -> &[u8] {
-        &self.value
+        match self.value_at {
+            // Still under the merge cursor, which has not moved since.
+            Some(from) => self.merge.value().get(from..).unwrap_or_default(),
+            None => &self.value,
+        }
     }
 
     /// The first error met; the cursor is invalid once there is one.
@@ -160,7 +168,7 @@ impl DbCursor {
             self.merge.seek(&key::lookup_key(&self.key, MAX_SEQ));
         }
         let cur = std::mem::take(&mut self.key);
-        self.find_next(Some(&cur));
+        self.find_next(Some(cur));
     }
 
     /// Moves to the previous key. REQUIRES: `valid()`.
@@ -176,15 +184,17 @@ impl DbCursor {
 
     fn fail(&mut self, e: LsmError) {
         self.valid = false;
+        self.value_at = None;
         self.error = Some(e);
     }
 
     /// Walks forward to the newest visible live entry of the next user key, skipping
     /// the key `skip` (the one just returned).
-    fn find_next(&mut self, skip: Option<&[u8]>) {
+    fn find_next(&mut self, skip: Option<Vec<u8>>) {
         self.forward = true;
         self.valid = false;
-        let mut skipping: Option<Vec<u8>> = skip.map(|s| s.to_vec());
+        self.value_at = None;
+        let mut skipping: Option<Vec<u8>> = skip;
         while self.merge.valid() {
             let ik = self.merge.key();
             let uk = key::user_key(ik);
@@ -202,8 +212,9 @@ impl DbCursor {
                 Some(ValueKind::Put) if !self.tombstones.covers(uk, seq) => {
                     self.key.clear();
                     self.key.extend_from_slice(uk);
-                    self.value.clear();
-                    self.value.extend_from_slice(self.merge.value());
+                    // Not copied: the merge cursor stays on the entry until the next
+                    // move, and `value` reads it there.
+                    self.value_at = Some(0);
                     self.valid = true;
                     return;
                 }
@@ -213,12 +224,14 @@ impl DbCursor {
                     return self.resolve_forward();
                 }
                 Some(ValueKind::PutExpiring) if !self.tombstones.covers(uk, seq) => {
+                    let raw_len = self.merge.value().len();
                     match self.unexpired(self.merge.value()) {
                         Ok(Some(v)) => {
-                            let v = v.to_vec();
+                            // Read in place past the expiry, as a put's value is.
+                            let from = raw_len - v.len();
                             self.key.clear();
                             self.key.extend_from_slice(uk);
-                            self.value = v;
+                            self.value_at = Some(from);
                             self.valid = true;
                             return;
                         }
@@ -320,6 +333,7 @@ impl DbCursor {
     fn find_prev(&mut self) {
         self.forward = false;
         self.valid = false;
+        self.value_at = None;
         // `live`: the key in `self.key` has a value (in `self.value`, when `operands`
         // is empty) or operands above its value (`has_base` says whether one is under
         // them). Entries of a key come oldest first walking backward.
