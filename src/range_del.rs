@@ -42,45 +42,7 @@ impl FragmentedTombstones {
         tombstones: impl IntoIterator<Item = &'a RangeTombstone>,
         snapshot: SeqNo,
     ) -> FragmentedTombstones {
-        let mut ts: Vec<&RangeTombstone> = tombstones
-            .into_iter()
-            .filter(|t| t.seq <= snapshot && t.start < t.end)
-            .collect();
-        if ts.is_empty() {
-            return FragmentedTombstones::default();
-        }
-        ts.sort_by(|a, b| a.start.cmp(&b.start));
-        let mut bounds: Vec<&[u8]> = ts
-            .iter()
-            .flat_map(|t| [t.start.as_slice(), t.end.as_slice()])
-            .collect();
-        bounds.sort();
-        bounds.dedup();
-        // Sweep the boundaries left to right, keeping the active tombstones' seqs.
-        let mut active: std::collections::BTreeMap<SeqNo, Vec<&[u8]>> = Default::default();
-        let mut next = 0;
-        let mut fragments: Vec<(Vec<u8>, Vec<u8>, SeqNo)> = Vec::new();
-        for w in bounds.windows(2) {
-            let (lo, hi) = (w[0], w[1]);
-            while next < ts.len() && ts[next].start.as_slice() <= lo {
-                active
-                    .entry(ts[next].seq)
-                    .or_default()
-                    .push(ts[next].end.as_slice());
-                next += 1;
-            }
-            active.retain(|_, ends| {
-                ends.retain(|e| *e > lo);
-                !ends.is_empty()
-            });
-            if let Some((&seq, _)) = active.iter().next_back() {
-                match fragments.last_mut() {
-                    Some(last) if last.1.as_slice() == lo && last.2 == seq => last.1 = hi.to_vec(),
-                    _ => fragments.push((lo.to_vec(), hi.to_vec(), seq)),
-                }
-            }
-        }
-        FragmentedTombstones { fragments }
+        TombstoneIndex::new(tombstones).at(snapshot)
     }
 
     /// The newest visible tombstone sequence covering `user_key` (0: none).
@@ -164,6 +126,22 @@ impl TombstoneIndex {
     /// True when there is no deletion.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
+    }
+
+    /// The fragments as a reader at `snapshot` sees them: each with the newest
+    /// sequence number it can see, neighbours that end up equal joined.
+    pub fn at(&self, snapshot: SeqNo) -> FragmentedTombstones {
+        let mut fragments: Vec<(Vec<u8>, Vec<u8>, SeqNo)> = Vec::new();
+        for ((start, end), seqs) in self.ranges.iter().zip(&self.seqs) {
+            let Some(&seq) = seqs.iter().find(|&&s| s <= snapshot) else {
+                continue;
+            };
+            match fragments.last_mut() {
+                Some(last) if last.1 == *start && last.2 == seq => last.1.clone_from(end),
+                _ => fragments.push((start.clone(), end.clone(), seq)),
+            }
+        }
+        FragmentedTombstones { fragments }
     }
 
     /// The newest sequence number `<= snapshot` of a deletion covering `user_key`

@@ -56,11 +56,14 @@ impl Snapshot {
 
     /// The values of `keys` in this view, in the order given.
     pub fn multi_get<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(crate::lsm::into_vecs(self.multi_get_pinned(keys)?))
+    }
+
+    /// [`Snapshot::multi_get`] without copying the values.
+    pub fn multi_get_pinned<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<PinnedValue>>> {
         let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
-        let got =
-            self.inner
-                .multi_get(self.inner.default_tree(), &keys, Some(self.read_point()))?;
-        Ok(crate::lsm::into_vecs(got))
+        self.inner
+            .multi_get(self.inner.default_tree(), &keys, Some(self.read_point()))
     }
 
     /// The values of `keys` in keyspace `ks` in this view, in the order given.
@@ -69,12 +72,19 @@ impl Snapshot {
         ks: &Keyspace,
         keys: &[K],
     ) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(crate::lsm::into_vecs(self.multi_get_pinned_in(ks, keys)?))
+    }
+
+    /// [`Snapshot::multi_get_in`] without copying the values.
+    pub fn multi_get_pinned_in<K: AsRef<[u8]>>(
+        &self,
+        ks: &Keyspace,
+        keys: &[K],
+    ) -> Result<Vec<Option<PinnedValue>>> {
         ks.tree().check_live()?;
         let keys: Vec<&[u8]> = keys.iter().map(AsRef::as_ref).collect();
-        let got = self
-            .inner
-            .multi_get(ks.tree(), &keys, Some(self.read_point()))?;
-        Ok(crate::lsm::into_vecs(got))
+        self.inner
+            .multi_get(ks.tree(), &keys, Some(self.read_point()))
     }
 
     /// The value of `key` in keyspace `ks` in this view.

@@ -66,22 +66,29 @@ impl DbInner {
         self.lookup(tree, user_key, snapshot, Handover::Pin)
     }
 
+    /// [`DbInner::enter`] for an operation on keyspace `tree`, which must be one of
+    /// this database's.
+    fn enter_for(&self, tree: &Tree) -> Result<super::OpGuard<'_>> {
+        let op = self.enter()?;
+        if !self.owns(tree) {
+            return Err(foreign());
+        }
+        Ok(op)
+    }
+
     fn lookup(
         &self,
         tree: &Tree,
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
-        copy: Handover,
+        handover: Handover,
     ) -> Result<Option<PinnedValue>> {
-        let _op = self.enter()?;
-        if !self.owns(tree) {
-            return Err(foreign());
-        }
+        let _op = self.enter_for(tree)?;
         if !crate::histogram::sample() {
-            return self.get_inner(tree, user_key, snapshot, copy);
+            return self.get_inner(tree, user_key, snapshot, handover);
         }
         let started = std::time::Instant::now();
-        let r = self.get_inner(tree, user_key, snapshot, copy);
+        let r = self.get_inner(tree, user_key, snapshot, handover);
         self.counters
             .get_latency
             .record(started.elapsed().as_nanos() as u64);
@@ -99,17 +106,13 @@ impl DbInner {
         keys: &[&[u8]],
         snapshot: Option<ReadPoint>,
     ) -> Result<Vec<Option<PinnedValue>>> {
-        let _op = self.enter()?;
-        if !self.owns(tree) {
-            return Err(foreign());
-        }
+        let _op = self.enter_for(tree)?;
         let sv = tree.sv.load();
         let snap = snapshot.map_or_else(|| self.visible_seq(), |p| p.seq);
         let now = || snapshot.map_or_else(|| self.config.clock.now_ms(), |p| p.now_ms);
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
-        let mut out: Vec<Option<PinnedValue>> = Vec::with_capacity(keys.len());
-        out.resize_with(keys.len(), || None);
+        let mut out: Vec<Option<PinnedValue>> = vec![None; keys.len()];
         let mut last: Option<usize> = None;
         for i in order {
             let k = keys[i];
@@ -131,7 +134,7 @@ impl DbInner {
         tree: &Tree,
         user_key: &[u8],
         snapshot: Option<ReadPoint>,
-        copy: Handover,
+        handover: Handover,
     ) -> Result<Option<PinnedValue>> {
         let cache = match snapshot {
             // The cache holds current values of the keyspace "default" only, so
@@ -155,7 +158,8 @@ impl DbInner {
         // One hash of the key serves the memtable filters, the bloom filters of the
         // tables and the key cache.
         let hash = key::hash(user_key);
-        let (value, timeless) = self.get_from_tree(tree, &sv, user_key, hash, snap, now, copy)?;
+        let (value, timeless) =
+            self.get_from_tree(tree, &sv, user_key, hash, snap, now, handover)?;
         // A value that depends on the time (it expires, or merges onto one that does)
         // is not cached: the cache cannot tell when it stops being true.
         if let (Some(kc), Some(v), true) = (cache, &value, timeless) {
@@ -176,7 +180,7 @@ impl DbInner {
         hash: u64,
         snap: SeqNo,
         now: impl Fn() -> u64,
-        copy: Handover,
+        handover: Handover,
     ) -> Result<(Option<PinnedValue>, bool)> {
         // Sources are searched newest first; the first one holding the key has its
         // newest version. A range deletion can only hide that version if it is newer,
@@ -186,7 +190,7 @@ impl DbInner {
         let mut found = None;
         for m in std::iter::once(&sv.mem).chain(sv.imms.iter()) {
             tomb = tomb.max(m.max_covering_tombstone(user_key, snap));
-            let hit = match copy {
+            let hit = match handover {
                 Handover::Copy => m
                     .get_hashed(user_key, hash, snap)
                     .map(|(seq, kind, v)| (seq, kind, PinnedValue::owned(v))),
@@ -226,10 +230,13 @@ impl DbInner {
         match found {
             Some((seq, ValueKind::Put, v)) if seq > tomb => Ok((Some(v), true)),
             Some((seq, ValueKind::PutExpiring, raw)) if seq > tomb => {
-                let (at, v) = crate::ttl::split(&raw).ok_or_else(crate::ttl::malformed)?;
-                let expiry_len = raw.len() - v.len();
+                let (at, _) = crate::ttl::split(&raw).ok_or_else(crate::ttl::malformed)?;
                 let live = at > now();
-                let value = if live { raw.skip(expiry_len) } else { None };
+                let value = if live {
+                    raw.skip(crate::ttl::EXPIRY_LEN)
+                } else {
+                    None
+                };
                 Ok((value, false))
             }
             Some((seq, ValueKind::Merge, _)) if seq > tomb => {

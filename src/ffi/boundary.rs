@@ -183,6 +183,16 @@ pub(crate) unsafe fn handle_mut<'a, T>(p: *mut T, what: &str) -> Outcome<&'a mut
 /// # Safety
 /// Unless NULL or `len` is 0, `p` points to `len` bytes readable during `'a`.
 pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Outcome<&'a [u8]> {
+    // SAFETY: forwarded from the caller.
+    unsafe { slice(p, len, what) }
+}
+
+/// The `len` elements at `p` (an array argument such as `lsm_multi_get`'s keys), as
+/// [`bytes`] reads bytes.
+///
+/// # Safety
+/// Unless NULL or `len` is 0, `p` points to `len` initialised `T`s readable during `'a`.
+pub(crate) unsafe fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Outcome<&'a [T]> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -191,7 +201,7 @@ pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Outcome<
             "{what} is NULL with length {len}"
         )));
     }
-    if len > isize::MAX as usize {
+    if len > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
         return Err(Failure::invalid(format!(
             "{what} length {len} is too large"
         )));

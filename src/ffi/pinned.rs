@@ -7,7 +7,7 @@
 //! allocated: free it soon.
 
 use super::boundary::lsm_status::{self, LSM_NOT_FOUND};
-use super::boundary::{bytes, guard, handle, out, status, Failure, Outcome};
+use super::boundary::{bytes, guard, handle, out, slice, status, Failure, Outcome};
 use super::db::db;
 use super::keyspace::{keyspace, lsm_keyspace};
 use crate::PinnedValue;
@@ -122,37 +122,17 @@ unsafe fn key_list<'a>(
     keys: *const *const u8,
     klens: *const usize,
 ) -> Outcome<Vec<&'a [u8]>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    // SAFETY: n readable elements each, per the contract (checked non-NULL inside).
-    let (ptrs, lens) = unsafe {
-        (
-            bytes_of::<*const u8>(keys, n, "keys")?,
-            bytes_of::<usize>(klens, n, "klens")?,
-        )
-    };
+    // SAFETY: n readable elements each, per the contract (NULL is checked).
+    let (ptrs, lens) = unsafe { (slice(keys, n, "keys")?, slice(klens, n, "klens")?) };
     ptrs.iter()
         .zip(lens)
         .enumerate()
-        // SAFETY: each key is a byte range per the contract.
-        .map(|(i, (&p, &l))| unsafe { bytes(p, l, &format!("keys[{i}]")) })
+        .map(|(i, (&p, &l))| {
+            // SAFETY: each key is a byte range per the contract.
+            unsafe { bytes(p, l, "key") }
+                .map_err(|f| Failure::invalid(format!("keys[{i}]: {}", f.message)))
+        })
         .collect()
-}
-
-/// `n` elements of `T` at `p`.
-///
-/// # Safety
-/// `p` is NULL or points to `n` readable, initialised `T`s.
-unsafe fn bytes_of<'a, T>(p: *const T, n: usize, what: &str) -> Outcome<&'a [T]> {
-    if p.is_null() {
-        return Err(Failure::invalid(format!("{what} is NULL with n = {n}")));
-    }
-    if n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return Err(Failure::invalid(format!("n = {n} is too large")));
-    }
-    // SAFETY: non-NULL, n elements readable per the caller's contract.
-    Ok(unsafe { std::slice::from_raw_parts(p, n) })
 }
 
 /// Writes `found` into `values[0..n]` (every slot NULL first, so a failure leaves

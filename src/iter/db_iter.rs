@@ -224,14 +224,12 @@ impl DbCursor {
                     return self.resolve_forward();
                 }
                 Some(ValueKind::PutExpiring) if !self.tombstones.covers(uk, seq) => {
-                    let raw_len = self.merge.value().len();
                     match self.unexpired(self.merge.value()) {
-                        Ok(Some(v)) => {
+                        Ok(Some(_)) => {
                             // Read in place past the expiry, as a put's value is.
-                            let from = raw_len - v.len();
                             self.key.clear();
                             self.key.extend_from_slice(uk);
-                            self.value_at = Some(from);
+                            self.value_at = Some(crate::ttl::EXPIRY_LEN);
                             self.valid = true;
                             return;
                         }

@@ -160,7 +160,7 @@ pub struct MemTable {
     range_dels: RwLock<Vec<RangeTombstone>>,
     /// `range_dels` fragmented, built by the first get after a deletion was added (a
     /// deletion clears it): gets search it instead of scanning every deletion.
-    range_index: RwLock<Option<Arc<TombstoneIndex>>>,
+    range_index: RwLock<Option<TombstoneIndex>>,
     /// Set once a range deletion is added: most memtables have none, and reads skip
     /// the lock then.
     has_range_dels: std::sync::atomic::AtomicBool,
@@ -259,6 +259,18 @@ impl MemTable {
         hash: u64,
         snapshot: SeqNo,
     ) -> Option<(SeqNo, ValueKind, Vec<u8>)> {
+        self.find(user_key, hash, snapshot)
+            .map(|(seq, kind, v)| (seq, kind, v.to_vec()))
+    }
+
+    /// The newest point entry of `user_key` visible at `snapshot`, its value borrowed
+    /// from the arena.
+    fn find(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        snapshot: SeqNo,
+    ) -> Option<(SeqNo, ValueKind, &[u8])> {
         if !self.filter.may_contain(hash) {
             return None;
         }
@@ -268,8 +280,7 @@ impl MemTable {
         if key::user_key(ik) != user_key {
             return None;
         }
-        let kind = key::kind(ik)?;
-        Some((key::seq(ik), kind, e.value().to_vec()))
+        Some((key::seq(ik), key::kind(ik)?, e.value()))
     }
 
     /// [`MemTable::get_hashed`] without copying the value: it stays in the arena,
@@ -280,19 +291,11 @@ impl MemTable {
         hash: u64,
         snapshot: SeqNo,
     ) -> Option<(SeqNo, ValueKind, skiplist::ArenaValue<MemTable>)> {
-        if !self.filter.may_contain(hash) {
-            return None;
-        }
-        let target = MemKey::lookup(user_key, snapshot);
         let mut found = None;
         let value = skiplist::ArenaValue::pin(Arc::clone(self), |mem| {
-            let e = mem.list.seek_ge(target.as_slice())?;
-            let ik = e.key();
-            if key::user_key(ik) != user_key {
-                return None;
-            }
-            found = Some((key::seq(ik), key::kind(ik)?));
-            Some(e.value())
+            let (seq, kind, v) = mem.find(user_key, hash, snapshot)?;
+            found = Some((seq, kind));
+            Some(v)
         })?;
         let (seq, kind) = found?;
         Some((seq, kind, value))
@@ -304,19 +307,16 @@ impl MemTable {
         if !self.has_range_dels.load(AtomicOrdering::Acquire) {
             return 0;
         }
-        let cached = self.range_index.read().clone();
-        let index = match cached {
-            Some(index) => index,
-            None => {
-                // The list's lock first, as in `add_range_tombstone`, so the index
-                // stored is of the list as it is.
-                let dels = self.range_dels.read();
-                let index = Arc::new(TombstoneIndex::new(dels.iter()));
-                *self.range_index.write() = Some(Arc::clone(&index));
-                index
-            }
-        };
-        index.max_covering(user_key, snapshot)
+        if let Some(index) = &*self.range_index.read() {
+            return index.max_covering(user_key, snapshot);
+        }
+        // The list's lock first, as in `add_range_tombstone`, so the index stored is
+        // of the list as it is.
+        let dels = self.range_dels.read();
+        let index = TombstoneIndex::new(dels.iter());
+        let seq = index.max_covering(user_key, snapshot);
+        *self.range_index.write() = Some(index);
+        seq
     }
 
     /// A copy of the range deletions.

@@ -9,7 +9,9 @@
 #include <lsm.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int passed, failed, test_failed;
 
@@ -59,6 +61,23 @@ static int db_counter;
 static const char *fresh_path(char *buf, size_t cap) {
     snprintf(buf, cap, "%s/db%d", base_dir, db_counter++);
     return buf;
+}
+
+/* Sets base_dir from the program's argument (created if missing), or to a new
+   directory from mkdtemp `template` (ending in XXXXXX). 0 on success; on failure,
+   says why and returns 2, the exit status for "could not run". */
+static int set_base_dir(int argc, char **argv, const char *template) {
+    if (argc > 1) {
+        snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
+        mkdir(base_dir, 0755);
+        return 0;
+    }
+    snprintf(base_dir, sizeof base_dir, "%s", template);
+    if (mkdtemp(base_dir) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    return 0;
 }
 
 #endif

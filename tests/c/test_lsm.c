@@ -1804,16 +1804,7 @@ static void test_changes_misuse(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1) {
-        snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
-        mkdir(base_dir, 0755);
-    } else {
-        snprintf(base_dir, sizeof base_dir, "/tmp/lsm-c-test-XXXXXX");
-        if (mkdtemp(base_dir) == NULL) {
-            perror("mkdtemp");
-            return 2;
-        }
-    }
+    if (set_base_dir(argc, argv, "/tmp/lsm-c-test-XXXXXX") != 0) return 2;
     printf("lsm %s, databases in %s\n", lsm_version(), base_dir);
 
     RUN(test_version);

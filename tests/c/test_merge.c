@@ -410,16 +410,7 @@ static void test_compaction_filter(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1) {
-        snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
-        mkdir(base_dir, 0755);
-    } else {
-        snprintf(base_dir, sizeof base_dir, "/tmp/lsm-c-merge-XXXXXX");
-        if (mkdtemp(base_dir) == NULL) {
-            perror("mkdtemp");
-            return 2;
-        }
-    }
+    if (set_base_dir(argc, argv, "/tmp/lsm-c-merge-XXXXXX") != 0) return 2;
     RUN(test_builtin_by_name);
     RUN(test_merge_without_operator);
     RUN(test_callback_operator);

@@ -169,16 +169,7 @@ static void test_multi_get(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1) {
-        snprintf(base_dir, sizeof base_dir, "%s", argv[1]);
-        mkdir(base_dir, 0755);
-    } else {
-        snprintf(base_dir, sizeof base_dir, "/tmp/lsm-c-pinned-XXXXXX");
-        if (mkdtemp(base_dir) == NULL) {
-            perror("mkdtemp");
-            return 2;
-        }
-    }
+    if (set_base_dir(argc, argv, "/tmp/lsm-c-pinned-XXXXXX") != 0) return 2;
     RUN(test_pinned_outlives_flush_compaction_and_close);
     RUN(test_missing_empty_and_bad_arguments);
     RUN(test_multi_get);

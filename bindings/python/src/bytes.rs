@@ -111,36 +111,38 @@ pub fn ttl_arg(obj: &Bound<'_, PyAny>) -> PyResult<std::time::Duration> {
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("ttl {secs}: {e}")))
 }
 
-/// The keys of a `multi_get`: any iterable of bytes-like objects.
-pub fn key_list<'py>(keys: &Bound<'py, PyAny>) -> PyResult<Vec<ByteArg<'static>>> {
-    let mut out = Vec::new();
-    for (i, k) in keys
-        .try_iter()
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "keys must be an iterable of bytes-like objects, not {}",
-                keys.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|_| "?".into())
-            ))
-        })?
-        .enumerate()
-    {
-        let k = k?;
-        // Copied: the keys are read with the GIL released, and an owned copy needs no
-        // borrow of the iterator's temporaries.
-        out.push(ByteArg::Copied(
-            byte_arg(&k, &format!("keys[{i}]"))?.as_slice().to_vec(),
-        ));
-    }
-    Ok(out)
-}
-
-/// The values of a `multi_get` as a list of `bytes` and `None`, each copied once.
-pub fn value_list<'py, V: AsRef<[u8]>>(
+/// A `multi_get` of the Python classes: `keys`, any iterable of bytes-like objects,
+/// looked up by `lookup` with the GIL released, as a list of `bytes` (each value
+/// copied once) and `None`. `bytes` keys are lent as they are, like a single get's.
+pub fn multi_get<'py>(
     py: Python<'py>,
-    values: Vec<Option<V>>,
+    keys: &Bound<'py, PyAny>,
+    lookup: impl FnOnce(&[&[u8]]) -> lsm::Result<Vec<Option<lsm::PinnedValue>>> + Send,
 ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    let not_iterable = |_| {
+        let type_name = keys
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| "?".into());
+        PyTypeError::new_err(format!(
+            "keys must be an iterable of bytes-like objects, not {type_name}"
+        ))
+    };
+    let objects: Vec<Bound<'py, PyAny>> = keys
+        .try_iter()
+        .map_err(not_iterable)?
+        .collect::<PyResult<_>>()?;
+    let args: Vec<ByteArg<'_>> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match k.cast::<PyBytes>() {
+            Ok(b) => Ok(ByteArg::Bytes(b.as_bytes())),
+            // Named only when it is not `bytes`: no string built per key otherwise.
+            Err(_) => byte_arg(k, &format!("keys[{i}]")),
+        })
+        .collect::<PyResult<_>>()?;
+    let slices: Vec<&[u8]> = args.iter().map(ByteArg::as_slice).collect();
+    let values = crate::call::call(py, || lookup(&slices))?;
     pyo3::types::PyList::new(py, values.into_iter().map(|v| value_or(py, v, None)))
 }

@@ -207,10 +207,7 @@ impl Db {
         keys: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let db = self.lsm(py)?;
-        let keys = crate::bytes::key_list(keys)?;
-        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        let values = call(py, || db.multi_get_pinned(&slices))?;
-        crate::bytes::value_list(py, values)
+        crate::bytes::multi_get(py, keys, |keys| db.multi_get_pinned(keys))
     }
 
     /// Sets `key` to `value`; with `ttl` (seconds), until that long from now.

@@ -263,10 +263,7 @@ impl Keyspace {
         keys: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let ks = self.live(py)?;
-        let keys = crate::bytes::key_list(keys)?;
-        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        let values = call(py, || ks.multi_get_pinned(&slices))?;
-        crate::bytes::value_list(py, values)
+        crate::bytes::multi_get(py, keys, |keys| ks.multi_get_pinned(keys))
     }
 
     /// Sets `key` to `value`; with `ttl` (seconds), until that long from now.

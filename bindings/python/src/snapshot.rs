@@ -99,13 +99,10 @@ impl Snapshot {
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let snap = self.view(py)?;
         let ks = keyspace_arg(py, keyspace, &self.db_closed)?;
-        let keys = crate::bytes::key_list(keys)?;
-        let slices: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
-        let values = call(py, || match &ks {
-            Some(ks) => snap.multi_get_in(ks, &slices),
-            None => snap.multi_get(&slices),
-        })?;
-        crate::bytes::value_list(py, values)
+        crate::bytes::multi_get(py, keys, |keys| match &ks {
+            Some(ks) => snap.multi_get_pinned_in(ks, keys),
+            None => snap.multi_get_pinned(keys),
+        })
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
