@@ -289,7 +289,7 @@ impl DbInner {
             };
         let tombs = FragmentedTombstones::new(&tombstones, snapshot);
         DbCursor::new(
-            MergingIterator::new(children),
+            MergingIterator::by_age(children),
             snapshot,
             tombs,
             lower,

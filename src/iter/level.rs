@@ -150,6 +150,26 @@ impl InternalIterator for LevelIterator {
         self.current.as_ref().map(|c| c.value()).unwrap_or_default()
     }
 
+    fn may_hold(&self, target: &[u8], hash: u64) -> bool {
+        // A seek starts in the first table whose largest key is >= target (see
+        // `seek`), and goes on into the next ones when that table holds no entry at
+        // or after it: its largest key may be the end of a range deletion, past its
+        // last entry. So every table from there that may start with the key counts.
+        let i = self
+            .files
+            .partition_point(|f| key::compare(&f.meta.largest, target) == std::cmp::Ordering::Less);
+        let user_key = key::user_key(target);
+        for f in self.files.get(i..).unwrap_or_default() {
+            if key::user_key(&f.meta.smallest) > user_key {
+                return false;
+            }
+            if f.table().map_or(true, |t| t.may_hold(target, hash)) {
+                return true;
+            }
+        }
+        false
+    }
+
     fn status(&self) -> Result<()> {
         if let Some(e) = &self.err {
             return Err(e.duplicate());

@@ -50,6 +50,13 @@ pub trait InternalIterator: Send {
     fn value(&self) -> &[u8];
     /// The first error met, if any.
     fn status(&self) -> Result<()>;
+    /// False only when a seek to the internal key `target` surely lands on no entry of
+    /// its user key (`hash` is [`crate::key::hash`] of that user key): a bloom filter
+    /// or a key range rules it out. True when unsure, and when the answer would take
+    /// a read that failed (the seek then reports the error).
+    fn may_hold(&self, _target: &[u8], _hash: u64) -> bool {
+        true
+    }
 }
 
 /// A cursor with no entries that reports `error`: stands in for a source that could

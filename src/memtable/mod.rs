@@ -263,6 +263,12 @@ impl MemTable {
             .map(|(seq, kind, v)| (seq, kind, v.to_vec()))
     }
 
+    /// False when no point entry of the user key whose [`key::hash`] is `hash` was
+    /// ever added (its filter rules it out).
+    pub fn may_contain(&self, hash: u64) -> bool {
+        self.filter.may_contain(hash)
+    }
+
     /// The newest point entry of `user_key` visible at `snapshot`, its value borrowed
     /// from the arena.
     fn find(
@@ -524,6 +530,10 @@ impl InternalIterator for MemTableIterator {
 
     fn status(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn may_hold(&self, _target: &[u8], hash: u64) -> bool {
+        self.mem.may_contain(hash)
     }
 }
 

@@ -239,4 +239,8 @@ impl InternalIterator for TableIterator {
             None => Ok(()),
         }
     }
+
+    fn may_hold(&self, target: &[u8], hash: u64) -> bool {
+        self.table.may_hold(target, hash)
+    }
 }

@@ -368,6 +368,23 @@ impl SSTable {
         Ok(None)
     }
 
+    /// False when a seek to the internal key `target` surely lands on no entry of its
+    /// user key (`hash` is that key's [`crate::key::hash`]): no entry is at or after
+    /// `target`, or the filter of the partition the seek starts in rules the key out.
+    /// True when unsure, also when the filter cannot be read (the seek then fails).
+    pub fn may_hold(&self, target: &[u8], hash: u64) -> bool {
+        let p = self.top.find(target);
+        if p >= self.top.len() {
+            return false;
+        }
+        // As in `get_pinned`: the first partition that may hold the key has it in its
+        // filter, even when the key's versions go on into the next one.
+        match self.filter(p) {
+            Ok(Some(f)) => f.may_contain(hash),
+            _ => true,
+        }
+    }
+
     /// The range tombstones of the table, sorted by start key, then newest first.
     pub fn range_tombstones(&self) -> &[RangeTombstone] {
         &self.tombstones
