@@ -129,6 +129,14 @@ impl MemFilter {
         (line, [h & 511, (h >> 9) & 511, (h >> 18) & 511])
     }
 
+    /// Starts loading the line of `hash`, so that [`MemFilter::insert`] a moment later
+    /// does not wait for it.
+    fn prefetch(&self, hash: u64) {
+        if let (Some(line), _) = self.probes(hash) {
+            skiplist::prefetch(line as *const Line);
+        }
+    }
+
     /// Sets the bits of `hash`. REQUIRES: one writer at a time (the memtable's), so a
     /// load and a store set a bit without the cost of a locked read-modify-write; a
     /// reader that can see the entry sees the bits, published with the entry's
@@ -245,10 +253,13 @@ impl MemTable {
     ) {
         // The node's bytes are counted by the arena (`approximate_bytes`).
         self.account(seq, 0);
-        // Before the entry is visible: a reader that can see it finds its bits set.
-        self.filter.insert(hash);
         let trailer = ((seq << 8) | kind as u64).to_le_bytes();
+        // The filter's line (a cache miss in a large memtable) loads during the
+        // skiplist's search. Its bits are set before the entry's sequence number is
+        // published, so a reader that can see the entry finds them.
+        self.filter.prefetch(hash);
         self.list.insert(user_key, &trailer, value);
+        self.filter.insert(hash);
     }
 
     /// Adds a deletion of `[start, end)`.

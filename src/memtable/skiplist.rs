@@ -121,10 +121,11 @@ impl Arena {
     }
 }
 
-/// Asks the CPU to start loading the node at `p` into the cache (nothing on other
-/// architectures). A hint: it reads nothing and cannot fault, whatever `p` is.
+/// Asks the CPU to start loading the cache line at `p` (nothing on other
+/// architectures). A hint: it reads nothing and cannot fault, whatever `p` is, so it
+/// is safe to call with any pointer; the memtable's filter uses it too.
 #[inline(always)]
-fn prefetch(p: *const Node) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
@@ -448,8 +449,8 @@ impl<O: KeyOrder> SkipList<O> {
     /// `at(level, x)` with the last node before `target` at each level, and returns
     /// the one of level 0 and its successor.
     ///
-    /// Two savings over the textbook walk, both from RocksDB's InlineSkipList: a node
-    /// already found not before `target` one level up is not compared again, and the
+    /// Two savings over the textbook walk: a node already found not before `target`
+    /// one level up is not compared again (as in RocksDB's InlineSkipList), and the
     /// next nodes one and two levels down are prefetched while this level's is
     /// compared. On a large memtable of random keys nearly all of a search's time is
     /// cache misses on the nodes it visits; the node one level down is the one needed
