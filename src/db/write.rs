@@ -19,6 +19,8 @@ use crate::stats::Counters;
 use crate::wal::WriteAheadLogger;
 use crate::WriteBatch;
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,12 +97,17 @@ impl DbInner {
             Some(trees) if ks != self.default.id => trees.get(&ks).and_then(|t| t.config.ttl),
             _ => self.default.config.ttl,
         };
-        let defaults = if trees.is_some() {
-            batch
-                .iter()
-                .any(|(ks, op)| matches!(op, BatchOp::Put(..)) && default_ttl(ks).is_some())
-        } else {
-            self.default.config.ttl.is_some()
+        let defaults = match &trees {
+            // Per operation only when some keyspace has a default TTL at all: a batch
+            // over keyspaces without one costs a scan of the keyspaces, not a map
+            // lookup per operation.
+            Some(map) => {
+                (self.default.config.ttl.is_some() || map.values().any(|t| t.config.ttl.is_some()))
+                    && batch
+                        .iter()
+                        .any(|(ks, op)| matches!(op, BatchOp::Put(..)) && default_ttl(ks).is_some())
+            }
+            None => self.default.config.ttl.is_some(),
         };
         if !batch.has_ttls() && !defaults {
             return batch;
@@ -221,7 +228,7 @@ impl DbInner {
             }
             // A drop takes the WAL lock: once checked here, the keyspaces stay live
             // until this group is in their memtables.
-            for t in &touched {
+            for t in touched.iter() {
                 t.check_live()?;
             }
             let mut full: Vec<Arc<Tree>> =
@@ -297,7 +304,8 @@ impl DbInner {
 
         // Into the memtables now, visible only once published: a reader's sequence
         // number stays below `first` until then.
-        let mems: Vec<(u32, Arc<MemTable>, usize)> = touched
+        // Inline for the usual one or two keyspaces: no allocation per write.
+        let mems: SmallVec<[(u32, Arc<MemTable>, usize); 2]> = touched
             .iter()
             .map(|t| {
                 let mem = t.sv.load().mem.clone();
@@ -440,9 +448,11 @@ impl DbInner {
     /// The keyspaces `group` writes into, `"default"` first when it is one of them;
     /// `InvalidArgument` for one that does not exist (dropped, or never created in
     /// this database).
-    fn touched_trees(&self, group: &[&WriteBatch]) -> Result<Vec<Arc<Tree>>> {
+    fn touched_trees(&self, group: &[&WriteBatch]) -> Result<Cow<'_, [Arc<Tree>]>> {
         if !group.iter().any(|b| b.spans_keyspaces()) {
-            return Ok(vec![self.default.clone()]);
+            // Borrowed: a write to "default" alone allocates nothing and bumps no
+            // reference count here.
+            return Ok(Cow::Borrowed(std::slice::from_ref(&self.default)));
         }
         let mut ids: Vec<u32> = group
             .iter()
@@ -458,7 +468,8 @@ impl DbInner {
                     ))
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()
+            .map(Cow::Owned)
     }
 
     /// The write buffer manager: past `memtable.total_bytes` of mutable memtables in
