@@ -40,10 +40,7 @@ impl View {
                 Some(crate::db::foreign())
             }
         });
-        let (seq, now_ms) = match at {
-            Some(p) => (p.seq, p.now_ms),
-            None => (inner.visible_seq(), inner.config.clock.now_ms()),
-        };
+        let (seq, now_ms) = (inner.seq_at(at), inner.now_at(at));
         let merge_op = tree
             .unwrap_or_else(|| inner.default_tree())
             .config

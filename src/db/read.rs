@@ -66,6 +66,18 @@ impl DbInner {
         self.lookup(tree, user_key, snapshot, Handover::Pin)
     }
 
+    /// The sequence number a read at `at` sees: the snapshot's, or (`None`) the
+    /// newest published one.
+    pub(crate) fn seq_at(&self, at: Option<ReadPoint>) -> SeqNo {
+        at.map_or_else(|| self.visible_seq(), |p| p.seq)
+    }
+
+    /// The time a read at `at` expires entries by: the snapshot's, or (`None`) the
+    /// clock's now.
+    pub(crate) fn now_at(&self, at: Option<ReadPoint>) -> u64 {
+        at.map_or_else(|| self.config.clock.now_ms(), |p| p.now_ms)
+    }
+
     /// [`DbInner::enter`] for an operation on keyspace `tree`, which must be one of
     /// this database's.
     fn enter_for(&self, tree: &Tree) -> Result<super::OpGuard<'_>> {
@@ -108,8 +120,8 @@ impl DbInner {
     ) -> Result<Vec<Option<PinnedValue>>> {
         let _op = self.enter_for(tree)?;
         let sv = tree.sv.load();
-        let snap = snapshot.map_or_else(|| self.visible_seq(), |p| p.seq);
-        let now = || snapshot.map_or_else(|| self.config.clock.now_ms(), |p| p.now_ms);
+        let snap = self.seq_at(snapshot);
+        let now = || self.now_at(snapshot);
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
         let mut out: Vec<Option<PinnedValue>> = vec![None; keys.len()];
@@ -152,9 +164,9 @@ impl DbInner {
         // missing.
         let sv = tree.sv.load();
         pause_point(ReadPause::AfterView);
-        let snap = snapshot.map_or_else(|| self.visible_seq(), |p| p.seq);
+        let snap = self.seq_at(snapshot);
         // Now only when an entry that expires or merges needs it.
-        let now = || snapshot.map_or_else(|| self.config.clock.now_ms(), |p| p.now_ms);
+        let now = || self.now_at(snapshot);
         // One hash of the key serves the memtable filters, the bloom filters of the
         // tables and the key cache.
         let hash = key::hash(user_key);

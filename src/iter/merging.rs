@@ -357,10 +357,6 @@ impl InternalIterator for MergingIterator {
         }
         Ok(())
     }
-
-    fn may_hold(&self, target: &[u8], hash: u64) -> bool {
-        self.children.iter().any(|c| c.may_hold(target, hash))
-    }
 }
 
 #[cfg(test)]
@@ -373,16 +369,8 @@ mod tests {
 
     /// `n` memtables holding disjoint random entries, and every internal key in order.
     fn sources(n: usize, seed: u64) -> (Vec<Arc<MemTable>>, Vec<Vec<u8>>) {
-        let mut rng = seed | 1;
-        let mut rand = |m: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % m
-        };
-        let mems: Vec<Arc<MemTable>> = (0..n)
-            .map(|_| Arc::new(MemTable::new(1, 1 << 20)))
-            .collect();
+        let mut rand = xorshift(seed | 1);
+        let mems = memtables(n);
         let mut all = Vec::new();
         for seq in 1..=300u64 {
             let k = format!("k{:03}", rand(120)).into_bytes();
@@ -394,11 +382,31 @@ mod tests {
     }
 
     fn merged(mems: &[Arc<MemTable>]) -> MergingIterator {
-        MergingIterator::new(
-            mems.iter()
-                .map(|m| Box::new(m.iter()) as Box<dyn InternalIterator>)
-                .collect(),
-        )
+        MergingIterator::new(cursors(mems))
+    }
+
+    /// A cursor over each of `mems`.
+    fn cursors(mems: &[Arc<MemTable>]) -> Vec<Box<dyn InternalIterator>> {
+        mems.iter()
+            .map(|m| Box::new(m.iter()) as Box<dyn InternalIterator>)
+            .collect()
+    }
+
+    /// `n` empty memtables.
+    fn memtables(n: usize) -> Vec<Arc<MemTable>> {
+        (0..n)
+            .map(|_| Arc::new(MemTable::new(1, 1 << 20)))
+            .collect()
+    }
+
+    /// A xorshift generator from `state` (not 0): each call, a number below `m`.
+    fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        }
     }
 
     /// Random walks with seeks and direction changes, for a scan (2 children) and a
@@ -408,13 +416,7 @@ mod tests {
         for (n, seed) in [(2, 1), (7, 2), (16, 3), (5, 4)] {
             let (mems, all) = sources(n, seed);
             let mut it = merged(&mems);
-            let mut rng = seed * 7919 + 1;
-            let mut rand = |m: u64| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng % m
-            };
+            let mut rand = xorshift(seed * 7919 + 1);
             let mut pos: Option<usize> = None;
             for step in 0..3000 {
                 match rand(8) {
@@ -471,16 +473,8 @@ mod tests {
     /// a few of them only (so their filters rule most out). With every internal key
     /// in order.
     fn aged_sources(n: usize, seed: u64) -> (Vec<Arc<MemTable>>, Vec<Vec<u8>>) {
-        let mut rng = seed | 1;
-        let mut rand = |m: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % m
-        };
-        let mems: Vec<Arc<MemTable>> = (0..n)
-            .map(|_| Arc::new(MemTable::new(1, 1 << 20)))
-            .collect();
+        let mut rand = xorshift(seed | 1);
+        let mems = memtables(n);
         let mut all = Vec::new();
         let mut seq = 0;
         // Oldest source first, so the newest holds the largest sequence numbers.
@@ -508,19 +502,9 @@ mod tests {
     fn seeks_by_age_agree_with_the_sorted_keys() {
         for (n, seed) in [(2, 11), (3, 12), (4, 13), (6, 14), (12, 15)] {
             let (mems, all) = aged_sources(n, seed);
-            let children = mems
-                .iter()
-                .map(|m| Box::new(m.iter()) as Box<dyn InternalIterator>)
-                .collect();
-            let mut it = MergingIterator::by_age(children);
+            let mut it = MergingIterator::by_age(cursors(&mems));
             let max_seq = all.len() as u64 + 2;
-            let mut rng = seed * 31 + 7;
-            let mut rand = |m: u64| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                rng % m
-            };
+            let mut rand = xorshift(seed * 31 + 7);
             let mut deferred_seeks = 0;
             for step in 0..2000 {
                 let t = crate::key::lookup_key(
@@ -563,10 +547,7 @@ mod tests {
     fn a_failed_child_fails_the_merge_in_both_modes() {
         for n in [2, 8] {
             let (mems, _) = sources(n, 9);
-            let mut children: Vec<Box<dyn InternalIterator>> = mems
-                .iter()
-                .map(|m| Box::new(m.iter()) as Box<dyn InternalIterator>)
-                .collect();
+            let mut children = cursors(&mems);
             children.push(Box::new(FailedIterator::new(crate::LsmError::corruption(
                 "t", 0, "bad",
             ))));
@@ -585,10 +566,7 @@ mod tests {
     #[test]
     fn a_failed_source_by_age_fails_every_seek_that_needs_it() {
         let (mems, all) = aged_sources(3, 5);
-        let mut children: Vec<Box<dyn InternalIterator>> = mems
-            .iter()
-            .map(|m| Box::new(m.iter()) as Box<dyn InternalIterator>)
-            .collect();
+        let mut children = cursors(&mems);
         children.push(Box::new(FailedIterator::new(crate::LsmError::corruption(
             "t", 0, "bad",
         ))));

@@ -121,20 +121,21 @@ impl MemFilter {
     }
 
     /// The line of `hash` and its three bits in it (0..512): the line from the low
-    /// half of the hash, the bits from 27 bits of the high half.
+    /// half of the hash (`mask` keeps it in range: the line count is a power of two),
+    /// the bits from 27 bits of the high half.
     #[inline]
-    fn probes(&self, hash: u64) -> (Option<&Line>, [u32; 3]) {
-        let line = self.lines.get((hash & self.mask) as usize);
+    fn probes(&self, hash: u64) -> (&Line, [u32; 3]) {
         let h = (hash >> 32) as u32;
-        (line, [h & 511, (h >> 9) & 511, (h >> 18) & 511])
+        (
+            &self.lines[(hash & self.mask) as usize],
+            [h & 511, (h >> 9) & 511, (h >> 18) & 511],
+        )
     }
 
     /// Starts loading the line of `hash`, so that [`MemFilter::insert`] a moment later
     /// does not wait for it.
     fn prefetch(&self, hash: u64) {
-        if let (Some(line), _) = self.probes(hash) {
-            skiplist::prefetch(line as *const Line);
-        }
+        skiplist::prefetch(self.probes(hash).0 as *const Line);
     }
 
     /// Sets the bits of `hash`. REQUIRES: one writer at a time (the memtable's), so a
@@ -142,9 +143,7 @@ impl MemFilter {
     /// reader that can see the entry sees the bits, published with the entry's
     /// sequence number.
     fn insert(&self, hash: u64) {
-        let (Some(line), bits) = self.probes(hash) else {
-            return;
-        };
+        let (line, bits) = self.probes(hash);
         for bit in bits {
             let w = &line.0[(bit / 64) as usize];
             let old = w.load(AtomicOrdering::Relaxed);
@@ -156,9 +155,7 @@ impl MemFilter {
     }
 
     fn may_contain(&self, hash: u64) -> bool {
-        let (Some(line), bits) = self.probes(hash) else {
-            return true;
-        };
+        let (line, bits) = self.probes(hash);
         bits.iter().all(|&bit| {
             line.0[(bit / 64) as usize].load(AtomicOrdering::Relaxed) & (1 << (bit % 64)) != 0
         })

@@ -454,9 +454,8 @@ impl<O: KeyOrder> SkipList<O> {
     /// next nodes one and two levels down are prefetched while this level's is
     /// compared. On a large memtable of random keys nearly all of a search's time is
     /// cache misses on the nodes it visits; the node one level down is the one needed
-    /// next whenever this level stops, so its miss overlaps the current one. (Measured
-    /// on 400,000 random keys: inserts 1.55 us -> 1.36 us, seeks 2.0 us -> 1.7 us;
-    /// a third level gained nothing, and a branching factor of 4 lost.)
+    /// next whenever this level stops, so its miss overlaps the current one. (The
+    /// measurements, and the variants that lost, are in benches/peers/NOTES.md.)
     #[inline(always)]
     fn search(
         &self,
