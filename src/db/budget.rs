@@ -2,8 +2,8 @@
 //! keyspace together, kept as running totals so that a write checks the shared
 //! budget (`memtable.total_bytes`) in O(1), whatever the number of keyspaces.
 //!
-//! The writer (under the WAL lock) adds what its inserts grew the mutable memtables
-//! by; a memtable switch moves a memtable's bytes from mutable to immutable; the
+//! Each writer, after its inserts, adds what the mutable memtables grew by
+//! ([`crate::memtable::MemTable::growth`] hands every byte to exactly one writer); a memtable switch moves a memtable's bytes from mutable to immutable; the
 //! flush that retires it, or the drop of its keyspace, subtracts them. An immutable
 //! memtable takes no more inserts, so the bytes subtracted are the bytes added.
 

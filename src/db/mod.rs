@@ -202,9 +202,15 @@ pub(crate) struct DbInner {
     rotated_cv: Condvar,
     /// The last sequence number readers may see: every group up to it is published.
     visible_seq: AtomicU64,
+    /// Writers inserting into memtables after the WAL lock (see `write.rs`): counted
+    /// up under the lock, down after the inserts.
+    inserting: std::sync::atomic::AtomicUsize,
     /// Groups published out of the WAL lock wait here for the groups before them.
     publish_lock: Mutex<()>,
     publish_cv: Condvar,
+    /// Writers asleep on `publish_cv`: a publisher takes `publish_lock` to wake them
+    /// only when there are some.
+    publish_waiters: std::sync::atomic::AtomicUsize,
     versions: Mutex<VersionSet>,
     bg: Mutex<BgState>,
     /// Background progress (a job ended, an error, close), for whoever waits on it.

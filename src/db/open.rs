@@ -301,6 +301,8 @@ impl DbInner {
             visible_seq: AtomicU64::new(last_seq),
             publish_lock: Mutex::new(()),
             publish_cv: Condvar::new(),
+            inserting: std::sync::atomic::AtomicUsize::new(0),
+            publish_waiters: std::sync::atomic::AtomicUsize::new(0),
             versions: Mutex::new(vs),
             bg: Mutex::new(BgState::default()),
             bg_cv: Condvar::new(),

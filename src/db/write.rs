@@ -4,8 +4,16 @@
 //! the queue's current members as its group, appends all their batches to the WAL in
 //! one write and one fsync, inserts them into the memtable, publishes the new sequence
 //! number and wakes the others. Writers that need no fsync go straight to the WAL lock
-//! (a handoff to a leader would cost a sleep and a wake-up and save nothing). Either
-//! way readers never see part of a write.
+//! (a handoff to a leader would cost a sleep and a wake-up and save nothing).
+//!
+//! The WAL lock covers only the append and the sequence numbers. The memtable insert
+//! comes after it, so one writer's insert overlaps the next one's append, and several
+//! writers insert at once. Publishing is what keeps this invisible: a group's sequence
+//! numbers become visible only after its own inserts and every earlier group's
+//! (`publish`), so readers never see part of a write nor a write ahead of an earlier
+//! one. Whatever must see every sequenced write in the memtables (a switch sealing
+//! one, a transaction's conflict check) first waits for the inserts in flight
+//! (`wait_for_inserts`); the count it waits on only rises under the WAL lock.
 
 use super::{DbInner, SuperVersion, Tree, WalState, Writer};
 use crate::batch::{self, BatchOp};
@@ -39,6 +47,12 @@ const MAX_GROUP_BYTES: usize = 1 << 20;
 /// flushed at the next rotation, so a rarely written keyspace does not keep old WAL
 /// segments (and a long replay) alive forever.
 const STALE_ROTATIONS: u64 = 8;
+
+/// How long a writer waiting for other writers' inserts (to publish after them, or
+/// to seal a memtable) spins, in `spin_loop` hints, before it yields its core...
+const SPIN_ROUNDS: u32 = 64;
+/// ... and how many times it yields before it sleeps.
+const YIELD_ROUNDS: u32 = 16;
 
 impl DbInner {
     /// Applies `batch` atomically; with `sync`, durably (fsync) before returning.
@@ -261,6 +275,7 @@ impl DbInner {
             self.switch_memtables(&mut wal, &full)?;
         }
         if let Some(check) = check {
+            self.wait_for_inserts(&wal);
             check(&|id| {
                 self.tree(id).map(|t| t.sv.load_full()).ok_or_else(|| {
                     LsmError::InvalidArgument(format!("keyspace {id} does not exist"))
@@ -302,21 +317,53 @@ impl DbInner {
         Counters::add(&self.counters.write_groups, 1);
         Counters::add(&self.counters.writes, group.len() as u64);
 
-        // Into the memtables now, visible only once published: a reader's sequence
-        // number stays below `first` until then.
-        // Inline for the usual one or two keyspaces: no allocation per write.
-        let mems: SmallVec<[(u32, Arc<MemTable>, usize); 2]> = touched
+        // The memtables the group's sequence numbers belong to: taken under the lock,
+        // so a switch cannot come between. Inline for the usual one or two keyspaces:
+        // no allocation per write.
+        let mems: SmallVec<[(u32, Arc<MemTable>); 2]> = touched
             .iter()
-            .map(|t| {
-                let mem = t.sv.load().mem.clone();
-                let before = mem.approximate_bytes();
-                (t.id, mem, before)
-            })
+            .map(|t| (t.id, t.sv.load().mem.clone()))
             .collect();
+        wal.last_seq = last;
+        let handle = if sync {
+            Some(wal.logger.sync_handle())
+        } else {
+            wal.unsynced = true;
+            None
+        };
+        // Counted under the lock, so whoever holds it and sees no insert running
+        // (`wait_for_inserts`) knows none can start until it lets go.
+        self.inserting.fetch_add(1, Ordering::Relaxed);
+        drop(wal);
+
+        // Into the memtables after the lock, so the next writer appends to the WAL
+        // while this one inserts: on two cores the two halves of consecutive writes
+        // overlap. Visible only once published: a reader's sequence number stays below
+        // `first` until then.
+        self.insert_group(group, first, &mems);
+        self.inserting.fetch_sub(1, Ordering::Release);
+
+        if let Some(handle) = handle {
+            if let Err(e) = handle.sync() {
+                let path = self.paths.wal_dir.clone();
+                let e = self.set_bg_error(LsmError::io_at("sync WAL in", &path, e));
+                self.wake_publish_waiters();
+                return Err(e);
+            }
+            Counters::add(&self.counters.wal_syncs, 1);
+        }
+        self.publish(first, last)
+    }
+
+    /// Inserts the batches of `group`, whose first operation has sequence number
+    /// `first`, into `mems` (the memtable of each keyspace the group writes), and
+    /// adds what they grew by to the write buffer's total. Several writers run this
+    /// at once, each with its own sequence numbers.
+    fn insert_group(&self, group: &[&WriteBatch], first: SeqNo, mems: &[(u32, Arc<MemTable>)]) {
         let mut s = first;
         for b in group {
             for (ks, op) in b.iter() {
-                let Some(mem) = mems.iter().find(|(id, _, _)| *id == ks).map(|(_, m, _)| m) else {
+                let Some(mem) = mems.iter().find(|(id, _)| *id == ks).map(|(_, m)| m) else {
                     // `touched` holds every keyspace of the group.
                     debug_assert!(false, "keyspace {ks} of a batch is not touched");
                     continue;
@@ -346,55 +393,99 @@ impl DbInner {
                 s += 1;
             }
         }
-        wal.last_seq = last;
-        for (_, mem, before) in &mems {
-            self.memory
-                .grew(mem.approximate_bytes().saturating_sub(*before));
+        for (_, mem) in mems {
+            self.memory.grew(mem.growth());
         }
+    }
 
-        if !sync {
-            wal.unsynced = true;
-            if self.visible_seq() == first - 1 {
-                // Every earlier group is published, and later ones wait for this lock:
-                // publishing here needs no handoff.
-                self.visible_seq.store(last, Ordering::Release);
-                drop(wal);
-                if self.changes.active() {
-                    self.changes.notify();
-                }
-                return Ok(());
+    /// Waits until no writer is inserting into a memtable: every write sequenced so
+    /// far is then in the memtables (though maybe not yet published). What a switch
+    /// needs before it seals a memtable, a transaction's conflict check before it
+    /// reads them, and a drop before it discards them. Inserts take microseconds, so
+    /// this spins and yields rather than sleeps.
+    ///
+    /// REQUIRES: the WAL lock, held by the caller as `_wal`: no insert can start.
+    pub(super) fn wait_for_inserts(&self, _wal: &MutexGuard<'_, WalState>) {
+        let mut rounds = 0u32;
+        while self.inserting.load(Ordering::Acquire) != 0 {
+            rounds += 1;
+            if rounds < SPIN_ROUNDS {
+                std::hint::spin_loop();
+            } else if rounds < SPIN_ROUNDS + YIELD_ROUNDS {
+                std::thread::yield_now();
+            } else {
+                // An inserter descheduled for long: stop taking the core from it.
+                std::thread::sleep(Duration::from_micros(50));
             }
-            drop(wal);
-            return self.publish(first, last);
         }
-        let handle = wal.logger.sync_handle();
-        drop(wal);
-        if let Err(e) = handle.sync() {
-            let path = self.paths.wal_dir.clone();
-            let e = self.set_bg_error(LsmError::io_at("sync WAL in", &path, e));
-            self.wake_publish_waiters();
-            return Err(e);
-        }
-        Counters::add(&self.counters.wal_syncs, 1);
-        self.publish(first, last)
     }
 
     /// Makes sequence numbers `first..=last` visible once every earlier group is:
-    /// groups become visible in WAL order even when a later one (unsynced) is ready
-    /// before an earlier one (still in its fsync). A group behind a failed one is not
-    /// published and fails too.
+    /// groups become visible in WAL order even when a later one is ready before an
+    /// earlier one (still inserting, or in its fsync). A group behind a failed one is
+    /// not published and fails too.
     fn publish(&self, first: SeqNo, last: SeqNo) -> Result<()> {
-        let mut p = self.publish_lock.lock();
-        while self.visible_seq() != first - 1 {
-            self.check_bg_error()?;
-            self.publish_cv.wait(&mut p);
+        if !self.try_publish(first, last) {
+            self.publish_in_turn(first, last)?;
         }
-        self.visible_seq.store(last, Ordering::Release);
-        self.publish_cv.notify_all();
-        drop(p);
         if self.changes.active() {
             self.changes.notify();
         }
+        Ok(())
+    }
+
+    /// Publishes `first..=last` if every earlier group is published; false when one
+    /// is not yet.
+    fn try_publish(&self, first: SeqNo, last: SeqNo) -> bool {
+        // Only the group right after the visible one can move it: one compare and
+        // swap, no lock.
+        if self
+            .visible_seq
+            .compare_exchange(first - 1, last, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SeqCst with the waiter's count and check (see `publish_in_turn`): either it
+        // counted itself before this load and is woken, or it reads the new sequence
+        // number.
+        if self.publish_waiters.load(Ordering::SeqCst) > 0 {
+            let _p = self.publish_lock.lock();
+            self.publish_cv.notify_all();
+        }
+        true
+    }
+
+    /// [`DbInner::try_publish`] once the groups before this one are published. They
+    /// are usually a memtable insert away (microseconds): the writer spins, then
+    /// yields its core (on two cores with more writers than cores, the writer it
+    /// waits for may need it), and only then sleeps until woken.
+    fn publish_in_turn(&self, first: SeqNo, last: SeqNo) -> Result<()> {
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if round < SPIN_ROUNDS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            if self.try_publish(first, last) {
+                return Ok(());
+            }
+        }
+        let mut p = self.publish_lock.lock();
+        self.publish_waiters.fetch_add(1, Ordering::SeqCst);
+        let ready = loop {
+            if self.visible_seq.load(Ordering::SeqCst) == first - 1 {
+                break Ok(());
+            }
+            if let Err(e) = self.check_bg_error() {
+                break Err(e);
+            }
+            self.publish_cv.wait(&mut p);
+        };
+        self.publish_waiters.fetch_sub(1, Ordering::SeqCst);
+        ready?;
+        self.visible_seq.store(last, Ordering::SeqCst);
+        self.publish_cv.notify_all();
         Ok(())
     }
 
@@ -562,6 +653,8 @@ impl DbInner {
         trees: &[Arc<Tree>],
     ) -> Result<()> {
         debug_assert!(!wal.rotating);
+        // The memtables sealed below take no insert after this.
+        self.wait_for_inserts(wal);
         let all = self.trees();
         let mut switching: Vec<Arc<Tree>> = trees.to_vec();
         let mut idle: Vec<u32> = Vec::new();
@@ -654,12 +747,14 @@ impl DbInner {
         )
     }
 
-    /// The WAL lock, once no memtable switch is in progress.
+    /// The WAL lock, once no memtable switch is in progress and every write
+    /// sequenced so far is in the memtables.
     pub(super) fn lock_wal_settled(&self) -> MutexGuard<'_, WalState> {
         let mut wal = self.wal.lock();
         while wal.rotating {
             self.rotated_cv.wait(&mut wal);
         }
+        self.wait_for_inserts(&wal);
         wal
     }
 

@@ -1,8 +1,9 @@
 //! `MemTable`: the in-memory write buffer, a lock-free skiplist over internal keys.
 //!
-//! Writes come from one thread at a time (the group-commit leader); reads from any
-//! number of threads, without locks. Range deletions sit beside the skiplist, since
-//! they are few and checked as a set.
+//! Writes come from any number of threads at once (each writer inserts its own group
+//! after the WAL lock, see `db/write.rs`; the skiplist orders their inserts among
+//! themselves); reads from any number of threads, without locks. Range deletions sit
+//! beside the skiplist, since they are few and checked as a set.
 
 #[expect(
     unsafe_code,
@@ -138,18 +139,18 @@ impl MemFilter {
         skiplist::prefetch(self.probes(hash).0 as *const Line);
     }
 
-    /// Sets the bits of `hash`. REQUIRES: one writer at a time (the memtable's), so a
-    /// load and a store set a bit without the cost of a locked read-modify-write; a
-    /// reader that can see the entry sees the bits, published with the entry's
-    /// sequence number.
+    /// Sets the bits of `hash`. Writers insert concurrently, so a bit is set with a
+    /// locked `fetch_or`, but only when a plain load finds it clear: in a filling
+    /// memtable most bits a key needs are already set, and those cost a load. A
+    /// reader that can see the entry sees the bits, set before the entry's sequence
+    /// number is published.
     fn insert(&self, hash: u64) {
         let (line, bits) = self.probes(hash);
         for bit in bits {
             let w = &line.0[(bit / 64) as usize];
-            let old = w.load(AtomicOrdering::Relaxed);
             let m = 1u64 << (bit % 64);
-            if old & m == 0 {
-                w.store(old | m, AtomicOrdering::Relaxed);
+            if w.load(AtomicOrdering::Relaxed) & m == 0 {
+                w.fetch_or(m, AtomicOrdering::Relaxed);
             }
         }
     }
@@ -200,6 +201,9 @@ pub struct MemTable {
     filter: MemFilter,
     entries: AtomicUsize,
     bytes: AtomicUsize,
+    /// The largest [`MemTable::approximate_bytes`] a writer has reported to the write
+    /// buffer's total (see [`MemTable::growth`]).
+    reported: AtomicUsize,
     max_seq: AtomicU64,
     /// The WAL segment that holds this memtable's writes.
     wal_number: u64,
@@ -220,6 +224,7 @@ impl MemTable {
             bytes: AtomicUsize::new(BASE_BYTES + filter.bytes()),
             filter,
             entries: AtomicUsize::new(0),
+            reported: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
             wal_number,
         }
@@ -239,7 +244,7 @@ impl MemTable {
     /// Adds a point entry (put or delete); `hash` is [`key::hash`] of `user_key`,
     /// computed once by the caller for this filter and the key cache.
     ///
-    /// REQUIRES: one writer at a time; `seq` unique.
+    /// Safe to call from several writers at once. REQUIRES: `seq` unique.
     pub fn add_hashed(
         &self,
         seq: SeqNo,
@@ -383,6 +388,16 @@ impl MemTable {
             return 0;
         }
         self.bytes.load(AtomicOrdering::Relaxed) + self.list.memory()
+    }
+
+    /// What [`MemTable::approximate_bytes`] grew by since a writer last asked: called
+    /// by each writer after its inserts, it hands out every byte exactly once however
+    /// the writers interleave (each claims the part of the current size above the
+    /// largest one claimed so far), and once they all have, the claims add up to the
+    /// memtable's size: the last writer to ask asks after every insert.
+    pub fn growth(&self) -> usize {
+        let now = self.approximate_bytes();
+        now.saturating_sub(self.reported.fetch_max(now, AtomicOrdering::AcqRel))
     }
 
     /// The largest sequence number added (0 when empty).
@@ -762,5 +777,52 @@ mod tests {
             "a value larger than a block gets a block of its own"
         );
         assert_eq!(m.get(b"big", 20_000).unwrap().2, big);
+    }
+
+    #[test]
+    fn concurrent_writers_lose_no_entry_and_their_growth_adds_up() {
+        let m = Arc::new(MemTable::new(1, 8 << 20));
+        let threads = 4u64;
+        let per = 5_000u64;
+        let claimed: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let m = &m;
+                    s.spawn(move || {
+                        let mut claimed = 0u64;
+                        for i in 0..per {
+                            // Interleaved keys, so the writers splice next to each other.
+                            let k = (i * threads + t).to_be_bytes();
+                            let seq = 1 + i * threads + t;
+                            m.add(seq, ValueKind::Put, &k, &seq.to_le_bytes());
+                            claimed += m.growth() as u64;
+                        }
+                        claimed
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(m.len() as u64, threads * per);
+        assert_eq!(
+            claimed,
+            m.approximate_bytes() as u64,
+            "every byte claimed exactly once"
+        );
+        let mut n = 0u64;
+        m.for_each(|ik, v| {
+            assert_eq!(key::user_key(ik), n.to_be_bytes());
+            assert_eq!(v, (n + 1).to_le_bytes());
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(n, threads * per);
+        for k in 0..threads * per {
+            assert!(
+                m.may_contain(key::hash(&k.to_be_bytes())),
+                "filter lost {k}"
+            );
+        }
     }
 }
