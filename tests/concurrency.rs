@@ -3,6 +3,44 @@
 use lsm::{Config, Lsm, WriteBatch};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Reader threads that each run their check in a loop until [`Readers::finish`].
+struct Readers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<u64>>,
+}
+
+/// Starts `n` readers of `db`; reader `r` runs `make(r)` over and over.
+fn readers<F: FnMut(&Lsm) + Send + 'static>(db: &Lsm, n: u32, make: impl Fn(u32) -> F) -> Readers {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = (0..n)
+        .map(|r| {
+            let (db, stop, mut read) = (db.clone(), stop.clone(), make(r));
+            std::thread::spawn(move || {
+                let mut runs = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    read(&db);
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    Readers { stop, threads }
+}
+
+impl Readers {
+    /// Stops the readers and returns how many checks each ran (a reader's failed
+    /// assertion fails the test here).
+    fn finish(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect()
+    }
+}
 
 fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
 
@@ -17,28 +55,19 @@ fn eight_writers_and_readers_see_their_own_writes_and_whole_batches() {
     let mut cfg = Config::with_root(dir.path().join("db"));
     cfg.memtable.max_entries = 500; // flushes happen during the run
     let db = Lsm::open_with_config(cfg.clone()).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
 
     // Readers: a batch writes the same value under "pair/a" and "pair/b"; any reader,
     // at any moment, must see both equal (batches are atomic to readers).
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let (db, stop) = (db.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut checks = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let snap = db.snapshot();
-                    let a = snap.get(b"pair/a").unwrap();
-                    let b = snap.get(b"pair/b").unwrap();
-                    assert_eq!(a, b, "a reader saw half a batch");
-                    let items: Vec<_> = snap.prefix(b"pair/").map(|r| r.unwrap().1).collect();
-                    assert!(items.is_empty() || (items.len() == 2 && items[0] == items[1]));
-                    checks += 1;
-                }
-                checks
-            })
-        })
-        .collect();
+    let readers = readers(&db, 2, |_| {
+        |db: &Lsm| {
+            let snap = db.snapshot();
+            let a = snap.get(b"pair/a").unwrap();
+            let b = snap.get(b"pair/b").unwrap();
+            assert_eq!(a, b, "a reader saw half a batch");
+            let items: Vec<_> = snap.prefix(b"pair/").map(|r| r.unwrap().1).collect();
+            assert!(items.is_empty() || (items.len() == 2 && items[0] == items[1]));
+        }
+    });
 
     let writers: Vec<_> = (0..8u32)
         .map(|t| {
@@ -67,10 +96,10 @@ fn eight_writers_and_readers_see_their_own_writes_and_whole_batches() {
     for w in writers {
         w.join().unwrap();
     }
-    stop.store(true, Ordering::Relaxed);
-    for r in readers {
-        assert!(r.join().unwrap() > 0);
-    }
+    assert!(
+        readers.finish().iter().all(|&n| n > 0),
+        "a reader never ran"
+    );
 
     let check = |db: &Lsm| {
         for t in 0..8u32 {
@@ -119,23 +148,14 @@ fn gets_never_miss_keys_that_always_exist_while_they_are_overwritten_and_compact
     for k in 0..KEYS {
         db.put(format!("k{k:03}").as_bytes(), b"0").unwrap();
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..3)
-        .map(|r| {
-            let (db, stop) = (db.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut gets = 0u64;
-                let mut k = r;
-                while !stop.load(Ordering::Relaxed) {
-                    let key = format!("k{:03}", k % KEYS);
-                    assert!(db.get(key.as_bytes()).unwrap().is_some(), "{key} missing");
-                    k = k.wrapping_mul(31).wrapping_add(7);
-                    gets += 1;
-                }
-                gets
-            })
-        })
-        .collect();
+    let readers = readers(&db, 3, |r| {
+        let mut k = r;
+        move |db: &Lsm| {
+            let key = format!("k{:03}", k % KEYS);
+            assert!(db.get(key.as_bytes()).unwrap().is_some(), "{key} missing");
+            k = k.wrapping_mul(31).wrapping_add(7);
+        }
+    });
     let writer = {
         let db = db.clone();
         std::thread::spawn(move || {
@@ -151,8 +171,7 @@ fn gets_never_miss_keys_that_always_exist_while_they_are_overwritten_and_compact
         })
     };
     writer.join().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    let gets: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    let gets: u64 = readers.finish().iter().sum();
     assert!(gets > 1000, "only {gets} gets ran");
     assert!(
         db.stats().compactions > 0,
@@ -172,27 +191,18 @@ fn a_snapshot_reads_the_same_twice_while_writers_insert_concurrently() {
     let mut cfg = Config::with_root(dir.path().join("db"));
     cfg.memtable.max_entries = 700; // switches and flushes during the run
     let db = Lsm::open_with_config(cfg).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let (db, stop) = (db.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut checks = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let snap = db.snapshot();
-                    let first: Vec<_> = snap.iter().map(|r| r.unwrap()).collect();
-                    std::thread::yield_now();
-                    let second: Vec<_> = snap.iter().map(|r| r.unwrap()).collect();
-                    assert!(first == second, "a snapshot changed under its reader");
-                    for (k, v) in &first {
-                        assert_eq!(snap.get(k).unwrap().as_ref(), Some(v), "get vs scan");
-                    }
-                    checks += 1;
-                }
-                checks
-            })
-        })
-        .collect();
+    let readers = readers(&db, 2, |_| {
+        |db: &Lsm| {
+            let snap = db.snapshot();
+            let first: Vec<_> = snap.iter().map(|r| r.unwrap()).collect();
+            std::thread::yield_now();
+            let second: Vec<_> = snap.iter().map(|r| r.unwrap()).collect();
+            assert!(first == second, "a snapshot changed under its reader");
+            for (k, v) in &first {
+                assert_eq!(snap.get(k).unwrap().as_ref(), Some(v), "get vs scan");
+            }
+        }
+    });
     let writers: Vec<_> = (0..4u32)
         .map(|t| {
             let db = db.clone();
@@ -214,10 +224,10 @@ fn a_snapshot_reads_the_same_twice_while_writers_insert_concurrently() {
     for w in writers {
         w.join().unwrap();
     }
-    stop.store(true, Ordering::Relaxed);
-    for r in readers {
-        assert!(r.join().unwrap() > 0);
-    }
+    assert!(
+        readers.finish().iter().all(|&n| n > 0),
+        "a reader never ran"
+    );
     // Each writer's keys are its own: a model per writer, applied in its order.
     for t in 0..4u32 {
         let mut model = std::collections::BTreeMap::new();

@@ -3,8 +3,9 @@
 //! budget (`memtable.total_bytes`) in O(1), whatever the number of keyspaces.
 //!
 //! Each writer, after its inserts, adds what the mutable memtables grew by
-//! ([`crate::memtable::MemTable::growth`] hands every byte to exactly one writer); a memtable switch moves a memtable's bytes from mutable to immutable; the
-//! flush that retires it, or the drop of its keyspace, subtracts them. An immutable
+//! ([`crate::memtable::MemTable::growth`] hands every byte to exactly one writer); a
+//! memtable switch moves a memtable's bytes from mutable to immutable; the flush that
+//! retires it, or the drop of its keyspace, subtracts them. An immutable
 //! memtable takes no more inserts, so the bytes subtracted are the bytes added.
 
 use std::sync::atomic::{AtomicU64, Ordering};

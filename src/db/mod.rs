@@ -40,7 +40,7 @@ use crate::wal::WriteAheadLogger;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The memtables and tables a reader sees, captured together.
@@ -204,13 +204,13 @@ pub(crate) struct DbInner {
     visible_seq: AtomicU64,
     /// Writers inserting into memtables after the WAL lock (see `write.rs`): counted
     /// up under the lock, down after the inserts.
-    inserting: std::sync::atomic::AtomicUsize,
+    inserting: AtomicUsize,
     /// Groups published out of the WAL lock wait here for the groups before them.
     publish_lock: Mutex<()>,
     publish_cv: Condvar,
     /// Writers asleep on `publish_cv`: a publisher takes `publish_lock` to wake them
     /// only when there are some.
-    publish_waiters: std::sync::atomic::AtomicUsize,
+    publish_waiters: AtomicUsize,
     versions: Mutex<VersionSet>,
     bg: Mutex<BgState>,
     /// Background progress (a job ended, an error, close), for whoever waits on it.

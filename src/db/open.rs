@@ -20,7 +20,7 @@ use crate::wal::{self, WriteAheadLogger};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 impl DbInner {
@@ -301,8 +301,8 @@ impl DbInner {
             visible_seq: AtomicU64::new(last_seq),
             publish_lock: Mutex::new(()),
             publish_cv: Condvar::new(),
-            inserting: std::sync::atomic::AtomicUsize::new(0),
-            publish_waiters: std::sync::atomic::AtomicUsize::new(0),
+            inserting: AtomicUsize::new(0),
+            publish_waiters: AtomicUsize::new(0),
             versions: Mutex::new(vs),
             bg: Mutex::new(BgState::default()),
             bg_cv: Condvar::new(),

@@ -54,6 +54,21 @@ const SPIN_ROUNDS: u32 = 64;
 /// ... and how many times it yields before it sleeps.
 const YIELD_ROUNDS: u32 = 16;
 
+/// One round of waiting for other writers' inserts, which take microseconds: a spin
+/// hint for the first rounds, then a yield of the core (on two cores with more
+/// writers than cores, the writer waited for may need it). False once both are used
+/// up, when the caller should sleep instead.
+fn spin_or_yield(round: u32) -> bool {
+    if round < SPIN_ROUNDS {
+        std::hint::spin_loop();
+    } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+        std::thread::yield_now();
+    } else {
+        return false;
+    }
+    true
+}
+
 impl DbInner {
     /// Applies `batch` atomically; with `sync`, durably (fsync) before returning.
     pub fn write(&self, batch: WriteBatch, sync: bool) -> Result<()> {
@@ -401,22 +416,18 @@ impl DbInner {
     /// Waits until no writer is inserting into a memtable: every write sequenced so
     /// far is then in the memtables (though maybe not yet published). What a switch
     /// needs before it seals a memtable, a transaction's conflict check before it
-    /// reads them, and a drop before it discards them. Inserts take microseconds, so
-    /// this spins and yields rather than sleeps.
+    /// reads them, and a drop before it discards them. It spins and yields
+    /// ([`spin_or_yield`]) before it sleeps.
     ///
     /// REQUIRES: the WAL lock, held by the caller as `_wal`: no insert can start.
     pub(super) fn wait_for_inserts(&self, _wal: &MutexGuard<'_, WalState>) {
-        let mut rounds = 0u32;
+        let mut round = 0u32;
         while self.inserting.load(Ordering::Acquire) != 0 {
-            rounds += 1;
-            if rounds < SPIN_ROUNDS {
-                std::hint::spin_loop();
-            } else if rounds < SPIN_ROUNDS + YIELD_ROUNDS {
-                std::thread::yield_now();
-            } else {
+            if !spin_or_yield(round) {
                 // An inserter descheduled for long: stop taking the core from it.
                 std::thread::sleep(Duration::from_micros(50));
             }
+            round = round.saturating_add(1);
         }
     }
 
@@ -457,19 +468,15 @@ impl DbInner {
     }
 
     /// [`DbInner::try_publish`] once the groups before this one are published. They
-    /// are usually a memtable insert away (microseconds): the writer spins, then
-    /// yields its core (on two cores with more writers than cores, the writer it
-    /// waits for may need it), and only then sleeps until woken.
+    /// are usually a memtable insert away: the writer spins and yields
+    /// ([`spin_or_yield`]), and only then sleeps until woken.
     fn publish_in_turn(&self, first: SeqNo, last: SeqNo) -> Result<()> {
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-            if round < SPIN_ROUNDS {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+        let mut round = 0;
+        while spin_or_yield(round) {
             if self.try_publish(first, last) {
                 return Ok(());
             }
+            round += 1;
         }
         let mut p = self.publish_lock.lock();
         self.publish_waiters.fetch_add(1, Ordering::SeqCst);

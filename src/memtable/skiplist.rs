@@ -36,6 +36,9 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 #[cfg(not(lsm_loom))]
 use parking_lot::Mutex;
 use smallvec::SmallVec;
+use std::cmp::Ordering as CmpOrdering;
+use std::ptr;
+use std::sync::Arc;
 
 /// Under loom, the arena's mutex is loom's, so that loom schedules the writers that
 /// contend for it.
@@ -52,9 +55,6 @@ impl<T> Mutex<T> {
         self.0.lock().unwrap()
     }
 }
-use std::cmp::Ordering as CmpOrdering;
-use std::ptr;
-use std::sync::Arc;
 
 /// The tallest tower. With a branching factor of 4 a list of 4^16 entries still
 /// searches in about 16 * 4 / 2 steps; a 64 MiB memtable holds well under that.
@@ -551,7 +551,7 @@ impl<O: KeyOrder> SkipList<O> {
                 keys.push(x.key());
             }
         };
-        let mut below = walk(0);
+        let mut below: Vec<&[u8]> = Vec::new();
         for level in 0..self.height.load(Ordering::Relaxed) {
             let keys = walk(level);
             assert!(
@@ -560,8 +560,10 @@ impl<O: KeyOrder> SkipList<O> {
                 "level {level} out of order"
             );
             assert!(
-                keys.iter()
-                    .all(|k| below.binary_search_by(|b| O::cmp(b, k)).is_ok()),
+                level == 0
+                    || keys
+                        .iter()
+                        .all(|k| below.binary_search_by(|b| O::cmp(b, k)).is_ok()),
                 "level {level} holds a node level {} lacks",
                 level.saturating_sub(1)
             );
