@@ -14,6 +14,17 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 /// Decodes a varint at the start of `buf`: the value and the bytes it took.
 #[inline]
 pub fn get_varint(buf: &[u8]) -> Option<(u64, usize)> {
+    // Most varints in blocks (key and value lengths, shared prefixes) are one byte;
+    // deciding that before entering the loop keeps the common case branch-light.
+    match buf.first() {
+        Some(&b) if b < 0x80 => Some((u64::from(b), 1)),
+        Some(_) => get_varint_long(buf),
+        None => None,
+    }
+}
+
+#[inline(never)]
+fn get_varint_long(buf: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     for (i, &b) in buf.iter().enumerate().take(10) {
         v |= u64::from(b & 0x7f) << (7 * i);
@@ -92,12 +103,27 @@ mod tests {
 
     #[test]
     fn varints_round_trip_and_reject_truncation() {
-        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            255,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+        ] {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(get_varint(&b), Some((v, b.len())));
             assert_eq!(get_varint(&b[..b.len() - 1]), None);
+            b.push(0x55);
+            assert_eq!(get_varint(&b), Some((v, b.len() - 1)), "a trailing byte");
         }
+        assert_eq!(get_varint(&[]), None);
+        assert_eq!(get_varint(&[0x80; 11]), None, "more than ten bytes");
     }
 
     #[test]
