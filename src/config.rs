@@ -263,6 +263,11 @@ pub struct SSTableConfig {
     pub bloom_bits_per_key: u32,
     /// Compression of data blocks.
     pub compression: Compression,
+    /// The first level whose tables are compressed (`sstable.compression_from_level`):
+    /// tables written to shallower levels (flushes go to level 0) store their blocks
+    /// as they are. The shallow levels hold little of the data but take every write
+    /// and most reads; the deep ones hold nearly all of it.
+    pub compression_from_level: usize,
     /// Target size of an index partition: a lookup that misses the block cache reads
     /// one index partition and one filter partition of about this size, never the
     /// table's whole index or filter.
@@ -275,6 +280,7 @@ impl Default for SSTableConfig {
             block_size: 4096,
             bloom_bits_per_key: 10,
             compression: Compression::None,
+            compression_from_level: 0,
             metadata_block_size: 4096,
         }
     }
@@ -493,6 +499,7 @@ pub const KEYS: &[&str] = &[
     "sstable.block_size",
     "sstable.bloom_bits_per_key",
     "sstable.compression",
+    "sstable.compression_from_level",
     "sstable.metadata_block_size",
     "compaction.level0_file_trigger",
     "compaction.level0_slowdown_files",
@@ -692,6 +699,9 @@ impl Config {
             "sstable.bloom_bits_per_key" => {
                 self.sstable.bloom_bits_per_key = to_u32(key, v.uint(key)?)?
             }
+            "sstable.compression_from_level" => {
+                self.sstable.compression_from_level = to_usize(key, v.uint(key)?)?
+            }
             "sstable.compression" => {
                 self.sstable.compression = match v.string(key)?.as_str() {
                     "none" => Compression::None,
@@ -795,6 +805,10 @@ impl Config {
                 between(key, s.metadata_block_size as u64, 256, 16 << 20)
             }
             "sstable.bloom_bits_per_key" => between(key, s.bloom_bits_per_key.into(), 0, 64),
+            // Past the last level it means no table is compressed, which is allowed.
+            "sstable.compression_from_level" => {
+                between(key, s.compression_from_level as u64, 0, 64)
+            }
             "compaction.level0_file_trigger" => at_least(key, c.level0_file_trigger as u64, 1),
             "compaction.level0_slowdown_files" => at_least(key, c.level0_slowdown_files as u64, 1),
             "compaction.level0_stop_files" => at_least(key, c.level0_stop_files as u64, 1),
@@ -882,6 +896,7 @@ impl Config {
                     block_size: _,
                     bloom_bits_per_key: _,
                     compression: _,
+                    compression_from_level: _,
                     metadata_block_size: _,
                 },
             compaction:
@@ -1080,6 +1095,7 @@ mod tests {
                 | "compaction.max_levels"
                 | "compaction.background_threads"
                 | "compaction.max_subcompactions"
+                | "sstable.compression_from_level"
                 | "sstable.bloom_bits_per_key" => "4",
                 _ => "4096",
             };

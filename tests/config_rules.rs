@@ -121,6 +121,12 @@ const RULES: &[Rule] = &[
     ),
     rule("sstable.compression", &["gzip"], &["1"], None),
     rule(
+        "sstable.compression_from_level",
+        &["-1", "65", "deep"],
+        &["-1", "65"],
+        Some(|c| c.sstable.compression_from_level = 65),
+    ),
+    rule(
         "sstable.metadata_block_size",
         &["0", "255", "17MiB"],
         &["0", "100"],

@@ -69,3 +69,56 @@ fn overwritten_twenty_times_and_half_deleted_compacts_to_near_live_size() {
         "the directory holds {on_disk} bytes for {live} bytes of live data"
     );
 }
+
+/// `sstable.compression_from_level`: tables written to shallower levels (flushes go
+/// to level 0) are stored as they are, deeper ones compressed; every value reads back
+/// after a reopen either way.
+#[test]
+fn compression_starts_at_its_level() {
+    const KEYS: u32 = 3000;
+    let value = |k: u32| format!("{k:08}{}", "compressible ".repeat(40)).into_bytes();
+    let raw = u64::from(KEYS) * (11 + value(0).len() as u64);
+    for from_level in [0usize, 1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::with_root(dir.path().join("db"));
+        cfg.set("sstable.compression", "lz4").unwrap();
+        cfg.set("sstable.compression_from_level", &from_level.to_string())
+            .unwrap();
+        let db = Lsm::open_with_config(cfg.clone()).unwrap();
+        // Two overlapping flushes, so that the compaction rewrites them (a single
+        // table would move down as it is).
+        for _ in 0..2 {
+            for k in 0..KEYS {
+                db.put(format!("key{k:08}").as_bytes(), &value(k)).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let level0 = db.stats().levels[0].bytes;
+        assert_eq!(
+            level0 < raw / 2,
+            from_level == 0,
+            "from level {from_level}: two level-0 tables take {level0} bytes for 2 x {raw}"
+        );
+        db.compact().unwrap();
+        let s = db.stats();
+        let (level, bytes) = s
+            .levels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.bytes > 0)
+            .map(|(i, l)| (i, l.bytes))
+            .unwrap();
+        assert!(level >= 1, "the compaction left the data in level {level}");
+        assert_eq!(
+            bytes < raw / 2,
+            level >= from_level,
+            "from level {from_level}: level {level} takes {bytes} bytes for {raw}"
+        );
+        db.close().unwrap();
+        let db = Lsm::open_with_config(cfg).unwrap();
+        for k in 0..KEYS {
+            let got = db.get(format!("key{k:08}").as_bytes()).unwrap();
+            assert_eq!(got, Some(value(k)), "from level {from_level}, key {k}");
+        }
+    }
+}

@@ -33,6 +33,7 @@ BAD_VALUES: list[tuple[str, int | str]] = [
     ("sstable_block_size", 255),
     ("sstable_bloom_bits_per_key", 65),
     ("sstable_compression", "gzip"),
+    ("sstable_compression_from_level", 65),
     ("sstable_metadata_block_size", 255),
     ("compaction_level0_file_trigger", 0),
     ("compaction_level0_slowdown_files", 0),

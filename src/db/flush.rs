@@ -29,7 +29,7 @@ impl DbInner {
             Some(build_table(
                 self.fs.as_ref(),
                 &self.paths.sst_dir,
-                tree.table_options(),
+                tree.table_options(0),
                 &self.tables,
                 imm,
                 number,

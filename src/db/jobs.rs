@@ -272,7 +272,7 @@ impl DbInner {
             let target = run::Target {
                 fs: self.fs.as_ref(),
                 dir: &self.paths.sst_dir,
-                opts: tree.table_options(),
+                opts: tree.table_options(c.output_level),
                 tables: &self.tables,
                 target_file_bytes: tree.config.compaction.target_file_bytes,
                 max_subcompactions: tree.config.compaction.max_subcompactions,

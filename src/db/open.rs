@@ -216,7 +216,7 @@ impl DbInner {
             let meta = build_table(
                 fs.as_ref(),
                 &paths.sst_dir,
-                tree::table_options(&configs[id]),
+                tree::table_options(&configs[id], 0),
                 &table_cache,
                 mem,
                 number,

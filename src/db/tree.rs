@@ -7,7 +7,7 @@
 //! dropped (both rare), so the write and read paths look one up without a lock.
 
 use super::SvCell;
-use crate::config::Config;
+use crate::config::{Compression, Config};
 use crate::error::{LsmError, Result};
 use crate::sstable::TableOptions;
 use std::collections::BTreeMap;
@@ -72,18 +72,22 @@ impl Tree {
         sv.mem.len() >= m.max_entries || sv.mem.approximate_bytes() >= m.max_bytes
     }
 
-    pub fn table_options(&self) -> TableOptions {
-        table_options(&self.config)
+    pub fn table_options(&self, level: usize) -> TableOptions {
+        table_options(&self.config, level)
     }
 }
 
-/// How the tables of a keyspace configured by `c` are built.
-pub fn table_options(c: &Config) -> TableOptions {
+/// How the tables that a keyspace configured by `c` writes to `level` are built.
+pub fn table_options(c: &Config, level: usize) -> TableOptions {
     let s = &c.sstable;
     TableOptions {
         block_size: s.block_size,
         bloom_bits_per_key: s.bloom_bits_per_key,
-        compression: s.compression,
+        compression: if level >= s.compression_from_level {
+            s.compression
+        } else {
+            Compression::None
+        },
         metadata_block_size: s.metadata_block_size,
     }
 }
@@ -111,6 +115,7 @@ pub const KEYSPACE_KEYS: &[&str] = &[
     "sstable.block_size",
     "sstable.bloom_bits_per_key",
     "sstable.compression",
+    "sstable.compression_from_level",
     "sstable.metadata_block_size",
     "compaction.level0_file_trigger",
     "compaction.level0_slowdown_files",

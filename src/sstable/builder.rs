@@ -335,11 +335,19 @@ impl TableBuilder {
             _ if raw.len() > MAX_COMPRESSED_RAW_LEN => COMPRESSION_NONE,
             Compression::None => COMPRESSION_NONE,
             Compression::Lz4 => {
+                // Into the builder's own buffer: no allocation per block.
                 self.compressed.clear();
                 put_varint(&mut self.compressed, raw.len() as u64);
+                let at = self.compressed.len();
                 self.compressed
-                    .extend_from_slice(&lz4_flex::block::compress(raw));
-                COMPRESSION_LZ4
+                    .resize(at + lz4_flex::block::get_maximum_output_size(raw.len()), 0);
+                match lz4_flex::block::compress_into(raw, &mut self.compressed[at..]) {
+                    Ok(n) => {
+                        self.compressed.truncate(at + n);
+                        COMPRESSION_LZ4
+                    }
+                    Err(_) => COMPRESSION_NONE,
+                }
             }
             Compression::Zstd => match zstd::bulk::compress(raw, ZSTD_LEVEL) {
                 Ok(z) => {
