@@ -341,7 +341,8 @@ impl TableBuilder {
                 let at = self.compressed.len();
                 self.compressed
                     .resize(at + lz4_flex::block::get_maximum_output_size(raw.len()), 0);
-                match lz4_flex::block::compress_into(raw, &mut self.compressed[at..]) {
+                let out = self.compressed.get_mut(at..).unwrap_or_default();
+                match lz4_flex::block::compress_into(raw, out) {
                     Ok(n) => {
                         self.compressed.truncate(at + n);
                         COMPRESSION_LZ4
