@@ -4,6 +4,8 @@
 //! them) and the same budgets: see `options()` of each, which the report prints.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub type Res<T> = Result<T, String>;
@@ -167,6 +169,27 @@ impl Kind {
 
     /// The options each engine runs with, as text for the report.
     pub fn options(self) -> Vec<String> {
+        let mut o = self.base_options();
+        if defaults() {
+            o.push(match self {
+                Kind::Lsm => "--defaults: sstable.compression left at lsm's default".into(),
+                Kind::RocksDb | Kind::RocksDbBounded => {
+                    "--defaults: compression and bottommost_compression left at RocksDB's defaults (snappy on every level)".into()
+                }
+                Kind::Fjall => {
+                    "--defaults: data and index block compression left at fjall's defaults".into()
+                }
+            });
+        }
+        if self == Kind::Lsm {
+            for (k, v) in LSM_SET.get().into_iter().flatten() {
+                o.push(format!("--lsm-set {k} = {v:?}"));
+            }
+        }
+        o
+    }
+
+    fn base_options(self) -> Vec<String> {
         let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
         match self {
             Kind::Lsm => s(&[
@@ -214,6 +237,15 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
+/// `--defaults`: every engine keeps its own default compression instead of none.
+pub static DEFAULT_COMPRESSION: AtomicBool = AtomicBool::new(false);
+/// `--lsm-set key=value`: lsm options set after the ones below (to measure variants).
+pub static LSM_SET: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+fn defaults() -> bool {
+    DEFAULT_COMPRESSION.load(Ordering::Relaxed)
+}
+
 pub fn lsm_config(dir: &Path) -> Res<lsm::Config> {
     let mut c = lsm::Config::with_root(dir);
     for (k, v) in [
@@ -222,9 +254,15 @@ pub fn lsm_config(dir: &Path) -> Res<lsm::Config> {
         ("cache.block_cache_bytes", CACHE_BYTES.to_string()),
         ("sstable.bloom_bits_per_key", BLOOM_BITS.to_string()),
         ("sstable.block_size", BLOCK_SIZE.to_string()),
-        ("sstable.compression", "none".to_string()),
     ] {
         c.set(k, &v).map_err(e)?;
+    }
+    if !defaults() {
+        c.set("sstable.compression", "none").map_err(e)?;
+    }
+    for (k, v) in LSM_SET.get().into_iter().flatten() {
+        c.set(k, v)
+            .map_err(|err| format!("--lsm-set {k}={v}: {err}"))?;
     }
     Ok(c)
 }
@@ -361,8 +399,10 @@ impl RocksEngine {
         let mut o = rocksdb::Options::default();
         o.create_if_missing(true);
         o.set_write_buffer_size(MEMTABLE_BYTES);
-        o.set_compression_type(rocksdb::DBCompressionType::None);
-        o.set_bottommost_compression_type(rocksdb::DBCompressionType::None);
+        if !defaults() {
+            o.set_compression_type(rocksdb::DBCompressionType::None);
+            o.set_bottommost_compression_type(rocksdb::DBCompressionType::None);
+        }
         o.set_manual_wal_flush(false);
         let mut t = rocksdb::BlockBasedOptions::default();
         t.set_block_cache(&rocksdb::Cache::new_lru_cache(CACHE_BYTES));
@@ -493,10 +533,16 @@ impl FjallEngine {
             .map_err(e)?;
         let ks = db
             .keyspace("bench", || {
-                fjall::KeyspaceCreateOptions::default()
-                    .max_memtable_size(MEMTABLE_BYTES as u64)
-                    .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
-                    .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+                let o = fjall::KeyspaceCreateOptions::default();
+                let o = if defaults() {
+                    o
+                } else {
+                    o.data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
+                        .index_block_compression_policy(CompressionPolicy::all(
+                            CompressionType::None,
+                        ))
+                };
+                o.max_memtable_size(MEMTABLE_BYTES as u64)
                     .filter_policy(FilterPolicy::all(FilterPolicyEntry::Bloom(
                         fjall::config::BloomConstructionPolicy::BitsPerKey(BLOOM_BITS as f32),
                     )))

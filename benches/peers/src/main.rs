@@ -89,6 +89,10 @@ struct Args {
     merge: bool,
     /// `--fsync`: synced single-thread puts (`fsync.rs`).
     fsync: bool,
+    /// Scale mode, `--values compressible`: every put a different value, half of it
+    /// random and half a repeat of that half (compresses to about half, as db_bench's
+    /// default `compression_ratio = 0.5`), instead of one value for every put.
+    compressible: bool,
 }
 
 fn usage() -> ! {
@@ -97,7 +101,10 @@ fn usage() -> ! {
          [--read-percent P] [--seek-nexts N] [--seed S] [--engines lsm,rocksdb,fjall] \
          [--dir DIR] [--out FILE.json] [--no-report] [--only W1,W2 (profiling)]\n\
          scale mode: lsm-peers --scale [--num N] [--reads N] [--writes N] \
-         [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] [...]\n\
+         [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] \
+         [--values same|compressible] [...]\n\
+         any mode: [--defaults (each engine at its default compression)] \
+         [--lsm-set key=value (repeatable)]\n\
          transactions: lsm-peers --tx [--num N] [--reps R] [--threads T] [...]\n\
          keyspaces: lsm-peers --ks [--num N] [--reps R] [...]\n\
          merge, TTL and feed: lsm-peers --merge [--num N] [--reps R] [--threads T] [...]\n\
@@ -136,8 +143,10 @@ fn parse_args() -> Args {
         ks: false,
         merge: false,
         fsync: false,
+        compressible: false,
     };
     let mut child = (None, None);
+    let mut lsm_set = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--no-report" {
@@ -146,6 +155,10 @@ fn parse_args() -> Args {
         }
         if flag == "--scale" {
             a.scale = true;
+            continue;
+        }
+        if flag == "--defaults" {
+            engine::DEFAULT_COMPRESSION.store(true, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
         if flag == "--tx" {
@@ -212,9 +225,19 @@ fn parse_args() -> Args {
             "--child" => child.0 = Some(Kind::parse(&v).unwrap_or_else(|| usage())),
             "--child-out" => child.1 = Some(PathBuf::from(v)),
             "--only" => a.only = Some(v.split(',').map(String::from).collect()),
+            "--lsm-set" => match v.split_once('=') {
+                Some((k, val)) => lsm_set.push((k.to_string(), val.to_string())),
+                None => usage(),
+            },
+            "--values" => match v.as_str() {
+                "compressible" => a.compressible = true,
+                "same" => a.compressible = false,
+                _ => usage(),
+            },
             _ => usage(),
         }
     }
+    let _ = engine::LSM_SET.set(lsm_set);
     if let (Some(k), Some(f)) = child {
         a.child = Some((k, f));
     }
@@ -660,6 +683,48 @@ fn value_bytes(args: &Args) -> Vec<u8> {
         *b = b' ' + rng.below(95) as u8;
     }
     value
+}
+
+/// The values the scale mode's puts write: the one of [`value_bytes`] for every put, or
+/// (`--values compressible`) the pieces of a 1 MiB buffer in turn, each half random
+/// printable bytes and half a repeat of them.
+pub(crate) struct Values {
+    buf: Vec<u8>,
+    size: usize,
+    pieces: u64,
+}
+
+impl Values {
+    pub(crate) fn new(args: &Args) -> Values {
+        let size = args.value_size;
+        if !args.compressible || size == 0 {
+            return Values {
+                buf: value_bytes(args),
+                size,
+                pieces: 1,
+            };
+        }
+        let pieces = ((1 << 20) / size).max(1);
+        let mut rng = Rng(args.seed ^ 0x5eed);
+        let mut buf = Vec::with_capacity(pieces * size);
+        for _ in 0..pieces {
+            let half: Vec<u8> = (0..size.div_ceil(2))
+                .map(|_| b' ' + rng.below(95) as u8)
+                .collect();
+            buf.extend(half.iter().chain(half.iter()).take(size));
+        }
+        Values {
+            buf,
+            size,
+            pieces: pieces as u64,
+        }
+    }
+
+    /// The value of the `i`-th put.
+    pub(crate) fn get(&self, i: u64) -> &[u8] {
+        let at = (i % self.pieces) as usize * self.size;
+        &self.buf[at..at + self.size]
+    }
 }
 
 fn main() {

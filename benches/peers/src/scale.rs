@@ -20,7 +20,7 @@
 
 use crate::engine::{self, Engine, Kind, Res};
 use crate::metrics::{self, FdSampler, Hist, Io};
-use crate::{command, key_into, machine, value_bytes, versions, Args, LoadSampler, Rng};
+use crate::{command, key_into, machine, versions, Args, LoadSampler, Rng, Values};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Mutex;
@@ -98,7 +98,7 @@ struct Loop {
 
 struct Child<'a> {
     args: &'a Args,
-    value: Vec<u8>,
+    values: Values,
 }
 
 impl Child<'_> {
@@ -115,7 +115,7 @@ impl Child<'_> {
         for i in 0..n {
             key_into(&mut k, key(i));
             let t0 = Instant::now();
-            db.put(&k, &self.value)?;
+            db.put(&k, self.values.get(i))?;
             hist.record(t0.elapsed().as_nanos() as u64);
         }
         Ok(Loop {
@@ -171,7 +171,7 @@ impl Child<'_> {
                                 hits += u64::from(db.get(&k)?.is_some());
                             } else {
                                 let t0 = Instant::now();
-                                db.put(&k, &self.value)?;
+                                db.put(&k, self.values.get(puts))?;
                                 hist.record(t0.elapsed().as_nanos() as u64);
                                 puts += 1;
                             }
@@ -349,7 +349,7 @@ pub fn child(args: &Args, kind: Kind, out: &Path) {
     let fds = FdSampler::start();
     let c = Child {
         args,
-        value: value_bytes(args),
+        values: Values::new(args),
     };
     let t = Instant::now();
     match c.run(kind, &fds) {
