@@ -132,6 +132,11 @@ def rerun(res):
              "# scale, 100M keys (about 11.6 GB of user data; 15-25 GB of disk for one engine at a time)",
              "# -> docs/benchmarks/results_100m.json; on a quiet machine, nothing else running",
              f"cd benches/peers && {SCALE_100M}",
+             "# space at each engine's default compression, 10M keys whose values compress to about half",
+             "# -> docs/benchmarks/space_defaults_10m.json (RocksDB with snappy linked: its own build)",
+             "cd benches/peers && CARGO_TARGET_DIR=target-snappy cargo run --release --features rocksdb-snappy -- "
+             "--scale --defaults --values compressible --num 10000000 --workloads readrandom --reads 1000000 "
+             "--out ../../docs/benchmarks/space_defaults_10m.json --no-report",
              "# explicitly labelled alternative: link a system RocksDB instead of building one",
              "# (Debian's librocksdb-dev is 7.8.3; the Versions section then says so)",
              "cd benches/peers && ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu "
