@@ -20,7 +20,8 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 ENGINES = ["lsm", "rocksdb", "fjall"]
 COLORS = {"lsm": "#1f77b4", "rocksdb": "#d62728", "fjall": "#2ca02c"}
 # The workloads the comparison is about, and extras it also runs.
-HEADLINE = ["fillseq", "fillrandom", "overwrite", "readrandom", "readseq", "seekrandom", "mixed"]
+HEADLINE = ["fillseq", "fillrandom", "overwrite", "fillbatch100", "fillbatch1000", "readrandom",
+            "readseq", "seekrandom", "mixed"]
 TARGET_12 = {"fillrandom", "readrandom"}
 
 
@@ -193,7 +194,9 @@ def classic(res):
       "workload; the spread of the repetitions is below.")
     a("- Per engine and repetition: `fillseq` into an empty database (then flush and "
       "close); `fillrandom` into a second empty database, then `overwrite` on it (random "
-      "keys, so about 63% of the key space is written by each); then the fillseq database "
+      "keys, so about 63% of the key space is written by each); `fillbatch100` and "
+      "`fillbatch1000`, each into an empty database: the same random puts, 100 or 1,000 "
+      "to an atomic write batch (ops/s counts puts); then the fillseq database "
       "is **reopened** (every key exists) and, after waiting untimed for background "
       "flushes and compactions, `readrandom`, `readmissing` (keys past the key space), "
       "`readseq` (full forward scan), `readreverse` (full backward scan), `seekrandom` "

@@ -24,6 +24,8 @@ pub trait Cursor {
 
 pub trait Engine: Send + Sync {
     fn put(&self, key: &[u8], value: &[u8]) -> Res<()>;
+    /// Puts every key of `keys` with `value` in one atomic batch.
+    fn put_batch(&self, keys: &[Vec<u8>], value: &[u8]) -> Res<()>;
     /// Reads `key`; the value's length when found.
     fn get(&self, key: &[u8]) -> Res<Option<usize>>;
     fn delete(&self, key: &[u8]) -> Res<()>;
@@ -301,6 +303,13 @@ impl Engine for LsmEngine {
     fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
         self.db.put(key, value).map_err(e)
     }
+    fn put_batch(&self, keys: &[Vec<u8>], value: &[u8]) -> Res<()> {
+        let mut b = lsm::WriteBatch::new();
+        for k in keys {
+            b.put(k, value);
+        }
+        self.db.write(b).map_err(e)
+    }
     fn get(&self, key: &[u8]) -> Res<Option<usize>> {
         // Pinned, as RocksDB's get_pinned: the value is not copied.
         Ok(self.db.get_pinned(key).map_err(e)?.map(|v| v.len()))
@@ -453,6 +462,13 @@ impl Engine for RocksEngine {
     fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
         self.db.put_opt(key, value, &self.wo).map_err(e)
     }
+    fn put_batch(&self, keys: &[Vec<u8>], value: &[u8]) -> Res<()> {
+        let mut b = rocksdb::WriteBatch::default();
+        for k in keys {
+            b.put(k, value);
+        }
+        self.db.write_opt(b, &self.wo).map_err(e)
+    }
     fn get(&self, key: &[u8]) -> Res<Option<usize>> {
         Ok(self.db.get_pinned(key).map_err(e)?.map(|v| v.len()))
     }
@@ -575,6 +591,13 @@ impl Cursor for FjallCursor<'_> {
 impl Engine for FjallEngine {
     fn put(&self, key: &[u8], value: &[u8]) -> Res<()> {
         self.ks.insert(key, value).map_err(e)
+    }
+    fn put_batch(&self, keys: &[Vec<u8>], value: &[u8]) -> Res<()> {
+        let mut b = self.db.batch();
+        for k in keys {
+            b.insert(&self.ks, k.as_slice(), value);
+        }
+        b.commit().map_err(e)
     }
     fn get(&self, key: &[u8]) -> Res<Option<usize>> {
         Ok(self.ks.get(key).map_err(e)?.map(|v| v.len()))

@@ -42,6 +42,8 @@ const WORKLOADS: &[&str] = &[
     "fillseq",
     "fillrandom",
     "overwrite",
+    "fillbatch100",
+    "fillbatch1000",
     "readrandom",
     "readmissing",
     "readseq",
@@ -315,6 +317,30 @@ impl Ctx<'_> {
         })
     }
 
+    /// `--num` puts of random keys into an empty database, `size` to an atomic batch.
+    fn batches(&self, db: &dyn Engine, name: &'static str, size: u64, seed: u64) -> Res<Run> {
+        let num = self.args.num;
+        let mut rng = Rng(seed);
+        let mut keys: Vec<Vec<u8>> = Vec::with_capacity(size as usize);
+        let t = Instant::now();
+        let mut done = 0;
+        while done < num {
+            let n = size.min(num - done);
+            keys.resize_with(n as usize, || vec![0u8; self.args.key_size]);
+            for k in keys.iter_mut() {
+                key_into(k, rng.below(num));
+            }
+            db.put_batch(&keys, &self.value)?;
+            done += n;
+        }
+        Ok(Run {
+            workload: name,
+            ops: num,
+            found: None,
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    }
+
     fn reads(&self, db: &dyn Engine, name: &'static str, seed: u64) -> Res<Run> {
         let num = self.args.num;
         let mut rng = Rng(seed);
@@ -462,6 +488,14 @@ impl Ctx<'_> {
             }
             db.close()?;
             let _ = std::fs::remove_dir_all(&rand_dir);
+        }
+        for (name, size) in [("fillbatch100", 100), ("fillbatch1000", 1000)] {
+            if on(name) {
+                let db = kind.open(&rand_dir)?;
+                log(self.batches(&*db, name, size, seed(8))?, &mut runs);
+                db.close()?;
+                let _ = std::fs::remove_dir_all(&rand_dir);
+            }
         }
 
         let db = kind.open(&seq_dir)?;
