@@ -279,7 +279,7 @@ impl Default for SSTableConfig {
         SSTableConfig {
             block_size: 4096,
             bloom_bits_per_key: 10,
-            // Measured (docs/BENCHMARKS.md, "Space at defaults"): lz4 from level 1
+            // Measured (docs/BENCHMARKS.md, "Space at each engine's defaults"): lz4 from level 1
             // takes the space of RocksDB's snappy everywhere, and flushes, which
             // writers wait for when memtables fill, stay uncompressed.
             compression: Compression::Lz4,

@@ -773,18 +773,12 @@ mod tests {
     fn ascending_runs_splice_at_the_hint_and_match_a_btreemap() {
         let list = SkipList::<Bytes>::new(1 << 16);
         let mut model = BTreeMap::new();
-        let mut x = 7u64;
-        let mut rnd = |n: u64| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) % n
-        };
+        let mut rng = crate::workload::Rng::new(7);
         let mut inserts = 0;
         for _ in 0..400 {
-            let start = rnd(1_000_000);
-            let run = 1 + rnd(60);
-            for k in (start..start + run).chain([rnd(1_000_000)]) {
+            let start = rng.below(1_000_000);
+            let run = 1 + rng.below(60);
+            for k in (start..start + run).chain([rng.below(1_000_000)]) {
                 let k = format!("{k:08}").into_bytes();
                 if model.insert(k.clone(), k.clone()).is_none() {
                     list.insert(&k[..3], &k[3..], &k);
@@ -961,19 +955,19 @@ mod loom_tests {
         });
     }
 
-    /// Two writers insert at once, each searching without the lock and splicing under
-    /// it, next to each other's keys, while a reader walks the list: in every
-    /// interleaving no insert is lost and the list stays sorted at every level.
-    #[test]
-    fn concurrent_writers_lose_no_node() {
+    /// Two writers insert their keys at once into a list holding `first`, each
+    /// searching without the lock and splicing under it (or at the hint), while a
+    /// reader walks the list: in every interleaving with up to three preemptions
+    /// (enough for a splice to come between another writer's search and its own at
+    /// any level) the reader sees a sorted list of whole nodes, no insert is lost,
+    /// every level stays sorted, and a seek finds each key.
+    fn two_writers_and_a_reader(first: &'static [u8], writers: [[&'static [u8]; 2]; 2]) {
         let mut model = loom::model::Builder::new();
-        // Every interleaving with up to three preemptions: enough for a splice to come
-        // between another writer's search and its own (one preemption) at any level.
         model.preemption_bound = Some(3);
-        model.check(|| {
+        model.check(move || {
             let list = Arc::new(SkipList::<Bytes>::new(1 << 20));
-            list.insert(b"m", &[], b"M");
-            let writers: Vec<_> = [[b"b", b"d"], [b"c", b"e"]]
+            list.insert(first, &[], &first.to_ascii_uppercase());
+            let handles: Vec<_> = writers
                 .into_iter()
                 .map(|keys| {
                     let list = list.clone();
@@ -990,16 +984,15 @@ mod loom_tests {
                 keys.push(e.key().to_vec());
             }
             assert!(keys.windows(2).all(|w| w[0] < w[1]));
-            for w in writers {
-                w.join().unwrap();
+            for h in handles {
+                h.join().unwrap();
             }
             let all: Vec<Vec<u8>> = std::iter::successors(list.first(), |e| e.next())
                 .map(|e| e.key().to_vec())
                 .collect();
-            let want: Vec<Vec<u8>> = [b"b", b"c", b"d", b"e", b"m"]
-                .iter()
-                .map(|k| k.to_vec())
-                .collect();
+            let mut want: Vec<Vec<u8>> = writers.iter().flatten().map(|k| k.to_vec()).collect();
+            want.push(first.to_vec());
+            want.sort();
             assert_eq!(all, want);
             list.check_levels();
             for k in &want {
@@ -1008,46 +1001,18 @@ mod loom_tests {
         });
     }
 
-    /// Two writers append ascending keys at the end of the list at once, so each
-    /// guesses from the other's last node and splices at the hint (or finds the guess
-    /// stale under the lock and searches), while a reader walks: no insert is lost and
-    /// every level stays sorted.
+    /// Writers whose keys interleave, in the middle of the list: each splice may come
+    /// between the other writer's search and its own.
+    #[test]
+    fn concurrent_writers_lose_no_node() {
+        two_writers_and_a_reader(b"m", [[b"b", b"d"], [b"c", b"e"]]);
+    }
+
+    /// Writers appending ascending keys at the end of the list, so each guesses from
+    /// the other's last node and splices at the hint, or finds the guess stale under
+    /// the lock and searches.
     #[test]
     fn writers_appending_at_the_hint_lose_no_node() {
-        let mut model = loom::model::Builder::new();
-        model.preemption_bound = Some(3);
-        model.check(|| {
-            let list = Arc::new(SkipList::<Bytes>::new(1 << 20));
-            list.insert(b"a", &[], b"A");
-            let writers: Vec<_> = [[b"b", b"c"], [b"d", b"e"]]
-                .into_iter()
-                .map(|keys| {
-                    let list = list.clone();
-                    loom::thread::spawn(move || {
-                        for k in keys {
-                            list.insert(k, &[], &k.to_ascii_uppercase());
-                        }
-                    })
-                })
-                .collect();
-            let mut keys = Vec::new();
-            for e in std::iter::successors(list.first(), |e| e.next()) {
-                assert_eq!(e.value(), e.key().to_ascii_uppercase());
-                keys.push(e.key().to_vec());
-            }
-            assert!(keys.windows(2).all(|w| w[0] < w[1]));
-            for w in writers {
-                w.join().unwrap();
-            }
-            let all: Vec<Vec<u8>> = std::iter::successors(list.first(), |e| e.next())
-                .map(|e| e.key().to_vec())
-                .collect();
-            let want: Vec<Vec<u8>> = [b"a", b"b", b"c", b"d", b"e"]
-                .iter()
-                .map(|k| k.to_vec())
-                .collect();
-            assert_eq!(all, want);
-            list.check_levels();
-        });
+        two_writers_and_a_reader(b"a", [[b"b", b"c"], [b"d", b"e"]]);
     }
 }

@@ -105,8 +105,8 @@ fn usage() -> ! {
          scale mode: lsm-peers --scale [--num N] [--reads N] [--writes N] \
          [--workloads readrandom,readseq,overwrite,mixed] [--settle-timeout SECS] \
          [--values same|compressible] [...]\n\
-         any mode: [--defaults (each engine at its default compression)] \
-         [--lsm-set key=value (repeatable)]\n\
+         interleaved and scale modes: [--defaults (each engine at its default compression)]\n\
+         any mode: [--lsm-set key=value (repeatable, lsm options set last)]\n\
          transactions: lsm-peers --tx [--num N] [--reps R] [--threads T] [...]\n\
          keyspaces: lsm-peers --ks [--num N] [--reps R] [...]\n\
          merge, TTL and feed: lsm-peers --merge [--num N] [--reps R] [--threads T] [...]\n\
