@@ -215,9 +215,9 @@ impl MemTable {
     pub fn new(wal_number: u64, max_bytes: usize) -> MemTable {
         let filter = MemFilter::new(max_bytes);
         MemTable {
-            // Blocks of a 32nd of the budget (4 KiB to 1 MiB): a fresh block, counted
-            // whole, takes a memtable at most ~3% past its budget.
-            list: skiplist::SkipList::new((max_bytes / 32).clamp(4 << 10, 1 << 20)),
+            // Blocks of a 32nd of the budget (4 KiB to 2 MiB, a huge page): a fresh
+            // block, counted whole, takes a memtable at most ~3% past its budget.
+            list: skiplist::SkipList::new((max_bytes / 32).clamp(4 << 10, 2 << 20)),
             range_dels: RwLock::new(Vec::new()),
             range_index: RwLock::new(None),
             has_range_dels: std::sync::atomic::AtomicBool::new(false),

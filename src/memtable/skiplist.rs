@@ -89,10 +89,112 @@ fn node_size(height: usize, k: usize, v: usize) -> usize {
     (HEADER + height * std::mem::size_of::<AtomicPtr<Node>>() + k + v + 7) & !7
 }
 
+/// The size of a huge page, and of the arena blocks that ask for one.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// One zeroed arena block, 8-aligned, freed when it drops.
+///
+/// A block of [`HUGE_PAGE`] bytes is mapped on its own, aligned to 2 MiB and marked
+/// `MADV_HUGEPAGE` (Linux), so the kernel backs it with one huge page where it can.
+/// The search of a large memtable is a chain of dependent loads from random nodes:
+/// with 4 KiB pages nearly each of them also misses the TLB (64 MiB of nodes is 16,384
+/// pages; the TLB covers a few thousand), and under virtualisation a page walk is
+/// itself several cache misses. With 2 MiB pages the whole memtable fits in the TLB.
+/// (The measurement is in benches/peers/NOTES.md.) Other sizes, other systems, and a
+/// failed mapping use the heap.
+enum Block {
+    Heap(#[allow(dead_code)] Box<[u64]>),
+    #[cfg(target_os = "linux")]
+    Mapped {
+        base: *mut libc::c_void,
+        len: usize,
+    },
+}
+
+// SAFETY: a `Block` owns its memory exclusively (the arena hands out pointers into
+// it, governed by the list's protocol); the raw pointer is only used to unmap it.
+unsafe impl Send for Block {}
+
+impl Block {
+    /// A zeroed block of `bytes` (a multiple of 8) and a pointer to its start.
+    fn new(bytes: usize) -> (Block, *mut u8) {
+        #[cfg(target_os = "linux")]
+        if bytes == HUGE_PAGE {
+            if let Some(b) = Self::mapped() {
+                return b;
+            }
+        }
+        let mut b: Box<[u64]> = vec![0u64; bytes / 8].into_boxed_slice();
+        let start = b.as_mut_ptr() as *mut u8;
+        (Block::Heap(b), start)
+    }
+
+    /// A 2 MiB-aligned anonymous mapping of [`HUGE_PAGE`] bytes (zeroed by the
+    /// kernel), with the huge-page advice; `None` when the kernel refuses the mapping.
+    #[cfg(target_os = "linux")]
+    fn mapped() -> Option<(Block, *mut u8)> {
+        let len = 2 * HUGE_PAGE;
+        // SAFETY: an anonymous private mapping at an address the kernel picks touches
+        // no existing memory; the result is checked against MAP_FAILED.
+        let raw = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        // Keep the 2 MiB-aligned 2 MiB inside the 4 MiB mapped, and give back the rest.
+        let start = raw as usize;
+        let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+        let head = aligned - start;
+        let tail = len - head - HUGE_PAGE;
+        // SAFETY: `[start, start + head)` and `[aligned + HUGE_PAGE, start + len)` lie
+        // inside the mapping just made, which nothing else references yet; a failed
+        // unmap of either only leaves address space mapped until the process exits.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((aligned + HUGE_PAGE) as *mut libc::c_void, tail);
+            }
+            // Advice only: without it, or if the kernel has no huge page to give, the
+            // block works the same on 4 KiB pages.
+            libc::madvise(aligned as *mut libc::c_void, HUGE_PAGE, libc::MADV_HUGEPAGE);
+        }
+        let base = aligned as *mut libc::c_void;
+        Some((
+            Block::Mapped {
+                base,
+                len: HUGE_PAGE,
+            },
+            aligned as *mut u8,
+        ))
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Block::Mapped { base, len } = *self {
+            // SAFETY: `base..base + len` is the mapping `mapped` made and kept, owned by
+            // this block alone; the list drops its blocks only when no reader is left
+            // (its `drop` has `&mut self`), and pinned values hold the list alive.
+            unsafe { libc::munmap(base, len) };
+        }
+    }
+}
+
 /// The bump allocator: blocks that are never freed while the list lives.
 struct Arena {
-    /// Every block, to free at drop. `u64` elements give the 8-byte alignment.
-    blocks: Vec<Box<[u64]>>,
+    /// Every block, to free at drop.
+    blocks: Vec<Block>,
     /// The free part of the last block: `[next, end)`.
     next: *mut u8,
     end: *mut u8,
@@ -118,10 +220,9 @@ impl Arena {
         if left < size {
             let bytes = self.block.max(size);
             self.block = (self.block * 2).min(self.max_block);
-            let mut b: Box<[u64]> = vec![0u64; bytes / 8].into_boxed_slice();
-            let start = b.as_mut_ptr() as *mut u8;
+            let (b, start) = Block::new(bytes);
             // SAFETY: `start..start + bytes` is the block just allocated, which lives
-            // in `blocks` (its heap memory does not move when the Vec grows) until the
+            // in `blocks` (its memory does not move when the Vec grows) until the
             // arena drops.
             self.end = unsafe { start.add(bytes) };
             self.next = start;
@@ -799,6 +900,50 @@ mod tests {
             hinted * 10 > inserts * 8,
             "{hinted} of {inserts} inserts used the hint"
         );
+    }
+
+    /// A list whose blocks are huge pages: entries fill several 2 MiB mappings,
+    /// written to their last byte and read back (a mapping trimmed to the wrong range
+    /// faults or loses entries), with the blocks mapped 2 MiB-aligned on Linux.
+    #[test]
+    fn huge_page_blocks_hold_every_entry() {
+        let (aligned, start) = Block::new(HUGE_PAGE);
+        #[cfg(target_os = "linux")]
+        {
+            assert!(matches!(aligned, Block::Mapped { .. }));
+            assert_eq!(start as usize % HUGE_PAGE, 0);
+        }
+        // SAFETY (test): the block is `HUGE_PAGE` bytes from `start`, owned here.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(start, HUGE_PAGE) };
+        assert!(bytes.iter().all(|&b| b == 0), "a fresh block is zeroed");
+        bytes.fill(0xa5);
+        assert!(bytes.iter().all(|&b| b == 0xa5));
+        drop(aligned);
+
+        let list = SkipList::<Bytes>::new(HUGE_PAGE);
+        let mut model = BTreeMap::new();
+        let mut rng = crate::workload::Rng::new(11);
+        while list.memory() < 5 * HUGE_PAGE {
+            let k = rng.below(u64::MAX).to_be_bytes();
+            let v = vec![k[0]; 100 + k[1] as usize];
+            if model.insert(k.to_vec(), v.clone()).is_none() {
+                list.insert(&k[..5], &k[5..], &v);
+            }
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let arena = list.arena.lock();
+            let mapped = arena
+                .blocks
+                .iter()
+                .filter(|b| matches!(b, Block::Mapped { .. }));
+            assert!(mapped.count() >= 4);
+        }
+        let got: Vec<(Vec<u8>, Vec<u8>)> = std::iter::successors(list.first(), |e| e.next())
+            .map(|e| (e.key().to_vec(), e.value().to_vec()))
+            .collect();
+        assert!(got.into_iter().eq(model.into_iter()));
+        list.check_levels();
     }
 
     /// Random inserts, then every kind of seek and both walk directions, against a
