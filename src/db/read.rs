@@ -233,7 +233,7 @@ impl DbInner {
                 if !index.is_empty() {
                     tomb = tomb.max(index.max_covering(user_key, snap));
                 }
-                if let Some(e) = f.table()?.get_pinned(user_key, snap, hash)? {
+                if let Some(e) = f.table()?.get_pinned_at(user_key, &lookup, hash)? {
                     found = Some(e);
                     break;
                 }

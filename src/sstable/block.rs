@@ -171,7 +171,7 @@ impl Block {
             current: end,
             next_off: end,
             restart_index: 0,
-            key: Vec::new(),
+            key: smallvec::SmallVec::new(),
             value: (0, 0),
             err: None,
             block: self,
@@ -201,7 +201,10 @@ pub struct BlockIter {
     next_off: usize,
     /// The restart run that holds `current`.
     restart_index: usize,
-    key: Vec<u8>,
+    /// The current key, rebuilt from its shared prefix and delta. Inline up to 32
+    /// bytes: a point lookup makes a cursor per block it searches, and a heap key would
+    /// cost it an allocation and a free.
+    key: smallvec::SmallVec<[u8; 32]>,
     value: (usize, usize),
     err: Option<LsmError>,
 }

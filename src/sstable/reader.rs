@@ -323,8 +323,19 @@ impl SSTable {
         snapshot: SeqNo,
         hash: u64,
     ) -> Result<Option<(SeqNo, ValueKind, PinnedValue)>> {
-        let target = key::lookup_key(user_key, snapshot);
-        let mut p = self.top.find(&target);
+        self.get_pinned_at(user_key, &key::lookup_key(user_key, snapshot), hash)
+    }
+
+    /// [`SSTable::get_pinned`] with the lookup key built by the caller
+    /// (`target` is [`key::lookup_key`] of `user_key` at the snapshot): a get that
+    /// probes several tables builds it once.
+    pub fn get_pinned_at(
+        &self,
+        user_key: &[u8],
+        target: &[u8],
+        hash: u64,
+    ) -> Result<Option<(SeqNo, ValueKind, PinnedValue)>> {
+        let mut p = self.top.find(target);
         if p >= self.top.len() {
             return Ok(None);
         }
@@ -340,10 +351,10 @@ impl SSTable {
         // block (or partition) only matters if a block disagrees with its index key.
         while p < self.top.len() {
             let index = self.index(p)?;
-            let mut i = index.find(&target);
+            let mut i = index.find(target);
             while i < index.len() {
                 let mut it = self.read_data_block(&index, i)?.iter();
-                it.seek(&target);
+                it.seek(target);
                 if it.valid() {
                     let k = it.key();
                     if key::user_key(k) != user_key {
