@@ -92,7 +92,9 @@ fn node_size(height: usize, k: usize, v: usize) -> usize {
 /// The size of a huge page, and of the arena blocks that ask for one.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// One zeroed arena block, 8-aligned, freed when it drops.
+/// One arena block, 8-aligned, freed (or kept as a spare) when it drops. Its bytes
+/// are uninitialised as far as the list is concerned: a node is written whole before
+/// anything reads it.
 ///
 /// A block of [`HUGE_PAGE`] bytes is mapped on its own, aligned to 2 MiB and marked
 /// `MADV_HUGEPAGE` (Linux), so the kernel backs it with one huge page where it can.
@@ -102,13 +104,118 @@ const HUGE_PAGE: usize = 2 << 20;
 /// itself several cache misses. With 2 MiB pages the whole memtable fits in the TLB.
 /// (The measurement is in benches/peers/NOTES.md.) Other sizes, other systems, and a
 /// failed mapping use the heap.
+///
+/// A mapped block of a list that drops goes to its [`Spares`] while other lists live,
+/// and the next list takes it from there: a fresh mapping costs a page fault that
+/// zeroes 2 MiB (9% of a sequential fill on this virtual machine, where the host
+/// also faults the page in), and with `defrag = madvise` a fault can stall on the
+/// kernel's compaction when no huge page is free.
 enum Block {
     Heap(#[allow(dead_code)] Box<[u64]>),
     #[cfg(target_os = "linux")]
     Mapped {
         base: *mut libc::c_void,
         len: usize,
+        spares: &'static Spares,
     },
+}
+
+/// Mapped huge-page blocks that dropped lists left behind, for the next list
+/// (Linux). At most [`MAX_SPARES`] are kept, and only while some list of the same
+/// `Spares` lives: when the last one drops, every spare is unmapped, so a process
+/// that closed its databases holds none. Kept blocks never add to the memory the
+/// memtables had at their peak: each was part of a list until it dropped, and the
+/// lists still alive take from the spares before mapping more.
+pub(crate) struct Spares {
+    inner: std::sync::Mutex<SpareState>,
+}
+
+struct SpareState {
+    /// Start addresses of kept blocks, each a mapping of [`HUGE_PAGE`] bytes.
+    blocks: Vec<usize>,
+    /// Lists (arenas) alive that take from these spares.
+    lists: usize,
+}
+
+/// At most this many spare blocks (64 MiB): one memtable of the default size, half
+/// of the smallest memtable budget whose blocks are huge pages.
+const MAX_SPARES: usize = 32;
+
+/// The spares every memtable shares.
+static SPARES: Spares = Spares::new();
+
+impl Spares {
+    const fn new() -> Spares {
+        Spares {
+            inner: std::sync::Mutex::new(SpareState {
+                blocks: Vec::new(),
+                lists: 0,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SpareState> {
+        // The state is two plain values, consistent at every unlock: a panic elsewhere
+        // while it was held leaves nothing half done.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A kept block's start, if any.
+    #[cfg(target_os = "linux")]
+    fn take(&self) -> Option<usize> {
+        self.state().blocks.pop()
+    }
+
+    /// Keeps the block at `base` (a mapping of [`HUGE_PAGE`] bytes that no one uses
+    /// any more), or unmaps it when there are enough or no list is left to use it.
+    #[cfg(target_os = "linux")]
+    fn give(&self, base: usize) {
+        let mut st = self.state();
+        if st.lists > 0 && st.blocks.len() < MAX_SPARES {
+            st.blocks.push(base);
+            return;
+        }
+        drop(st);
+        unmap(base);
+    }
+
+    fn list_opened(&self) {
+        self.state().lists += 1;
+    }
+
+    /// Called by a list's arena after its blocks dropped: the last list gone unmaps
+    /// every spare.
+    fn list_closed(&self) {
+        let mut st = self.state();
+        st.lists -= 1;
+        let left = if st.lists == 0 {
+            std::mem::take(&mut st.blocks)
+        } else {
+            Vec::new()
+        };
+        drop(st);
+        #[cfg(target_os = "linux")]
+        for base in left {
+            unmap(base);
+        }
+        #[cfg(not(target_os = "linux"))]
+        drop(left);
+    }
+
+    /// Blocks kept now.
+    #[cfg(test)]
+    fn kept(&self) -> Vec<usize> {
+        self.state().blocks.clone()
+    }
+}
+
+/// Unmaps a block of [`HUGE_PAGE`] bytes at `base` that nothing references.
+#[cfg(target_os = "linux")]
+fn unmap(base: usize) {
+    // SAFETY: `base..base + HUGE_PAGE` is a mapping `Block::mapped` made; its block
+    // (and with it every pointer the list handed out into it) is gone, and a spare
+    // address is held by the spares alone.
+    unsafe { libc::munmap(base as *mut libc::c_void, HUGE_PAGE) };
 }
 
 // SAFETY: a `Block` owns its memory exclusively (the arena hands out pointers into
@@ -116,14 +223,26 @@ enum Block {
 unsafe impl Send for Block {}
 
 impl Block {
-    /// A zeroed block of `bytes` (a multiple of 8) and a pointer to its start.
-    fn new(bytes: usize) -> (Block, *mut u8) {
+    /// A block of `bytes` (a multiple of 8) and a pointer to its start: a spare when
+    /// `spares` has one of that size, else a new one (zeroed, but callers may not
+    /// count on it).
+    fn new(bytes: usize, spares: &'static Spares) -> (Block, *mut u8) {
         #[cfg(target_os = "linux")]
         if bytes == HUGE_PAGE {
-            if let Some(b) = Self::mapped() {
+            if let Some(base) = spares.take() {
+                let block = Block::Mapped {
+                    base: base as *mut libc::c_void,
+                    len: HUGE_PAGE,
+                    spares,
+                };
+                return (block, base as *mut u8);
+            }
+            if let Some(b) = Self::mapped(spares) {
                 return b;
             }
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = spares;
         let mut b: Box<[u64]> = vec![0u64; bytes / 8].into_boxed_slice();
         let start = b.as_mut_ptr() as *mut u8;
         (Block::Heap(b), start)
@@ -132,7 +251,7 @@ impl Block {
     /// A 2 MiB-aligned anonymous mapping of [`HUGE_PAGE`] bytes (zeroed by the
     /// kernel), with the huge-page advice; `None` when the kernel refuses the mapping.
     #[cfg(target_os = "linux")]
-    fn mapped() -> Option<(Block, *mut u8)> {
+    fn mapped(spares: &'static Spares) -> Option<(Block, *mut u8)> {
         let len = 2 * HUGE_PAGE;
         // SAFETY: an anonymous private mapping at an address the kernel picks touches
         // no existing memory; the result is checked against MAP_FAILED.
@@ -173,6 +292,7 @@ impl Block {
             Block::Mapped {
                 base,
                 len: HUGE_PAGE,
+                spares,
             },
             aligned as *mut u8,
         ))
@@ -181,12 +301,13 @@ impl Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
+        // The list drops its blocks only when no reader is left (its `drop` has
+        // `&mut self`, and pinned values hold the list alive): the block is unused
+        // from here on, to keep as a spare or to unmap.
         #[cfg(target_os = "linux")]
-        if let Block::Mapped { base, len } = *self {
-            // SAFETY: `base..base + len` is the mapping `mapped` made and kept, owned by
-            // this block alone; the list drops its blocks only when no reader is left
-            // (its `drop` has `&mut self`), and pinned values hold the list alive.
-            unsafe { libc::munmap(base, len) };
+        if let Block::Mapped { base, len, spares } = *self {
+            debug_assert_eq!(len, HUGE_PAGE);
+            spares.give(base as usize);
         }
     }
 }
@@ -195,6 +316,8 @@ impl Drop for Block {
 struct Arena {
     /// Every block, to free at drop.
     blocks: Vec<Block>,
+    /// Where mapped blocks come from and go back to.
+    spares: &'static Spares,
     /// The free part of the last block: `[next, end)`.
     next: *mut u8,
     end: *mut u8,
@@ -212,6 +335,14 @@ struct Arena {
     splice: [*const Node; MAX_HEIGHT],
 }
 
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // The blocks first, while this list still counts: they may stay as spares.
+        self.blocks.clear();
+        self.spares.list_closed();
+    }
+}
+
 impl Arena {
     /// `size` bytes (a multiple of 8), 8-aligned, uninitialised.
     fn alloc(&mut self, size: usize, allocated: &AtomicUsize) -> *mut u8 {
@@ -220,7 +351,7 @@ impl Arena {
         if left < size {
             let bytes = self.block.max(size);
             self.block = (self.block * 2).min(self.max_block);
-            let (b, start) = Block::new(bytes);
+            let (b, start) = Block::new(bytes, self.spares);
             // SAFETY: `start..start + bytes` is the block just allocated, which lives
             // in `blocks` (its memory does not move when the Vec grows) until the
             // arena drops.
@@ -415,7 +546,14 @@ impl<O: KeyOrder> SkipList<O> {
     /// An empty list, whose arena blocks grow up to `max_block` bytes (a larger entry
     /// gets a block of its own size).
     pub fn new(max_block: usize) -> SkipList<O> {
+        Self::with_spares(max_block, &SPARES)
+    }
+
+    /// [`SkipList::new`] with its mapped blocks taken from and left to `spares`.
+    fn with_spares(max_block: usize, spares: &'static Spares) -> SkipList<O> {
+        spares.list_opened();
         let mut arena = Arena {
+            spares,
             blocks: Vec::new(),
             next: ptr::null_mut(),
             end: ptr::null_mut(),
@@ -902,12 +1040,51 @@ mod tests {
         );
     }
 
+    /// Fills `list` with random entries until it holds `blocks` huge blocks; the model.
+    fn fill_blocks(list: &SkipList<Bytes>, blocks: usize, seed: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let mut model = BTreeMap::new();
+        let mut rng = crate::workload::Rng::new(seed);
+        while list.memory() < blocks * HUGE_PAGE {
+            let k = rng.below(u64::MAX).to_be_bytes();
+            let v = vec![k[0]; 100 + k[1] as usize];
+            if model.insert(k.to_vec(), v.clone()).is_none() {
+                list.insert(&k[..5], &k[5..], &v);
+            }
+        }
+        model
+    }
+
+    /// Every entry of `list`, in order, against `model`, and its towers.
+    fn assert_holds(list: &SkipList<Bytes>, model: BTreeMap<Vec<u8>, Vec<u8>>) {
+        let got: Vec<(Vec<u8>, Vec<u8>)> = std::iter::successors(list.first(), |e| e.next())
+            .map(|e| (e.key().to_vec(), e.value().to_vec()))
+            .collect();
+        assert!(got.into_iter().eq(model));
+        list.check_levels();
+    }
+
+    /// Start addresses of the list's mapped blocks.
+    #[cfg(target_os = "linux")]
+    fn mapped_blocks(list: &SkipList<Bytes>) -> Vec<usize> {
+        let arena = list.arena.lock();
+        arena
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Mapped { base, .. } => Some(*base as usize),
+                Block::Heap(_) => None,
+            })
+            .collect()
+    }
+
     /// A list whose blocks are huge pages: entries fill several 2 MiB mappings,
     /// written to their last byte and read back (a mapping trimmed to the wrong range
     /// faults or loses entries), with the blocks mapped 2 MiB-aligned on Linux.
     #[test]
     fn huge_page_blocks_hold_every_entry() {
-        let (aligned, start) = Block::new(HUGE_PAGE);
+        // Spares of its own, which no list uses: the block is a new mapping.
+        let spares: &'static Spares = Box::leak(Box::new(Spares::new()));
+        let (aligned, start) = Block::new(HUGE_PAGE, spares);
         #[cfg(target_os = "linux")]
         {
             assert!(matches!(aligned, Block::Mapped { .. }));
@@ -915,35 +1092,59 @@ mod tests {
         }
         // SAFETY (test): the block is `HUGE_PAGE` bytes from `start`, owned here.
         let bytes = unsafe { std::slice::from_raw_parts_mut(start, HUGE_PAGE) };
-        assert!(bytes.iter().all(|&b| b == 0), "a fresh block is zeroed");
+        assert!(bytes.iter().all(|&b| b == 0), "a new mapping is zeroed");
         bytes.fill(0xa5);
         assert!(bytes.iter().all(|&b| b == 0xa5));
         drop(aligned);
-
-        let list = SkipList::<Bytes>::new(HUGE_PAGE);
-        let mut model = BTreeMap::new();
-        let mut rng = crate::workload::Rng::new(11);
-        while list.memory() < 5 * HUGE_PAGE {
-            let k = rng.below(u64::MAX).to_be_bytes();
-            let v = vec![k[0]; 100 + k[1] as usize];
-            if model.insert(k.to_vec(), v.clone()).is_none() {
-                list.insert(&k[..5], &k[5..], &v);
-            }
-        }
         #[cfg(target_os = "linux")]
-        {
-            let arena = list.arena.lock();
-            let mapped = arena
-                .blocks
-                .iter()
-                .filter(|b| matches!(b, Block::Mapped { .. }));
-            assert!(mapped.count() >= 4);
-        }
-        let got: Vec<(Vec<u8>, Vec<u8>)> = std::iter::successors(list.first(), |e| e.next())
-            .map(|e| (e.key().to_vec(), e.value().to_vec()))
-            .collect();
-        assert!(got.into_iter().eq(model.into_iter()));
-        list.check_levels();
+        assert!(
+            spares.kept().is_empty(),
+            "no list lives: the block is unmapped"
+        );
+
+        let list = SkipList::<Bytes>::with_spares(HUGE_PAGE, spares);
+        let model = fill_blocks(&list, 5, 11);
+        #[cfg(target_os = "linux")]
+        assert!(mapped_blocks(&list).len() >= 4);
+        assert_holds(&list, model);
+    }
+
+    /// The blocks of a list that drops are kept while another list lives, and the
+    /// next list reuses them: its entries are all there and nothing of the old
+    /// list's bytes shows through. When the last list drops, none is kept.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn dropped_lists_leave_their_blocks_to_the_next() {
+        let spares: &'static Spares = Box::leak(Box::new(Spares::new()));
+        let keeper = SkipList::<Bytes>::with_spares(HUGE_PAGE, spares);
+        let first = SkipList::<Bytes>::with_spares(HUGE_PAGE, spares);
+        let model = fill_blocks(&first, 5, 21);
+        let mut left = mapped_blocks(&first);
+        assert!(left.len() >= 4 && left.len() <= MAX_SPARES);
+        assert_holds(&first, model);
+        drop(first);
+        let mut kept = spares.kept();
+        left.sort_unstable();
+        kept.sort_unstable();
+        assert_eq!(kept, left, "every mapped block of the dropped list is kept");
+
+        let second = SkipList::<Bytes>::with_spares(HUGE_PAGE, spares);
+        let model = fill_blocks(&second, 5, 22);
+        let reused = mapped_blocks(&second);
+        assert!(
+            left.iter().all(|b| reused.contains(b)),
+            "the spares are taken first"
+        );
+        assert!(spares.kept().is_empty());
+        assert_holds(&second, model);
+
+        drop(second);
+        assert_eq!(
+            spares.kept().len(),
+            left.len().max(reused.len()).min(MAX_SPARES)
+        );
+        drop(keeper);
+        assert!(spares.kept().is_empty(), "the last list unmaps every spare");
     }
 
     /// Random inserts, then every kind of seek and both walk directions, against a
