@@ -121,6 +121,10 @@ pub struct Stats {
     pub block_cache_filter_bytes: u64,
     /// Table files open now (the table cache, `cache.max_open_files`).
     pub open_tables: u64,
+    /// Bytes of index and filter partitions that open tables hold pinned, outside the
+    /// block cache (level 0's, with `cache.pin_l0_index_and_filter`; every table's
+    /// without a block cache).
+    pub pinned_index_filter_bytes: u64,
     /// Table lookups answered by an open table.
     pub table_cache_hits: u64,
     /// Table lookups that opened the file.
@@ -258,6 +262,10 @@ impl Stats {
                 self.block_cache_filter_bytes.to_string(),
             ),
             ("open_tables", self.open_tables.to_string()),
+            (
+                "pinned_index_filter_bytes",
+                self.pinned_index_filter_bytes.to_string(),
+            ),
             ("table_cache_hits", self.table_cache_hits.to_string()),
             ("table_cache_misses", self.table_cache_misses.to_string()),
             ("key_cache_hits", self.key_cache_hits.to_string()),
@@ -352,8 +360,11 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "table cache: {} open, {} hits, {} misses",
-            self.open_tables, self.table_cache_hits, self.table_cache_misses
+            "table cache: {} open, {} hits, {} misses, {} bytes of index and filter pinned",
+            self.open_tables,
+            self.table_cache_hits,
+            self.table_cache_misses,
+            self.pinned_index_filter_bytes
         )?;
         writeln!(
             f,

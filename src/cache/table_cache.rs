@@ -14,7 +14,12 @@
 //! - Concurrent misses of one table open it once: the others wait for that open.
 //! - Whether a table keeps its index and filter pinned is decided when it is opened,
 //!   from the level its caller names (level 0 pins when `pin_l0` says so). A table
-//!   moved to another level keeps its choice until it is closed and reopened.
+//!   moved to a level that pins differently is forgotten (its reader closes when its
+//!   holders let go) and reopened by the next lookup: a sequential load moves every
+//!   table down from level 0 without rewriting it, and the pins would otherwise
+//!   follow it to every level, outside any budget.
+//!   (A move applied while that table's open is under way leaves the open's choice
+//!   in place until the reader is closed.)
 //! - After [`TableCache::close`] nothing is opened any more (`Closed`), so a closed
 //!   database touches no file through its tables. `close` waits for opens already
 //!   under way, then drops every cached reader (readers in use stay alive with their
@@ -154,7 +159,7 @@ impl TableCache {
             number,
             table: None,
         };
-        let pin = self.block_cache.is_none() || (self.pin_l0 && level == 0);
+        let pin = self.pins(level);
         let table = SSTable::open_cached(
             self.fs.as_ref(),
             &self.path(number),
@@ -164,6 +169,24 @@ impl TableCache {
         )?;
         opening.table = Some(table.clone());
         Ok(table)
+    }
+
+    /// Whether a table opened for `level` keeps its index and filter pinned.
+    pub fn pins(&self, level: usize) -> bool {
+        self.block_cache.is_none() || (self.pin_l0 && level == 0)
+    }
+
+    /// Bytes of index and filter partitions the open readers hold pinned (outside
+    /// the block cache).
+    pub fn pinned_bytes(&self) -> u64 {
+        let st = self.state.lock();
+        st.slots
+            .values()
+            .map(|s| match s {
+                Slot::Open { table, .. } => table.pinned_bytes(),
+                Slot::Opening => 0,
+            })
+            .sum()
     }
 
     /// Opens a table just written (by a flush or a compaction, for `level`): checks
@@ -198,8 +221,9 @@ impl TableCache {
         out
     }
 
-    /// Forgets table `number` (deleted): its reader closes once its last holder lets
-    /// go.
+    /// Forgets table `number` (deleted, or moved to a level that pins differently):
+    /// its reader closes once its last holder lets go, and the next lookup opens it
+    /// afresh.
     pub fn evict(&self, number: u64) {
         let mut st = self.state.lock();
         let gone = match st.slots.get(&number) {

@@ -434,6 +434,7 @@ impl DbInner {
             block_cache_index_bytes: self.block_cache.as_ref().map_or(0, |b| b.index_bytes()),
             block_cache_filter_bytes: self.block_cache.as_ref().map_or(0, |b| b.filter_bytes()),
             open_tables: self.tables.open_tables(),
+            pinned_index_filter_bytes: self.tables.pinned_bytes(),
             table_cache_hits: self.tables.hits(),
             table_cache_misses: self.tables.misses(),
             key_cache_bytes: self.key_cache.as_ref().map_or(0, |k| k.bytes()),

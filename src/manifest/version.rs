@@ -89,7 +89,8 @@ pub struct TableFile {
     /// The manifest's record.
     pub meta: FileMeta,
     /// The level the file is in (a trivial move changes it); the table cache decides
-    /// from it, at open, whether the reader pins its index and filter.
+    /// from it, at open, whether the reader pins its index and filter, and a move
+    /// that changes the answer closes the reader so that the next read decides again.
     level: AtomicUsize,
     obsolete: AtomicBool,
     tables: Arc<TableCache>,
@@ -159,7 +160,10 @@ impl TableFile {
 
     /// Records that the file now lives in `level`.
     pub fn set_level(&self, level: usize) {
-        self.level.store(level, AtomicOrdering::Relaxed);
+        let old = self.level.swap(level, AtomicOrdering::Relaxed);
+        if old != level && self.tables.pins(old) != self.tables.pins(level) {
+            self.tables.evict(self.meta.number);
+        }
     }
 
     /// Marks the file for deletion once no version holds it.

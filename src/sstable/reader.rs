@@ -222,6 +222,19 @@ impl SSTable {
         Ok(())
     }
 
+    /// Bytes of decoded index and filter partitions the table holds itself (pinned;
+    /// 0 when they live in the block cache).
+    pub(crate) fn pinned_bytes(&self) -> u64 {
+        match &self.meta {
+            Meta::Pinned { index, filter } => {
+                let i: usize = index.iter().map(|x| x.charge()).sum();
+                let f: usize = filter.iter().flatten().map(|x| x.charge()).sum();
+                (i + f) as u64
+            }
+            Meta::InCache(_) => 0,
+        }
+    }
+
     /// The partitions of the table.
     #[inline]
     pub(crate) fn top(&self) -> &TopIndex {
