@@ -284,7 +284,7 @@ impl Default for SSTableConfig {
             // writers wait for when memtables fill, stay uncompressed.
             compression: Compression::Lz4,
             compression_from_level: 1,
-            metadata_block_size: 4096,
+            metadata_block_size: crate::sstable::METADATA_BLOCK_SIZE,
         }
     }
 }

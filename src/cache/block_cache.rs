@@ -183,6 +183,20 @@ impl BlockCache {
         }
     }
 
+    /// The cached decoded filter block at `(file, offset)`, without reading it on a
+    /// miss (a lookup, so it counts as a use for eviction).
+    pub(crate) fn cached_filter(&self, file: u64, offset: u64) -> Option<Arc<BloomFilter>> {
+        match self.cache.get(&(file, offset))? {
+            Cached::Filter(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// True when the entry at `(file, offset)` is cached now (not counted as a use).
+    pub(crate) fn holds(&self, file: u64, offset: u64) -> bool {
+        self.cache.contains_key(&(file, offset))
+    }
+
     /// Data block lookups answered from memory.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)

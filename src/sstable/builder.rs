@@ -124,6 +124,10 @@ pub struct TableBuilder {
     /// partition even when the previous partition ended with the same user key.
     partition_fresh: bool,
     handle_buf: Vec<u8>,
+    /// The last data block written, whose index entry waits for the next block's
+    /// first key (its separator needs it), and that block's last key.
+    pending: Option<BlockHandle>,
+    pending_last: Vec<u8>,
     compressed: Vec<u8>,
     /// Hashes of the user keys of the partition being filled.
     filter_hashes: Vec<u64>,
@@ -154,6 +158,8 @@ impl TableBuilder {
             partition_start: 0,
             partition_fresh: true,
             handle_buf: Vec::with_capacity(BlockHandle::MAX_ENCODED_LEN),
+            pending: None,
+            pending_last: Vec::new(),
             compressed: Vec::new(),
             filter_hashes: Vec::new(),
             tombstones: Vec::new(),
@@ -183,6 +189,11 @@ impl TableBuilder {
                 ikey.len(),
                 value.len()
             )));
+        }
+        if self.pending.is_some() {
+            // Before the filter hash below: a partition cut here puts `ikey` in the
+            // next partition's filter.
+            self.index_pending(Some(ikey));
         }
         let user_key = key::user_key(ikey);
         // Versions of one key are adjacent; a filter partition needs the user key
@@ -230,6 +241,7 @@ impl TableBuilder {
         if !self.data.is_empty() {
             self.flush_data_block()?;
         }
+        self.index_pending(None);
 
         if !self.index.is_empty() {
             self.cut_partition();
@@ -379,15 +391,31 @@ impl TableBuilder {
                 return Err(e);
             }
         };
-        self.handle_buf.clear();
-        handle.encode_to(&mut self.handle_buf);
-        self.index.add(data.last_key(), &self.handle_buf);
-        if self.index.size_estimate() >= self.opts.metadata_block_size {
-            self.cut_partition();
-        }
+        self.pending = Some(handle);
+        self.pending_last.clear();
+        self.pending_last.extend_from_slice(data.last_key());
         data.reset();
         self.data = data;
         Ok(())
+    }
+
+    /// Writes the index entry of the pending block, keyed by the shortest separator
+    /// between its last key and `next`, the next block's first key (by its last key
+    /// when there is no next block): a shorter index is more of it in the block
+    /// cache. Cuts the partition when it is full.
+    fn index_pending(&mut self, next: Option<&[u8]>) {
+        let Some(handle) = self.pending.take() else {
+            return;
+        };
+        self.handle_buf.clear();
+        handle.encode_to(&mut self.handle_buf);
+        match next.and_then(|n| separator(&self.pending_last, n)) {
+            Some(sep) => self.index.add(&sep, &self.handle_buf),
+            None => self.index.add(&self.pending_last, &self.handle_buf),
+        }
+        if self.index.size_estimate() >= self.opts.metadata_block_size {
+            self.cut_partition();
+        }
     }
 
     /// Closes the index partition being filled, with the filter of its user keys;
@@ -447,5 +475,95 @@ impl TableBuilder {
         }
         self.out.clear();
         Ok(())
+    }
+}
+
+/// The shortest internal key `s` with `last < s < next` whose user key is shorter than
+/// or as long as `last`'s, carrying the separator trailer (any trailer would do: the
+/// user key alone lies strictly between, and no entry has it); `None` when no user key strictly between the two exists that is
+/// worth it (equal user keys, or `last`'s user key a prefix of `next`'s).
+///
+/// With `L` and `N` the user keys and `c` their common prefix, `L[c] < N[c]`:
+/// - when `L[c] + 1 < N[c]`, `L[..c] ++ [L[c] + 1]` lies strictly between;
+/// - otherwise `L[..i] ++ [L[i] + 1]` for the first `i > c` with `L[i] < 0xff` is
+///   above `L` and, agreeing with `L` up to `c`, below `N`.
+fn separator(last: &[u8], next: &[u8]) -> Option<Vec<u8>> {
+    let (l, n) = (key::user_key(last), key::user_key(next));
+    let c = l.iter().zip(n).take_while(|(a, b)| a == b).count();
+    let (&lc, &nc) = (l.get(c)?, n.get(c)?);
+    if lc >= nc {
+        return None; // not `last < next` by user key: cannot be the builder's input.
+    }
+    let at = if lc < 0xff && lc + 1 < nc {
+        c
+    } else {
+        (c + 1..l.len()).find(|&i| l.get(i).is_some_and(|&b| b < 0xff))?
+    };
+    let mut user = l.get(..=at)?.to_vec();
+    if let Some(b) = user.last_mut() {
+        *b += 1;
+    }
+    Some(key::encode(&user, key::MAX_SEQ, ValueKind::Put))
+}
+
+#[cfg(test)]
+mod separator_tests {
+    use super::*;
+
+    /// Against its definition, on keys from a small alphabet (so common prefixes,
+    /// 0xff bytes and prefix relations all occur): strictly between the two keys,
+    /// never longer than the first's user key.
+    #[test]
+    fn separators_lie_strictly_between() {
+        let mut rng = crate::workload::Rng::new(11);
+        let mut shortened = 0;
+        for _ in 0..20_000 {
+            let mut gen = || -> Vec<u8> {
+                let len = rng.below(6) as usize;
+                (0..len)
+                    .map(|_| [0u8, 1, 2, 0xfe, 0xff][rng.below(5) as usize])
+                    .collect()
+            };
+            let (mut a, mut b) = (gen(), gen());
+            if a == b {
+                continue;
+            }
+            if a > b {
+                std::mem::swap(&mut a, &mut b);
+            }
+            let (last, next) = (
+                key::encode(&a, 7, ValueKind::Put),
+                key::encode(&b, 3, ValueKind::Put),
+            );
+            if let Some(s) = separator(&last, &next) {
+                shortened += 1;
+                assert_eq!(
+                    key::compare(&last, &s),
+                    Ordering::Less,
+                    "{a:?} {b:?} -> {s:?}"
+                );
+                assert_eq!(
+                    key::compare(&s, &next),
+                    Ordering::Less,
+                    "{a:?} {b:?} -> {s:?}"
+                );
+                assert!(key::user_key(&s).len() <= a.len());
+                assert_eq!(key::trailer(&s), super::super::index::SEPARATOR_TRAILER);
+            } else {
+                // Only when no shorter-or-equal user key fits above `a`: `a` is a prefix
+                // of `b`, or `a` from its first difference on is all 0xff and `b` is
+                // just one above there.
+                let c = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+                assert!(c == a.len() || a[c + 1..].iter().all(|&x| x == 0xff) && a[c] + 1 == b[c]);
+            }
+        }
+        assert!(shortened > 1000);
+        // The 16-digit keys of the benchmarks lose their last digits and their trailer.
+        let s = separator(
+            &key::encode(b"0000000012345678", 9, ValueKind::Put),
+            &key::encode(b"0000000012345690", 4, ValueKind::Put),
+        )
+        .unwrap();
+        assert_eq!(key::user_key(&s), b"000000001234568");
     }
 }

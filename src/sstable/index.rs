@@ -26,66 +26,159 @@ use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Internal keys stored back to back, searched by binary search. Ends are `u32`: a
-/// decoded block's keys are fewer bytes than the block, whose offsets are `u32` too.
+/// Internal keys stored back to back, searched by binary search, in as few bytes as
+/// a search can use: at 100M keys the tables' decoded indexes are larger than any
+/// sensible block cache, so every byte saved is a partition more held in memory and
+/// one read from the file fewer.
 ///
-/// Beside them, each key's [`prefix`]: the search compares those first, in one small
-/// array, and reads a key's bytes only when the prefixes tie. Without them every probe
-/// of the search loads two more cache lines (the key's end and its bytes), and an
-/// index partition's search was a tenth of a cached random get.
+/// - `common`, the bytes every user key starts with, is stored once. Index keys of
+///   one partition lie close together: with 16-digit keys they share 11 or more.
+/// - A key whose trailer is [`SEPARATOR_TRAILER`] (as the table builder
+///   gives the shortened separators it writes) stores no trailer; the top bit of its
+///   end says so ([`IMPLIED`]). Other keys keep their 8 trailer bytes after the user
+///   key's remainder.
+/// - Beside them, each key's [`prefix`] (the first 8 bytes after `common`): the search
+///   compares those first, in one small array, and reads a key's bytes only when the
+///   prefixes tie. Without them every probe of the search loads two more cache lines.
+///
+/// Ends are `u32`: a partition's keys are fewer bytes than its index block.
 #[derive(Default)]
 struct Keys {
+    common: Vec<u8>,
     bytes: Vec<u8>,
     ends: Vec<u32>,
     prefixes: Vec<u64>,
 }
 
-/// The first 8 bytes of an internal key's user key, big-endian, zero-padded when it
-/// is shorter. Prefixes order as the keys do wherever they differ: a shorter user key
-/// pads with zeros, which sort before any byte of a longer one that shares its start.
-/// Equal prefixes say nothing (the rest of the key, or the padding, decides).
+/// The top bit of an end: the key's trailer is [`SEPARATOR_TRAILER`] and not stored.
+const IMPLIED: u32 = 1 << 31;
+
+/// The trailer of a shortened separator: sequence number [`key::MAX_SEQ`] and kind
+/// `Put`, a well-formed key (which readers of table format 2 before separators
+/// require of index keys too).
+pub const SEPARATOR_TRAILER: u64 = (key::MAX_SEQ << 8) | key::ValueKind::Put as u64;
+
+/// The first 8 bytes of `user`, big-endian, zero-padded when it is shorter. Prefixes
+/// order as the bytes do wherever they differ: a shorter key pads with zeros, which
+/// sort before any byte of a longer one that shares its start. Equal prefixes say
+/// nothing (the rest of the key, or the padding, decides).
 #[inline]
-fn prefix(ikey: &[u8]) -> u64 {
-    let u = key::user_key(ikey);
+fn prefix(user: &[u8]) -> u64 {
     let mut w = [0u8; 8];
-    for (d, s) in w.iter_mut().zip(u) {
+    for (d, s) in w.iter_mut().zip(user) {
         *d = *s;
     }
     u64::from_be_bytes(w)
 }
 
+/// The length of the longest common prefix of `a` and `b`.
+fn common_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 impl Keys {
+    /// Keys whose user keys all start with `common`.
+    fn with_common(common: &[u8]) -> Keys {
+        Keys {
+            common: common.to_vec(),
+            ..Keys::default()
+        }
+    }
+
     fn len(&self) -> usize {
         self.ends.len()
     }
 
-    fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends.get(i - 1).copied().unwrap_or(0)
-        };
-        let end = self.ends.get(i).copied().unwrap_or(start);
-        self.bytes
-            .get(start as usize..end as usize)
-            .unwrap_or_default()
+    /// The stored part of key `i` (its user key's remainder after `common`, then its
+    /// trailer unless implied), and whether the trailer is implied.
+    #[inline]
+    fn part(&self, i: usize) -> (&[u8], bool) {
+        let raw_end = |j: usize| self.ends.get(j).copied().unwrap_or(0);
+        let start = if i == 0 { 0 } else { raw_end(i - 1) & !IMPLIED };
+        let end = raw_end(i);
+        let bytes = self
+            .bytes
+            .get(start as usize..(end & !IMPLIED) as usize)
+            .unwrap_or_default();
+        (bytes, end & IMPLIED != 0)
     }
 
-    /// Appends `k`, which must sort after the last key.
-    fn push(&mut self, k: &[u8]) -> std::result::Result<(), &'static str> {
-        if self.len() > 0 && key::compare(self.get(self.len() - 1), k) != Ordering::Less {
-            return Err("index keys out of order");
+    /// Key `i`'s user key remainder and trailer.
+    #[inline]
+    fn split(&self, i: usize) -> (&[u8], u64) {
+        match self.part(i) {
+            (rest, true) => (rest, SEPARATOR_TRAILER),
+            (stored, false) => (key::user_key(stored), key::trailer(stored)),
         }
-        let end = u32::try_from(self.bytes.len() + k.len()).map_err(|_| "index too large")?;
-        self.bytes.extend_from_slice(k);
-        self.ends.push(end);
-        self.prefixes.push(prefix(k));
+    }
+
+    /// Key `i` as an internal key (empty when out of range).
+    fn get(&self, i: usize) -> Vec<u8> {
+        if i >= self.len() {
+            return Vec::new();
+        }
+        let (rest, trailer) = self.split(i);
+        let mut k = Vec::with_capacity(self.common.len() + rest.len() + key::TRAILER_LEN);
+        k.extend_from_slice(&self.common);
+        k.extend_from_slice(rest);
+        k.extend_from_slice(&trailer.to_le_bytes());
+        k
+    }
+
+    /// Appends `k`, which must sort after the last key and start with `common`.
+    fn push(&mut self, k: &[u8]) -> std::result::Result<(), &'static str> {
+        let user = key::user_key(k);
+        // Decoding runs on every index miss of the block cache: compare inline (no
+        // `memcmp` call), and the full keys only when their prefixes tie.
+        let cl = self.common.len();
+        let rest = match (user.get(..cl), user.get(cl..)) {
+            (Some(head), Some(rest)) if key::compare_bytes(head, &self.common).is_eq() => rest,
+            _ => return Err("index key outside its partition's key range"),
+        };
+        let trailer = key::trailer(k);
+        let p = prefix(rest);
+        if let Some(&last_prefix) = self.prefixes.last() {
+            let order = match last_prefix.cmp(&p) {
+                Ordering::Equal => {
+                    let (last_rest, last_trailer) = self.split(self.len() - 1);
+                    match key::compare_bytes(last_rest, rest) {
+                        Ordering::Equal => trailer.cmp(&last_trailer),
+                        o => o,
+                    }
+                }
+                o => o,
+            };
+            if order != Ordering::Less {
+                return Err("index keys out of order");
+            }
+        }
+        let implied = trailer == SEPARATOR_TRAILER;
+        self.bytes.extend_from_slice(rest);
+        if !implied {
+            self.bytes.extend_from_slice(&trailer.to_le_bytes());
+        }
+        let end = u32::try_from(self.bytes.len())
+            .ok()
+            .filter(|e| e & IMPLIED == 0)
+            .ok_or("index too large")?;
+        self.ends.push(if implied { end | IMPLIED } else { end });
+        self.prefixes.push(p);
         Ok(())
     }
 
     /// The first `i` whose key is `>= target` (`len()` when none is).
     fn find(&self, target: &[u8]) -> usize {
-        let t = prefix(target);
+        let user = key::user_key(target);
+        let Some(rest) = user.strip_prefix(self.common.as_slice()) else {
+            // Every key starts with `common`: the target sorts before all or after all.
+            let n = self.common.len().min(user.len());
+            let head = user.get(..n).unwrap_or_default();
+            return match key::compare_bytes(head, &self.common) {
+                Ordering::Greater => self.len(),
+                _ => 0,
+            };
+        };
+        let (t, trailer) = (prefix(rest), key::trailer(target));
         let (mut lo, mut hi) = (0, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -93,7 +186,13 @@ impl Keys {
             let less = match p.cmp(&t) {
                 Ordering::Less => true,
                 Ordering::Greater => false,
-                Ordering::Equal => key::compare(self.get(mid), target) == Ordering::Less,
+                Ordering::Equal => {
+                    let (r, tr) = self.split(mid);
+                    match key::compare_bytes(r, rest) {
+                        Ordering::Equal => tr > trailer,
+                        o => o == Ordering::Less,
+                    }
+                }
             };
             if less {
                 lo = mid + 1;
@@ -105,15 +204,67 @@ impl Keys {
     }
 
     fn shrink(&mut self) {
+        self.common.shrink_to_fit();
         self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
         self.prefixes.shrink_to_fit();
     }
 
     fn charge(&self) -> usize {
-        self.bytes.capacity()
+        self.common.capacity()
+            + self.bytes.capacity()
             + self.ends.capacity() * std::mem::size_of::<u32>()
             + self.prefixes.capacity() * std::mem::size_of::<u64>()
+    }
+}
+
+/// Where each data block of a partition starts, relative to the partition's first
+/// (`u32` when the partition spans less than 4 GiB, as it does at any sane block size:
+/// 4 bytes per block held instead of 8).
+enum Offsets {
+    Narrow { base: u64, at: Vec<u32> },
+    Wide(Vec<u64>),
+}
+
+impl Offsets {
+    fn new(data: &std::ops::Range<u64>) -> Offsets {
+        if data.end - data.start <= u64::from(u32::MAX) {
+            Offsets::Narrow {
+                base: data.start,
+                at: vec![0],
+            }
+        } else {
+            Offsets::Wide(vec![data.start])
+        }
+    }
+
+    fn push(&mut self, offset: u64) {
+        match self {
+            // `decode` checks every offset lies within the partition's data.
+            Offsets::Narrow { base, at } => at.push((offset - *base) as u32),
+            Offsets::Wide(at) => at.push(offset),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<u64> {
+        match self {
+            Offsets::Narrow { base, at } => at.get(i).map(|&o| base + u64::from(o)),
+            Offsets::Wide(at) => at.get(i).copied(),
+        }
+    }
+
+    fn shrink(&mut self) {
+        match self {
+            Offsets::Narrow { at, .. } => at.shrink_to_fit(),
+            Offsets::Wide(at) => at.shrink_to_fit(),
+        }
+    }
+
+    fn charge(&self) -> usize {
+        match self {
+            Offsets::Narrow { at, .. } => at.capacity() * std::mem::size_of::<u32>(),
+            Offsets::Wide(at) => at.capacity() * std::mem::size_of::<u64>(),
+        }
     }
 }
 
@@ -123,7 +274,7 @@ impl Keys {
 /// 36 bytes per block held, not 48).
 pub struct Index {
     keys: Keys,
-    offsets: Vec<u64>,
+    offsets: Offsets,
 }
 
 impl Index {
@@ -139,12 +290,16 @@ impl Index {
     ) -> Result<Index> {
         let corrupt = |reason: &str| LsmError::corruption(path, handle.offset, reason);
         let mut it = Arc::new(block).iter();
+        // Keys are sorted: what the first and last share, every key between shares.
+        it.seek_to_last();
+        let last_user = key::user_key(it.key()).to_vec();
+        it.seek_to_first();
+        let common = common_len(key::user_key(it.key()), &last_user);
         let mut index = Index {
-            keys: Keys::default(),
-            offsets: vec![data.start],
+            keys: Keys::with_common(last_user.get(..common).unwrap_or_default()),
+            offsets: Offsets::new(&data),
         };
         let mut expected_offset = data.start;
-        it.seek_to_first();
         while it.valid() {
             let h = BlockHandle::decode(it.value()).map_err(corrupt)?;
             if h.offset != expected_offset {
@@ -163,12 +318,12 @@ impl Index {
             return Err(corrupt("data blocks do not tile the file"));
         }
         if let Some(last) = last {
-            if index.len() == 0 || index.key(index.len() - 1) != last {
+            if index.len() == 0 || index.key(index.len() - 1).as_slice() != last {
                 return Err(corrupt("index partition disagrees with the top index"));
             }
         }
         index.keys.shrink();
-        index.offsets.shrink_to_fit();
+        index.offsets.shrink();
         Ok(index)
     }
 
@@ -177,14 +332,16 @@ impl Index {
         self.keys.len()
     }
 
-    /// The index key of block `i` (empty when out of range).
-    pub fn key(&self, i: usize) -> &[u8] {
+    /// The index key of block `i`: at or after its last key and before the next
+    /// block's first (empty when out of range). Built on each call: for checks, not
+    /// for lookups.
+    pub fn key(&self, i: usize) -> Vec<u8> {
         self.keys.get(i)
     }
 
     /// Where block `i` lives.
     pub fn handle(&self, i: usize) -> Option<BlockHandle> {
-        let (start, end) = (*self.offsets.get(i)?, *self.offsets.get(i + 1)?);
+        let (start, end) = (self.offsets.get(i)?, self.offsets.get(i + 1)?);
         Some(BlockHandle {
             offset: start,
             size: (end - start).checked_sub(super::format::BLOCK_TRAILER_SIZE as u64)?,
@@ -198,9 +355,7 @@ impl Index {
 
     /// Bytes of memory the decoded index holds (what the block cache charges for it).
     pub fn charge(&self) -> usize {
-        std::mem::size_of::<Index>()
-            + self.keys.charge()
-            + self.offsets.capacity() * std::mem::size_of::<u64>()
+        std::mem::size_of::<Index>() + self.keys.charge() + self.offsets.charge()
     }
 }
 
@@ -369,7 +524,7 @@ impl TopIndex {
     }
 
     /// The last key of partition `p`, when the format records it (format 2).
-    pub fn last_key(&self, p: usize) -> Option<&[u8]> {
+    pub fn last_key(&self, p: usize) -> Option<Vec<u8>> {
         (self.keys.len() == self.parts.len()).then(|| self.keys.get(p))
     }
 
@@ -393,37 +548,60 @@ mod tests {
     /// bytes where a shorter key pads, and versions of one user key.
     #[test]
     fn find_agrees_with_a_scan_where_prefixes_tie() {
-        let mut rng = crate::workload::Rng::new(5);
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        for _ in 0..600 {
-            let len = rng.below(14) as usize;
+        // Without a common prefix, and with one every key shares (the targets need
+        // not share it), keys with stored and with implied trailers.
+        for common in [&[][..], &[1u8, 0][..]] {
+            let mut rng = crate::workload::Rng::new(5);
             // Bytes from a tiny alphabet with zeros: many keys share 8-byte prefixes.
-            let user: Vec<u8> = (0..len)
-                .map(|_| [0u8, 1, 0xff][rng.below(3) as usize])
-                .collect();
-            keys.push(key::lookup_key(&user, rng.below(4)));
-        }
-        keys.sort_by(|a, b| key::compare(a, b));
-        keys.dedup();
-        let mut k = Keys::default();
-        for x in &keys {
-            k.push(x).unwrap();
-        }
-        let scan = |t: &[u8]| {
-            keys.iter()
-                .position(|x| key::compare(x, t) != Ordering::Less)
-                .unwrap_or(keys.len())
-        };
-        for _ in 0..3000 {
-            let len = rng.below(14) as usize;
-            let user: Vec<u8> = (0..len)
-                .map(|_| [0u8, 1, 0xff][rng.below(3) as usize])
-                .collect();
-            let t = key::lookup_key(&user, rng.below(5));
-            assert_eq!(k.find(&t), scan(&t), "target {t:?}");
-        }
-        for (i, x) in keys.iter().enumerate() {
-            assert_eq!(k.find(x), i);
+            let user = |rng: &mut crate::workload::Rng| -> Vec<u8> {
+                let len = rng.below(14) as usize;
+                let mut u = common.to_vec();
+                u.extend((0..len).map(|_| [0u8, 1, 0xff][rng.below(3) as usize]));
+                u
+            };
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..600 {
+                let u = user(&mut rng);
+                keys.push(match rng.below(3) {
+                    0 => key::encode(&u, key::MAX_SEQ, key::ValueKind::Put),
+                    _ => key::lookup_key(&u, rng.below(4)),
+                });
+            }
+            keys.sort_by(|a, b| key::compare(a, b));
+            keys.dedup();
+            let mut k = Keys::with_common(common);
+            for x in &keys {
+                k.push(x).unwrap();
+            }
+            assert!(k.ends.iter().any(|e| e & IMPLIED != 0));
+            assert!(k.ends.iter().any(|e| e & IMPLIED == 0));
+            let scan = |t: &[u8]| {
+                keys.iter()
+                    .position(|x| key::compare(x, t) != Ordering::Less)
+                    .unwrap_or(keys.len())
+            };
+            for _ in 0..3000 {
+                let mut u = user(&mut rng);
+                if rng.below(4) == 0 {
+                    // Targets outside the common prefix: shorter, or differing in it.
+                    u.truncate(rng.below(3) as usize);
+                    if let Some(b) = u.first_mut() {
+                        *b = [0u8, 1, 2][rng.below(3) as usize];
+                    }
+                }
+                let t = key::lookup_key(&u, rng.below(5));
+                assert_eq!(k.find(&t), scan(&t), "target {t:?}");
+            }
+            for (i, x) in keys.iter().enumerate() {
+                assert_eq!(k.find(x), i);
+                assert_eq!(&k.get(i), x, "key {i} rebuilt");
+            }
+            // A key outside the common prefix, or out of order, is refused.
+            if !common.is_empty() {
+                assert!(k.push(&key::lookup_key(&[0xff; 20], 1)).is_err());
+            }
+            let last = keys.last().unwrap().clone();
+            assert!(k.push(&last).is_err());
         }
     }
 }

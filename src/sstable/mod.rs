@@ -23,6 +23,7 @@ mod tests;
 pub use block::Block;
 pub(crate) use bloom::BloomFilter;
 pub use builder::{TableBuilder, TableOptions};
+pub use format::METADATA_BLOCK_SIZE;
 pub(crate) use index::Index;
 pub use iter::TableIterator;
 pub use reader::SSTable;

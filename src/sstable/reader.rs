@@ -279,6 +279,31 @@ impl SSTable {
         }
     }
 
+    /// The filter partition a point lookup in partition `p` should consult, or `None`
+    /// to go straight to the index. When the filter is not cached but the index
+    /// partition is, reading the filter costs a read from the file, and so does the
+    /// data block it would spare: a lookup of a present key (which needs that block
+    /// anyway) saves the read, a lookup of an absent one breaks even. So the filter
+    /// is read only when the index must be read too, which it may spare. At 100M keys
+    /// the filters and indexes are several times the block cache, and this keeps the
+    /// cache for the index partitions that every lookup of a present key needs.
+    #[inline]
+    fn lookup_filter(&self, p: usize) -> Result<Option<Held<'_, BloomFilter>>> {
+        if let Meta::InCache(cache) = &self.meta {
+            let part = self.partition(p)?;
+            let Some(h) = part.filter else {
+                return Ok(None);
+            };
+            if let Some(f) = cache.cached_filter(self.file_number, h.offset) {
+                return Ok(Some(Held::Cached(f)));
+            }
+            if cache.holds(self.file_number, part.index.offset) {
+                return Ok(None);
+            }
+        }
+        self.filter(p)
+    }
+
     fn partition(&self, p: usize) -> Result<Partition> {
         self.top.part(p).ok_or_else(|| self.out_of_range())
     }
@@ -354,7 +379,7 @@ impl SSTable {
         }
         // The filter of the first partition that may hold the key decides: a key whose
         // versions go on into the next partition is in this one's filter too.
-        if let Some(f) = self.filter(p)? {
+        if let Some(f) = self.lookup_filter(p)? {
             if !f.may_contain(hash) {
                 return Ok(None);
             }
@@ -507,11 +532,17 @@ impl SSTable {
                 it.status()?;
                 return Err(corrupt("empty data block"));
             }
+            // An index key separates its block from the next: at or after every key
+            // of its own, before every key of the next (a seek relies on both).
+            let sep = index.key(i);
+            if i > 0 && key::compare(&index.key(i - 1), it.key()) != Ordering::Less {
+                return Err(corrupt("key before the previous block's index key"));
+            }
             while it.valid() {
                 if *entries > 0 && key::compare(prev, it.key()) != Ordering::Less {
                     return Err(corrupt("keys out of order"));
                 }
-                if key::compare(it.key(), index.key(i)) == Ordering::Greater {
+                if key::compare(it.key(), &sep) == Ordering::Greater {
                     return Err(corrupt("key beyond its block's index key"));
                 }
                 prev.clear();
@@ -551,7 +582,7 @@ fn load_index(
         path,
         part.index,
         part.data_start..part.data_end,
-        top.last_key(p),
+        top.last_key(p).as_deref(),
     )
 }
 

@@ -628,3 +628,75 @@ fn iterator_is_send_and_static() {
     let h = std::thread::spawn(move || collect_forward(&mut it).len());
     assert_eq!(h.join().unwrap(), entries.len());
 }
+
+/// Index keys are shortened separators: lookups and seeks between a block's last key
+/// and the next block's first (where a separator lies, at its very user key too) must
+/// find what the model says, through pinned and through cached metadata.
+#[test]
+fn lookups_between_blocks_agree_with_the_model() {
+    let mut entries: Entries = Vec::new();
+    let mut seq = 1;
+    let mut number = 0u32;
+    for n in 0..3000u32 {
+        // Steps of 1 (no shorter key between), 2 (one digit up), 10 and 100 (carries).
+        number += [1, 2, 10, 100][(n as usize * 7 + n as usize / 5) % 4];
+        let uk = format!("key{number:08}").into_bytes();
+        for _ in 0..1 + n % 3 {
+            seq += 1;
+            entries.push((
+                key::encode(&uk, seq, ValueKind::Put),
+                vec![b'v'; (n % 7) as usize],
+            ));
+        }
+    }
+    entries.sort_by(|a, b| key::compare(&a.0, &b.0));
+    let fs = MemFs::new();
+    let path = PathBuf::from("/db/000009.sst");
+    build(&fs, &path, &entries, &[], opts_partitioned(96, 10, 64));
+    let pinned = SSTable::open(&fs, &path, 9).unwrap();
+    let cache = Arc::new(crate::cache::BlockCache::new(4096));
+    let cached = SSTable::open_cached(&fs, &path, 9, Some(cache), false).unwrap();
+    let mut shortened = 0;
+    for t in [&pinned, &cached] {
+        let mut probes: Vec<Vec<u8>> = Vec::new();
+        for p in 0..t.top().len() {
+            let index = t.index(p).unwrap();
+            for i in 0..index.len() {
+                let k = index.key(i);
+                if key::trailer(&k) == super::index::SEPARATOR_TRAILER {
+                    shortened += 1;
+                }
+                let u = key::user_key(&k).to_vec();
+                let mut above = u.clone();
+                above.push(0);
+                let mut below = u.clone();
+                below.pop();
+                probes.extend([u, above, below]);
+            }
+        }
+        for n in (0..number + 10).step_by(7) {
+            probes.push(format!("key{n:08}").into_bytes());
+        }
+        for uk in &probes {
+            let got = t.get(uk, key::MAX_SEQ, key::hash(uk)).unwrap();
+            assert_eq!(got, model_get(&entries, uk, key::MAX_SEQ), "get {uk:?}");
+            let target = key::lookup_key(uk, key::MAX_SEQ);
+            let mut it = t.iter();
+            it.seek(&target);
+            let want = entries
+                .iter()
+                .find(|(k, _)| key::compare(k, &target) != Ordering::Less);
+            match want {
+                Some((k, v)) => {
+                    assert!(it.valid(), "seek {uk:?}");
+                    assert_eq!((it.key(), it.value()), (&k[..], &v[..]), "seek {uk:?}");
+                }
+                None => assert!(!it.valid(), "seek {uk:?}"),
+            }
+            it.status().unwrap();
+        }
+    }
+    // Most blocks end where a shorter user key (or one without a trailer) fits.
+    assert!(shortened > 100, "{shortened} shortened index keys");
+    pinned.verify().unwrap();
+}
