@@ -77,11 +77,14 @@ fn common_len(a: &[u8], b: &[u8]) -> usize {
 }
 
 impl Keys {
-    /// Keys whose user keys all start with `common`.
-    fn with_common(common: &[u8]) -> Keys {
+    /// Keys whose user keys all start with `common`, room for about `n` of them and
+    /// `bytes` bytes (growing one push at a time was a tenth of a decode).
+    fn with_common(common: &[u8], n: usize, bytes: usize) -> Keys {
         Keys {
             common: common.to_vec(),
-            ..Keys::default()
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(n),
+            prefixes: Vec::with_capacity(n),
         }
     }
 
@@ -169,14 +172,14 @@ impl Keys {
     /// The first `i` whose key is `>= target` (`len()` when none is).
     fn find(&self, target: &[u8]) -> usize {
         let user = key::user_key(target);
-        let Some(rest) = user.strip_prefix(self.common.as_slice()) else {
-            // Every key starts with `common`: the target sorts before all or after all.
-            let n = self.common.len().min(user.len());
-            let head = user.get(..n).unwrap_or_default();
-            return match key::compare_bytes(head, &self.common) {
-                Ordering::Greater => self.len(),
-                _ => 0,
-            };
+        let cl = self.common.len();
+        let head = user.get(..cl.min(user.len())).unwrap_or_default();
+        let rest = match key::compare_bytes(head, &self.common) {
+            Ordering::Equal if head.len() == cl => user.get(cl..).unwrap_or_default(),
+            // Every key starts with `common`: the target sorts before all or after all
+            // (before when it is a shorter start of `common`).
+            Ordering::Greater => return self.len(),
+            _ => return 0,
         };
         let (t, trailer) = (prefix(rest), key::trailer(target));
         let (mut lo, mut hi) = (0, self.len());
@@ -227,14 +230,18 @@ enum Offsets {
 }
 
 impl Offsets {
-    fn new(data: &std::ops::Range<u64>) -> Offsets {
+    fn new(data: &std::ops::Range<u64>, n: usize) -> Offsets {
         if data.end - data.start <= u64::from(u32::MAX) {
+            let mut at = Vec::with_capacity(n);
+            at.push(0);
             Offsets::Narrow {
                 base: data.start,
-                at: vec![0],
+                at,
             }
         } else {
-            Offsets::Wide(vec![data.start])
+            let mut at = Vec::with_capacity(n);
+            at.push(data.start);
+            Offsets::Wide(at)
         }
     }
 
@@ -295,9 +302,13 @@ impl Index {
         let last_user = key::user_key(it.key()).to_vec();
         it.seek_to_first();
         let common = common_len(key::user_key(it.key()), &last_user);
+        // An entry is at least 5 bytes (three one-byte lengths and a two-byte handle):
+        // room for that many, trimmed after.
+        let raw = it.block().data().len();
+        let n = raw / 5 + 1;
         let mut index = Index {
-            keys: Keys::with_common(last_user.get(..common).unwrap_or_default()),
-            offsets: Offsets::new(&data),
+            keys: Keys::with_common(last_user.get(..common).unwrap_or_default(), n, raw),
+            offsets: Offsets::new(&data, n + 1),
         };
         let mut expected_offset = data.start;
         while it.valid() {
@@ -569,7 +580,7 @@ mod tests {
             }
             keys.sort_by(|a, b| key::compare(a, b));
             keys.dedup();
-            let mut k = Keys::with_common(common);
+            let mut k = Keys::with_common(common, 0, 0);
             for x in &keys {
                 k.push(x).unwrap();
             }
