@@ -213,9 +213,10 @@ def classic(res):
       "crash), no fsync per write. Equal budgets: 64 MiB memtable, 64 MiB block cache, "
       "bloom filters 10 bits/key, 4 KiB blocks, no compression, 2 background threads. "
       "lsm additionally has its key cache at the default (100,000 entries), which the "
-      "others do not have. lsm pins index and filter blocks in each open table, as "
-      "RocksDB does by default (`cache_index_and_filter_blocks = false`); fjall pins them "
-      "for L0 and L1 and caches them for deeper levels (its defaults).\n")
+      "others do not have. lsm charges index and filter partitions (512 bytes each) to "
+      "its block cache and pins those of level 0; RocksDB keeps them in its table "
+      "readers, outside the cache (its default, `cache_index_and_filter_blocks = false`); "
+      "fjall pins them for L0 and L1 and caches them for deeper levels (its defaults).\n")
     a("### Machine\n")
     a(f"- CPU: {m['cpu']}, {m['nproc']} cores (nproc)")
     a(f"- Memory: {m['memory_gib']} GiB; kernel {m['kernel']}; {m['os']}")
