@@ -478,10 +478,10 @@ impl TableBuilder {
     }
 }
 
-/// The shortest internal key `s` with `last < s < next` whose user key is shorter than
-/// or as long as `last`'s, carrying the separator trailer (any trailer would do: the
-/// user key alone lies strictly between, and no entry has it); `None` when no user key strictly between the two exists that is
-/// worth it (equal user keys, or `last`'s user key a prefix of `next`'s).
+/// The shortest internal key `s` with `last < s < next` whose user key is no longer
+/// than `last`'s, with the separator trailer (any trailer would do: the user key alone
+/// lies strictly between, and no entry has it). `None` when there is none: equal user
+/// keys, `last`'s user key a prefix of `next`'s, or only 0xff bytes to raise.
 ///
 /// With `L` and `N` the user keys and `c` their common prefix, `L[c] < N[c]`:
 /// - when `L[c] + 1 < N[c]`, `L[..c] ++ [L[c] + 1]` lies strictly between;
@@ -489,7 +489,7 @@ impl TableBuilder {
 ///   above `L` and, agreeing with `L` up to `c`, below `N`.
 fn separator(last: &[u8], next: &[u8]) -> Option<Vec<u8>> {
     let (l, n) = (key::user_key(last), key::user_key(next));
-    let c = l.iter().zip(n).take_while(|(a, b)| a == b).count();
+    let c = super::index::common_len(l, n);
     let (&lc, &nc) = (l.get(c)?, n.get(c)?);
     if lc >= nc {
         return None; // not `last < next` by user key: cannot be the builder's input.

@@ -72,7 +72,7 @@ fn prefix(user: &[u8]) -> u64 {
 }
 
 /// The length of the longest common prefix of `a` and `b`.
-fn common_len(a: &[u8], b: &[u8]) -> usize {
+pub(super) fn common_len(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
@@ -275,10 +275,10 @@ impl Offsets {
     }
 }
 
-/// One index partition decoded: key `i` is the last key of data block `i`, which
-/// spans `offsets[i]..offsets[i + 1]` of the file, its trailer included (the blocks
-/// tile the partition's share of the data, so one offset per block is enough: about
-/// 36 bytes per block held, not 48).
+/// One index partition decoded: key `i` separates data block `i` from the next (at or
+/// after its last key, before the next block's first), and the block spans
+/// `offsets[i]..offsets[i + 1]` of the file, its trailer included (the blocks tile the
+/// partition's share of the data, so one offset per block is enough).
 pub struct Index {
     keys: Keys,
     offsets: Offsets,
